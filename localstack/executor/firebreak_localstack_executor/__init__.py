@@ -1,0 +1,1 @@
+"""Docker-less LocalStack Lambda runtime executor for firebreak tests."""
