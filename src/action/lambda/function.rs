@@ -1,0 +1,178 @@
+//! A function named by name or ARN, checked against the caller's account
+//! and region before any Lambda call is made.
+
+use serde_json::Value;
+
+use crate::action::ActionError;
+use crate::aws::Caller;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionRef {
+    pub name: String,
+    pub arn: String,
+}
+
+fn valid_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+struct ParsedArn<'a> {
+    partition: &'a str,
+    region: &'a str,
+    account: &'a str,
+    name: &'a str,
+    qualifier: Option<&'a str>,
+}
+
+fn parse_arn(s: &str) -> Result<ParsedArn<'_>, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "lambda", region, account, "function", name, rest @ ..]
+            if rest.len() <= 1 =>
+        {
+            if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+                return Err(format!("`{account}` is not a 12-digit account id"));
+            }
+            if !valid_name(name) {
+                return Err(format!("`{name}` is not a valid function name"));
+            }
+            Ok(ParsedArn {
+                partition,
+                region,
+                account,
+                name,
+                qualifier: rest.first().copied(),
+            })
+        }
+        _ => Err("expected arn:aws:lambda:REGION:ACCOUNT:function:NAME".into()),
+    }
+}
+
+/// Static check of a literal `function:` value (validation time).
+pub fn check_literal(v: &Value) -> Result<(), String> {
+    let s = v.as_str().unwrap_or_default();
+    if s.starts_with("arn:") {
+        let arn = parse_arn(s)?;
+        if arn.qualifier.is_some() {
+            return Err("name the function without a version or alias qualifier".into());
+        }
+        Ok(())
+    } else if valid_name(s) {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is neither a function name (1-64 letters, digits, `-`, `_`) nor a Lambda function ARN"))
+    }
+}
+
+/// Resolves a name or ARN for the caller's account and the client's region.
+pub fn resolve(input: &str, caller: &Caller, region: &str) -> Result<FunctionRef, ActionError> {
+    let partition = caller.arn.split(':').nth(1).unwrap_or("aws");
+    if input.starts_with("arn:") {
+        let arn = parse_arn(input).map_err(|e| {
+            ActionError::input(
+                format!("`{input}` is not a Lambda function ARN: {e}"),
+                "pass a function name, or its ARN",
+            )
+        })?;
+        if arn.qualifier.is_some() {
+            return Err(ActionError::input(
+                format!("`{input}` names a version or alias"),
+                "containment applies to the whole function: pass its unqualified name or ARN",
+            ));
+        }
+        if arn.account != caller.account {
+            return Err(ActionError::input(
+                format!(
+                    "function `{input}` is in account {}, but the credentials are for account {}",
+                    arn.account, caller.account
+                ),
+                format!(
+                    "use credentials for account {} (--profile), or name a function in account {}",
+                    arn.account, caller.account
+                ),
+            ));
+        }
+        if arn.region != region {
+            return Err(ActionError::input(
+                format!(
+                    "function `{input}` is in region {}, but firebreak is working in {region}",
+                    arn.region
+                ),
+                format!("pass --region {}", arn.region),
+            ));
+        }
+        return Ok(FunctionRef {
+            name: arn.name.to_string(),
+            arn: format!(
+                "arn:{}:lambda:{}:{}:function:{}",
+                arn.partition, arn.region, arn.account, arn.name
+            ),
+        });
+    }
+    if !valid_name(input) {
+        return Err(ActionError::input(
+            format!("`{input}` is not a valid function name"),
+            "use the function's name (1-64 letters, digits, `-`, `_`) or its ARN",
+        ));
+    }
+    Ok(FunctionRef {
+        name: input.to_string(),
+        arn: format!(
+            "arn:{partition}:lambda:{region}:{}:function:{input}",
+            caller.account
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn caller() -> Caller {
+        Caller {
+            account: "111122223333".into(),
+            arn: "arn:aws:iam::111122223333:user/oncall".into(),
+        }
+    }
+
+    #[test]
+    fn names_and_arns_resolve_to_the_same_function() {
+        let by_name = resolve("demo", &caller(), "us-east-1").unwrap();
+        let by_arn = resolve(
+            "arn:aws:lambda:us-east-1:111122223333:function:demo",
+            &caller(),
+            "us-east-1",
+        )
+        .unwrap();
+        assert_eq!(by_name, by_arn);
+    }
+
+    #[test]
+    fn foreign_account_region_and_qualifier_are_refused() {
+        let e = resolve(
+            "arn:aws:lambda:us-east-1:444455556666:function:demo",
+            &caller(),
+            "us-east-1",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("account 444455556666"), "{e}");
+        let e = resolve(
+            "arn:aws:lambda:eu-west-1:111122223333:function:demo",
+            &caller(),
+            "us-east-1",
+        )
+        .unwrap_err();
+        assert!(e.hint().contains("--region eu-west-1"));
+        assert!(resolve(
+            "arn:aws:lambda:us-east-1:111122223333:function:demo:1",
+            &caller(),
+            "us-east-1"
+        )
+        .is_err());
+        assert!(check_literal(&json!("bad name!")).is_err());
+        assert!(check_literal(&json!("arn:aws:lambda:us-east-1:1:function:x")).is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! Lambda actions and the Lambda calls they share.
+
+pub mod concurrency;
+pub mod describe;
+pub mod function;
+pub mod restore_concurrency;
+pub mod set_concurrency;

@@ -1,0 +1,125 @@
+//! Actions: one struct per action, each observe → plan → apply → verify.
+//!
+//! `observe` only reads. `plan` is pure: from the observation (and, for
+//! restoring actions, this incident's journal) it computes the changes that
+//! would bring the resource to the desired state, none when it is already
+//! there. `apply` carries out exactly one planned change. `verify` checks,
+//! after the fact, that the desired state really holds.
+//!
+//! Adding an action touches its own file and one line in `registry`.
+
+pub mod lambda;
+pub mod registry;
+pub mod spec;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::aws::{Aws, AwsError, Caller};
+use crate::plan::Change;
+use crate::state::JournalRecord;
+use spec::ActionSpec;
+
+/// Everything one step sees while it runs.
+pub struct StepContext<'a> {
+    pub aws: &'a Aws,
+    pub caller: &'a Caller,
+    /// Arguments with every reference resolved.
+    pub args: &'a Map<String, Value>,
+    /// This incident's journal so far (restoring actions read prior state).
+    pub history: &'a [JournalRecord],
+    pub step_id: &'a str,
+}
+
+impl StepContext<'_> {
+    pub fn str_arg(&self, name: &str) -> Result<&str, ActionError> {
+        self.args.get(name).and_then(Value::as_str).ok_or_else(|| {
+            ActionError::input(
+                format!("missing string argument `{name}`"),
+                "this is a validation bug; please report it",
+            )
+        })
+    }
+
+    pub fn int_arg(&self, name: &str) -> Result<i64, ActionError> {
+        self.args.get(name).and_then(Value::as_i64).ok_or_else(|| {
+            ActionError::input(
+                format!("missing integer argument `{name}`"),
+                "this is a validation bug; please report it",
+            )
+        })
+    }
+}
+
+/// What a step read: the resource and the state its plan depends on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub target: String,
+    pub state: Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Planned {
+    pub changes: Vec<Change>,
+    pub outputs: Map<String, Value>,
+    /// Something the responder should know (e.g. "nothing recorded to restore").
+    pub note: Option<String>,
+}
+
+/// One post-change check (design contract 12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub target: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{message}")]
+    Input { message: String, hint: String },
+}
+
+impl ActionError {
+    pub fn input(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        ActionError::Input {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn hint(&self) -> &str {
+        match self {
+            ActionError::Aws(e) => &e.hint,
+            ActionError::Input { hint, .. } => hint,
+        }
+    }
+
+    pub fn retryable(&self) -> bool {
+        matches!(self, ActionError::Aws(e) if e.kind.retryable())
+    }
+}
+
+#[async_trait]
+pub trait Action: Send + Sync {
+    fn spec(&self) -> &'static ActionSpec;
+
+    async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError>;
+
+    fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError>;
+
+    async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError>;
+
+    /// Checks that the desired state holds. Read-only actions have none.
+    async fn verify(
+        &self,
+        _cx: &StepContext<'_>,
+        _observed: &Observation,
+    ) -> Result<Vec<Check>, ActionError> {
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,35 @@
+//! Every action firebreak knows, by name.
+
+use super::lambda;
+use super::Action;
+
+static ALL: &[&dyn Action] = &[
+    &lambda::describe::Describe,
+    &lambda::set_concurrency::SetConcurrency,
+    &lambda::restore_concurrency::RestoreConcurrency,
+];
+
+pub fn all() -> &'static [&'static dyn Action] {
+    ALL
+}
+
+pub fn find(name: &str) -> Option<&'static dyn Action> {
+    ALL.iter().copied().find(|a| a.spec().name == name)
+}
+
+pub fn names() -> Vec<&'static str> {
+    ALL.iter().map(|a| a.spec().name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_unique_and_namespaced() {
+        let names = super::names();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len());
+        assert!(names.iter().all(|n| n.contains('.')));
+    }
+}

@@ -1,0 +1,154 @@
+//! The one place AWS clients are built.
+//!
+//! Region, profile, endpoint, timeouts, retries, the dry-run guard and the
+//! call recorder are attached here and nowhere else, so no code path can hold
+//! an unguarded client.
+
+pub mod error;
+pub mod guard;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use serde::{Deserialize, Serialize};
+
+pub use error::{AwsError, AwsErrorKind};
+pub use guard::{CallRecorder, DryRunRefused, Guard};
+
+/// How to reach AWS, from the global flags.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// Refuse every mutating operation at the SDK layer.
+    pub dry_run: bool,
+}
+
+/// Who is acting: recorded in every audit line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    pub account: String,
+    pub arn: String,
+}
+
+/// The clients of one run, all guarded by the same interceptor.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub lambda: aws_sdk_lambda::Client,
+    /// For verification probes: no retries, short timeouts, so that "Invoke
+    /// is throttled" is observed once rather than retried into a success.
+    pub lambda_probe: aws_sdk_lambda::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub dry_run: bool,
+    pub calls: Arc<CallRecorder>,
+}
+
+impl Aws {
+    pub async fn connect(settings: &AwsSettings) -> Result<Self, AwsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(4))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(90))
+                    .build(),
+            );
+        if let Some(r) = &settings.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(e) = &settings.endpoint_url {
+            loader = loader.endpoint_url(e);
+        }
+        let sdk = loader.load().await;
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+            AwsError::new(
+                "configure",
+                "region",
+                AwsErrorKind::InvalidRequest,
+                "no AWS region is configured",
+                "pass --region (e.g. --region us-east-1), or set AWS_REGION, or set a region in the profile",
+            )
+        })?;
+        Ok(Self::from_sdk_config(&sdk, region, settings))
+    }
+
+    /// Builds the clients from an SDK config (tests pass their own).
+    pub fn from_sdk_config(
+        sdk: &aws_types::SdkConfig,
+        region: String,
+        settings: &AwsSettings,
+    ) -> Self {
+        let calls = Arc::new(CallRecorder::default());
+        let guard = Guard {
+            dry_run: settings.dry_run,
+            recorder: calls.clone(),
+        };
+        let lambda = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .build(),
+        );
+        let lambda_probe = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(sdk)
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(3))
+                        .operation_timeout(Duration::from_secs(15))
+                        .build(),
+                )
+                .interceptor(guard.clone())
+                .build(),
+        );
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(sdk)
+                .interceptor(guard)
+                .build(),
+        );
+        Self {
+            lambda,
+            lambda_probe,
+            sts,
+            region,
+            endpoint_url: settings.endpoint_url.clone(),
+            dry_run: settings.dry_run,
+            calls,
+        }
+    }
+
+    /// STS GetCallerIdentity: proves the credentials work before anything
+    /// else happens, and names the caller for the audit trail.
+    pub async fn caller(&self) -> Result<Caller, AwsError> {
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| {
+            error::classify(
+                "GetCallerIdentity",
+                "sts:GetCallerIdentity",
+                "caller identity",
+                e,
+            )
+        })?;
+        match (out.account(), out.arn()) {
+            (Some(account), Some(arn)) => Ok(Caller {
+                account: account.to_string(),
+                arn: arn.to_string(),
+            }),
+            _ => Err(AwsError::new(
+                "GetCallerIdentity",
+                "caller identity",
+                AwsErrorKind::Other,
+                "STS answered without an account or ARN",
+                "check the endpoint: it does not behave like AWS STS",
+            )),
+        }
+    }
+}

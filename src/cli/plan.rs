@@ -1,0 +1,81 @@
+//! `firebreak plan`: observe and print the changes a playbook would make.
+//! Runs with the dry-run guard on: the AWS clients refuse every write.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::session::{prepare, PhaseArg};
+use super::{exit, CliError, GlobalArgs, OutputFormat};
+use crate::plan::saved;
+use crate::render::json::Json;
+use crate::render::text::Text;
+use crate::render::PlanView;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The playbook file.
+    pub playbook: PathBuf,
+    /// Incident id: names the state directory; runs with the same id resume.
+    #[arg(long, env = "FIREBREAK_INCIDENT")]
+    pub incident: String,
+    /// A playbook param, NAME=VALUE (repeatable; lists comma-separated).
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Which phases to plan.
+    #[arg(long, value_enum, default_value = "contain")]
+    pub phase: PhaseArg,
+    /// Save the plan for `firebreak run --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub async fn exec(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
+    let mut p = prepare(
+        global,
+        &args.playbook,
+        &args.params,
+        &args.incident,
+        args.phase.phases(),
+        true,
+        "firebreak plan",
+    )
+    .await?;
+    let plan = match p
+        .session
+        .build_plan(&p.playbook, &p.params, &p.phases)
+        .await
+    {
+        Ok(plan) => plan,
+        Err(e) => return Err(e.into()),
+    };
+    let summary = plan.summary();
+    if let Some(out) = &args.out {
+        saved::save(&plan, out)?;
+        p.session.audit(
+            "plan_saved",
+            None,
+            json!({"path": out.display().to_string(), "summary": summary}),
+        )?;
+    }
+    p.session.audit("run_finished", None, json!({"command": "firebreak plan", "summary": summary, "mutating_requests_sent": p.session.aws.calls.mutating_sent().len()}))?;
+    match global.output {
+        OutputFormat::Text => {
+            print!("{}", Text.plan(&plan, true));
+            if let Some(out) = &args.out {
+                println!(
+                    "Saved to {}; apply exactly this with `firebreak run --plan {}`.",
+                    out.display(),
+                    out.display()
+                );
+            }
+        }
+        OutputFormat::Json => print!("{}", Json.plan(&plan, true)),
+    }
+    Ok(if summary.changes > 0 {
+        exit::CHANGES_PENDING
+    } else {
+        exit::OK
+    })
+}

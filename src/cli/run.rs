@@ -1,0 +1,164 @@
+//! `firebreak run`: plan, confirm, apply under the journal, verify.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::session::{prepare, resolve_playbook_path, PhaseArg};
+use super::{exit, CliError, ErrorClass, GlobalArgs, OutputFormat};
+use crate::plan::{saved, Plan, StepStatus};
+use crate::render::json::Json;
+use crate::render::text::Text;
+use crate::render::{run_summary, PlanView};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The playbook file (with --plan: defaults to the one the plan names).
+    pub playbook: Option<PathBuf>,
+    /// Incident id (with --plan: defaults to the plan's).
+    #[arg(long, env = "FIREBREAK_INCIDENT")]
+    pub incident: Option<String>,
+    /// A playbook param, NAME=VALUE (repeatable; lists comma-separated).
+    #[arg(
+        long = "param",
+        short = 'p',
+        value_name = "NAME=VALUE",
+        conflicts_with = "plan"
+    )]
+    pub params: Vec<String>,
+    /// Which phases to run: identify+contain by default; `recover` later.
+    #[arg(long, value_enum, default_value = "contain", conflicts_with = "plan")]
+    pub phase: PhaseArg,
+    /// Apply exactly this saved plan (refused if the state has moved).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+fn confirm(plan: &Plan) -> Result<(), CliError> {
+    let n = plan.summary().changes;
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::new(
+            ErrorClass::Refused,
+            format!("{n} change(s) need confirmation, but there is no terminal to ask; nothing was changed"),
+            "review the plan and pass --yes to apply it unattended",
+        ));
+    }
+    eprint!(
+        "Apply {n} change(s) to account {} in {}? Type `yes` to go on: ",
+        plan.account, plan.region
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            ErrorClass::Refused,
+            "not confirmed; nothing was changed",
+            "type `yes` at the prompt, or pass --yes",
+        ))
+    }
+}
+
+pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
+    let saved_plan = args.plan.as_deref().map(saved::load).transpose()?;
+    let path = resolve_playbook_path(
+        args.playbook.clone(),
+        saved_plan.as_ref().map(|p| p.playbook.path.as_str()),
+    )?;
+    let incident = match (&args.incident, &saved_plan) {
+        (Some(i), _) => i.clone(),
+        (None, Some(p)) => p.incident.clone(),
+        (None, None) => {
+            return Err(CliError::new(
+                ErrorClass::Input,
+                "no incident id given",
+                "pass --incident ID (or set FIREBREAK_INCIDENT)",
+            ))
+        }
+    };
+    let (params, phases) = match &saved_plan {
+        Some(p) => (
+            p.params
+                .iter()
+                .map(|(k, v)| format!("{k}={}", param_text(v)))
+                .collect::<Vec<_>>(),
+            p.phases.clone(),
+        ),
+        None => (args.params.clone(), args.phase.phases()),
+    };
+    let mut p = prepare(
+        global,
+        &path,
+        &params,
+        &incident,
+        phases,
+        false,
+        "firebreak run",
+    )
+    .await?;
+
+    let plan = match saved_plan {
+        Some(saved) => {
+            p.session.check_fresh(&saved, &p.playbook).await?;
+            saved
+        }
+        None => {
+            p.session
+                .build_plan(&p.playbook, &p.params, &p.phases)
+                .await?
+        }
+    };
+    if global.output == OutputFormat::Text {
+        print!("{}", Text.plan(&plan, false));
+    }
+    let pending = plan.summary().changes > 0
+        || plan
+            .steps
+            .iter()
+            .any(|s| s.status == StepStatus::Satisfied && s.note.is_some());
+    if pending && !args.yes {
+        if let Err(e) = confirm(&plan) {
+            p.session
+                .audit("refused", None, json!({"message": e.message}))?;
+            return Err(e);
+        }
+    }
+    let report = p.session.apply_plan(&plan, &p.playbook).await?;
+    let summary = run_summary(&plan, &report);
+    p.session.audit(
+        "run_finished",
+        None,
+        json!({"command": "firebreak run", "summary": summary}),
+    )?;
+    match global.output {
+        OutputFormat::Text => print!("{}", Text.run(&plan, &report)),
+        OutputFormat::Json => print!("{}", Json.run(&plan, &report)),
+    }
+    Ok(if !report.failures.is_empty() {
+        exit::ERROR
+    } else if report.checks_failed() > 0 {
+        exit::VERIFICATION_FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// A saved param back into `--param` text (lists are comma-joined).
+fn param_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|i| i.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,150 @@
+//! What `plan` and `run` share: load and check everything that can be
+//! checked locally, then connect to AWS, learn who we are, open the incident.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde_json::{json, Map, Value};
+
+use super::{CliError, GlobalArgs};
+use crate::aws::{Aws, AwsSettings};
+use crate::engine::{self, params, Session};
+use crate::playbook::{self, Phase, Playbook};
+use crate::state::{Incident, IncidentId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PhaseArg {
+    /// identify only.
+    Identify,
+    /// identify, then contain (the default).
+    Contain,
+    /// identify, then recover.
+    Recover,
+}
+
+impl PhaseArg {
+    pub fn phases(self) -> Vec<Phase> {
+        match self {
+            PhaseArg::Identify => vec![Phase::Identify],
+            PhaseArg::Contain => vec![Phase::Identify, Phase::Contain],
+            PhaseArg::Recover => vec![Phase::Identify, Phase::Recover],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Incident id: names the state directory; runs with the same id resume.
+    #[arg(long, env = "FIREBREAK_INCIDENT")]
+    pub incident: String,
+    /// A playbook param, NAME=VALUE (repeatable; lists comma-separated).
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Which phases to run.
+    #[arg(long, value_enum, default_value = "contain")]
+    pub phase: PhaseArg,
+}
+
+/// A command ready to work: playbook checked, AWS reached, incident locked.
+pub struct Prepared {
+    pub playbook: Playbook,
+    pub params: Map<String, Value>,
+    pub phases: Vec<Phase>,
+    pub session: Session,
+}
+
+fn new_run_id() -> String {
+    format!(
+        "run-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    )
+}
+
+/// Loads and checks everything local (playbook, params, incident lock,
+/// argument values) before the first AWS call, then connects, asks STS who
+/// we are and records the start of the run in the audit trail.
+pub async fn prepare(
+    global: &GlobalArgs,
+    playbook_path: &Path,
+    params_given: &[String],
+    incident_id: &str,
+    phases: Vec<Phase>,
+    dry_run: bool,
+    command: &str,
+) -> Result<Prepared, CliError> {
+    let playbook = playbook::load(playbook_path)?;
+    let params = params::resolve(&playbook, params_given)?;
+    let id = IncidentId::parse(incident_id)?;
+    let mut incident = Incident::open(&global.state_dir, &id, &new_run_id(), command)?;
+    engine::precheck(&playbook, &phases, &engine::scope_for(&params, &incident))?;
+    if incident.journal.torn_bytes > 0 || incident.audit.torn_bytes > 0 {
+        let (j, a) = (incident.journal.torn_bytes, incident.audit.torn_bytes);
+        incident.audit.append(
+            "repaired",
+            None,
+            json!({"journal_torn_bytes": j, "audit_torn_bytes": a, "detail": "an interrupted write left an incomplete last record; it was cut off"}),
+        )?;
+    }
+    let settings = AwsSettings {
+        region: global.region.clone(),
+        profile: global.profile.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+        dry_run,
+    };
+    let connected = match Aws::connect(&settings).await {
+        Ok(aws) => aws.caller().await.map(|c| (aws, c)),
+        Err(e) => Err(e),
+    };
+    let (aws, caller) = match connected {
+        Ok(x) => x,
+        Err(e) => {
+            incident.audit.append(
+                "error",
+                None,
+                json!({"message": e.to_string(), "hint": e.hint}),
+            )?;
+            return Err(e.into());
+        }
+    };
+    incident.audit.caller = Some(caller.clone());
+    incident.audit.append(
+        "run_started",
+        None,
+        json!({
+            "command": command,
+            "dry_run": dry_run,
+            "playbook": {"name": playbook.name, "path": playbook.source.display_path(), "sha256": playbook.sha256},
+            "params": params,
+            "phases": phases,
+            "region": aws.region,
+            "endpoint_url": aws.endpoint_url,
+            "firebreak_version": env!("CARGO_PKG_VERSION"),
+        }),
+    )?;
+    Ok(Prepared {
+        playbook,
+        params,
+        phases,
+        session: Session {
+            aws,
+            caller,
+            incident,
+        },
+    })
+}
+
+pub fn resolve_playbook_path(
+    given: Option<PathBuf>,
+    from_plan: Option<&str>,
+) -> Result<PathBuf, CliError> {
+    match (given, from_plan) {
+        (Some(p), _) => Ok(p),
+        (None, Some(p)) => Ok(PathBuf::from(p)),
+        (None, None) => Err(CliError::new(
+            super::ErrorClass::Input,
+            "no playbook given",
+            "pass the playbook file: `firebreak plan PLAYBOOK --incident ID ...`",
+        )),
+    }
+}

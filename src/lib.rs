@@ -1,0 +1,16 @@
+//! firebreak: incident-response automation for AWS Lambda.
+//!
+//! A YAML playbook (`playbook`) is validated statically, turned into a plan
+//! of changes by observing AWS (`engine`, `action`, `plan`), applied under a
+//! crash-safe journal and a hash-chained audit trail (`state`), and verified.
+//! Every AWS client comes from `aws`, where the dry-run guard lives.
+
+pub mod action;
+pub mod aws;
+pub mod cli;
+pub mod engine;
+pub mod plan;
+pub mod playbook;
+pub mod render;
+pub mod state;
+pub mod time;

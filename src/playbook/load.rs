@@ -1,0 +1,162 @@
+//! Reading a playbook file: size limit, YAML with positions and budgets,
+//! then validation.
+//!
+//! A playbook may come from anyone with write access to a repository, so the
+//! parser's resource use is bounded: 1 MiB of text, nesting depth 64 and an
+//! alias/node budget that stops a "billion laughs" document early.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_saphyr::{Budget, Options};
+use sha2::{Digest, Sha256};
+
+use super::diagnostics::{PlaybookErrors, Problem};
+use super::model::Playbook;
+use super::raw::RawPlaybook;
+use super::source::{Pos, Source};
+use super::validate::validate;
+
+pub const MAX_PLAYBOOK_BYTES: u64 = 1024 * 1024;
+pub const MAX_DEPTH: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read playbook {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("playbook {path} is {size} bytes; playbooks are limited to 1 MiB")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("playbook {path} is not UTF-8 text")]
+    NotUtf8 { path: PathBuf },
+    #[error(transparent)]
+    Invalid(#[from] PlaybookErrors),
+}
+
+impl LoadError {
+    pub fn hint(&self) -> &'static str {
+        match self {
+            LoadError::Read { .. } => "check the path and that the file is readable",
+            LoadError::TooLarge { .. } => {
+                "a playbook is a short list of steps; split it or remove what is not a playbook"
+            }
+            LoadError::NotUtf8 { .. } => "save the file as UTF-8",
+            LoadError::Invalid(_) => "fix the problems listed above; nothing was sent to AWS",
+        }
+    }
+}
+
+fn options() -> Options {
+    let mut budget = Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    budget.max_nodes = 50_000;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    let mut options = Options::default();
+    options.budget = Some(budget);
+    options.with_snippet = false;
+    options
+}
+
+/// Reads, parses and validates one playbook file.
+pub fn load(path: &Path) -> Result<Playbook, LoadError> {
+    let read_err = |source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    if size > MAX_PLAYBOOK_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 {
+        path: path.to_path_buf(),
+    })?;
+    parse(path, text)
+}
+
+/// Parses and validates playbook text (the path is only for messages).
+pub fn parse(path: &Path, text: String) -> Result<Playbook, LoadError> {
+    if text.len() as u64 > MAX_PLAYBOOK_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+            size: text.len() as u64,
+        });
+    }
+    let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+    let source = Source::new(path, text);
+    let raw: RawPlaybook = match serde_saphyr::from_str_with_options(&source.text, options()) {
+        Ok(raw) => raw,
+        Err(e) => return Err(syntax_error(&source, &e).into()),
+    };
+    validate(raw, source.clone(), sha256).map_err(|problems| {
+        LoadError::Invalid(PlaybookErrors {
+            file: source,
+            problems,
+        })
+    })
+}
+
+fn syntax_error(source: &Arc<Source>, e: &serde_saphyr::Error) -> PlaybookErrors {
+    let pos = e
+        .location()
+        .map(|l| Pos::from_location(&l, source))
+        .unwrap_or_else(|| source.pos_at(0, 1));
+    let message = bare_message(&e.to_string());
+    let hint = syntax_hint(&message);
+    PlaybookErrors {
+        file: source.clone(),
+        problems: vec![Problem::new(pos, message).label("here").hint(hint)],
+    }
+}
+
+/// serde-saphyr prefixes "error: line N column M: "; we print our own
+/// `file:line:col`, so keep only the message.
+fn bare_message(text: &str) -> String {
+    let first = text.lines().next().unwrap_or(text);
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match first.find(" column ") {
+        Some(i) if first.starts_with("line ") => first[i + 8..]
+            .split_once(": ")
+            .map_or(first, |(_, m)| m)
+            .to_string(),
+        _ => first.to_string(),
+    }
+}
+
+fn syntax_hint(message: &str) -> String {
+    if message.contains("budget breached") {
+        if message.contains("Depth") {
+            format!("playbooks may nest at most {MAX_DEPTH} levels deep")
+        } else {
+            "the document expands to too many values (an alias bomb?); playbooks do not need YAML aliases".into()
+        }
+    } else if message.contains("unknown field") {
+        "check the spelling; docs/playbook.md lists every field".into()
+    } else if message.contains("duplicate") {
+        "each key may appear once in a mapping".into()
+    } else if message.contains("missing field") {
+        "add the field; docs/playbook.md lists the required ones".into()
+    } else {
+        "see docs/playbook.md for the playbook format".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_message_strips_position_prefix() {
+        assert_eq!(
+            bare_message("error: line 5 column 7: unknown field `acton`, expected one of id"),
+            "unknown field `acton`, expected one of id"
+        );
+        assert_eq!(bare_message("something else"), "something else");
+    }
+}
