@@ -102,6 +102,14 @@ impl ActionError {
     pub fn retryable(&self) -> bool {
         matches!(self, ActionError::Aws(e) if e.kind.retryable())
     }
+
+    /// Whether a failed mutation may nevertheless have taken effect: the
+    /// request may have reached AWS (timeout, lost connection, server error).
+    /// Such a change stays "in doubt" in the journal, never "failed".
+    pub fn outcome_unknown(&self) -> bool {
+        use crate::aws::AwsErrorKind as K;
+        matches!(self, ActionError::Aws(e) if matches!(e.kind, K::Timeout | K::EndpointUnreachable | K::ServiceUnavailable | K::Other))
+    }
 }
 
 #[async_trait]

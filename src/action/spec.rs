@@ -49,11 +49,10 @@ impl ValueType {
         }
     }
 
-    /// A value inserted into text is text, so a string parameter accepts an
-    /// integer or boolean reference (`name: "x-${params.n}"` is fine); nothing
-    /// else converts.
+    /// A value that is exactly one reference keeps the referenced type, so
+    /// the types must match (`"x-${params.n}"` is text and is checked apart).
     pub fn accepts(self, other: ValueType) -> bool {
-        self == other || (self == ValueType::String && other != ValueType::List)
+        self == other
     }
 }
 

@@ -126,6 +126,26 @@ impl Aws {
         }
     }
 
+    /// Assembles clients built elsewhere (tests with recorded responses).
+    /// Callers must attach `guard` to each client themselves.
+    pub fn from_clients(
+        lambda: aws_sdk_lambda::Client,
+        lambda_probe: aws_sdk_lambda::Client,
+        sts: aws_sdk_sts::Client,
+        region: &str,
+        guard: &Guard,
+    ) -> Self {
+        Self {
+            lambda,
+            lambda_probe,
+            sts,
+            region: region.to_string(),
+            endpoint_url: None,
+            dry_run: guard.dry_run,
+            calls: guard.recorder.clone(),
+        }
+    }
+
     /// STS GetCallerIdentity: proves the credentials work before anything
     /// else happens, and names the caller for the audit trail.
     pub async fn caller(&self) -> Result<Caller, AwsError> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use super::session::{prepare, PhaseArg};
+use super::session::{prepare, ParamsInput, PhaseArg};
 use super::{exit, CliError, GlobalArgs, OutputFormat};
 use crate::plan::saved;
 use crate::render::json::Json;
@@ -35,7 +35,7 @@ pub async fn exec(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
     let mut p = prepare(
         global,
         &args.playbook,
-        &args.params,
+        ParamsInput::Given(&args.params),
         &args.incident,
         args.phase.phases(),
         true,

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use super::session::{prepare, resolve_playbook_path, PhaseArg};
+use super::session::{prepare, resolve_playbook_path, ParamsInput, PhaseArg};
 use super::{exit, CliError, ErrorClass, GlobalArgs, OutputFormat};
-use crate::plan::{saved, Plan, StepStatus};
+use crate::plan::{saved, Plan};
 use crate::render::json::Json;
 use crate::render::text::Text;
 use crate::render::{run_summary, PlanView};
@@ -84,19 +84,13 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
         }
     };
     let (params, phases) = match &saved_plan {
-        Some(p) => (
-            p.params
-                .iter()
-                .map(|(k, v)| format!("{k}={}", param_text(v)))
-                .collect::<Vec<_>>(),
-            p.phases.clone(),
-        ),
-        None => (args.params.clone(), args.phase.phases()),
+        Some(p) => (ParamsInput::Saved(&p.params), p.phases.clone()),
+        None => (ParamsInput::Given(&args.params), args.phase.phases()),
     };
     let mut p = prepare(
         global,
         &path,
-        &params,
+        params,
         &incident,
         phases,
         false,
@@ -118,11 +112,9 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
     if global.output == OutputFormat::Text {
         print!("{}", Text.plan(&plan, false));
     }
-    let pending = plan.summary().changes > 0
-        || plan
-            .steps
-            .iter()
-            .any(|s| s.status == StepStatus::Satisfied && s.note.is_some());
+    // Interrupted changes of an earlier run are work too: settling them
+    // writes the journal, so they are confirmed like changes.
+    let pending = plan.summary().changes > 0 || !p.session.incident.journal.in_doubt().is_empty();
     if pending && !args.yes {
         if let Err(e) = confirm(&plan) {
             p.session
@@ -141,24 +133,13 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
         OutputFormat::Text => print!("{}", Text.run(&plan, &report)),
         OutputFormat::Json => print!("{}", Json.run(&plan, &report)),
     }
-    Ok(if !report.failures.is_empty() {
+    Ok(if report.failures.iter().any(|f| f.refused) {
+        exit::REFUSED
+    } else if !report.failures.is_empty() {
         exit::ERROR
     } else if report.checks_failed() > 0 {
         exit::VERIFICATION_FAILED
     } else {
         exit::OK
     })
-}
-
-/// A saved param back into `--param` text (lists are comma-joined).
-fn param_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(a) => a
-            .iter()
-            .filter_map(|i| i.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        other => other.to_string(),
-    }
 }

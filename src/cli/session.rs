@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::{CliError, GlobalArgs};
 use crate::aws::{Aws, AwsSettings};
 use crate::engine::{self, params, Session};
+use crate::playbook::template::Scope;
 use crate::playbook::{self, Phase, Playbook};
 use crate::state::{Incident, IncidentId};
 
@@ -45,6 +46,14 @@ pub struct TargetArgs {
     pub phase: PhaseArg,
 }
 
+/// Where a run's params come from.
+pub enum ParamsInput<'a> {
+    /// `--param NAME=VALUE` as typed.
+    Given(&'a [String]),
+    /// Already typed values from a saved plan.
+    Saved(&'a Map<String, Value>),
+}
+
 /// A command ready to work: playbook checked, AWS reached, incident locked.
 pub struct Prepared {
     pub playbook: Playbook,
@@ -67,17 +76,29 @@ fn new_run_id() -> String {
 pub async fn prepare(
     global: &GlobalArgs,
     playbook_path: &Path,
-    params_given: &[String],
+    params_given: ParamsInput<'_>,
     incident_id: &str,
     phases: Vec<Phase>,
     dry_run: bool,
     command: &str,
 ) -> Result<Prepared, CliError> {
     let playbook = playbook::load(playbook_path)?;
-    let params = params::resolve(&playbook, params_given)?;
+    let params = match params_given {
+        ParamsInput::Given(given) => params::resolve(&playbook, given)?,
+        ParamsInput::Saved(saved) => saved.clone(),
+    };
     let id = IncidentId::parse(incident_id)?;
+    // Argument values are checked before the incident directory is touched:
+    // a typo in --param leaves no state behind. The start time is not known
+    // yet for a new incident; it is only text, so any timestamp checks it.
+    let provisional = Scope {
+        params: params.clone(),
+        incident_id: id.to_string(),
+        incident_started_at: crate::time::now_rfc3339_seconds(),
+        steps: Default::default(),
+    };
+    engine::precheck(&playbook, &phases, &provisional)?;
     let mut incident = Incident::open(&global.state_dir, &id, &new_run_id(), command)?;
-    engine::precheck(&playbook, &phases, &engine::scope_for(&params, &incident))?;
     if incident.journal.torn_bytes > 0 || incident.audit.torn_bytes > 0 {
         let (j, a) = (incident.journal.torn_bytes, incident.audit.torn_bytes);
         incident.audit.append(

@@ -60,6 +60,15 @@ impl EngineError {
         }
     }
 
+    /// The call may have taken effect even though it failed.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            EngineError::Step { source, .. } => source.outcome_unknown(),
+            EngineError::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+
     pub fn retryable(&self) -> bool {
         match self {
             EngineError::Step { source, .. } => source.retryable(),
@@ -98,6 +107,8 @@ pub struct StepCheck {
 #[derive(Debug, Clone, Serialize)]
 pub struct StepFailure {
     pub step: String,
+    /// Refused rather than failed: the state moved under the plan.
+    pub refused: bool,
     pub action: String,
     pub message: String,
     pub hint: String,
@@ -365,12 +376,13 @@ impl Session {
             let in_doubt = self.incident.journal.in_doubt().iter().any(|r| {
                 r.step == step.id && !planned.changes.iter().any(|c| c.same_intent(&r.change))
             });
-            let note = planned.note.clone().or_else(|| {
-                in_doubt.then(|| {
-                    "completed by an interrupted earlier run (re-observation confirms it)"
-                        .to_string()
-                })
+            let doubt_note = in_doubt.then(|| {
+                "completed by an interrupted earlier run (re-observation confirms it)".to_string()
             });
+            let note = match (planned.note.clone(), doubt_note) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.or(b),
+            };
             let status = if !spec.mutating {
                 StepStatus::Read
             } else if planned.changes.is_empty() {
@@ -520,6 +532,7 @@ impl Session {
                         )?;
                         report.failures.push(StepFailure {
                             step: sp.id.clone(),
+                            refused: matches!(e, EngineError::Stale { .. }),
                             action: sp.action.clone(),
                             message: e.to_string(),
                             hint: e.hint(),
@@ -550,7 +563,8 @@ impl Session {
         sp: &StepPlan,
         step: &Step,
     ) -> Result<Vec<ChangeOutcome>, EngineError> {
-        let observed = self.observe(step, &sp.args).await?;
+        // Once: `apply_plan` retries the whole step, re-observing each time.
+        let observed = self.observe_once(step, &sp.args).await?;
         let now = self.plan_step(step, &sp.args, &observed)?;
         let in_doubt: Vec<JournalRecord> = self
             .incident
@@ -625,6 +639,16 @@ impl Session {
                                 outcome: Outcome::Applied,
                                 change,
                             });
+                        }
+                        Err(e) if e.outcome_unknown() => {
+                            // No outcome record: the intent stays in doubt,
+                            // and the next run re-observes to settle it.
+                            self.audit(
+                                "outcome_unknown",
+                                Some(&sp.id),
+                                json!({"change": change, "message": e.to_string()}),
+                            )?;
+                            return Err(e);
                         }
                         Err(e) => {
                             self.journal(

@@ -204,7 +204,7 @@ fn validate_params(v: &mut Validator, raw: &RawPlaybook) -> Vec<(String, Option<
             v.push(
                 Problem::new(pos, format!("invalid param name `{}`", name.value))
                     .label("invalid name")
-                    .hint("use lowercase letters, digits and `_`, starting with a letter, e.g. `function`"),
+                    .hint("use lowercase letters, digits and `_`, starting with a letter or `_`, e.g. `function`"),
             );
             ok = false;
         }
@@ -259,7 +259,10 @@ fn validate_params(v: &mut Validator, raw: &RawPlaybook) -> Vec<(String, Option<
                     .hint(format!("the param is declared `type: {}`", ty.name())),
                 );
                 ok = false;
-            } else if d.as_str().is_some_and(|s| s.contains("${")) {
+            } else if d
+                .as_str()
+                .is_some_and(|s| template::parse(s).map_or(true, |t| t.has_references()))
+            {
                 v.push(
                     Problem::new(*pos, "a param default cannot contain a reference")
                         .label("reference in a default")

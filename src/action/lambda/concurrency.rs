@@ -151,22 +151,22 @@ async fn probe(aws: &Aws, f: &FunctionRef) -> Result<Check, ActionError> {
         .await;
     let (passed, detail) = match result {
         Err(e) => match e.as_service_error() {
-            Some(InvokeError::TooManyRequestsException(t)) => (
-                true,
-                format!(
-                    "Invoke answered TooManyRequestsException ({})",
-                    t.reason()
-                        .map_or("throttled".to_string(), |r| r.as_str().to_string())
+            // Only the function's own reserved-concurrency limit proves the
+            // throttle; an account-wide limit could hide one that does not hold.
+            Some(InvokeError::TooManyRequestsException(t)) => match t.reason().map(|r| r.as_str()) {
+                Some("ReservedFunctionConcurrentInvocationLimitExceeded") | None => (
+                    true,
+                    format!(
+                        "Invoke answered TooManyRequestsException ({})",
+                        t.reason().map_or("no reason given", |r| r.as_str())
+                    ),
                 ),
-            ),
-            _ => {
-                let err = classify("Invoke", "lambda:InvokeFunction", &f.arn, e);
-                if err.kind == AwsErrorKind::Throttled {
-                    (true, format!("Invoke answered throttled ({})", err.message))
-                } else {
-                    return Err(ActionError::Aws(err));
-                }
-            }
+                Some(other) => (
+                    false,
+                    format!("Invoke was throttled for another reason ({other}): the function's own throttle is not proven"),
+                ),
+            },
+            _ => return Err(ActionError::Aws(classify("Invoke", "lambda:InvokeFunction", &f.arn, e))),
         },
         Ok(out) => (
             false,

@@ -25,6 +25,7 @@ static SPEC: ActionSpec = ActionSpec {
         "lambda:GetFunctionConcurrency",
         "lambda:PutFunctionConcurrency",
         "lambda:DeleteFunctionConcurrency",
+        "lambda:InvokeFunction",
     ],
 };
 

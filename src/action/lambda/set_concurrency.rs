@@ -39,7 +39,6 @@ static SPEC: ActionSpec = ActionSpec {
     iam_actions: &[
         "lambda:GetFunctionConcurrency",
         "lambda:PutFunctionConcurrency",
-        "lambda:DeleteFunctionConcurrency",
         "lambda:InvokeFunction",
     ],
 };

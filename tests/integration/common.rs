@@ -1,0 +1,289 @@
+//! `TestContext`: one LocalStack account per test, unique names, a scratch
+//! working directory, and the firebreak binary wired to all of it.
+//!
+//! LocalStack turns a 12-digit access key id into the account id and keeps
+//! accounts apart, so tests run in parallel against one LocalStack without
+//! seeing each other. A missing LocalStack fails the test loudly: the
+//! README's test command (`scripts/test.sh`) starts it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{FunctionCode, Runtime};
+use serde_json::Value;
+
+pub const REGION: &str = "us-east-1";
+
+pub fn endpoint() -> String {
+    std::env::var("FIREBREAK_TEST_ENDPOINT")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .unwrap_or_else(|_| "http://127.0.0.1:4566".into())
+}
+
+fn unique_account() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let seed = (u64::from(std::process::id()) << 24) ^ (nanos << 4) ^ n;
+    // Leading 9 keeps clear of LocalStack's default account 000000000000.
+    format!("9{:011}", seed % 100_000_000_000)
+}
+
+pub struct TestContext {
+    pub account: String,
+    pub endpoint: String,
+    pub dir: tempfile::TempDir,
+    pub lambda: aws_sdk_lambda::Client,
+    counter: AtomicU64,
+}
+
+impl TestContext {
+    pub async fn new() -> Self {
+        let endpoint = endpoint();
+        let health = format!("{endpoint}/_localstack/health");
+        let up = std::net::TcpStream::connect_timeout(
+            &endpoint
+                .trim_start_matches("http://")
+                .parse()
+                .unwrap_or_else(|_| {
+                    panic!("FIREBREAK_TEST_ENDPOINT `{endpoint}` must be http://IP:PORT")
+                }),
+            Duration::from_secs(2),
+        );
+        assert!(
+            up.is_ok(),
+            "LocalStack is not reachable at {endpoint} ({health}); run the tests with scripts/test.sh, which installs and starts it"
+        );
+        let account = unique_account();
+        let creds = Credentials::new(&account, "test", None, None, "firebreak-tests");
+        let conf = aws_sdk_lambda::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&endpoint)
+            .credentials_provider(creds)
+            .build();
+        Self {
+            account,
+            endpoint,
+            dir: tempfile::tempdir().expect("tempdir"),
+            lambda: aws_sdk_lambda::Client::from_conf(conf),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    pub fn unique(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.counter.fetch_add(1, Ordering::SeqCst))
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The firebreak binary, working in this test's directory and account.
+    pub fn firebreak(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_firebreak"));
+        c.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &self.account)
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.firebreak().args(args).output().expect("run firebreak");
+        Run::from(out)
+    }
+
+    pub fn throttle_playbook() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/throttle-function.yaml")
+    }
+
+    /// Creates a function (and waits until it is Active).
+    pub async fn create_function(&self, name: &str) -> String {
+        let out = self
+            .lambda
+            .create_function()
+            .function_name(name)
+            .runtime(Runtime::Python312)
+            .role(format!("arn:aws:iam::{}:role/{name}-role", self.account))
+            .handler("handler.handler")
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(zip_one_file(
+                        "handler.py",
+                        b"def handler(e, c):\n    return 1\n",
+                    )))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create function");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let c = self
+                .lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .expect("get config");
+            if c.state().map(|s| s.as_str()) == Some("Active") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "function {name} never became Active: {c:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        out.function_arn().expect("arn").to_string()
+    }
+
+    pub async fn concurrency(&self, name: &str) -> Option<i32> {
+        self.lambda
+            .get_function_concurrency()
+            .function_name(name)
+            .send()
+            .await
+            .expect("get concurrency")
+            .reserved_concurrent_executions()
+    }
+
+    pub async fn set_concurrency(&self, name: &str, n: i32) {
+        self.lambda
+            .put_function_concurrency()
+            .function_name(name)
+            .reserved_concurrent_executions(n)
+            .send()
+            .await
+            .expect("put concurrency");
+    }
+
+    pub fn incident_dir(&self, id: &str) -> PathBuf {
+        self.path(&format!(".firebreak/incidents/{id}"))
+    }
+
+    /// Audit records of this incident, parsed.
+    pub fn audit(&self, id: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.incident_dir(id).join("audit.jsonl"))
+            .expect("audit trail")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+            .collect()
+    }
+
+    pub fn audit_events<'a>(records: &'a [Value], event: &str, step: &str) -> Vec<&'a Value> {
+        records
+            .iter()
+            .filter(|r| r["event"] == event && r["step"] == step)
+            .collect()
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// A zip archive holding one stored (uncompressed) file: enough for Lambda,
+/// without pulling a zip crate into the build.
+pub fn zip_one_file(name: &str, data: &[u8]) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for b in data {
+            crc ^= u32::from(*b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let crc = crc32(data);
+    let (n, len) = (name.len() as u16, data.len() as u32);
+    let mut z = Vec::new();
+    let le16 = |z: &mut Vec<u8>, v: u16| z.extend_from_slice(&v.to_le_bytes());
+    let le32 = |z: &mut Vec<u8>, v: u32| z.extend_from_slice(&v.to_le_bytes());
+    le32(&mut z, 0x0403_4b50);
+    for v in [20u16, 0, 0, 0, 0x21] {
+        le16(&mut z, v);
+    }
+    le32(&mut z, crc);
+    le32(&mut z, len);
+    le32(&mut z, len);
+    le16(&mut z, n);
+    le16(&mut z, 0);
+    z.extend_from_slice(name.as_bytes());
+    z.extend_from_slice(data);
+    let central = z.len() as u32;
+    le32(&mut z, 0x0201_4b50);
+    for v in [20u16, 20, 0, 0, 0, 0x21] {
+        le16(&mut z, v);
+    }
+    le32(&mut z, crc);
+    le32(&mut z, len);
+    le32(&mut z, len);
+    for v in [n, 0, 0, 0, 0] {
+        le16(&mut z, v);
+    }
+    le32(&mut z, 0);
+    le32(&mut z, 0);
+    z.extend_from_slice(name.as_bytes());
+    let central_len = z.len() as u32 - central;
+    le32(&mut z, 0x0605_4b50);
+    for v in [0u16, 0, 1, 1] {
+        le16(&mut z, v);
+    }
+    le32(&mut z, central_len);
+    le32(&mut z, central);
+    le16(&mut z, 0);
+    z
+}

@@ -1,0 +1,165 @@
+//! Contract 2: in dry-run the clients refuse every mutating operation at
+//! the SDK layer. Requests are counted at the interceptor itself.
+
+use std::path::Path;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_lambda::config::{Credentials, Region};
+use firebreak::aws::{Aws, AwsErrorKind, AwsSettings};
+use firebreak::engine::Session;
+use firebreak::playbook::{self, Phase};
+use firebreak::state::{Incident, IncidentId};
+use serde_json::{Map, Value};
+
+use crate::common::{TestContext, REGION};
+
+async fn aws_for(cx: &TestContext, dry_run: bool) -> Aws {
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(&cx.endpoint)
+        .credentials_provider(Credentials::new(&cx.account, "test", None, None, "tests"))
+        .load()
+        .await;
+    let settings = AwsSettings {
+        dry_run,
+        ..AwsSettings::default()
+    };
+    Aws::from_sdk_config(&sdk, REGION.into(), &settings)
+}
+
+/// Values for the params of every shipped playbook. A new playbook with a
+/// param this table does not know fails here, so it cannot skip the check.
+fn params_for(pb: &playbook::Playbook, function: &str) -> Map<String, Value> {
+    pb.params
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| {
+            let v = match p.name.as_str() {
+                "function" => Value::String(function.into()),
+                other => panic!(
+                    "dry_run_guard.rs: give a test value for param `{other}` of {}",
+                    pb.name
+                ),
+            };
+            (p.name.clone(), v)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn planning_every_shipped_playbook_sends_no_mutating_request() {
+    let cx = TestContext::new().await;
+    let f = cx.unique("guard");
+    cx.create_function(&f).await;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+    let mut planned = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let pb = playbook::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for phases in [
+            vec![Phase::Identify, Phase::Contain],
+            vec![Phase::Identify, Phase::Recover],
+        ] {
+            let aws = aws_for(&cx, true).await;
+            let caller = aws.caller().await.expect("caller");
+            let id = IncidentId::parse(&format!("GUARD-{planned}")).unwrap();
+            let incident = Incident::open(&cx.path("state"), &id, "run-test", "test").unwrap();
+            let mut session = Session {
+                aws,
+                caller,
+                incident,
+            };
+            let plan = session
+                .build_plan(&pb, &params_for(&pb, &f), &phases)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!plan.steps.is_empty());
+            let sent = session.aws.calls.sent();
+            assert!(
+                sent.iter().any(|c| c.operation == "GetFunction"),
+                "{sent:?}"
+            );
+            assert_eq!(
+                session.aws.calls.mutating_sent(),
+                vec![],
+                "{}: plan sent a mutating request",
+                path.display()
+            );
+            assert_eq!(
+                session.aws.calls.refused(),
+                vec![],
+                "{}: plan attempted a write",
+                path.display()
+            );
+            planned += 1;
+        }
+    }
+    assert!(
+        planned >= 2,
+        "no shipped playbooks found in {}",
+        dir.display()
+    );
+    assert_eq!(cx.concurrency(&f).await, None);
+}
+
+#[tokio::test]
+async fn a_write_in_dry_run_is_refused_before_it_is_sent() {
+    let cx = TestContext::new().await;
+    let f = cx.unique("refuse");
+    cx.create_function(&f).await;
+    let aws = aws_for(&cx, true).await;
+    let err = aws
+        .lambda
+        .put_function_concurrency()
+        .function_name(&f)
+        .reserved_concurrent_executions(0)
+        .send()
+        .await
+        .expect_err("dry-run must refuse PutFunctionConcurrency");
+    assert!(firebreak::aws::error::is_dry_run_refusal(&err), "{err:?}");
+    let classified = firebreak::aws::error::classify(
+        "PutFunctionConcurrency",
+        "lambda:PutFunctionConcurrency",
+        &f,
+        err,
+    );
+    assert_eq!(classified.kind, AwsErrorKind::DryRunRefused);
+    // Invoke runs code: it is not a read either.
+    assert!(aws.lambda.invoke().function_name(&f).send().await.is_err());
+    let refused: Vec<String> = aws
+        .calls
+        .refused()
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    assert_eq!(refused, ["PutFunctionConcurrency", "Invoke"]);
+    assert!(aws.calls.sent().is_empty(), "nothing may leave the process");
+    assert_eq!(cx.concurrency(&f).await, None);
+}
+
+#[tokio::test]
+async fn the_counter_sees_mutations_when_they_are_allowed() {
+    // Proves the zero above is a real zero: the same counter counts writes.
+    let cx = TestContext::new().await;
+    let f = cx.unique("count");
+    cx.create_function(&f).await;
+    let aws = aws_for(&cx, false).await;
+    aws.lambda
+        .put_function_concurrency()
+        .function_name(&f)
+        .reserved_concurrent_executions(2)
+        .send()
+        .await
+        .expect("put");
+    let mutating: Vec<String> = aws
+        .calls
+        .mutating_sent()
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    assert_eq!(mutating, ["PutFunctionConcurrency"]);
+    assert_eq!(cx.concurrency(&f).await, Some(2));
+}

@@ -1,0 +1,11 @@
+//! Integration tests against a real LocalStack (one binary, split by subject).
+
+mod common;
+
+mod crash;
+mod dry_run_guard;
+mod errors;
+mod lock;
+mod mocked;
+mod plan_run;
+mod saved_plan;

@@ -1,0 +1,165 @@
+//! AWS behaviour LocalStack cannot produce (it enforces no IAM and never
+//! throttles the control plane), replayed with recorded responses.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_sdk_lambda::config::retry::RetryConfig;
+use aws_sdk_lambda::error::ErrorMetadata;
+use aws_sdk_lambda::operation::get_function_concurrency::{
+    GetFunctionConcurrencyError, GetFunctionConcurrencyOutput,
+};
+use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyError;
+use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use firebreak::aws::{Aws, CallRecorder, Guard};
+use firebreak::engine::Session;
+use firebreak::playbook::{self, Phase};
+use firebreak::state::{Incident, IncidentId, JournalEvent};
+use serde_json::{json, Map};
+
+const ACCOUNT: &str = "111122223333";
+
+fn playbook(retries: u32) -> playbook::Playbook {
+    let text = format!(
+        "apiVersion: firebreak/v1\nkind: Playbook\nname: mocked\nphases:\n  contain:\n    - id: throttle\n      action: lambda.set_concurrency\n      retries: {retries}\n      with: {{function: victim, value: 0}}\n"
+    );
+    playbook::load::parse(Path::new("mocked.yaml"), text).expect("valid playbook")
+}
+
+fn session(lambda_rules: &[&Rule], dir: &Path) -> Session {
+    let guard = Guard {
+        dry_run: false,
+        recorder: Arc::new(CallRecorder::default()),
+    };
+    let g = guard.clone();
+    let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, lambda_rules, move |b| b
+        .retry_config(RetryConfig::disabled())
+        .interceptor(g.clone()));
+    let sts_rule = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+        GetCallerIdentityOutput::builder()
+            .account(ACCOUNT)
+            .arn(format!("arn:aws:iam::{ACCOUNT}:user/oncall"))
+            .build()
+    });
+    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[&sts_rule]);
+    let aws = Aws::from_clients(lambda.clone(), lambda, sts, "us-east-1", &guard);
+    let incident =
+        Incident::open(dir, &IncidentId::parse("INC-M").unwrap(), "run-m", "test").unwrap();
+    Session {
+        caller: firebreak::aws::Caller {
+            account: ACCOUNT.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:user/oncall"),
+        },
+        aws,
+        incident,
+    }
+}
+
+fn no_concurrency() -> Rule {
+    mock!(aws_sdk_lambda::Client::get_function_concurrency)
+        .then_output(|| GetFunctionConcurrencyOutput::builder().build())
+}
+
+#[tokio::test]
+async fn access_denied_on_the_mutation_is_a_clear_step_error_and_journaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let get = no_concurrency();
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency).then_error(|| {
+        PutFunctionConcurrencyError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("User: arn:aws:iam::111122223333:user/oncall is not authorized to perform: lambda:PutFunctionConcurrency")
+                .build(),
+        )
+    });
+    let mut s = session(&[&get, &put], dir.path());
+    let pb = playbook(0);
+    let plan = s
+        .build_plan(&pb, &Map::new(), &[Phase::Identify, Phase::Contain])
+        .await
+        .unwrap();
+    assert_eq!(plan.summary().changes, 1);
+    let report = s.apply_plan(&plan, &pb).await.unwrap();
+
+    assert_eq!(report.failures.len(), 1);
+    let f = &report.failures[0];
+    assert!(f.message.contains("AccessDeniedException"), "{}", f.message);
+    assert!(
+        f.hint.contains("lambda:PutFunctionConcurrency"),
+        "{}",
+        f.hint
+    );
+    assert_eq!(report.aborted_at.as_deref(), Some("throttle"));
+    assert!(report.outcomes.is_empty());
+    assert_eq!(put.num_calls(), 1, "a non-retryable error is not retried");
+
+    // The journal says exactly what was attempted and that it failed.
+    let events: Vec<JournalEvent> = s
+        .incident
+        .journal
+        .records()
+        .iter()
+        .map(|r| r.event)
+        .collect();
+    assert_eq!(events, [JournalEvent::Intent, JournalEvent::Failed]);
+    assert!(s.incident.journal.in_doubt().is_empty());
+}
+
+#[tokio::test]
+async fn throttled_reads_are_retried_by_the_step_and_then_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let get = mock!(aws_sdk_lambda::Client::get_function_concurrency)
+        .sequence()
+        .error(|| {
+            GetFunctionConcurrencyError::generic(
+                ErrorMetadata::builder()
+                    .code("TooManyRequestsException")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        })
+        .times(2)
+        .output(|| {
+            GetFunctionConcurrencyOutput::builder()
+                .reserved_concurrent_executions(4)
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let mut s = session(&[&get], dir.path());
+    let plan = s
+        .build_plan(&playbook(2), &Map::new(), &[Phase::Contain])
+        .await
+        .unwrap();
+    assert_eq!(get.num_calls(), 3);
+    assert_eq!(plan.steps[0].changes[0].before, json!(4));
+}
+
+#[tokio::test]
+async fn throttling_beyond_the_retries_names_the_cause_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let get = mock!(aws_sdk_lambda::Client::get_function_concurrency).then_error(|| {
+        GetFunctionConcurrencyError::generic(
+            ErrorMetadata::builder()
+                .code("TooManyRequestsException")
+                .message("Rate exceeded")
+                .build(),
+        )
+    });
+    let mut s = session(&[&get], dir.path());
+    let err = s
+        .build_plan(&playbook(1), &Map::new(), &[Phase::Contain])
+        .await
+        .unwrap_err();
+    assert_eq!(get.num_calls(), 2, "one try plus one retry");
+    assert!(
+        err.to_string().contains("TooManyRequestsException"),
+        "{err}"
+    );
+    assert!(err.hint().contains("throttling"), "{}", err.hint());
+    assert!(
+        s.incident.journal.records().is_empty(),
+        "nothing was attempted"
+    );
+}
