@@ -78,10 +78,18 @@ pub struct Check {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ActionError {
+    /// Boxed: AWS errors carry several strings and would make every
+    /// `Result` in the engine large.
     #[error(transparent)]
-    Aws(#[from] AwsError),
+    Aws(Box<AwsError>),
     #[error("{message}")]
     Input { message: String, hint: String },
+}
+
+impl From<AwsError> for ActionError {
+    fn from(e: AwsError) -> Self {
+        ActionError::Aws(Box::new(e))
+    }
 }
 
 impl ActionError {

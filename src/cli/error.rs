@@ -45,9 +45,14 @@ pub struct CliError {
     pub class: ErrorClass,
     pub message: String,
     pub hint: String,
-    /// Pre-rendered diagnostics (playbook problems with source lines).
-    pub rendered: Option<String>,
-    pub problems: Option<serde_json::Value>,
+    /// Playbook problems: rendered with source lines, and as JSON.
+    pub diagnostics: Option<Box<Diagnostics>>,
+}
+
+#[derive(Debug)]
+pub struct Diagnostics {
+    pub rendered: String,
+    pub problems: serde_json::Value,
 }
 
 impl CliError {
@@ -56,8 +61,7 @@ impl CliError {
             class,
             message: message.into(),
             hint: hint.into(),
-            rendered: None,
-            problems: None,
+            diagnostics: None,
         }
     }
 
@@ -75,15 +79,15 @@ impl CliError {
                 "class": self.class,
                 "message": self.message,
                 "hint": self.hint,
-                "problems": self.problems,
+                "problems": self.diagnostics.as_ref().map(|d| &d.problems),
             },
             "summary": {"changes": 0},
         })
     }
 
     pub fn render_text(&self) -> String {
-        match &self.rendered {
-            Some(r) => format!("{r}\n{}\n", self.message),
+        match self.diagnostics.as_ref().map(|d| &d.rendered) {
+            Some(r) => format!("{r}\n{}\n  hint: {}\n", self.message, self.hint),
             None => format!("error: {}\n  hint: {}\n", self.message, self.hint),
         }
     }
@@ -104,8 +108,10 @@ impl From<LoadError> for CliError {
                         crate::render::plural(errs.problems.len(), "problem", "problems")
                     ),
                     hint,
-                    rendered: Some(errs.render(color)),
-                    problems: serde_json::to_value(errs.to_json()).ok(),
+                    diagnostics: Some(Box::new(Diagnostics {
+                        rendered: errs.render(color),
+                        problems: serde_json::to_value(errs.to_json()).unwrap_or_default(),
+                    })),
                 }
             }
             other => CliError::new(ErrorClass::Playbook, other.to_string(), hint),

@@ -127,14 +127,21 @@ impl PlaybookErrors {
     }
 }
 
-/// "did you mean" for a misspelt name.
+/// "did you mean" for a misspelt name: the closest by spelling, or else a
+/// candidate that contains it (`arn` → `function_arn`).
 pub fn suggest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
     candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(wrong, c), c))
+        .iter()
+        .map(|c| (strsim::jaro_winkler(wrong, c), *c))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+        .or_else(|| {
+            (wrong.len() >= 3)
+                .then(|| candidates.iter().copied().find(|c| c.contains(wrong)))
+                .flatten()
+        })
 }
 
 /// A hint listing what is allowed, with a suggestion first when one is close.
@@ -145,6 +152,7 @@ pub fn choices_hint(wrong: &str, allowed: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     match suggest(wrong, allowed.iter().copied()) {
+        Some(s) if allowed.len() == 1 => format!("did you mean `{s}`?"),
         Some(s) => format!("did you mean `{s}`? expected one of {list}"),
         None if allowed.is_empty() => String::new(),
         None => format!("expected one of {list}"),

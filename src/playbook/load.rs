@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_saphyr::{Budget, Options};
 use sha2::{Digest, Sha256};
 
-use super::diagnostics::{PlaybookErrors, Problem};
+use super::diagnostics::{choices_hint, PlaybookErrors, Problem};
 use super::model::Playbook;
 use super::raw::RawPlaybook;
 use super::source::{Pos, Source};
@@ -43,7 +43,9 @@ impl LoadError {
                 "a playbook is a short list of steps; split it or remove what is not a playbook"
             }
             LoadError::NotUtf8 { .. } => "save the file as UTF-8",
-            LoadError::Invalid(_) => "fix the problems listed above; nothing was sent to AWS",
+            LoadError::Invalid(_) => {
+                "fix the problems listed above, then run `firebreak validate FILE` again"
+            }
         }
     }
 }
@@ -107,44 +109,76 @@ fn syntax_error(source: &Arc<Source>, e: &serde_saphyr::Error) -> PlaybookErrors
         .location()
         .map(|l| Pos::from_location(&l, source))
         .unwrap_or_else(|| source.pos_at(0, 1));
-    let message = bare_message(&e.to_string());
-    let hint = syntax_hint(&message);
+    let (message, hint) = explain(&bare_message(&e.to_string()));
     PlaybookErrors {
         file: source.clone(),
         problems: vec![Problem::new(pos, message).label("here").hint(hint)],
     }
 }
 
-/// serde-saphyr prefixes "error: line N column M: "; we print our own
+/// serde-saphyr puts the position before ("line N column M: ") or after
+/// (" at line N, column M ...") the message; we print our own
 /// `file:line:col`, so keep only the message.
 fn bare_message(text: &str) -> String {
     let first = text.lines().next().unwrap_or(text);
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    match first.find(" column ") {
-        Some(i) if first.starts_with("line ") => first[i + 8..]
-            .split_once(": ")
-            .map_or(first, |(_, m)| m)
-            .to_string(),
-        _ => first.to_string(),
+    let first = match first.find(" column ") {
+        Some(i) if first.starts_with("line ") => {
+            first[i + 8..].split_once(": ").map_or(first, |(_, m)| m)
+        }
+        _ => first,
+    };
+    match first.find(" at line ") {
+        Some(i) => first[..i].to_string(),
+        None => first.to_string(),
     }
 }
 
-fn syntax_hint(message: &str) -> String {
-    if message.contains("budget breached") {
-        if message.contains("Depth") {
-            format!("playbooks may nest at most {MAX_DEPTH} levels deep")
-        } else {
-            "the document expands to too many values (an alias bomb?); playbooks do not need YAML aliases".into()
-        }
-    } else if message.contains("unknown field") {
-        "check the spelling; docs/playbook.md lists every field".into()
-    } else if message.contains("duplicate") {
-        "each key may appear once in a mapping".into()
-    } else if message.contains("missing field") {
-        "add the field; docs/playbook.md lists the required ones".into()
-    } else {
-        "see docs/playbook.md for the playbook format".into()
+/// Rewrites parser messages meant for programmers into ones meant for
+/// playbook authors, and picks the hint.
+fn explain(message: &str) -> (String, String) {
+    let depth = || {
+        (
+            format!("the document nests deeper than {MAX_DEPTH} levels"),
+            format!("playbooks may nest at most {MAX_DEPTH} levels deep"),
+        )
+    };
+    if message.contains("recursion limit")
+        || (message.contains("budget breached") && message.contains("Depth"))
+    {
+        return depth();
     }
+    if message.contains("budget breached") {
+        return (
+            "the document expands to too many values (YAML aliases or a huge document)".into(),
+            "playbooks do not need YAML anchors and aliases; write the values out".into(),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once("`, expected one of ") {
+            let allowed: Vec<&str> = expected.split(", ").map(str::trim).collect();
+            return (
+                format!("unknown field `{field}`"),
+                choices_hint(field, &allowed),
+            );
+        }
+        if let Some((field, _)) = rest.split_once('`') {
+            return (
+                format!("unknown field `{field}`"),
+                "this mapping has no fields; docs/playbook.md lists every field".into(),
+            );
+        }
+    }
+    let hint = if message.contains("duplicate") {
+        "each key may appear once in a mapping"
+    } else if message.contains("missing field") {
+        "add the field; docs/playbook.md lists the required ones"
+    } else if message.contains("flow mapping") || message.contains("flow sequence") {
+        "an inline `{...}` or `[...]` is not closed or lacks a comma; the problem may start on an earlier line"
+    } else {
+        "see docs/playbook.md for the playbook format"
+    };
+    (message.to_string(), hint.into())
 }
 
 #[cfg(test)]
@@ -158,5 +192,15 @@ mod tests {
             "unknown field `acton`, expected one of id"
         );
         assert_eq!(bare_message("something else"), "something else");
+        assert_eq!(
+            bare_message("unknown field `acton`, expected one of id, action at line 9, column 7"),
+            "unknown field `acton`, expected one of id, action"
+        );
+        let (m, h) = explain("unknown field `acton`, expected one of id, action, with");
+        assert_eq!(m, "unknown field `acton`");
+        assert!(h.starts_with("did you mean `action`?"), "{h}");
+        assert!(explain("budget breached: Depth { depth: 65 }")
+            .0
+            .contains("deeper than 64"));
     }
 }

@@ -62,9 +62,9 @@ pub fn parse(s: &str) -> Result<Template, TemplateError> {
     while let Some(i) = rest.find('$') {
         literal.push_str(&rest[..i]);
         let after = &rest[i..];
-        if after.starts_with("$${") {
+        if let Some(tail) = after.strip_prefix("$${") {
             literal.push_str("${");
-            rest = &after[3..];
+            rest = tail;
             consumed += i + 3;
             continue;
         }

@@ -31,6 +31,8 @@ struct Known<'a> {
     params: HashMap<String, Option<ValueType>>,
     param_names: Vec<String>,
     earlier: HashMap<String, (Phase, Option<&'static dyn Action>)>,
+    /// The same ids in run order, for hints.
+    earlier_order: Vec<String>,
     all_ids: &'a HashMap<String, Pos>,
 }
 
@@ -167,6 +169,7 @@ pub fn validate(
             .collect(),
         param_names: params.iter().map(|(n, _)| n.clone()).collect(),
         earlier: HashMap::new(),
+        earlier_order: Vec::new(),
         all_ids: &all_ids,
     };
 
@@ -352,7 +355,7 @@ fn validate_step(
     if let Some(a) = action {
         for p in a.spec().params.iter().filter(|p| p.required) {
             if !with.iter().any(|w| w.name == p.name) {
-                let pos = raw.with.as_ref().map_or(action_pos, |w| v.pos(w));
+                let pos = action_pos;
                 v.push(
                     Problem::new(
                         pos,
@@ -416,7 +419,7 @@ fn validate_step(
             None => {
                 let pos = v.pos(t);
                 v.push(
-                    Problem::new(pos, format!("invalid timeout {}", describe_value(&t.value)))
+                    Problem::new(pos, format!("invalid timeout: {} is not a duration", describe_value(&t.value)))
                         .label("not a duration")
                         .hint("write seconds as an integer (`90`) or a duration like `30s`, `5m`, `1h` (1 s to 1 h)"),
                 );
@@ -428,6 +431,7 @@ fn validate_step(
     // Registered after its own references are checked: a step cannot use
     // its own outputs.
     known.earlier.insert(id.clone(), (phase, action));
+    known.earlier_order.push(id.clone());
     match action {
         Some(action) if v.problems.len() == before => Some(Step {
             id,
@@ -659,11 +663,20 @@ fn check_references(
                     None
                 }
                 None => {
-                    let ids: Vec<&str> = known.all_ids.keys().map(String::as_str).collect();
+                    let ids: Vec<&str> = known.earlier_order.iter().map(String::as_str).collect();
+                    let hint = if ids.is_empty() {
+                        "no step runs before this one, so there are no outputs to use yet"
+                            .to_string()
+                    } else {
+                        format!(
+                            "steps that run before this one: {}",
+                            choices_hint(step, &ids)
+                        )
+                    };
                     v.push(
                         Problem::new(at, format!("unknown step `{step}`"))
                             .label("no such step")
-                            .hint(choices_hint(step, &ids)),
+                            .hint(hint),
                     );
                     None
                 }
@@ -725,7 +738,7 @@ fn validate_when(
                             ),
                         )
                         .label("not a boolean")
-                        .hint("declare the param with `type: boolean`"),
+                        .hint("reference a boolean: a param declared `type: boolean` (e.g. `when: \"${params.contain}\"`) or a boolean output"),
                     );
                     None
                 }

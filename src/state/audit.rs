@@ -409,6 +409,26 @@ mod tests {
     }
 
     #[test]
+    fn a_head_left_behind_by_a_crash_is_caught_up_but_a_cut_trail_is_refused() {
+        let (_d, p) = trail(3);
+        let head = std::fs::read(head_path(&p)).unwrap();
+        let mut log = AuditLog::open(&p, "INC-1", "run-2").unwrap();
+        log.append("observation", None, json!({})).unwrap();
+        // As if killed between the record's fsync and the head's rename.
+        std::fs::write(head_path(&p), &head).unwrap();
+        assert!(verify(&p, true).unwrap().broken.is_some());
+        AuditLog::open(&p, "INC-1", "run-3").unwrap();
+        assert_eq!(verify(&p, true).unwrap().broken, None);
+
+        let kept: Vec<String> = lines(&p)[..2].to_vec();
+        write(&p, &kept);
+        assert!(matches!(
+            AuditLog::open(&p, "INC-1", "run-4"),
+            Err(StateError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
     fn edits_deletions_swaps_and_truncation_are_named() {
         let (_d, p) = trail(5);
         let orig = lines(&p);

@@ -4,7 +4,9 @@
 //! before the process moves on:
 //!   1. `intent` (with the prior state) *before* the AWS call, so a crash
 //!      right after the call still knows what was there before;
-//!   2. `applied` or `failed` after it.
+//!   2. `applied` or `failed` after it (nothing when the outcome is
+//!      unknown, e.g. a timeout: the intent then stays in doubt).
+//!
 //! An `intent` without an outcome is "in doubt": the next run re-observes
 //! the resource and either records it as applied (the state already is the
 //! `after`) or applies it then. Nothing is ever applied twice.

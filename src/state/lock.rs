@@ -75,7 +75,7 @@ pub fn acquire(path: &Path, incident: &str, command: &str) -> Result<IncidentLoc
                 .and_then(|_| serde_json::from_str::<Holder>(&text).ok());
             return Err(StateError::Locked {
                 incident: incident.to_string(),
-                holder,
+                holder: holder.map(Box::new),
             });
         }
         Err(TryLockError::Error(e)) => return Err(io(e)),

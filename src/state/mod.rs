@@ -37,7 +37,7 @@ pub enum StateError {
     #[error("incident {incident} is being worked on by another firebreak process{}", .holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default())]
     Locked {
         incident: String,
-        holder: Option<Holder>,
+        holder: Option<Box<Holder>>,
     },
     #[error("invalid incident id `{0}`")]
     BadIncidentId(String),

@@ -163,3 +163,86 @@ async fn throttling_beyond_the_retries_names_the_cause_and_the_fix() {
         "nothing was attempted"
     );
 }
+
+#[tokio::test]
+async fn a_mutation_with_an_unknown_outcome_stays_in_doubt_and_is_settled_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let pb = playbook(0);
+    {
+        // The throttle request dies with a server error: it may have landed.
+        let get = no_concurrency();
+        let put = mock!(aws_sdk_lambda::Client::put_function_concurrency).then_error(|| {
+            PutFunctionConcurrencyError::generic(
+                ErrorMetadata::builder()
+                    .code("ServiceException")
+                    .message("internal error")
+                    .build(),
+            )
+        });
+        let mut s = session(&[&get, &put], dir.path());
+        let plan = s
+            .build_plan(&pb, &Map::new(), &[Phase::Contain])
+            .await
+            .unwrap();
+        let report = s.apply_plan(&plan, &pb).await.unwrap();
+        assert_eq!(report.failures.len(), 1);
+        let events: Vec<JournalEvent> = s
+            .incident
+            .journal
+            .records()
+            .iter()
+            .map(|r| r.event)
+            .collect();
+        assert_eq!(
+            events,
+            [JournalEvent::Intent],
+            "no `failed`: the outcome is unknown"
+        );
+        assert_eq!(s.incident.journal.in_doubt().len(), 1);
+        // The prior value is still what recovery would restore.
+        assert_eq!(
+            firebreak::action::lambda::set_concurrency::recorded_prior(
+                s.incident.journal.records(),
+                "arn:aws:lambda:us-east-1:111122223333:function:victim"
+            ),
+            Some(serde_json::Value::Null)
+        );
+    }
+    // It had landed: the next run sees 0 and records it without calling again.
+    let get = mock!(aws_sdk_lambda::Client::get_function_concurrency).then_output(|| {
+        GetFunctionConcurrencyOutput::builder()
+            .reserved_concurrent_executions(0)
+            .build()
+    });
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency).then_error(|| {
+        PutFunctionConcurrencyError::generic(ErrorMetadata::builder().code("Unexpected").build())
+    });
+    let invoke = mock!(aws_sdk_lambda::Client::invoke).then_error(|| {
+        aws_sdk_lambda::operation::invoke::InvokeError::TooManyRequestsException(
+            aws_sdk_lambda::types::error::TooManyRequestsException::builder()
+                .reason(aws_sdk_lambda::types::ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded)
+                .build(),
+        )
+    });
+    let mut s = session(&[&get, &put, &invoke], dir.path());
+    let plan = s
+        .build_plan(&pb, &Map::new(), &[Phase::Contain])
+        .await
+        .unwrap();
+    assert_eq!(plan.summary().changes, 0);
+    assert!(plan.steps[0]
+        .note
+        .as_deref()
+        .unwrap_or_default()
+        .contains("interrupted earlier run"));
+    let report = s.apply_plan(&plan, &pb).await.unwrap();
+    assert_eq!(report.outcomes.len(), 1);
+    assert_eq!(
+        report.outcomes[0].outcome,
+        firebreak::engine::Outcome::Confirmed
+    );
+    assert_eq!(put.num_calls(), 0);
+    assert!(s.incident.journal.in_doubt().is_empty());
+    assert_eq!(report.checks_failed(), 0, "{:?}", report.checks);
+    assert_eq!(invoke.num_calls(), 1);
+}

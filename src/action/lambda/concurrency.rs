@@ -108,7 +108,7 @@ fn not_found_is_clear(mut e: crate::aws::AwsError, f: &FunctionRef) -> ActionErr
         e.message = format!("function `{}` does not exist ({})", f.name, e.message);
         e.hint = "check the function name, --region and the account of the credentials; if it was deleted mid-run, the journal records what was done before".into();
     }
-    ActionError::Aws(e)
+    ActionError::from(e)
 }
 
 /// Checks that the reserved concurrency reads back as `expected`, and for 0
@@ -166,7 +166,7 @@ async fn probe(aws: &Aws, f: &FunctionRef) -> Result<Check, ActionError> {
                     format!("Invoke was throttled for another reason ({other}): the function's own throttle is not proven"),
                 ),
             },
-            _ => return Err(ActionError::Aws(classify("Invoke", "lambda:InvokeFunction", &f.arn, e))),
+            _ => return Err(ActionError::from(classify("Invoke", "lambda:InvokeFunction", &f.arn, e))),
         },
         Ok(out) => (
             false,

@@ -81,7 +81,7 @@ impl Action for Describe {
                         f.name, cx.caller.account, cx.aws.region
                     );
                 }
-                ActionError::Aws(e)
+                ActionError::from(e)
             })?;
         let reserved = concurrency::read(cx.aws, &f).await?;
         let c = out.configuration();
