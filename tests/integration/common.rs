@@ -113,9 +113,18 @@ impl TestContext {
 
     /// Creates a function (and waits until it is Active).
     pub async fn create_function(&self, name: &str) -> String {
+        self.create_function_with_env(name, &[]).await
+    }
+
+    pub async fn create_function_with_env(&self, name: &str, env: &[(&str, &str)]) -> String {
+        let mut vars = aws_sdk_lambda::types::Environment::builder();
+        for (k, v) in env {
+            vars = vars.variables(*k, *v);
+        }
         let out = self
             .lambda
             .create_function()
+            .environment(vars.build())
             .function_name(name)
             .runtime(Runtime::Python312)
             .role(format!("arn:aws:iam::{}:role/{name}-role", self.account))

@@ -9,3 +9,4 @@ mod lock;
 mod mocked;
 mod plan_run;
 mod saved_plan;
+mod secrets;
