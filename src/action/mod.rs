@@ -8,6 +8,7 @@
 //!
 //! Adding an action touches its own file and one line in `registry`.
 
+pub mod iam;
 pub mod lambda;
 pub mod registry;
 pub mod spec;
@@ -30,6 +31,9 @@ pub struct StepContext<'a> {
     /// This incident's journal so far (restoring actions read prior state).
     pub history: &'a [JournalRecord],
     pub step_id: &'a str,
+    /// `${incident.started_at}`: stable across runs, so time-based changes
+    /// (session revocation) plan the same value every time.
+    pub incident_started_at: &'a str,
 }
 
 impl StepContext<'_> {
@@ -129,6 +133,31 @@ pub trait Action: Send + Sync {
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError>;
 
     async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError>;
+
+    /// The current value of one attribute this action changes, for
+    /// `recover` (null when absent). Read-only actions change nothing.
+    async fn read(
+        &self,
+        _cx: &StepContext<'_>,
+        target: &str,
+        attribute: &str,
+    ) -> Result<Value, ActionError> {
+        Err(ActionError::input(
+            format!("{} cannot read {attribute} of {target}", self.spec().name),
+            "this action changes nothing, so there is nothing to recover",
+        ))
+    }
+
+    /// Why moving a resource to `change.after` during recovery would re-open
+    /// a door (public or cross-account access, broad permissions); `None`
+    /// when it is safe. Such restorations are held back unless asked for.
+    async fn restore_risk(
+        &self,
+        _cx: &StepContext<'_>,
+        _change: &Change,
+    ) -> Result<Option<String>, ActionError> {
+        Ok(None)
+    }
 
     /// Checks that the desired state holds. Read-only actions have none.
     async fn verify(

@@ -1,12 +1,13 @@
 //! Every action firebreak knows, by name.
 
-use super::lambda;
 use super::Action;
+use super::{iam, lambda};
 
 static ALL: &[&dyn Action] = &[
     &lambda::describe::Describe,
     &lambda::set_concurrency::SetConcurrency,
     &lambda::restore_concurrency::RestoreConcurrency,
+    &iam::quarantine_role::QuarantineRole,
 ];
 
 pub fn all() -> &'static [&'static dyn Action] {

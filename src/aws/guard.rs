@@ -49,6 +49,21 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
             "ListVersionsByFunction",
         ],
     ),
+    (
+        "iam",
+        &[
+            "GetPolicy",
+            "GetPolicyVersion",
+            "GetRole",
+            "GetRolePolicy",
+            "GetUser",
+            "ListAccessKeys",
+            "ListAttachedRolePolicies",
+            "ListRolePolicies",
+            "ListRoleTags",
+            "ListRoles",
+        ],
+    ),
     // AssumeRole changes nothing in the account; dry-run needs it to read
     // another account.
     ("sts", &["GetCallerIdentity", "AssumeRole"]),

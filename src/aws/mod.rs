@@ -43,6 +43,7 @@ pub struct Aws {
     /// is throttled" is observed once rather than retried into a success.
     pub lambda_probe: aws_sdk_lambda::Client,
     pub sts: aws_sdk_sts::Client,
+    pub iam: aws_sdk_iam::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
@@ -112,6 +113,11 @@ impl Aws {
         );
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .build(),
+        );
+        let iam = aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(sdk)
                 .interceptor(guard)
                 .build(),
         );
@@ -119,6 +125,7 @@ impl Aws {
             lambda,
             lambda_probe,
             sts,
+            iam,
             region,
             endpoint_url: settings.endpoint_url.clone(),
             dry_run: settings.dry_run,
@@ -132,6 +139,7 @@ impl Aws {
         lambda: aws_sdk_lambda::Client,
         lambda_probe: aws_sdk_lambda::Client,
         sts: aws_sdk_sts::Client,
+        iam: aws_sdk_iam::Client,
         region: &str,
         guard: &Guard,
     ) -> Self {
@@ -139,6 +147,7 @@ impl Aws {
             lambda,
             lambda_probe,
             sts,
+            iam,
             region: region.to_string(),
             endpoint_url: None,
             dry_run: guard.dry_run,

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod audit;
 pub mod error;
 pub mod plan;
+pub mod recover;
 pub mod run;
 pub mod session;
 pub mod validate;
@@ -69,6 +70,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Plan, confirm, apply and verify a playbook.
     Run(run::RunArgs),
+    /// Undo everything an incident changed, from its journal (risky items held back).
+    Recover(recover::RecoverArgs),
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -82,6 +85,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Validate(args) => validate::exec(&cli.global, args),
         Command::Plan(args) => plan::exec(&cli.global, args).await,
         Command::Run(args) => run::exec(&cli.global, args).await,
+        Command::Recover(args) => recover::exec(&cli.global, args).await,
         Command::Audit(cmd) => audit::exec(&cli.global, cmd),
         Command::Actions => actions::exec(&cli.global),
     }

@@ -98,7 +98,30 @@ pub async fn prepare(
         steps: Default::default(),
     };
     engine::precheck(&playbook, &phases, &provisional)?;
-    let mut incident = Incident::open(&global.state_dir, &id, &new_run_id(), command)?;
+    let details = json!({
+        "playbook": {"name": playbook.name, "path": playbook.source.display_path(), "sha256": playbook.sha256},
+        "params": params,
+        "phases": phases,
+    });
+    let session = open_session(global, &id, dry_run, command, details).await?;
+    Ok(Prepared {
+        playbook,
+        params,
+        phases,
+        session,
+    })
+}
+
+/// Opens (and locks) the incident, reaches AWS, learns the caller and
+/// records the start of the command in the audit trail.
+pub async fn open_session(
+    global: &GlobalArgs,
+    id: &IncidentId,
+    dry_run: bool,
+    command: &str,
+    mut details: Value,
+) -> Result<Session, CliError> {
+    let mut incident = Incident::open(&global.state_dir, id, &new_run_id(), command)?;
     if incident.journal.torn_bytes > 0 || incident.audit.torn_bytes > 0 {
         let (j, a) = (incident.journal.torn_bytes, incident.audit.torn_bytes);
         incident.audit.append(
@@ -129,29 +152,16 @@ pub async fn prepare(
         }
     };
     incident.audit.caller = Some(caller.clone());
-    incident.audit.append(
-        "run_started",
-        None,
-        json!({
-            "command": command,
-            "dry_run": dry_run,
-            "playbook": {"name": playbook.name, "path": playbook.source.display_path(), "sha256": playbook.sha256},
-            "params": params,
-            "phases": phases,
-            "region": aws.region,
-            "endpoint_url": aws.endpoint_url,
-            "firebreak_version": env!("CARGO_PKG_VERSION"),
-        }),
-    )?;
-    Ok(Prepared {
-        playbook,
-        params,
-        phases,
-        session: Session {
-            aws,
-            caller,
-            incident,
-        },
+    details["command"] = json!(command);
+    details["dry_run"] = json!(dry_run);
+    details["region"] = json!(aws.region);
+    details["endpoint_url"] = json!(aws.endpoint_url);
+    details["firebreak_version"] = json!(env!("CARGO_PKG_VERSION"));
+    incident.audit.append("run_started", None, details)?;
+    Ok(Session {
+        aws,
+        caller,
+        incident,
     })
 }
 

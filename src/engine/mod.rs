@@ -11,6 +11,7 @@
 
 pub mod hooks;
 pub mod params;
+pub mod recover;
 
 use std::time::Duration;
 
@@ -268,6 +269,7 @@ impl Session {
             args,
             history: &history,
             step_id: &step.id,
+            incident_started_at: &self.incident.meta.started_at,
         };
         match tokio::time::timeout(step.timeout, step.action.observe(&cx)).await {
             Ok(r) => r.map_err(|e| Self::step_error(step, e)),
@@ -310,6 +312,7 @@ impl Session {
             args,
             history,
             step_id: &step.id,
+            incident_started_at: &self.incident.meta.started_at,
         };
         step.action
             .plan(&cx, observed)
@@ -680,6 +683,7 @@ impl Session {
             args,
             history: &history,
             step_id: &step.id,
+            incident_started_at: &self.incident.meta.started_at,
         };
         match tokio::time::timeout(step.timeout, step.action.apply(&cx, change)).await {
             Ok(r) => r.map_err(|e| Self::step_error(step, e)),
@@ -738,6 +742,7 @@ impl Session {
                 args: &sp.args,
                 history: &history,
                 step_id: &sp.id,
+                incident_started_at: &self.incident.meta.started_at,
             };
             let checks = match tokio::time::timeout(
                 step.timeout,

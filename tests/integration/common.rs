@@ -41,6 +41,7 @@ pub struct TestContext {
     pub endpoint: String,
     pub dir: tempfile::TempDir,
     pub lambda: aws_sdk_lambda::Client,
+    pub iam: aws_sdk_iam::Client,
     counter: AtomicU64,
 }
 
@@ -67,6 +68,12 @@ impl TestContext {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&endpoint)
+            .credentials_provider(creds.clone())
+            .build();
+        let iam_conf = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new(REGION))
+            .endpoint_url(&endpoint)
             .credentials_provider(creds)
             .build();
         Self {
@@ -74,6 +81,7 @@ impl TestContext {
             endpoint,
             dir: tempfile::tempdir().expect("tempdir"),
             lambda: aws_sdk_lambda::Client::from_conf(conf),
+            iam: aws_sdk_iam::Client::from_conf(iam_conf),
             counter: AtomicU64::new(0),
         }
     }
@@ -117,6 +125,127 @@ impl TestContext {
     }
 
     pub async fn create_function_with_env(&self, name: &str, env: &[(&str, &str)]) -> String {
+        let role = format!("arn:aws:iam::{}:role/{name}-role", self.account);
+        self.create_function_full(name, &role, env).await
+    }
+
+    pub async fn create_function_with_role(&self, name: &str, role_arn: &str) -> String {
+        self.create_function_full(name, role_arn, &[]).await
+    }
+
+    /// A role with two managed policies (one of them broad: `Allow * on *`)
+    /// and two inline policies, the way a real execution role accretes them.
+    pub async fn seed_role(&self, name: &str) -> String {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let arn = self
+            .iam
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .expect("create role")
+            .role()
+            .expect("role")
+            .arn()
+            .to_string();
+        for (policy, doc) in [
+            (
+                format!("{name}-read-bucket"),
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::orders/*"}]}"#,
+            ),
+            (
+                format!("{name}-admin"),
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+            ),
+        ] {
+            let p = self
+                .iam
+                .create_policy()
+                .policy_name(&policy)
+                .policy_document(doc)
+                .send()
+                .await
+                .expect("create policy");
+            let parn = p
+                .policy()
+                .and_then(|p| p.arn())
+                .expect("policy arn")
+                .to_string();
+            self.iam
+                .attach_role_policy()
+                .role_name(name)
+                .policy_arn(parn)
+                .send()
+                .await
+                .expect("attach");
+        }
+        for (policy, doc) in [
+            (
+                "write-logs",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":"arn:aws:logs:us-east-1:*:log-group:/aws/lambda/*"}]}"#,
+            ),
+            (
+                "read-table",
+                r#"{"Version":"2012-10-17","Statement":[{"Sid":"Orders","Effect":"Allow","Action":"dynamodb:GetItem","Resource":"arn:aws:dynamodb:us-east-1:*:table/orders"}]}"#,
+            ),
+        ] {
+            self.iam
+                .put_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .policy_document(doc)
+                .send()
+                .await
+                .expect("put inline");
+        }
+        arn
+    }
+
+    /// Attached policy ARNs and inline documents (as JSON values) of a role.
+    pub async fn role_snapshot(
+        &self,
+        name: &str,
+    ) -> (Vec<String>, std::collections::BTreeMap<String, Value>) {
+        let mut attached: Vec<String> = self
+            .iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .expect("list attached")
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect();
+        attached.sort();
+        let mut inline = std::collections::BTreeMap::new();
+        for p in self
+            .iam
+            .list_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .expect("list inline")
+            .policy_names()
+        {
+            let doc = self
+                .iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(p)
+                .send()
+                .await
+                .expect("get inline");
+            inline.insert(
+                p.clone(),
+                firebreak::action::iam::policy::decode(doc.policy_document()),
+            );
+        }
+        (attached, inline)
+    }
+
+    async fn create_function_full(&self, name: &str, role: &str, env: &[(&str, &str)]) -> String {
         let mut vars = aws_sdk_lambda::types::Environment::builder();
         for (k, v) in env {
             vars = vars.variables(*k, *v);
@@ -127,7 +256,7 @@ impl TestContext {
             .environment(vars.build())
             .function_name(name)
             .runtime(Runtime::Python312)
-            .role(format!("arn:aws:iam::{}:role/{name}-role", self.account))
+            .role(role)
             .handler("handler.handler")
             .code(
                 FunctionCode::builder()

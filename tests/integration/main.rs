@@ -2,6 +2,8 @@
 
 mod common;
 
+mod containment;
+
 mod crash;
 mod dry_run_guard;
 mod errors;

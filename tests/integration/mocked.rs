@@ -43,7 +43,9 @@ fn session(lambda_rules: &[&Rule], dir: &Path) -> Session {
             .build()
     });
     let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[&sts_rule]);
-    let aws = Aws::from_clients(lambda.clone(), lambda, sts, "us-east-1", &guard);
+    let no_iam: [&Rule; 0] = [];
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &no_iam);
+    let aws = Aws::from_clients(lambda.clone(), lambda, sts, iam, "us-east-1", &guard);
     let incident =
         Incident::open(dir, &IncidentId::parse("INC-M").unwrap(), "run-m", "test").unwrap();
     Session {

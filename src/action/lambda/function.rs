@@ -66,6 +66,21 @@ pub fn check_literal(v: &Value) -> Result<(), String> {
     }
 }
 
+/// The function a recorded change is about (its target is always a full,
+/// already checked ARN).
+pub fn from_arn(arn: &str) -> Result<FunctionRef, ActionError> {
+    let parsed = parse_arn(arn).map_err(|e| {
+        ActionError::input(
+            format!("`{arn}` is not a Lambda function ARN: {e}"),
+            "the journal was edited or damaged",
+        )
+    })?;
+    Ok(FunctionRef {
+        name: parsed.name.to_string(),
+        arn: arn.to_string(),
+    })
+}
+
 /// Resolves a name or ARN for the caller's account and the client's region.
 pub fn resolve(input: &str, caller: &Caller, region: &str) -> Result<FunctionRef, ActionError> {
     let partition = caller.arn.split(':').nth(1).unwrap_or("aws");

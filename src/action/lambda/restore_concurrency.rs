@@ -87,7 +87,7 @@ impl Action for RestoreConcurrency {
     }
 
     async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError> {
-        concurrency::write(cx.aws, &target(cx)?, change).await
+        concurrency::write(cx.aws, &function::from_arn(&change.target)?, change).await
     }
 
     async fn verify(

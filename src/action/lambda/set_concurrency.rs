@@ -87,7 +87,18 @@ impl Action for SetConcurrency {
     }
 
     async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError> {
-        concurrency::write(cx.aws, &target(cx)?, change).await
+        concurrency::write(cx.aws, &function::from_arn(&change.target)?, change).await
+    }
+
+    async fn read(
+        &self,
+        cx: &StepContext<'_>,
+        target: &str,
+        _attribute: &str,
+    ) -> Result<Value, ActionError> {
+        Ok(json!(
+            concurrency::read(cx.aws, &function::from_arn(target)?).await?
+        ))
     }
 
     async fn verify(

@@ -1,0 +1,5 @@
+//! IAM actions and the IAM reads they share.
+
+pub mod policy;
+pub mod quarantine_role;
+pub mod role;

@@ -1,0 +1,383 @@
+//! `iam.quarantine_role`: cut a compromised function's execution role off.
+//!
+//! Order of changes (the executor applies them in plan order): first the
+//! explicit deny-all and the revocation of older sessions, which stop harm
+//! at once; then detaching managed and deleting inline policies. Every
+//! policy's document is in the journal (the change's `before`) before it is
+//! removed, so `recover` can put back exactly what was there.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+
+use super::{policy, role};
+use crate::action::lambda::function;
+use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
+use crate::aws::error::classify;
+use crate::aws::AwsErrorKind;
+use crate::plan::Change;
+
+pub struct QuarantineRole;
+
+pub const DENY_POLICY: &str = "firebreak-quarantine";
+pub const REVOKE_POLICY: &str = "firebreak-revoke-sessions";
+
+fn check_scope(v: &Value) -> Result<(), String> {
+    match v.as_str() {
+        Some("ask" | "role" | "function") => Ok(()),
+        _ => Err("must be `ask` (stop when the role is shared), `role` or `function`".into()),
+    }
+}
+
+static SPEC: ActionSpec = ActionSpec {
+    name: "iam.quarantine_role",
+    summary: "Deny everything to the execution role, revoke its older sessions, detach its policies (recorded for recovery).",
+    mutating: true,
+    params: &[
+        ParamDef::new("role", ValueType::String, "the role's name or ARN, e.g. ${steps.facts.role_arn}"),
+        ParamDef::new("function", ValueType::String, "the compromised function (name or ARN): excluded from the blast radius, and the target of `scope: function`")
+            .optional()
+            .check(function::check_literal),
+        ParamDef::new("scope", ValueType::String, "for a role other functions share: `role` contains them all, `function` denies only this function's sessions; `ask` (default) stops the run")
+            .optional()
+            .check(check_scope),
+        ParamDef::new("keep", ValueType::List, "policy ARNs or names to leave in place").optional(),
+        ParamDef::new("revoke_sessions", ValueType::Boolean, "deny credentials issued before the incident started (default true)").optional(),
+        ParamDef::new("detach", ValueType::Boolean, "detach managed and delete inline policies after the deny (default true; not with scope function)").optional(),
+    ],
+    outputs: &[
+        OutputDef::new("role_arn", ValueType::String, "the role's ARN"),
+        OutputDef::new("removed_policies", ValueType::List, "managed policy ARNs and inline policy names this step removes"),
+        OutputDef::new("shared_with", ValueType::List, "other functions that use the role"),
+    ],
+    iam_actions: &[
+        "iam:GetRole",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "lambda:ListFunctions",
+    ],
+};
+
+const INLINE: &str = "inline_policy:";
+const ATTACHED: &str = "attached_policy:";
+
+fn bool_arg(cx: &StepContext<'_>, name: &str, default: bool) -> bool {
+    cx.args
+        .get(name)
+        .and_then(Value::as_bool)
+        .unwrap_or(default)
+}
+
+fn kept(cx: &StepContext<'_>, policy: &str) -> bool {
+    cx.args
+        .get("keep")
+        .and_then(Value::as_array)
+        .is_some_and(|keep| {
+            keep.iter()
+                .filter_map(Value::as_str)
+                .any(|k| k == policy || policy.ends_with(&format!("/{k}")))
+        })
+}
+
+fn function_arn(cx: &StepContext<'_>) -> Result<Option<String>, ActionError> {
+    match cx.args.get("function").and_then(Value::as_str) {
+        Some(f) => Ok(Some(function::resolve(f, cx.caller, &cx.aws.region)?.arn)),
+        None => Ok(None),
+    }
+}
+
+#[async_trait]
+impl Action for QuarantineRole {
+    fn spec(&self) -> &'static ActionSpec {
+        &SPEC
+    }
+
+    async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
+        let r = role::get(cx.aws, &role::resolve(cx.str_arg("role")?, cx.caller)?).await?;
+        let attached = role::attached(cx.aws, &r).await?;
+        let inline = role::inline(cx.aws, &r).await?;
+        let users = role::functions_using(cx.aws, &r).await?;
+        Ok(Observation {
+            target: r.arn.clone(),
+            state: json!({"attached": attached, "inline": inline, "functions_using_role": users}),
+        })
+    }
+
+    fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
+        let role_arn = &observed.target;
+        let this = function_arn(cx)?;
+        let others: Vec<String> = observed.state["functions_using_role"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|f| Some(*f) != this.as_deref())
+            .map(str::to_string)
+            .collect();
+        let scope = cx
+            .args
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or("ask");
+        if !others.is_empty() && scope == "ask" {
+            return Err(ActionError::input(
+                format!(
+                    "role {role_arn} is shared by {} other function(s): {}; quarantining it would stop them too",
+                    others.len(),
+                    others.join(", ")
+                ),
+                "choose explicitly, in the playbook or with the playbook's param: `scope: role` (deny everything to every function using the role) or `scope: function` (deny only credentials Lambda issued to this function, with the lambda:SourceFunctionArn condition)",
+            ));
+        }
+        let source = match scope {
+            "function" => Some(this.clone().ok_or_else(|| {
+                ActionError::input(
+                    "`scope: function` needs the `function` parameter",
+                    "add `function:` (the compromised function) to the step",
+                )
+            })?),
+            _ => None,
+        };
+        let inline: BTreeMap<String, Value> =
+            serde_json::from_value(observed.state["inline"].clone()).unwrap_or_default();
+        let mut changes = Vec::new();
+        let mut want = vec![(
+            DENY_POLICY,
+            policy::deny_all(source.as_deref()),
+            "contain: explicit deny of every action to the role",
+        )];
+        if bool_arg(cx, "revoke_sessions", true) {
+            want.push((
+                REVOKE_POLICY,
+                policy::revoke_sessions(cx.incident_started_at, source.as_deref()),
+                "contain: credentials issued before the incident started are denied (IAM's revoke active sessions)",
+            ));
+        }
+        for (name, doc, why) in want {
+            let current = inline.get(name).cloned().unwrap_or(Value::Null);
+            if current != doc {
+                let why = match &source {
+                    Some(f) => format!("{why}, only for sessions of {f}"),
+                    None => why.to_string(),
+                };
+                changes.push(Change::new(
+                    role_arn,
+                    format!("{INLINE}{name}"),
+                    current,
+                    doc,
+                    why,
+                ));
+            }
+        }
+        let mut removed = Vec::new();
+        if bool_arg(cx, "detach", true) && source.is_none() {
+            for arn in observed.state["attached"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if !kept(cx, arn) {
+                    removed.push(arn.to_string());
+                    changes.push(Change::new(
+                        role_arn,
+                        format!("{ATTACHED}{arn}"),
+                        json!(true),
+                        Value::Null,
+                        "contain: detach the managed policy (recorded for recovery)",
+                    ));
+                }
+            }
+            for (name, doc) in &inline {
+                if name != DENY_POLICY && name != REVOKE_POLICY && !kept(cx, name) {
+                    removed.push(name.clone());
+                    changes.push(Change::new(
+                        role_arn,
+                        format!("{INLINE}{name}"),
+                        doc.clone(),
+                        Value::Null,
+                        "contain: delete the inline policy (its document is recorded for recovery)",
+                    ));
+                }
+            }
+        }
+        let note = match (&source, others.is_empty()) {
+            (_, true) => None,
+            (Some(f), false) => Some(format!(
+                "scoped to {f}: the deny applies only to credentials Lambda issues to that function (lambda:SourceFunctionArn); {} keep the role and its policies. It does not stop other principals that can assume the role",
+                others.join(", ")
+            )),
+            (None, false) => Some(format!("scope role: {} use this role and are contained too", others.join(", "))),
+        };
+        let mut outputs = Map::new();
+        outputs.insert("role_arn".into(), json!(role_arn));
+        outputs.insert("removed_policies".into(), json!(removed));
+        outputs.insert("shared_with".into(), json!(others));
+        Ok(Planned {
+            changes,
+            outputs,
+            note,
+        })
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError> {
+        let r = role::from_arn(&change.target);
+        if let Some(name) = change.attribute.strip_prefix(INLINE) {
+            if change.after.is_null() {
+                let res = cx
+                    .aws
+                    .iam
+                    .delete_role_policy()
+                    .role_name(&r.name)
+                    .policy_name(name)
+                    .send()
+                    .await;
+                return done_unless_error(
+                    res.map(|_| ()).map_err(|e| {
+                        classify("DeleteRolePolicy", "iam:DeleteRolePolicy", &r.arn, e)
+                    }),
+                );
+            }
+            let doc = serde_json::to_string(&change.after).map_err(|e| {
+                ActionError::input(e.to_string(), "the journal was edited or damaged")
+            })?;
+            cx.aws
+                .iam
+                .put_role_policy()
+                .role_name(&r.name)
+                .policy_name(name)
+                .policy_document(doc)
+                .send()
+                .await
+                .map_err(|e| classify("PutRolePolicy", "iam:PutRolePolicy", &r.arn, e))?;
+            return Ok(());
+        }
+        if let Some(arn) = change.attribute.strip_prefix(ATTACHED) {
+            if change.after.is_null() {
+                let res = cx
+                    .aws
+                    .iam
+                    .detach_role_policy()
+                    .role_name(&r.name)
+                    .policy_arn(arn)
+                    .send()
+                    .await;
+                return done_unless_error(
+                    res.map(|_| ()).map_err(|e| {
+                        classify("DetachRolePolicy", "iam:DetachRolePolicy", &r.arn, e)
+                    }),
+                );
+            }
+            cx.aws
+                .iam
+                .attach_role_policy()
+                .role_name(&r.name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| classify("AttachRolePolicy", "iam:AttachRolePolicy", &r.arn, e))?;
+            return Ok(());
+        }
+        Err(ActionError::input(
+            format!("unknown attribute `{}`", change.attribute),
+            "the journal was edited or damaged",
+        ))
+    }
+
+    async fn read(
+        &self,
+        cx: &StepContext<'_>,
+        target: &str,
+        attribute: &str,
+    ) -> Result<Value, ActionError> {
+        let r = role::from_arn(target);
+        if let Some(name) = attribute.strip_prefix(INLINE) {
+            return Ok(role::inline_document(cx.aws, &r, name)
+                .await?
+                .unwrap_or(Value::Null));
+        }
+        if let Some(arn) = attribute.strip_prefix(ATTACHED) {
+            let attached = role::attached(cx.aws, &r).await?;
+            return Ok(if attached.iter().any(|a| a == arn) {
+                json!(true)
+            } else {
+                Value::Null
+            });
+        }
+        Err(ActionError::input(
+            format!("unknown attribute `{attribute}`"),
+            "the journal was edited or damaged",
+        ))
+    }
+
+    async fn restore_risk(
+        &self,
+        cx: &StepContext<'_>,
+        change: &Change,
+    ) -> Result<Option<String>, ActionError> {
+        if change.after.is_null() {
+            return Ok(None);
+        }
+        if change.attribute.starts_with(INLINE) {
+            return Ok(policy::broad_grant(&change.after));
+        }
+        if let Some(arn) = change.attribute.strip_prefix(ATTACHED) {
+            let doc = role::managed_document(cx.aws, arn).await?;
+            return Ok(policy::broad_grant(&doc));
+        }
+        Ok(None)
+    }
+
+    async fn verify(
+        &self,
+        cx: &StepContext<'_>,
+        observed: &Observation,
+    ) -> Result<Vec<Check>, ActionError> {
+        let r = role::from_arn(&observed.target);
+        let planned = self.plan(cx, &self.observe(cx).await?)?;
+        let mut checks = vec![Check {
+            name: "role carries the deny".into(),
+            target: r.arn.clone(),
+            passed: !planned.changes.iter().any(|c| {
+                c.attribute == format!("{INLINE}{DENY_POLICY}")
+                    || c.attribute == format!("{INLINE}{REVOKE_POLICY}")
+            }),
+            detail: "the explicit deny (and session revocation) are in place exactly as planned"
+                .into(),
+        }];
+        let leftovers: Vec<String> = planned
+            .changes
+            .iter()
+            .filter(|c| c.after.is_null())
+            .map(|c| c.attribute.clone())
+            .collect();
+        checks.push(Check {
+            name: "role carries no other policy".into(),
+            target: r.arn,
+            passed: leftovers.is_empty(),
+            detail: if leftovers.is_empty() {
+                "only firebreak's denies and kept policies remain".into()
+            } else {
+                format!("still present: {}", leftovers.join(", "))
+            },
+        });
+        Ok(checks)
+    }
+}
+
+/// Removing something already gone is the desired state, not an error.
+fn done_unless_error(res: Result<(), crate::aws::AwsError>) -> Result<(), ActionError> {
+    match res {
+        Err(e) if e.kind == AwsErrorKind::NotFound => Ok(()),
+        other => other.map_err(ActionError::from),
+    }
+}

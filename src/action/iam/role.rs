@@ -1,0 +1,237 @@
+//! An execution role, named by name or ARN, and everything about it that
+//! quarantine changes and recovery restores.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::policy;
+use crate::action::ActionError;
+use crate::aws::error::classify;
+use crate::aws::{Aws, AwsErrorKind, Caller};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRef {
+    pub name: String,
+    pub arn: String,
+}
+
+/// `arn:aws:iam::ACCOUNT:role[/path]/NAME` or a plain name.
+pub fn resolve(input: &str, caller: &Caller) -> Result<RoleRef, ActionError> {
+    if let Some(rest) = input.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        let ok = parts.len() == 5 && parts[1] == "iam" && parts[4].starts_with("role/");
+        if !ok {
+            return Err(ActionError::input(
+                format!("`{input}` is not an IAM role ARN"),
+                "pass a role name or arn:aws:iam::ACCOUNT:role/NAME",
+            ));
+        }
+        if parts[3] != caller.account {
+            return Err(ActionError::input(
+                format!(
+                    "role `{input}` is in account {}, but the credentials are for account {}",
+                    parts[3], caller.account
+                ),
+                format!("use credentials for account {} (--profile)", parts[3]),
+            ));
+        }
+        let name = parts[4].rsplit('/').next().unwrap_or_default().to_string();
+        return Ok(RoleRef {
+            name,
+            arn: input.to_string(),
+        });
+    }
+    if input.is_empty()
+        || input.len() > 64
+        || !input
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+    {
+        return Err(ActionError::input(
+            format!("`{input}` is not a valid role name"),
+            "pass the role's name or ARN",
+        ));
+    }
+    let partition = caller.arn.split(':').nth(1).unwrap_or("aws");
+    Ok(RoleRef {
+        name: input.to_string(),
+        arn: format!("arn:{partition}:iam::{}:role/{input}", caller.account),
+    })
+}
+
+/// The role named by a recorded target ARN.
+pub fn from_arn(arn: &str) -> RoleRef {
+    RoleRef {
+        name: arn.rsplit('/').next().unwrap_or(arn).to_string(),
+        arn: arn.to_string(),
+    }
+}
+
+fn gone(mut e: crate::aws::AwsError, what: &str) -> ActionError {
+    if e.kind == AwsErrorKind::NotFound {
+        e.message = format!("{what} does not exist ({})", e.message);
+    }
+    ActionError::from(e)
+}
+
+/// GetRole: the canonical ARN, and a refusal for service-linked roles,
+/// which IAM does not let anyone but the owning service modify.
+pub async fn get(aws: &Aws, role: &RoleRef) -> Result<RoleRef, ActionError> {
+    let out = aws
+        .iam
+        .get_role()
+        .role_name(&role.name)
+        .send()
+        .await
+        .map_err(|e| {
+            gone(
+                classify("GetRole", "iam:GetRole", &role.arn, e),
+                &format!("role `{}`", role.name),
+            )
+        })?;
+    let r = out.role();
+    let path = r.map(|r| r.path()).unwrap_or("/");
+    if path.starts_with("/aws-service-role/") {
+        return Err(ActionError::input(
+            format!("role `{}` is service-linked and cannot be modified", role.name),
+            "contain the function itself instead (reserved concurrency 0), or the service that owns the role",
+        ));
+    }
+    Ok(RoleRef {
+        name: role.name.clone(),
+        arn: r
+            .map(|r| r.arn().to_string())
+            .unwrap_or_else(|| role.arn.clone()),
+    })
+}
+
+pub async fn attached(aws: &Aws, role: &RoleRef) -> Result<Vec<String>, ActionError> {
+    let mut out = Vec::new();
+    let mut pages = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(&role.name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            gone(
+                classify(
+                    "ListAttachedRolePolicies",
+                    "iam:ListAttachedRolePolicies",
+                    &role.arn,
+                    e,
+                ),
+                &format!("role `{}`", role.name),
+            )
+        })?;
+        out.extend(
+            page.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_string)),
+        );
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every inline policy with its document (decoded), by name.
+pub async fn inline(aws: &Aws, role: &RoleRef) -> Result<BTreeMap<String, Value>, ActionError> {
+    let mut names = Vec::new();
+    let mut pages = aws
+        .iam
+        .list_role_policies()
+        .role_name(&role.name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            gone(
+                classify("ListRolePolicies", "iam:ListRolePolicies", &role.arn, e),
+                &format!("role `{}`", role.name),
+            )
+        })?;
+        names.extend(page.policy_names().iter().cloned());
+    }
+    let mut out = BTreeMap::new();
+    for name in names {
+        if let Some(doc) = inline_document(aws, role, &name).await? {
+            out.insert(name, doc);
+        }
+    }
+    Ok(out)
+}
+
+/// One inline policy's document; `None` when it does not exist.
+pub async fn inline_document(
+    aws: &Aws,
+    role: &RoleRef,
+    name: &str,
+) -> Result<Option<Value>, ActionError> {
+    match aws
+        .iam
+        .get_role_policy()
+        .role_name(&role.name)
+        .policy_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(policy::decode(out.policy_document()))),
+        Err(e) => {
+            let e = classify("GetRolePolicy", "iam:GetRolePolicy", &role.arn, e);
+            if e.kind == AwsErrorKind::NotFound {
+                Ok(None)
+            } else {
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// The default version's document of a managed policy.
+pub async fn managed_document(aws: &Aws, policy_arn: &str) -> Result<Value, ActionError> {
+    let p = aws
+        .iam
+        .get_policy()
+        .policy_arn(policy_arn)
+        .send()
+        .await
+        .map_err(|e| classify("GetPolicy", "iam:GetPolicy", policy_arn, e))?;
+    let version = p
+        .policy()
+        .and_then(|p| p.default_version_id())
+        .unwrap_or("v1")
+        .to_string();
+    let v = aws
+        .iam
+        .get_policy_version()
+        .policy_arn(policy_arn)
+        .version_id(version)
+        .send()
+        .await
+        .map_err(|e| classify("GetPolicyVersion", "iam:GetPolicyVersion", policy_arn, e))?;
+    Ok(v.policy_version()
+        .and_then(|v| v.document())
+        .map(policy::decode)
+        .unwrap_or(Value::Null))
+}
+
+/// Every function in the region whose execution role is `role` (the blast
+/// radius of changing the role).
+pub async fn functions_using(aws: &Aws, role: &RoleRef) -> Result<Vec<String>, ActionError> {
+    let mut out = Vec::new();
+    let mut pages = aws.lambda.list_functions().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| classify("ListFunctions", "lambda:ListFunctions", "functions", e))?;
+        out.extend(
+            page.functions()
+                .iter()
+                .filter(|f| f.role() == Some(role.arn.as_str()))
+                .filter_map(|f| f.function_arn().map(str::to_string)),
+        );
+    }
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,294 @@
+//! `recover`: the inverse of every change this incident applied, from the
+//! journal, newest first.
+//!
+//! For each resource attribute the journal touched, the *original* value is
+//! the `before` of its earliest intent, and the value firebreak left is the
+//! `after` of its latest. Re-observing decides:
+//!   - now == original: already restored (e.g. by the playbook's recover
+//!     phase): nothing to do, never undone twice;
+//!   - now == what firebreak left: restore it;
+//!   - anything else: someone changed it since; reported, never guessed.
+//!
+//! A restoration that would re-open a door (public or cross-account access,
+//! broad permissions) is held back unless `--include-risky` is given.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{EngineError, Session};
+use crate::action::{registry, Action, StepContext};
+use crate::plan::{short, Change};
+use crate::state::{JournalEvent, JournalRecord};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Will be restored.
+    Restore,
+    /// Would re-open access: held back (see `reason`).
+    Held,
+    /// Dropped with `--exclude`.
+    Excluded,
+    /// Already at its original value.
+    Restored,
+    /// Changed by someone else since: cannot be restored exactly.
+    Drifted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoverItem {
+    /// What `--exclude` names: `ATTRIBUTE@RESOURCE`.
+    pub id: String,
+    pub status: ItemStatus,
+    /// Current → original.
+    pub change: Change,
+    /// Where the original value comes from.
+    pub recorded_by_step: String,
+    pub recorded_at: String,
+    pub recorded_by_run: String,
+    pub action: String,
+    pub reason: Option<String>,
+    #[serde(skip)]
+    order: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoverOutcome {
+    pub id: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+fn resource_name(arn: &str) -> &str {
+    arn.rsplit(['/', ':']).next().unwrap_or(arn)
+}
+
+pub fn item_id(change: &Change) -> String {
+    format!("{}@{}", change.attribute, resource_name(&change.target))
+}
+
+struct Touched<'a> {
+    first: &'a JournalRecord,
+    last: &'a JournalRecord,
+}
+
+/// Attributes this incident changed (or may have changed: in doubt), keyed
+/// by (target, attribute). Failed attempts changed nothing.
+fn touched(history: &[JournalRecord]) -> BTreeMap<(String, String), Touched<'_>> {
+    let mut out: BTreeMap<(String, String), Touched<'_>> = BTreeMap::new();
+    for r in history.iter().filter(|r| r.event == JournalEvent::Intent) {
+        let failed = history.iter().any(|o| {
+            o.seq > r.seq
+                && o.event == JournalEvent::Failed
+                && o.step == r.step
+                && o.change.same_intent(&r.change)
+        });
+        if failed {
+            continue;
+        }
+        out.entry((r.change.target.clone(), r.change.attribute.clone()))
+            .and_modify(|t| t.last = r)
+            .or_insert(Touched { first: r, last: r });
+    }
+    out
+}
+
+impl Session {
+    fn context<'s>(
+        &'s self,
+        history: &'s [JournalRecord],
+        args: &'s serde_json::Map<String, Value>,
+    ) -> StepContext<'s> {
+        StepContext {
+            aws: &self.aws,
+            caller: &self.caller,
+            args,
+            history,
+            step_id: "recover",
+            incident_started_at: &self.incident.meta.started_at,
+        }
+    }
+
+    pub async fn plan_recover(
+        &mut self,
+        include_risky: bool,
+        exclude: &[String],
+    ) -> Result<Vec<RecoverItem>, EngineError> {
+        let history = self.incident.journal.records().to_vec();
+        let args = serde_json::Map::new();
+        let mut items = Vec::new();
+        for ((target, attribute), t) in touched(&history) {
+            let action: &dyn Action = registry::find(&t.first.action).ok_or_else(|| {
+                EngineError::PlanMismatch(format!(
+                    "the journal names action `{}`, which this firebreak does not know",
+                    t.first.action
+                ))
+            })?;
+            let cx = self.context(&history, &args);
+            let now = action
+                .read(&cx, &target, &attribute)
+                .await
+                .map_err(|source| EngineError::Step {
+                    step: "recover".into(),
+                    action: t.first.action.clone(),
+                    source,
+                })?;
+            let original = t.first.change.before.clone();
+            let left = t.last.change.after.clone();
+            let change = Change::new(
+                &target,
+                &attribute,
+                now.clone(),
+                original.clone(),
+                format!(
+                    "recover: the value before step `{}` changed it",
+                    t.first.step
+                ),
+            );
+            let id = item_id(&change);
+            let (status, reason) = if now == original {
+                (
+                    ItemStatus::Restored,
+                    Some("already at its original value".to_string()),
+                )
+            } else if now != left {
+                (
+                    ItemStatus::Drifted,
+                    Some(format!("changed since firebreak left it at {}: now {}; not restored, review by hand", short(&left), short(&now))),
+                )
+            } else if exclude.contains(&id) {
+                (ItemStatus::Excluded, Some("excluded with --exclude".into()))
+            } else {
+                let risk = action.restore_risk(&cx, &change).await.map_err(|source| {
+                    EngineError::Step {
+                        step: "recover".into(),
+                        action: t.first.action.clone(),
+                        source,
+                    }
+                })?;
+                match risk {
+                    Some(r) if !include_risky => (
+                        ItemStatus::Held,
+                        Some(format!(
+                            "held back: restoring it {r}; pass --include-risky to restore it too"
+                        )),
+                    ),
+                    Some(r) => (
+                        ItemStatus::Restore,
+                        Some(format!("restored although it {r} (--include-risky)")),
+                    ),
+                    None => (ItemStatus::Restore, None),
+                }
+            };
+            self.audit(
+                "recover_planned",
+                None,
+                json!({"id": id, "status": status, "change": change, "reason": reason}),
+            )?;
+            items.push(RecoverItem {
+                id,
+                status,
+                change,
+                recorded_by_step: t.first.step.clone(),
+                recorded_at: t.first.time.clone(),
+                recorded_by_run: t.first.run.clone(),
+                action: t.first.action.clone(),
+                reason,
+                order: t.last.seq,
+            });
+        }
+        // Newest change first: the reverse of the order they were made.
+        items.sort_by_key(|i| std::cmp::Reverse(i.order));
+        Ok(items)
+    }
+
+    /// Applies the items marked `Restore`, journaled like any change.
+    pub async fn apply_recover(
+        &mut self,
+        items: &[RecoverItem],
+    ) -> Result<Vec<RecoverOutcome>, EngineError> {
+        let mut outcomes = Vec::new();
+        for item in items.iter().filter(|i| i.status == ItemStatus::Restore) {
+            let Some(action) = registry::find(&item.action) else {
+                continue;
+            };
+            let run = self.incident.audit.run.clone();
+            let record = |event| JournalRecord {
+                seq: 0,
+                time: crate::time::now_rfc3339(),
+                run: run.clone(),
+                event,
+                step: "recover".into(),
+                action: item.action.clone(),
+                change: item.change.clone(),
+                confirmed_by_observation: false,
+                error: None,
+            };
+            let intent = record(JournalEvent::Intent);
+            self.incident.journal.append(intent)?;
+            self.audit("applying", Some("recover"), json!(item.change))?;
+            super::hooks::pause_point("before_apply", "recover");
+            let history = self.incident.journal.records().to_vec();
+            let args = serde_json::Map::new();
+            let result = action
+                .apply(&self.context(&history, &args), &item.change)
+                .await;
+            super::hooks::pause_point("after_apply", "recover");
+            match result {
+                Ok(()) => {
+                    let applied = record(JournalEvent::Applied);
+                    self.incident.journal.append(applied)?;
+                    self.audit("applied", Some("recover"), json!(item.change))?;
+                    let history = self.incident.journal.records().to_vec();
+                    let now = action
+                        .read(
+                            &self.context(&history, &args),
+                            &item.change.target,
+                            &item.change.attribute,
+                        )
+                        .await;
+                    let (ok, detail) = match now {
+                        Ok(v) if v == item.change.after => {
+                            (true, "restored; reads back as recorded".to_string())
+                        }
+                        Ok(v) => (
+                            false,
+                            format!("AWS accepted the change but it reads {}", short(&v)),
+                        ),
+                        Err(e) => (false, format!("restored, but could not read it back: {e}")),
+                    };
+                    self.audit(
+                        "verification",
+                        Some("recover"),
+                        json!({"id": item.id, "passed": ok, "detail": detail}),
+                    )?;
+                    outcomes.push(RecoverOutcome {
+                        id: item.id.clone(),
+                        ok,
+                        detail,
+                    });
+                }
+                Err(e) => {
+                    if !e.outcome_unknown() {
+                        let mut failed = record(JournalEvent::Failed);
+                        failed.error = Some(e.to_string());
+                        self.incident.journal.append(failed)?;
+                    }
+                    self.audit(
+                        "error",
+                        Some("recover"),
+                        json!({"id": item.id, "message": e.to_string(), "hint": e.hint()}),
+                    )?;
+                    outcomes.push(RecoverOutcome {
+                        id: item.id.clone(),
+                        ok: false,
+                        detail: format!("{e} (hint: {})", e.hint()),
+                    });
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+}

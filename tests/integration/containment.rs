@@ -1,0 +1,429 @@
+//! Issue 4: quarantine the execution role, then `recover` restores exactly,
+//! holding back what would re-open access. Against LocalStack.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::common::TestContext;
+
+fn pb() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("playbooks/lambda-compromise.yaml")
+        .display()
+        .to_string()
+}
+
+fn names(v: &Value, status: &str) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] == status)
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn contain_then_recover_restores_the_role_exactly_holding_back_broad_grants() {
+    let cx = TestContext::new().await;
+    let f = cx.unique("victim");
+    let role = format!("{f}-role");
+    let role_arn = cx.seed_role(&role).await;
+    cx.create_function_with_role(&f, &role_arn).await;
+    cx.set_concurrency(&f, 7).await;
+    let before = cx.role_snapshot(&role).await;
+    assert_eq!((before.0.len(), before.1.len()), (2, 2));
+    let param = format!("function={f}");
+
+    // Contain: every verification passes.
+    let run = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb(),
+        "--incident",
+        "INC-Q",
+        "-p",
+        &param,
+        "--yes",
+    ]);
+    run.expect_code(0);
+    let v = run.json();
+    assert_eq!(v["summary"]["checks_failed"], 0, "{}", v["verification"]);
+    let checks: Vec<&str> = v["verification"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        checks.contains(&"role carries no other policy"),
+        "{checks:?}"
+    );
+    let (attached, inline) = cx.role_snapshot(&role).await;
+    assert!(attached.is_empty(), "{attached:?}");
+    assert_eq!(
+        inline.keys().collect::<Vec<_>>(),
+        ["firebreak-quarantine", "firebreak-revoke-sessions"]
+    );
+    assert_eq!(
+        inline["firebreak-quarantine"]["Statement"][0]["Effect"],
+        "Deny"
+    );
+    assert!(
+        inline["firebreak-revoke-sessions"]["Statement"][0]["Condition"]["DateLessThan"]
+            ["aws:TokenIssueTime"]
+            .is_string()
+    );
+    assert_eq!(cx.concurrency(&f).await, Some(0));
+
+    // A second run plans nothing.
+    let again = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb(),
+        "--incident",
+        "INC-Q",
+        "-p",
+        &param,
+        "--yes",
+    ]);
+    again.expect_code(0);
+    assert_eq!(again.json()["summary"]["changes"], 0);
+
+    // Dry run of recover changes nothing.
+    let dry = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-Q",
+        "--dry-run",
+    ]);
+    dry.expect_code(2);
+    assert_eq!(cx.role_snapshot(&role).await.1.len(), 2);
+
+    // Recover without flags: everything but the broad managed policy.
+    let rec = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-Q",
+        "--yes",
+    ]);
+    rec.expect_code(0);
+    let v = rec.json();
+    let held = names(&v, "held");
+    assert_eq!(held.len(), 1, "{v}");
+    assert!(
+        held[0].ends_with(&format!("{role}-admin@{role}")),
+        "{held:?}"
+    );
+    let held_item = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["status"] == "held")
+        .unwrap();
+    assert!(
+        held_item["reason"]
+            .as_str()
+            .unwrap()
+            .contains("broad permissions"),
+        "{held_item}"
+    );
+    assert_eq!(held_item["recorded_by_step"], "quarantine-role");
+    let (attached, inline) = cx.role_snapshot(&role).await;
+    assert_eq!(attached.len(), 1);
+    assert!(attached[0].ends_with("-read-bucket"));
+    assert_eq!(
+        inline, before.1,
+        "inline documents restored exactly, denies removed"
+    );
+    assert_eq!(cx.concurrency(&f).await, Some(7));
+
+    // --include-risky restores the rest; the role is exactly as it was.
+    let rec = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-Q",
+        "--yes",
+        "--include-risky",
+    ]);
+    rec.expect_code(0);
+    assert_eq!(rec.json()["summary"]["restored"], 1);
+    assert_eq!(cx.role_snapshot(&role).await, before);
+
+    // Nothing left to do, nothing undone twice.
+    let last = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-Q",
+        "--yes",
+        "--include-risky",
+    ]);
+    last.expect_code(0);
+    assert_eq!(last.json()["summary"]["changes"], 0);
+    cx.run(&["audit", "verify", ".firebreak/incidents/INC-Q"])
+        .expect_code(0);
+}
+
+#[tokio::test]
+async fn recover_reports_what_someone_else_changed_and_honours_exclude() {
+    let cx = TestContext::new().await;
+    let f = cx.unique("drift");
+    let role = format!("{f}-role");
+    let role_arn = cx.seed_role(&role).await;
+    cx.create_function_with_role(&f, &role_arn).await;
+    cx.run(&[
+        "run",
+        &pb(),
+        "--incident",
+        "INC-D",
+        "-p",
+        &format!("function={f}"),
+        "--yes",
+    ])
+    .expect_code(0);
+    // Someone re-creates an inline policy by hand with a different document.
+    cx.iam
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name("read-table")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:Scan","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    // An --exclude that names no item leaves every other item alone.
+    let rec = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-D",
+        "--yes",
+        "--exclude",
+        "nothing@none",
+    ]);
+    rec.expect_code(0);
+    let v = rec.json();
+    let drifted = names(&v, "drifted");
+    assert_eq!(drifted, [format!("inline_policy:read-table@{role}")], "{v}");
+    let (_, inline) = cx.role_snapshot(&role).await;
+    assert_eq!(
+        inline["read-table"]["Statement"][0]["Action"], "dynamodb:Scan",
+        "not guessed over"
+    );
+
+    let f2 = cx.unique("excl");
+    let role2 = format!("{f2}-role");
+    let role2_arn = cx.seed_role(&role2).await;
+    cx.create_function_with_role(&f2, &role2_arn).await;
+    cx.run(&[
+        "run",
+        &pb(),
+        "--incident",
+        "INC-X",
+        "-p",
+        &format!("function={f2}"),
+        "--yes",
+    ])
+    .expect_code(0);
+    let id = format!("reserved_concurrency@{f2}");
+    let rec = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-X",
+        "--yes",
+        "--exclude",
+        &id,
+    ]);
+    rec.expect_code(0);
+    assert_eq!(names(&rec.json(), "excluded"), [id]);
+    assert_eq!(
+        cx.concurrency(&f2).await,
+        Some(0),
+        "excluded item left as it is"
+    );
+}
+
+#[tokio::test]
+async fn a_shared_role_stops_without_a_choice_and_each_scope_does_what_it_says() {
+    let cx = TestContext::new().await;
+    let f = cx.unique("shared");
+    let other = cx.unique("bystander");
+    let role = format!("{f}-role");
+    let role_arn = cx.seed_role(&role).await;
+    let f_arn = cx.create_function_with_role(&f, &role_arn).await;
+    let other_arn = cx.create_function_with_role(&other, &role_arn).await;
+    let before = cx.role_snapshot(&role).await;
+    let param = format!("function={f}");
+
+    let r = cx.run(&["run", &pb(), "--incident", "INC-S1", "-p", &param, "--yes"]);
+    r.expect_code(1);
+    assert!(
+        r.stderr.contains("shared by 1 other function(s)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(&other_arn), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("scope: role") && r.stderr.contains("scope: function"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(cx.role_snapshot(&role).await, before, "nothing changed");
+    assert_eq!(
+        cx.concurrency(&f).await,
+        None,
+        "not even the throttle: the plan failed first"
+    );
+
+    // scope function: a deny scoped to the compromised function; the
+    // bystander keeps its policies.
+    let r = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb(),
+        "--incident",
+        "INC-S2",
+        "-p",
+        &param,
+        "-p",
+        "scope=function",
+        "--yes",
+    ]);
+    r.expect_code(0);
+    let v = r.json();
+    let note = v["steps"][2]["note"].as_str().unwrap();
+    assert!(
+        note.contains("lambda:SourceFunctionArn") && note.contains(&other_arn),
+        "{note}"
+    );
+    let (attached, inline) = cx.role_snapshot(&role).await;
+    assert_eq!(attached, before.0, "policies stay attached");
+    assert_eq!(
+        inline["firebreak-quarantine"]["Statement"][0]["Condition"]["ArnEquals"]
+            ["lambda:SourceFunctionArn"],
+        json!(f_arn)
+    );
+    cx.run(&[
+        "recover",
+        "--incident",
+        "INC-S2",
+        "--yes",
+        "--include-risky",
+    ])
+    .expect_code(0);
+    assert_eq!(cx.role_snapshot(&role).await, before);
+
+    // scope role: the whole role is quarantined, and the plan names who else is hit.
+    let r = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb(),
+        "--incident",
+        "INC-S3",
+        "-p",
+        &param,
+        "-p",
+        "scope=role",
+        "--yes",
+    ]);
+    r.expect_code(0);
+    let v = r.json();
+    assert_eq!(v["steps"][2]["outputs"]["shared_with"], json!([other_arn]));
+    let (attached, inline) = cx.role_snapshot(&role).await;
+    assert!(attached.is_empty());
+    assert!(inline["firebreak-quarantine"]["Statement"][0]
+        .get("Condition")
+        .is_none());
+}
+
+#[tokio::test]
+async fn sigkill_at_the_role_mutation_then_rerun_and_recover_exactly() {
+    for point in [
+        "before_apply:quarantine-role",
+        "after_apply:quarantine-role",
+    ] {
+        let cx = TestContext::new().await;
+        let f = cx.unique("crashq");
+        let role = format!("{f}-role");
+        let role_arn = cx.seed_role(&role).await;
+        cx.create_function_with_role(&f, &role_arn).await;
+        let before = cx.role_snapshot(&role).await;
+        let param = format!("function={f}");
+        let playbook = pb();
+        let args = [
+            "run",
+            playbook.as_str(),
+            "--incident",
+            "INC-KQ",
+            "-p",
+            param.as_str(),
+            "--yes",
+        ];
+        crate::crash::kill_at(&cx, &args, point);
+        let rerun = cx.run(&[
+            "--output",
+            "json",
+            "run",
+            &pb(),
+            "--incident",
+            "INC-KQ",
+            "-p",
+            &param,
+            "--yes",
+        ]);
+        rerun.expect_code(0);
+        assert_eq!(rerun.json()["summary"]["checks_failed"], 0, "{point}");
+        let audit = cx.audit("INC-KQ");
+        let mut per_change = std::collections::BTreeMap::new();
+        for r in audit.iter().filter(|r| {
+            r["step"] == "quarantine-role" && (r["event"] == "applied" || r["event"] == "confirmed")
+        }) {
+            let change = if r["event"] == "applied" {
+                &r["data"]
+            } else {
+                &r["data"]["change"]
+            };
+            *per_change
+                .entry(change["attribute"].as_str().unwrap().to_string())
+                .or_insert(0) += 1;
+        }
+        assert_eq!(
+            per_change.len(),
+            6,
+            "{point}: deny, revoke, 2 detach, 2 delete: {per_change:?}"
+        );
+        assert!(
+            per_change.values().all(|n| *n == 1),
+            "{point}: a change applied twice: {per_change:?}"
+        );
+        // A crash in the middle of recover, then recover again: exact.
+        let rec = [
+            "recover",
+            "--incident",
+            "INC-KQ",
+            "--yes",
+            "--include-risky",
+        ];
+        crate::crash::kill_at(&cx, &rec, "after_apply:recover");
+        cx.run(&rec).expect_code(0);
+        assert_eq!(cx.role_snapshot(&role).await, before, "{point}");
+        assert_eq!(cx.concurrency(&f).await, None);
+        cx.run(&["audit", "verify", ".firebreak/incidents/INC-KQ"])
+            .expect_code(0);
+    }
+}
