@@ -8,6 +8,7 @@ static ALL: &[&dyn Action] = &[
     &lambda::set_concurrency::SetConcurrency,
     &lambda::restore_concurrency::RestoreConcurrency,
     &iam::quarantine_role::QuarantineRole,
+    &lambda::public_access::RemovePublicAccess,
 ];
 
 pub fn all() -> &'static [&'static dyn Action] {

@@ -202,6 +202,76 @@ impl TestContext {
         arn
     }
 
+    /// A function URL with AuthType NONE (and the statement that opens it),
+    /// a wildcard statement, and a legitimate one (S3 with SourceArn and
+    /// SourceAccount).
+    pub async fn seed_public_access(&self, name: &str) {
+        use aws_sdk_lambda::types::FunctionUrlAuthType;
+        self.lambda
+            .create_function_url_config()
+            .function_name(name)
+            .auth_type(FunctionUrlAuthType::None)
+            .send()
+            .await
+            .expect("create url");
+        self.lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id("FunctionURLAllowPublicAccess")
+            .action("lambda:InvokeFunctionUrl")
+            .principal("*")
+            .function_url_auth_type(FunctionUrlAuthType::None)
+            .send()
+            .await
+            .expect("url permission");
+        self.lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id("anyone")
+            .action("lambda:InvokeFunction")
+            .principal("*")
+            .send()
+            .await
+            .expect("wildcard");
+        self.lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id("s3-orders-bucket")
+            .action("lambda:InvokeFunction")
+            .principal("s3.amazonaws.com")
+            .source_arn("arn:aws:s3:::orders")
+            .source_account(&self.account)
+            .send()
+            .await
+            .expect("legit");
+    }
+
+    /// The URL configuration (address left out) and the statements by Sid.
+    pub async fn public_snapshot(
+        &self,
+        name: &str,
+    ) -> (Option<Value>, std::collections::BTreeMap<String, Value>) {
+        let url = self
+            .lambda
+            .get_function_url_config()
+            .function_name(name)
+            .send()
+            .await
+            .ok()
+            .map(|c| serde_json::json!({"AuthType": c.auth_type().as_str()}));
+        let mut statements = std::collections::BTreeMap::new();
+        if let Ok(p) = self.lambda.get_policy().function_name(name).send().await {
+            let doc: Value = serde_json::from_str(p.policy().unwrap_or("{}")).unwrap_or_default();
+            for st in doc["Statement"].as_array().into_iter().flatten() {
+                statements.insert(
+                    st["Sid"].as_str().unwrap_or_default().to_string(),
+                    st.clone(),
+                );
+            }
+        }
+        (url, statements)
+    }
+
     /// Attached policy ARNs and inline documents (as JSON values) of a role.
     pub async fn role_snapshot(
         &self,

@@ -14,6 +14,15 @@ fn pb() -> String {
         .to_string()
 }
 
+fn step<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {v}"))
+}
+
 fn names(v: &Value, status: &str) -> Vec<String> {
     v["items"]
         .as_array()
@@ -305,7 +314,7 @@ async fn a_shared_role_stops_without_a_choice_and_each_scope_does_what_it_says()
     ]);
     r.expect_code(0);
     let v = r.json();
-    let note = v["steps"][2]["note"].as_str().unwrap();
+    let note = step(&v, "quarantine-role")["note"].as_str().unwrap();
     assert!(
         note.contains("lambda:SourceFunctionArn") && note.contains(&other_arn),
         "{note}"
@@ -343,7 +352,10 @@ async fn a_shared_role_stops_without_a_choice_and_each_scope_does_what_it_says()
     ]);
     r.expect_code(0);
     let v = r.json();
-    assert_eq!(v["steps"][2]["outputs"]["shared_with"], json!([other_arn]));
+    assert_eq!(
+        step(&v, "quarantine-role")["outputs"]["shared_with"],
+        json!([other_arn])
+    );
     let (attached, inline) = cx.role_snapshot(&role).await;
     assert!(attached.is_empty());
     assert!(inline["firebreak-quarantine"]["Statement"][0]
@@ -426,4 +438,106 @@ async fn sigkill_at_the_role_mutation_then_rerun_and_recover_exactly() {
         cx.run(&["audit", "verify", ".firebreak/incidents/INC-KQ"])
             .expect_code(0);
     }
+}
+
+#[tokio::test]
+async fn public_access_is_closed_and_only_reopened_when_asked() {
+    let cx = TestContext::new().await;
+    let f = cx.unique("public");
+    let role = format!("{f}-role");
+    let role_arn = cx.seed_role(&role).await;
+    cx.create_function_with_role(&f, &role_arn).await;
+    cx.seed_public_access(&f).await;
+    let before = cx.public_snapshot(&f).await;
+    assert_eq!(before.1.len(), 3, "{before:?}");
+
+    let run = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb(),
+        "--incident",
+        "INC-PUB",
+        "-p",
+        &format!("function={f}"),
+        "--yes",
+    ]);
+    run.expect_code(0);
+    let v = run.json();
+    assert_eq!(v["summary"]["checks_failed"], 0, "{}", v["verification"]);
+    let s = step(&v, "close-public-access");
+    assert_eq!(s["outputs"]["kept_statements"], json!(["s3-orders-bucket"]));
+    let (url, statements) = cx.public_snapshot(&f).await;
+    assert!(url.is_none(), "URL deleted");
+    assert_eq!(
+        statements.keys().collect::<Vec<_>>(),
+        ["s3-orders-bucket"],
+        "the legitimate statement stays"
+    );
+
+    let rec = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-PUB",
+        "--yes",
+    ]);
+    rec.expect_code(0);
+    let v = rec.json();
+    let mut held: Vec<String> = names(&v, "held")
+        .into_iter()
+        .filter(|i| i.ends_with(&format!("@{f}")))
+        .collect();
+    held.sort();
+    assert!(
+        names(&v, "held").iter().any(|i| i.contains("-admin@")),
+        "the broad managed policy is held too"
+    );
+    assert_eq!(
+        held,
+        [
+            format!("function_url@{f}"),
+            format!("policy_statement:FunctionURLAllowPublicAccess@{f}"),
+            format!("policy_statement:anyone@{f}")
+        ],
+        "{v}"
+    );
+    let on_function =
+        |i: &&Value| i["status"] == "held" && i["id"].as_str().unwrap().ends_with(&format!("@{f}"));
+    for item in v["items"].as_array().unwrap().iter().filter(on_function) {
+        assert!(
+            item["reason"].as_str().unwrap().contains("re-opens"),
+            "{item}"
+        );
+    }
+    assert!(
+        cx.public_snapshot(&f).await.0.is_none(),
+        "held back: still closed"
+    );
+
+    cx.run(&[
+        "recover",
+        "--incident",
+        "INC-PUB",
+        "--yes",
+        "--include-risky",
+    ])
+    .expect_code(0);
+    let after = cx.public_snapshot(&f).await;
+    assert_eq!(
+        after.0.as_ref().map(|u| u["AuthType"].clone()),
+        Some(json!("NONE"))
+    );
+    assert_eq!(after.1, before.1, "statements restored verbatim");
+    let last = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-PUB",
+        "--yes",
+        "--include-risky",
+    ]);
+    assert_eq!(last.json()["summary"]["changes"], 0);
 }

@@ -3,5 +3,6 @@
 pub mod concurrency;
 pub mod describe;
 pub mod function;
+pub mod public_access;
 pub mod restore_concurrency;
 pub mod set_concurrency;
