@@ -9,6 +9,7 @@ static ALL: &[&dyn Action] = &[
     &lambda::restore_concurrency::RestoreConcurrency,
     &iam::quarantine_role::QuarantineRole,
     &lambda::public_access::RemovePublicAccess,
+    &lambda::event_sources::DisableEventSources,
 ];
 
 pub fn all() -> &'static [&'static dyn Action] {

@@ -2,6 +2,7 @@
 
 pub mod concurrency;
 pub mod describe;
+pub mod event_sources;
 pub mod function;
 pub mod public_access;
 pub mod restore_concurrency;
