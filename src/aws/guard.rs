@@ -198,6 +198,8 @@ mod tests {
         assert!(!is_read_operation("lambda", "PutFunctionConcurrency"));
         assert!(!is_read_operation("lambda", "Invoke"));
         assert!(!is_read_operation("lambda", "SomeFutureApi"));
-        assert!(!is_read_operation("iam", "GetRole"), "unknown service");
+        assert!(is_read_operation("iam", "GetRole"));
+        assert!(!is_read_operation("iam", "PutRolePolicy"));
+        assert!(!is_read_operation("s3", "GetObject"), "a service not listed is all mutation");
     }
 }
