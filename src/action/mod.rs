@@ -34,6 +34,7 @@ pub struct StepContext<'a> {
     /// `${incident.started_at}`: stable across runs, so time-based changes
     /// (session revocation) plan the same value every time.
     pub incident_started_at: &'a str,
+    pub incident_id: &'a str,
 }
 
 impl StepContext<'_> {

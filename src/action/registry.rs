@@ -10,6 +10,8 @@ static ALL: &[&dyn Action] = &[
     &iam::quarantine_role::QuarantineRole,
     &lambda::public_access::RemovePublicAccess,
     &lambda::event_sources::DisableEventSources,
+    &lambda::tag::Tag,
+    &iam::access_keys::DeactivateAccessKeys,
 ];
 
 pub fn all() -> &'static [&'static dyn Action] {

@@ -200,6 +200,9 @@ mod tests {
         assert!(!is_read_operation("lambda", "SomeFutureApi"));
         assert!(is_read_operation("iam", "GetRole"));
         assert!(!is_read_operation("iam", "PutRolePolicy"));
-        assert!(!is_read_operation("s3", "GetObject"), "a service not listed is all mutation");
+        assert!(
+            !is_read_operation("s3", "GetObject"),
+            "a service not listed is all mutation"
+        );
     }
 }

@@ -270,6 +270,7 @@ impl Session {
             history: &history,
             step_id: &step.id,
             incident_started_at: &self.incident.meta.started_at,
+            incident_id: self.incident.id.as_str(),
         };
         match tokio::time::timeout(step.timeout, step.action.observe(&cx)).await {
             Ok(r) => r.map_err(|e| Self::step_error(step, e)),
@@ -313,6 +314,7 @@ impl Session {
             history,
             step_id: &step.id,
             incident_started_at: &self.incident.meta.started_at,
+            incident_id: self.incident.id.as_str(),
         };
         step.action
             .plan(&cx, observed)
@@ -684,6 +686,7 @@ impl Session {
             history: &history,
             step_id: &step.id,
             incident_started_at: &self.incident.meta.started_at,
+            incident_id: self.incident.id.as_str(),
         };
         match tokio::time::timeout(step.timeout, step.action.apply(&cx, change)).await {
             Ok(r) => r.map_err(|e| Self::step_error(step, e)),
@@ -743,6 +746,7 @@ impl Session {
                 history: &history,
                 step_id: &sp.id,
                 incident_started_at: &self.incident.meta.started_at,
+                incident_id: self.incident.id.as_str(),
             };
             let checks = match tokio::time::timeout(
                 step.timeout,

@@ -108,6 +108,7 @@ impl Session {
             history,
             step_id: "recover",
             incident_started_at: &self.incident.meta.started_at,
+            incident_id: self.incident.id.as_str(),
         }
     }
 

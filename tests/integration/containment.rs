@@ -660,3 +660,127 @@ async fn event_sources_are_disabled_never_deleted_and_re_enabled_by_recover() {
         .expect_code(0);
     wait_mapping(&cx, &uuid, "Enabled").await;
 }
+
+#[tokio::test]
+async fn access_keys_are_deactivated_not_deleted_and_the_function_is_tagged() {
+    let cx = TestContext::new().await;
+    let f = cx.unique("keys");
+    let role = format!("{f}-role");
+    let role_arn = cx.seed_role(&role).await;
+    cx.create_function_with_role(&f, &role_arn).await;
+    let user = format!("{f}-deployer");
+    cx.iam
+        .create_user()
+        .user_name(&user)
+        .send()
+        .await
+        .expect("user");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let k = cx
+            .iam
+            .create_access_key()
+            .user_name(&user)
+            .send()
+            .await
+            .expect("key");
+        ids.push(k.access_key().expect("key").access_key_id().to_string());
+    }
+    let statuses = |cx: &TestContext| {
+        let (iam, user) = (cx.iam.clone(), user.clone());
+        async move {
+            let out = iam
+                .list_access_keys()
+                .user_name(user)
+                .send()
+                .await
+                .expect("list keys");
+            out.access_key_metadata()
+                .iter()
+                .map(|k| k.status().unwrap().as_str().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let run = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb(),
+        "--incident",
+        "INC-KEYS",
+        "-p",
+        &format!("function={f}"),
+        "-p",
+        &format!("users={user}"),
+        "--yes",
+    ]);
+    run.expect_code(0);
+    let v = run.json();
+    assert_eq!(v["summary"]["checks_failed"], 0, "{}", v["verification"]);
+    assert_eq!(
+        statuses(&cx).await,
+        ["Inactive", "Inactive"],
+        "deactivated, both still exist"
+    );
+    let tags = cx
+        .lambda
+        .list_tags()
+        .resource(
+            cx.lambda
+                .get_function()
+                .function_name(&f)
+                .send()
+                .await
+                .unwrap()
+                .configuration()
+                .unwrap()
+                .function_arn()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let tags = tags.tags().unwrap();
+    assert_eq!(
+        tags.get("firebreak:incident").map(String::as_str),
+        Some("INC-KEYS")
+    );
+    assert!(tags
+        .get("firebreak:contained-by")
+        .unwrap()
+        .contains(&cx.account));
+
+    let rec = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-KEYS",
+        "--yes",
+    ]);
+    rec.expect_code(0);
+    let held: Vec<String> = names(&rec.json(), "held")
+        .into_iter()
+        .filter(|i| i.starts_with("access_key:"))
+        .collect();
+    assert_eq!(held.len(), 2, "re-activating a key is held back");
+    assert_eq!(statuses(&cx).await, ["Inactive", "Inactive"]);
+    let arn = format!("arn:aws:lambda:us-east-1:{}:function:{f}", cx.account);
+    let tags = cx.lambda.list_tags().resource(&arn).send().await.unwrap();
+    assert!(
+        tags.tags()
+            .is_none_or(|t| !t.contains_key("firebreak:incident")),
+        "tags removed by recover"
+    );
+
+    cx.run(&[
+        "recover",
+        "--incident",
+        "INC-KEYS",
+        "--yes",
+        "--include-risky",
+    ])
+    .expect_code(0);
+    assert_eq!(statuses(&cx).await, ["Active", "Active"]);
+}

@@ -7,3 +7,4 @@ pub mod function;
 pub mod public_access;
 pub mod restore_concurrency;
 pub mod set_concurrency;
+pub mod tag;
