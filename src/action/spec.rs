@@ -183,6 +183,10 @@ pub struct ActionSpec {
     pub summary: &'static str,
     /// Read-only actions only observe; they never produce changes.
     pub mutating: bool,
+    /// Its changes stop harm (throttle, deny, close access, stop events,
+    /// disable keys): across several targets these go first, for all of
+    /// them, before anything else.
+    pub stops_harm: bool,
     pub params: &'static [ParamDef],
     pub outputs: &'static [OutputDef],
     /// IAM actions the caller needs (plan needs the read ones only).

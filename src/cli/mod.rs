@@ -7,6 +7,7 @@ pub mod plan;
 pub mod recover;
 pub mod run;
 pub mod session;
+pub mod targets;
 pub mod validate;
 
 use std::path::PathBuf;

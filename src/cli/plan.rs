@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::session::{prepare, ParamsInput, PhaseArg};
-use super::{exit, CliError, GlobalArgs, OutputFormat};
+use super::{exit, targets, CliError, GlobalArgs, OutputFormat};
 use crate::plan::saved;
 use crate::render::json::Json;
 use crate::render::text::Text;
@@ -27,11 +27,44 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value = "contain")]
     pub phase: PhaseArg,
     /// Save the plan for `firebreak run --plan FILE`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "targets")]
     pub out: Option<PathBuf>,
+    /// Run against these functions: a name or ARN, a glob over function
+    /// names (`orders-*`), or `tag:KEY=VALUE` (repeatable).
+    #[arg(long = "target", value_name = "SELECTOR")]
+    pub targets: Vec<String>,
+    /// Refuse when more functions match (default: the playbook's
+    /// `max_targets`, else 25).
+    #[arg(long)]
+    pub max_targets: Option<u32>,
 }
 
 pub async fn exec(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
+    if !args.targets.is_empty() {
+        let mut p = prepare(
+            global,
+            &args.playbook,
+            ParamsInput::ForTargets(&args.params),
+            &args.incident,
+            args.phase.phases(),
+            true,
+            "firebreak plan",
+        )
+        .await?;
+        let plans = targets::plan_all(&mut p, &args.targets, args.max_targets).await?;
+        let summary = targets::total(&plans);
+        p.session.audit(
+            "run_finished",
+            None,
+            json!({"command": "firebreak plan", "targets": plans.len(), "summary": summary}),
+        )?;
+        targets::print_plans(global.output, &plans, true);
+        return Ok(if summary.changes > 0 {
+            exit::CHANGES_PENDING
+        } else {
+            exit::OK
+        });
+    }
     let mut p = prepare(
         global,
         &args.playbook,

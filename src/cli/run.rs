@@ -7,11 +7,11 @@ use clap::Args;
 use serde_json::json;
 
 use super::session::{prepare, resolve_playbook_path, ParamsInput, PhaseArg};
-use super::{exit, CliError, ErrorClass, GlobalArgs, OutputFormat};
-use crate::plan::{saved, Plan};
+use super::{targets, CliError, ErrorClass, GlobalArgs, OutputFormat};
+use crate::plan::saved;
 use crate::render::json::Json;
 use crate::render::text::Text;
-use crate::render::{run_summary, PlanView};
+use crate::render::{run_summary, summarize, PlanView};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -37,10 +37,18 @@ pub struct RunArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Run against these functions: a name or ARN, a glob over function
+    /// names (`orders-*`), or `tag:KEY=VALUE` (repeatable). What stops harm
+    /// is applied to every target before anything else.
+    #[arg(long = "target", value_name = "SELECTOR", conflicts_with = "plan")]
+    pub targets: Vec<String>,
+    /// Refuse when more functions match (default: the playbook's
+    /// `max_targets`, else 25).
+    #[arg(long)]
+    pub max_targets: Option<u32>,
 }
 
-fn confirm(plan: &Plan) -> Result<(), CliError> {
-    let n = plan.summary().changes;
+fn confirm(n: usize, account: &str, region: &str) -> Result<(), CliError> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::new(
             ErrorClass::Refused,
@@ -48,10 +56,7 @@ fn confirm(plan: &Plan) -> Result<(), CliError> {
             "review the plan and pass --yes to apply it unattended",
         ));
     }
-    eprint!(
-        "Apply {n} change(s) to account {} in {}? Type `yes` to go on: ",
-        plan.account, plan.region
-    );
+    eprint!("Apply {n} change(s) to account {account} in {region}? Type `yes` to go on: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -66,7 +71,47 @@ fn confirm(plan: &Plan) -> Result<(), CliError> {
     }
 }
 
+async fn run_targets(global: &GlobalArgs, args: &RunArgs) -> Result<u8, CliError> {
+    let path = resolve_playbook_path(args.playbook.clone(), None)?;
+    let incident = args.incident.clone().ok_or_else(|| {
+        CliError::new(
+            ErrorClass::Input,
+            "no incident id given",
+            "pass --incident ID (or set FIREBREAK_INCIDENT)",
+        )
+    })?;
+    let mut p = prepare(
+        global,
+        &path,
+        ParamsInput::ForTargets(&args.params),
+        &incident,
+        args.phase.phases(),
+        false,
+        "firebreak run",
+    )
+    .await?;
+    let plans = targets::plan_all(&mut p, &args.targets, args.max_targets).await?;
+    if global.output == OutputFormat::Text {
+        targets::print_plans(global.output, &plans, false);
+    }
+    let pending = targets::total(&plans).changes;
+    if (pending > 0 || !p.session.incident.journal.in_doubt().is_empty()) && !args.yes {
+        if let Err(e) = confirm(pending, &p.session.caller.account, &p.session.aws.region) {
+            p.session
+                .audit("refused", None, json!({"message": e.message}))?;
+            return Err(e);
+        }
+    }
+    let report = targets::apply_all(&mut p, &plans).await?;
+    p.session.audit("run_finished", None, json!({"command": "firebreak run", "targets": plans.len(), "summary": summarize(targets::total(&plans), &report)}))?;
+    targets::print_report(global.output, &plans, &report, &p);
+    Ok(targets::exit_code(&report))
+}
+
 pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
+    if !args.targets.is_empty() {
+        return run_targets(global, &args).await;
+    }
     let saved_plan = args.plan.as_deref().map(saved::load).transpose()?;
     let path = resolve_playbook_path(
         args.playbook.clone(),
@@ -116,7 +161,7 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
     // writes the journal, so they are confirmed like changes.
     let pending = plan.summary().changes > 0 || !p.session.incident.journal.in_doubt().is_empty();
     if pending && !args.yes {
-        if let Err(e) = confirm(&plan) {
+        if let Err(e) = confirm(plan.summary().changes, &plan.account, &plan.region) {
             p.session
                 .audit("refused", None, json!({"message": e.message}))?;
             return Err(e);
@@ -133,13 +178,5 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
         OutputFormat::Text => print!("{}", Text.run(&plan, &report)),
         OutputFormat::Json => print!("{}", Json.run(&plan, &report)),
     }
-    Ok(if report.failures.iter().any(|f| f.refused) {
-        exit::REFUSED
-    } else if !report.failures.is_empty() {
-        exit::ERROR
-    } else if report.checks_failed() > 0 {
-        exit::VERIFICATION_FAILED
-    } else {
-        exit::OK
-    })
+    Ok(targets::exit_code(&report))
 }

@@ -52,7 +52,13 @@ pub enum ParamsInput<'a> {
     Given(&'a [String]),
     /// Already typed values from a saved plan.
     Saved(&'a Map<String, Value>),
+    /// `--param` as typed, with `function` supplied per `--target` later.
+    ForTargets(&'a [String]),
 }
+
+/// Stands in for each target while arguments are checked before any AWS
+/// call; never sent anywhere.
+const TARGET_PLACEHOLDER: &str = "firebreak-target";
 
 /// A command ready to work: playbook checked, AWS reached, incident locked.
 pub struct Prepared {
@@ -86,6 +92,25 @@ pub async fn prepare(
     let params = match params_given {
         ParamsInput::Given(given) => params::resolve(&playbook, given)?,
         ParamsInput::Saved(saved) => saved.clone(),
+        ParamsInput::ForTargets(given) => {
+            if playbook.param("function").is_none() {
+                return Err(CliError::new(
+                    super::ErrorClass::Input,
+                    format!("playbook `{}` has no `function` param, so --target cannot choose functions for it", playbook.name),
+                    "declare `function: {type: string, required: true}` in the playbook, or run it without --target",
+                ));
+            }
+            if given.iter().any(|g| g.starts_with("function=")) {
+                return Err(CliError::new(
+                    super::ErrorClass::Input,
+                    "--target and --param function=... both name the function",
+                    "use one of them",
+                ));
+            }
+            let mut g = given.to_vec();
+            g.push(format!("function={TARGET_PLACEHOLDER}"));
+            params::resolve(&playbook, &g)?
+        }
     };
     let id = IncidentId::parse(incident_id)?;
     // Argument values are checked before the incident directory is touched:
@@ -98,6 +123,10 @@ pub async fn prepare(
         steps: Default::default(),
     };
     engine::precheck(&playbook, &phases, &provisional)?;
+    let mut params = params;
+    if matches!(params_given, ParamsInput::ForTargets(_)) {
+        params.remove("function");
+    }
     let details = json!({
         "playbook": {"name": playbook.name, "path": playbook.source.display_path(), "sha256": playbook.sha256},
         "params": params,

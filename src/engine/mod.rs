@@ -12,6 +12,7 @@
 pub mod hooks;
 pub mod params;
 pub mod recover;
+pub mod targets;
 
 use std::time::Duration;
 
@@ -108,6 +109,7 @@ pub struct StepCheck {
 #[derive(Debug, Clone, Serialize)]
 pub struct StepFailure {
     pub step: String,
+    pub target: Option<String>,
     /// Refused rather than failed: the state moved under the plan.
     pub refused: bool,
     pub action: String,
@@ -115,7 +117,7 @@ pub struct StepFailure {
     pub hint: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
     pub outcomes: Vec<ChangeOutcome>,
     pub checks: Vec<StepCheck>,
@@ -494,13 +496,25 @@ impl Session {
         plan: &Plan,
         playbook: &Playbook,
     ) -> Result<RunReport, EngineError> {
-        let mut report = RunReport {
-            outcomes: vec![],
-            checks: vec![],
-            failures: vec![],
-            aborted_at: None,
-        };
-        let mut failed_steps = Vec::new();
+        let mut report = RunReport::default();
+        self.apply_steps(plan, playbook, |_| true, &mut report)
+            .await?;
+        if report.aborted_at.is_none() {
+            self.verify_plan(plan, playbook, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// Applies the steps of `plan` that `select` picks, in plan order,
+    /// adding to `report`. Several targets' plans are applied in passes
+    /// (what stops harm first, for every target; then the rest).
+    pub async fn apply_steps(
+        &mut self,
+        plan: &Plan,
+        playbook: &Playbook,
+        select: impl Fn(&Step) -> bool,
+        report: &mut RunReport,
+    ) -> Result<(), EngineError> {
         for sp in &plan.steps {
             let has_doubt = self
                 .incident
@@ -517,6 +531,9 @@ impl Session {
                 continue;
             }
             let step = find_step(playbook, &sp.id)?;
+            if !select(step) {
+                continue;
+            }
             let mut attempt = 0;
             loop {
                 match self.apply_step(sp, step).await {
@@ -537,12 +554,12 @@ impl Session {
                         )?;
                         report.failures.push(StepFailure {
                             step: sp.id.clone(),
+                            target: sp.target.clone(),
                             refused: matches!(e, EngineError::Stale { .. }),
                             action: sp.action.clone(),
                             message: e.to_string(),
                             hint: e.hint(),
                         });
-                        failed_steps.push(sp.id.clone());
                         if matches!(e, EngineError::Stale { .. }) || step.on_error == OnError::Abort
                         {
                             report.aborted_at = Some(sp.id.clone());
@@ -555,11 +572,7 @@ impl Session {
                 break;
             }
         }
-        if report.aborted_at.is_none() {
-            self.verify(plan, playbook, &failed_steps, &mut report)
-                .await?;
-        }
-        Ok(report)
+        Ok(())
     }
 
     /// One step: re-observe, then settle each planned change.
@@ -720,17 +733,18 @@ impl Session {
     }
 
     /// Contract 12: every mutating step that ran is checked after the fact.
-    async fn verify(
+    pub async fn verify_plan(
         &mut self,
         plan: &Plan,
         playbook: &Playbook,
-        failed: &[String],
         report: &mut RunReport,
     ) -> Result<(), EngineError> {
         for sp in &plan.steps {
-            if matches!(sp.status, StepStatus::Read | StepStatus::Skipped)
-                || failed.contains(&sp.id)
-            {
+            let failed = report
+                .failures
+                .iter()
+                .any(|f| f.step == sp.id && f.target == sp.target);
+            if matches!(sp.status, StepStatus::Read | StepStatus::Skipped) || failed {
                 continue;
             }
             let step = find_step(playbook, &sp.id)?;

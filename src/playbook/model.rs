@@ -112,6 +112,8 @@ pub struct Playbook {
     pub name: String,
     pub description: Option<String>,
     pub params: Vec<ParamSpec>,
+    /// Refuse `--target` selections larger than this (before any change).
+    pub max_targets: Option<u32>,
     /// In execution order: identify, contain, recover; file order within each.
     pub steps: Vec<Step>,
     pub source: Arc<Source>,

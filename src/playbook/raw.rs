@@ -26,6 +26,8 @@ pub struct RawPlaybook {
     #[serde(default)]
     pub description: Option<Spanned<String>>,
     #[serde(default)]
+    pub max_targets: Option<Spanned<Value>>,
+    #[serde(default)]
     pub params: IndexMap<Spanned<String>, Spanned<RawParam>>,
     pub phases: Spanned<IndexMap<Spanned<String>, Spanned<Vec<RawStep>>>>,
 }

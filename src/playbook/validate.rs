@@ -114,6 +114,21 @@ pub fn validate(
     }
 
     let params = validate_params(&mut v, &raw);
+    let max_targets = match &raw.max_targets {
+        None => None,
+        Some(m) => match m.value.as_u64() {
+            Some(n) if (1..=10_000).contains(&n) => Some(n as u32),
+            _ => {
+                let pos = v.pos(m);
+                v.push(
+                    Problem::new(pos, format!("`max_targets` must be an integer from 1 to 10000, found {}", describe_value(&m.value)))
+                        .label("out of range")
+                        .hint("the largest number of functions one run may contain; more matches stop the run before any change"),
+                );
+                None
+            }
+        },
+    };
 
     // Group steps by phase, reporting unknown phases.
     let mut by_phase: BTreeMap<Phase, &Vec<RawStep>> = BTreeMap::new();
@@ -187,6 +202,7 @@ pub fn validate(
             name: raw.name.value,
             description: raw.description.map(|d| d.value),
             params: params.into_iter().filter_map(|(_, p)| p).collect(),
+            max_targets,
             steps,
             source,
             sha256,

@@ -28,9 +28,14 @@ pub struct RunSummary {
 }
 
 pub fn run_summary(plan: &Plan, report: &RunReport) -> RunSummary {
+    summarize(plan.summary(), report)
+}
+
+/// A run's summary from the plan counts (of one or several targets).
+pub fn summarize(plan: Summary, report: &RunReport) -> RunSummary {
     let count = |o: Outcome| report.outcomes.iter().filter(|x| x.outcome == o).count();
     RunSummary {
-        plan: plan.summary(),
+        plan,
         applied: count(Outcome::Applied),
         confirmed: count(Outcome::Confirmed),
         already_satisfied: count(Outcome::AlreadySatisfied),

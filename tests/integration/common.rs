@@ -129,6 +129,56 @@ impl TestContext {
         self.create_function_full(name, &role, env).await
     }
 
+    /// Creates many functions at once (LocalStack handles them in parallel).
+    pub async fn create_functions(&self, names: &[String]) {
+        let mut set = tokio::task::JoinSet::new();
+        for chunk in names.chunks(10) {
+            let (lambda, account, chunk) =
+                (self.lambda.clone(), self.account.clone(), chunk.to_vec());
+            set.spawn(async move {
+                for name in chunk {
+                    lambda
+                        .create_function()
+                        .function_name(&name)
+                        .runtime(Runtime::Python312)
+                        .role(format!("arn:aws:iam::{account}:role/fleet-role"))
+                        .handler("handler.handler")
+                        .code(
+                            FunctionCode::builder()
+                                .zip_file(Blob::new(zip_one_file(
+                                    "handler.py",
+                                    b"def handler(e, c):\n    return 1\n",
+                                )))
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .expect("create function");
+                }
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("creator task");
+        }
+        for name in names {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while self
+                .lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .expect("config")
+                .state()
+                .map(|s| s.as_str())
+                != Some("Active")
+            {
+                assert!(Instant::now() < deadline, "{name} never became Active");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
     pub async fn create_function_with_role(&self, name: &str, role_arn: &str) -> String {
         self.create_function_full(name, role_arn, &[]).await
     }

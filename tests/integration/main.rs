@@ -12,3 +12,4 @@ mod mocked;
 mod plan_run;
 mod saved_plan;
 mod secrets;
+mod targets;

@@ -18,6 +18,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "iam.deactivate_access_keys",
     summary: "Deactivate (never delete) every active access key of the named IAM users.",
     mutating: true,
+    stops_harm: true,
     params: &[ParamDef::new(
         "users",
         ValueType::List,

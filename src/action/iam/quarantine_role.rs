@@ -35,6 +35,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "iam.quarantine_role",
     summary: "Deny everything to the execution role, revoke its older sessions, detach its policies (recorded for recovery).",
     mutating: true,
+    stops_harm: true,
     params: &[
         ParamDef::new("role", ValueType::String, "the role's name or ARN, e.g. ${steps.facts.role_arn}"),
         ParamDef::new("function", ValueType::String, "the compromised function (name or ARN): excluded from the blast radius, and the target of `scope: function`")

@@ -18,6 +18,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "lambda.describe",
     summary: "Read the function's configuration (read-only).",
     mutating: false,
+    stops_harm: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal),

@@ -17,6 +17,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "lambda.disable_event_sources",
     summary: "Disable (never delete) every enabled event source mapping of the function.",
     mutating: true,
+    stops_harm: true,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal),

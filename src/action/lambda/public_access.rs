@@ -21,6 +21,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "lambda.remove_public_access",
     summary: "Delete the function URL and remove public or cross-account resource-policy statements (recorded verbatim).",
     mutating: true,
+    stops_harm: true,
     params: &[ParamDef::new("function", ValueType::String, "the function's name or ARN").check(function::check_literal)],
     outputs: &[
         OutputDef::new("function_arn", ValueType::String, "the function's ARN"),

@@ -16,6 +16,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "lambda.restore_concurrency",
     summary: "Restore the reserved concurrency recorded before this incident changed it.",
     mutating: true,
+    stops_harm: false,
     params: &[ParamDef::new("function", ValueType::String, "the function's name or ARN").check(function::check_literal)],
     outputs: &[
         OutputDef::new("function_arn", ValueType::String, "the function's ARN"),

@@ -17,6 +17,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "lambda.set_concurrency",
     summary: "Set the function's reserved concurrency; 0 stops every new invocation.",
     mutating: true,
+    stops_harm: true,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal),

@@ -18,6 +18,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "lambda.tag",
     summary: "Tag the function with the incident id, the containment time and who contained it.",
     mutating: true,
+    stops_harm: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal),

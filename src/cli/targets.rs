@@ -1,0 +1,179 @@
+//! `plan`/`run` over several functions (`--target`): one plan per target,
+//! all in one incident; harm-stopping steps applied to every target first.
+
+use serde_json::{json, Value};
+
+use super::session::Prepared;
+use super::{exit, CliError, ErrorClass, OutputFormat};
+use crate::engine::RunReport;
+use crate::plan::{Plan, Summary};
+use crate::render::json::Json;
+use crate::render::text::Text;
+use crate::render::{summarize, PlanView};
+
+pub const DEFAULT_MAX_TARGETS: u32 = 25;
+
+/// Expands the selectors, enforces the limit, and plans every target.
+pub async fn plan_all(
+    p: &mut Prepared,
+    selectors: &[String],
+    max_flag: Option<u32>,
+) -> Result<Vec<Plan>, CliError> {
+    let targets = crate::engine::targets::expand(&p.session.aws, selectors)
+        .await
+        .map_err(|e| CliError::new(ErrorClass::Input, e.to_string(), e.hint()))?;
+    let max = max_flag
+        .or(p.playbook.max_targets)
+        .unwrap_or(DEFAULT_MAX_TARGETS);
+    p.session.audit(
+        "targets",
+        None,
+        json!({"selectors": selectors, "matched": targets, "max_targets": max}),
+    )?;
+    if targets.is_empty() {
+        return Err(CliError::new(
+            ErrorClass::Input,
+            format!("no function matches {}", selectors.join(", ")),
+            "check the names, globs or tags, and --region",
+        ));
+    }
+    if targets.len() as u64 > u64::from(max) {
+        let shown: Vec<&str> = targets.iter().take(10).map(String::as_str).collect();
+        return Err(CliError::new(
+            ErrorClass::Refused,
+            format!("{} functions match ({}{}), more than max_targets {max}; nothing was changed", targets.len(), shown.join(", "), if targets.len() > 10 { ", ..." } else { "" }),
+            "narrow the selection, or raise the limit with --max-targets N (or `max_targets:` in the playbook) if this is really meant",
+        ));
+    }
+    let mut plans = Vec::new();
+    for t in targets {
+        let mut params = p.params.clone();
+        params.insert("function".into(), Value::String(t));
+        plans.push(
+            p.session
+                .build_plan(&p.playbook, &params, &p.phases)
+                .await?,
+        );
+    }
+    Ok(plans)
+}
+
+pub fn total(plans: &[Plan]) -> Summary {
+    let mut s = Summary::default();
+    for p in plans {
+        let x = p.summary();
+        s.changes += x.changes;
+        s.create += x.create;
+        s.update += x.update;
+        s.delete += x.delete;
+        s.satisfied += x.satisfied;
+        s.read += x.read;
+        s.skipped += x.skipped;
+    }
+    s
+}
+
+pub fn print_plans(output: OutputFormat, plans: &[Plan], dry_run: bool) {
+    match output {
+        OutputFormat::Text => {
+            for plan in plans {
+                print!("{}", Text.plan(plan, dry_run));
+                println!();
+            }
+            let s = total(plans);
+            println!(
+                "All {} targets: {} changes ({} to create, {} to update, {} to delete).",
+                plans.len(),
+                s.changes,
+                s.create,
+                s.update,
+                s.delete
+            );
+        }
+        OutputFormat::Json => {
+            let v = json!({
+                "kind": "plan",
+                "dry_run": dry_run,
+                "targets": plans.iter().map(|p| serde_json::from_str::<Value>(&Json.plan(p, dry_run)).unwrap_or(Value::Null)).collect::<Vec<_>>(),
+                "summary": total(plans),
+            });
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+    }
+}
+
+/// Applies every plan: first the steps that stop harm, for every target,
+/// then the rest, then verification.
+pub async fn apply_all(p: &mut Prepared, plans: &[Plan]) -> Result<RunReport, CliError> {
+    let mut report = RunReport::default();
+    for plan in plans {
+        p.session
+            .apply_steps(
+                plan,
+                &p.playbook,
+                |s| s.action.spec().stops_harm,
+                &mut report,
+            )
+            .await?;
+    }
+    for plan in plans {
+        p.session
+            .apply_steps(
+                plan,
+                &p.playbook,
+                |s| !s.action.spec().stops_harm,
+                &mut report,
+            )
+            .await?;
+    }
+    for plan in plans {
+        p.session
+            .verify_plan(plan, &p.playbook, &mut report)
+            .await?;
+    }
+    Ok(report)
+}
+
+pub fn print_report(output: OutputFormat, plans: &[Plan], report: &RunReport, p: &Prepared) {
+    let summary = summarize(total(plans), report);
+    let calls = p.session.aws.calls.sent();
+    let (total_calls, mutating) = (calls.len(), calls.iter().filter(|c| c.mutating).count());
+    match output {
+        OutputFormat::Text => {
+            if let Some(first) = plans.first() {
+                // The outcome lines and the result line come from `report`,
+                // which covers every target.
+                print!("{}", Text.run(first, report));
+            }
+            println!(
+                "Targets: {}; API calls: {total_calls} ({mutating} mutating).",
+                plans.len()
+            );
+        }
+        OutputFormat::Json => {
+            let v = json!({
+                "kind": "run",
+                "targets": plans.iter().map(|p| json!({"incident": p.incident, "function": p.params.get("function"), "steps": p.steps})).collect::<Vec<_>>(),
+                "outcomes": report.outcomes,
+                "verification": report.checks,
+                "errors": report.failures,
+                "aborted_at": report.aborted_at,
+                "api_calls": {"total": total_calls, "mutating": mutating},
+                "summary": summary,
+            });
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+    }
+}
+
+pub fn exit_code(report: &RunReport) -> u8 {
+    if report.failures.iter().any(|f| f.refused) {
+        exit::REFUSED
+    } else if !report.failures.is_empty() {
+        exit::ERROR
+    } else if report.checks_failed() > 0 {
+        exit::VERIFICATION_FAILED
+    } else {
+        exit::OK
+    }
+}

@@ -1,0 +1,136 @@
+//! Many targets: `--target` globs, the max_targets guard, harm first.
+
+use std::time::Instant;
+
+use crate::common::TestContext;
+
+#[tokio::test]
+async fn a_hundred_functions_contained_in_one_run_by_glob() {
+    let cx = TestContext::new().await;
+    let fleet: Vec<String> = (0..100).map(|i| format!("fleet-{i:03}")).collect();
+    cx.create_functions(&fleet).await;
+    cx.create_function("bystander").await;
+    let pb = TestContext::throttle_playbook().display().to_string();
+
+    // More than the default limit: refused before any change.
+    let r = cx.run(&[
+        "run",
+        &pb,
+        "--incident",
+        "INC-FLEET",
+        "--target",
+        "fleet-*",
+        "--yes",
+    ]);
+    r.expect_code(3);
+    assert!(
+        r.stderr.contains("100 functions match") && r.stderr.contains("max_targets 25"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(cx.concurrency("fleet-000").await, None);
+
+    let started = Instant::now();
+    let r = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb,
+        "--incident",
+        "INC-FLEET",
+        "--target",
+        "fleet-*",
+        "--max-targets",
+        "100",
+        "--yes",
+    ]);
+    let wall = started.elapsed();
+    r.expect_code(0);
+    let v = r.json();
+    assert_eq!(v["targets"].as_array().unwrap().len(), 100);
+    assert_eq!(v["summary"]["applied"], 100);
+    assert_eq!(v["summary"]["checks_failed"], 0);
+    eprintln!(
+        "100 targets: wall {:.2?}, API calls {} ({} mutating)",
+        wall, v["api_calls"]["total"], v["api_calls"]["mutating"]
+    );
+    for name in [&fleet[0], &fleet[57], &fleet[99]] {
+        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
+    }
+    assert_eq!(
+        cx.concurrency("bystander").await,
+        None,
+        "not selected, not touched"
+    );
+
+    let again = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb,
+        "--incident",
+        "INC-FLEET",
+        "--target",
+        "fleet-*",
+        "--max-targets",
+        "100",
+        "--yes",
+    ]);
+    again.expect_code(0);
+    assert_eq!(again.json()["summary"]["changes"], 0);
+    cx.run(&["audit", "verify", ".firebreak/incidents/INC-FLEET"])
+        .expect_code(0);
+}
+
+#[tokio::test]
+async fn harm_stopping_changes_go_first_for_every_target() {
+    let cx = TestContext::new().await;
+    let pb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("playbooks/lambda-compromise.yaml")
+        .display()
+        .to_string();
+    let mut names = Vec::new();
+    for i in 0..2 {
+        let f = format!("pair-{i}");
+        let role = cx.seed_role(&format!("{f}-role")).await;
+        cx.create_function_with_role(&f, &role).await;
+        names.push(f);
+    }
+    let r = cx.run(&[
+        "run",
+        &pb,
+        "--incident",
+        "INC-PAIR",
+        "--target",
+        "pair-0",
+        "--target",
+        "pair-1",
+        "--yes",
+    ]);
+    r.expect_code(0);
+    let audit = cx.audit("INC-PAIR");
+    let applied: Vec<&str> = audit
+        .iter()
+        .filter(|r| r["event"] == "applied")
+        .map(|r| r["step"].as_str().unwrap())
+        .collect();
+    let last_harm = applied.iter().rposition(|s| *s != "mark").unwrap();
+    let first_tag = applied.iter().position(|s| *s == "mark").unwrap();
+    assert!(
+        last_harm < first_tag,
+        "tagging waited for containment of both: {applied:?}"
+    );
+    assert_eq!(applied.iter().filter(|s| **s == "throttle").count(), 2);
+    // recover undoes both targets.
+    cx.run(&[
+        "recover",
+        "--incident",
+        "INC-PAIR",
+        "--yes",
+        "--include-risky",
+    ])
+    .expect_code(0);
+    for f in &names {
+        assert_eq!(cx.concurrency(f).await, None);
+    }
+}
