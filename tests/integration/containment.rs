@@ -784,3 +784,126 @@ async fn access_keys_are_deactivated_not_deleted_and_the_function_is_tagged() {
     .expect_code(0);
     assert_eq!(statuses(&cx).await, ["Active", "Active"]);
 }
+
+#[tokio::test]
+async fn sigkill_at_every_mutating_step_then_rerun_contains_once_and_recover_is_exact() {
+    let steps = [
+        "throttle",
+        "close-public-access",
+        "stop-event-sources",
+        "quarantine-role",
+        "deactivate-keys",
+        "mark",
+    ];
+    for (n, step_id) in steps.iter().enumerate() {
+        let point = format!(
+            "{}:{step_id}",
+            if n % 2 == 0 {
+                "after_apply"
+            } else {
+                "before_apply"
+            }
+        );
+        let cx = TestContext::new().await;
+        let f = cx.unique("every");
+        let role = format!("{f}-role");
+        let role_arn = cx.seed_role(&role).await;
+        cx.create_function_with_role(&f, &role_arn).await;
+        cx.seed_public_access(&f).await;
+        let uuid = sqs_mapping(&cx, &f).await;
+        let user = format!("{f}-user");
+        cx.iam
+            .create_user()
+            .user_name(&user)
+            .send()
+            .await
+            .expect("user");
+        cx.iam
+            .create_access_key()
+            .user_name(&user)
+            .send()
+            .await
+            .expect("key");
+        let (role_before, public_before) =
+            (cx.role_snapshot(&role).await, cx.public_snapshot(&f).await);
+
+        let playbook = pb();
+        let (pf, pu) = (format!("function={f}"), format!("users={user}"));
+        let args = [
+            "run",
+            playbook.as_str(),
+            "--incident",
+            "INC-EVERY",
+            "-p",
+            pf.as_str(),
+            "-p",
+            pu.as_str(),
+            "--yes",
+        ];
+        crate::crash::kill_at(&cx, &args, &point);
+        let rerun = cx.run(&[
+            "--output",
+            "json",
+            "run",
+            &playbook,
+            "--incident",
+            "INC-EVERY",
+            "-p",
+            &pf,
+            "-p",
+            &pu,
+            "--yes",
+        ]);
+        rerun.expect_code(0);
+        assert_eq!(
+            rerun.json()["summary"]["checks_failed"],
+            0,
+            "{point}: {}",
+            rerun.json()["verification"]
+        );
+
+        let audit = cx.audit("INC-EVERY");
+        let mut per_change = std::collections::BTreeMap::new();
+        for r in audit
+            .iter()
+            .filter(|r| r["event"] == "applied" || r["event"] == "confirmed")
+        {
+            let change = if r["event"] == "applied" {
+                &r["data"]
+            } else {
+                &r["data"]["change"]
+            };
+            let key = format!(
+                "{} {}",
+                change["target"].as_str().unwrap(),
+                change["attribute"].as_str().unwrap()
+            );
+            *per_change.entry(key).or_insert(0) += 1;
+        }
+        assert!(
+            per_change.values().all(|n| *n == 1),
+            "{point}: a change applied twice: {per_change:?}"
+        );
+        cx.run(&["audit", "verify", ".firebreak/incidents/INC-EVERY"])
+            .expect_code(0);
+
+        cx.run(&[
+            "recover",
+            "--incident",
+            "INC-EVERY",
+            "--yes",
+            "--include-risky",
+        ])
+        .expect_code(0);
+        assert_eq!(cx.role_snapshot(&role).await, role_before, "{point}");
+        let public_after = cx.public_snapshot(&f).await;
+        assert_eq!(public_after.1, public_before.1, "{point}");
+        assert_eq!(
+            public_after.0.is_some(),
+            public_before.0.is_some(),
+            "{point}"
+        );
+        wait_mapping(&cx, &uuid, "Enabled").await;
+        assert_eq!(cx.concurrency(&f).await, None, "{point}");
+    }
+}
