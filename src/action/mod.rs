@@ -121,7 +121,10 @@ impl ActionError {
     /// Such a change stays "in doubt" in the journal, never "failed".
     pub fn outcome_unknown(&self) -> bool {
         use crate::aws::AwsErrorKind as K;
-        matches!(self, ActionError::Aws(e) if matches!(e.kind, K::Timeout | K::EndpointUnreachable | K::ServiceUnavailable | K::Other))
+        // An answer with an error code is a definite refusal; only a missing
+        // or server-side answer leaves the outcome open.
+        matches!(self, ActionError::Aws(e) if matches!(e.kind, K::Timeout | K::EndpointUnreachable | K::ServiceUnavailable)
+            || (e.kind == K::Other && e.code.is_none()))
     }
 }
 

@@ -44,16 +44,9 @@ fn text(
     items: &[RecoverItem],
     outcomes: &[RecoverOutcome],
     incident: &str,
-    dry_run: bool,
+    header: &str,
 ) -> String {
-    let mut out = format!(
-        "firebreak recover{} · incident {incident}\n\n",
-        if dry_run {
-            " (dry run: nothing is changed)"
-        } else {
-            ""
-        }
-    );
+    let mut out = format!("firebreak recover{header} · incident {incident}\n\n");
     if items.is_empty() {
         out.push_str("The journal records no change made by this incident: nothing to recover.\n");
     }
@@ -151,16 +144,39 @@ pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError
     if !args.dry_run && to_restore > 0 {
         if !args.yes {
             if global.output == OutputFormat::Text {
-                print!("{}", text(&items, &[], id.as_str(), true));
+                print!(
+                    "{}",
+                    text(
+                        &items,
+                        &[],
+                        id.as_str(),
+                        " (plan, waiting for confirmation)"
+                    )
+                );
             }
-            confirm(to_restore)?;
+            if let Err(e) = confirm(to_restore) {
+                session.audit("refused", None, json!({"message": e.message}))?;
+                return Err(e);
+            }
         }
         outcomes = session.apply_recover(&items).await?;
     }
     let failed = outcomes.iter().filter(|o| !o.ok).count();
     session.audit("run_finished", None, json!({"command": "firebreak recover", "restored": outcomes.len() - failed, "failed": failed}))?;
     match global.output {
-        OutputFormat::Text => print!("{}", text(&items, &outcomes, id.as_str(), args.dry_run)),
+        OutputFormat::Text => print!(
+            "{}",
+            text(
+                &items,
+                &outcomes,
+                id.as_str(),
+                if args.dry_run {
+                    " (dry run: nothing is changed)"
+                } else {
+                    ""
+                }
+            )
+        ),
         OutputFormat::Json => {
             let count = |s| items.iter().filter(|i| i.status == s).count();
             let v = json!({

@@ -118,6 +118,13 @@ impl Session {
         exclude: &[String],
     ) -> Result<Vec<RecoverItem>, EngineError> {
         let history = self.incident.journal.records().to_vec();
+        let in_doubt: Vec<JournalRecord> = self
+            .incident
+            .journal
+            .in_doubt()
+            .into_iter()
+            .cloned()
+            .collect();
         let args = serde_json::Map::new();
         let mut items = Vec::new();
         for ((target, attribute), t) in touched(&history) {
@@ -138,6 +145,10 @@ impl Session {
                 })?;
             let original = t.first.change.before.clone();
             let left = t.last.change.after.clone();
+            // An interrupted last attempt may not have landed: its `before`
+            // is then the value firebreak left, and restoring is still right.
+            let interrupted =
+                in_doubt.iter().any(|r| r.seq == t.last.seq) && now == t.last.change.before;
             let change = Change::new(
                 &target,
                 &attribute,
@@ -154,7 +165,7 @@ impl Session {
                     ItemStatus::Restored,
                     Some("already at its original value".to_string()),
                 )
-            } else if now != left {
+            } else if now != left && !interrupted {
                 (
                     ItemStatus::Drifted,
                     Some(format!("changed since firebreak left it at {}: now {}; not restored, review by hand", short(&left), short(&now))),
@@ -200,6 +211,33 @@ impl Session {
                 order: t.last.seq,
             });
         }
+        let unknown: Vec<&String> = exclude
+            .iter()
+            .filter(|x| !items.iter().any(|i| &i.id == *x))
+            .collect();
+        if !unknown.is_empty() {
+            let message = format!(
+                "--exclude names no item of this incident: {} (the items are: {})",
+                unknown
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                items
+                    .iter()
+                    .map(|i| i.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Err(EngineError::Step {
+                step: "recover".into(),
+                action: "recover".into(),
+                source: crate::action::ActionError::input(
+                    message,
+                    "copy the item id from `firebreak recover --dry-run`; nothing was changed",
+                ),
+            });
+        }
         // Newest change first: the reverse of the order they were made.
         items.sort_by_key(|i| std::cmp::Reverse(i.order));
         Ok(items)
@@ -215,6 +253,37 @@ impl Session {
             let Some(action) = registry::find(&item.action) else {
                 continue;
             };
+            // Re-read right before the call: a change made while the
+            // confirmation prompt waited is reported, never overwritten.
+            let history = self.incident.journal.records().to_vec();
+            let args = serde_json::Map::new();
+            let now = action
+                .read(
+                    &self.context(&history, &args),
+                    &item.change.target,
+                    &item.change.attribute,
+                )
+                .await;
+            if !matches!(&now, Ok(v) if *v == item.change.before) {
+                let detail = match now {
+                    Ok(v) => format!(
+                        "changed while waiting: now {}; not restored, review by hand",
+                        short(&v)
+                    ),
+                    Err(e) => format!("could not re-read it before restoring: {e}"),
+                };
+                self.audit(
+                    "error",
+                    Some("recover"),
+                    json!({"id": item.id, "message": detail}),
+                )?;
+                outcomes.push(RecoverOutcome {
+                    id: item.id.clone(),
+                    ok: false,
+                    detail,
+                });
+                continue;
+            }
             let run = self.incident.audit.run.clone();
             let record = |event| JournalRecord {
                 seq: 0,

@@ -211,6 +211,22 @@ async fn recover_reports_what_someone_else_changed_and_honours_exclude() {
         .await
         .unwrap();
     // An --exclude that names no item leaves every other item alone.
+    // A mistyped --exclude is an error, not a silent restore of the item.
+    let typo = cx.run(&[
+        "recover",
+        "--incident",
+        "INC-D",
+        "--yes",
+        "--exclude",
+        "nothing@none",
+    ]);
+    typo.expect_code(1);
+    assert!(
+        typo.stderr.contains("--exclude names no item")
+            && typo.stderr.contains("reserved_concurrency@"),
+        "{}",
+        typo.stderr
+    );
     let rec = cx.run(&[
         "--output",
         "json",
@@ -218,8 +234,6 @@ async fn recover_reports_what_someone_else_changed_and_honours_exclude() {
         "--incident",
         "INC-D",
         "--yes",
-        "--exclude",
-        "nothing@none",
     ]);
     rec.expect_code(0);
     let v = rec.json();
@@ -431,6 +445,9 @@ async fn sigkill_at_the_role_mutation_then_rerun_and_recover_exactly() {
             "--yes",
             "--include-risky",
         ];
+        // Killed before a restoration call, then after one: the in-doubt
+        // restoration is retried, not reported as drift.
+        crate::crash::kill_at(&cx, &rec, "before_apply:recover");
         crate::crash::kill_at(&cx, &rec, "after_apply:recover");
         cx.run(&rec).expect_code(0);
         assert_eq!(cx.role_snapshot(&role).await, before, "{point}");
