@@ -37,11 +37,14 @@ pub struct PlanArgs {
     /// `max_targets`, else 25).
     #[arg(long)]
     pub max_targets: Option<u32>,
+    /// How many targets to work on at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
 }
 
 pub async fn exec(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
     if !args.targets.is_empty() {
-        let mut p = prepare(
+        let p = prepare(
             global,
             &args.playbook,
             ParamsInput::ForTargets(&args.params),
@@ -51,7 +54,13 @@ pub async fn exec(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
             "firebreak plan",
         )
         .await?;
-        let plans = targets::plan_all(&mut p, &args.targets, args.max_targets).await?;
+        let plans = targets::plan_all(
+            &p,
+            &args.targets,
+            args.max_targets,
+            usize::from(args.concurrency),
+        )
+        .await?;
         let summary = targets::total(&plans);
         p.session.audit(
             "run_finished",
@@ -65,7 +74,7 @@ pub async fn exec(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
             exit::OK
         });
     }
-    let mut p = prepare(
+    let p = prepare(
         global,
         &args.playbook,
         ParamsInput::Given(&args.params),

@@ -132,7 +132,7 @@ pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError
         ));
     }
     let details = json!({"include_risky": args.include_risky, "exclude": args.exclude});
-    let mut session = open_session(global, &id, args.dry_run, "firebreak recover", details).await?;
+    let session = open_session(global, &id, args.dry_run, "firebreak recover", details).await?;
     let items = session
         .plan_recover(args.include_risky, &args.exclude)
         .await?;

@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// `max_targets`, else 25).
     #[arg(long)]
     pub max_targets: Option<u32>,
+    /// How many targets to work on at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
 }
 
 fn confirm(n: usize, account: &str, region: &str) -> Result<(), CliError> {
@@ -80,7 +83,7 @@ async fn run_targets(global: &GlobalArgs, args: &RunArgs) -> Result<u8, CliError
             "pass --incident ID (or set FIREBREAK_INCIDENT)",
         )
     })?;
-    let mut p = prepare(
+    let p = prepare(
         global,
         &path,
         ParamsInput::ForTargets(&args.params),
@@ -90,19 +93,25 @@ async fn run_targets(global: &GlobalArgs, args: &RunArgs) -> Result<u8, CliError
         "firebreak run",
     )
     .await?;
-    let plans = targets::plan_all(&mut p, &args.targets, args.max_targets).await?;
+    let plans = targets::plan_all(
+        &p,
+        &args.targets,
+        args.max_targets,
+        usize::from(args.concurrency),
+    )
+    .await?;
     if global.output == OutputFormat::Text {
         targets::print_plans(global.output, &plans, false);
     }
     let pending = targets::total(&plans).changes;
-    if (pending > 0 || !p.session.incident.journal.in_doubt().is_empty()) && !args.yes {
+    if (pending > 0 || !p.session.incident().journal.in_doubt().is_empty()) && !args.yes {
         if let Err(e) = confirm(pending, &p.session.caller.account, &p.session.aws.region) {
             p.session
                 .audit("refused", None, json!({"message": e.message}))?;
             return Err(e);
         }
     }
-    let report = targets::apply_all(&mut p, &plans).await?;
+    let report = targets::apply_all(&p, &plans, usize::from(args.concurrency)).await?;
     p.session.audit("run_finished", None, json!({"command": "firebreak run", "targets": plans.len(), "summary": summarize(targets::total(&plans), &report)}))?;
     targets::print_report(global.output, &plans, &report, &p);
     Ok(targets::exit_code(&report))
@@ -132,7 +141,7 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
         Some(p) => (ParamsInput::Saved(&p.params), p.phases.clone()),
         None => (ParamsInput::Given(&args.params), args.phase.phases()),
     };
-    let mut p = prepare(
+    let p = prepare(
         global,
         &path,
         params,
@@ -159,7 +168,7 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
     }
     // Interrupted changes of an earlier run are work too: settling them
     // writes the journal, so they are confirmed like changes.
-    let pending = plan.summary().changes > 0 || !p.session.incident.journal.in_doubt().is_empty();
+    let pending = plan.summary().changes > 0 || !p.session.incident().journal.in_doubt().is_empty();
     if pending && !args.yes {
         if let Err(e) = confirm(plan.summary().changes, &plan.account, &plan.region) {
             p.session

@@ -187,11 +187,7 @@ pub async fn open_session(
     details["endpoint_url"] = json!(aws.endpoint_url);
     details["firebreak_version"] = json!(env!("CARGO_PKG_VERSION"));
     incident.audit.append("run_started", None, details)?;
-    Ok(Session {
-        aws,
-        caller,
-        incident,
-    })
+    Ok(Session::new(aws, caller, incident))
 }
 
 pub fn resolve_playbook_path(

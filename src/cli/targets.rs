@@ -1,6 +1,7 @@
 //! `plan`/`run` over several functions (`--target`): one plan per target,
 //! all in one incident; harm-stopping steps applied to every target first.
 
+use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use super::session::Prepared;
@@ -15,9 +16,10 @@ pub const DEFAULT_MAX_TARGETS: u32 = 25;
 
 /// Expands the selectors, enforces the limit, and plans every target.
 pub async fn plan_all(
-    p: &mut Prepared,
+    p: &Prepared,
     selectors: &[String],
     max_flag: Option<u32>,
+    concurrency: usize,
 ) -> Result<Vec<Plan>, CliError> {
     let targets = crate::engine::targets::expand(&p.session.aws, selectors)
         .await
@@ -45,16 +47,18 @@ pub async fn plan_all(
             "narrow the selection, or raise the limit with --max-targets N (or `max_targets:` in the playbook) if this is really meant",
         ));
     }
-    let mut plans = Vec::new();
-    for t in targets {
-        let mut params = p.params.clone();
-        params.insert("function".into(), Value::String(t));
-        plans.push(
-            p.session
-                .build_plan(&p.playbook, &params, &p.phases)
-                .await?,
-        );
-    }
+    // Observation only: several targets at once, the plans kept in target
+    // order.
+    let plans: Vec<Result<Plan, _>> = stream::iter(targets)
+        .map(|t| {
+            let mut params = p.params.clone();
+            params.insert("function".into(), Value::String(t));
+            async move { p.session.build_plan(&p.playbook, &params, &p.phases).await }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    let plans = plans.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(plans)
 }
 
@@ -104,34 +108,70 @@ pub fn print_plans(output: OutputFormat, plans: &[Plan], dry_run: bool) {
 
 /// Applies every plan: first the steps that stop harm, for every target,
 /// then the rest, then verification.
-pub async fn apply_all(p: &mut Prepared, plans: &[Plan]) -> Result<RunReport, CliError> {
+pub async fn apply_all(
+    p: &Prepared,
+    plans: &[Plan],
+    concurrency: usize,
+) -> Result<RunReport, CliError> {
     let mut report = RunReport::default();
-    for plan in plans {
-        p.session
-            .apply_steps(
-                plan,
-                &p.playbook,
-                |s| s.action.spec().stops_harm,
-                &mut report,
-            )
-            .await?;
+    // Two passes over all targets, each target's steps in order, up to
+    // `concurrency` targets at a time: what stops harm, then the rest.
+    for harm in [true, false] {
+        let parts: Vec<Result<RunReport, _>> = stream::iter(plans)
+            .map(|plan| async move {
+                let mut r = RunReport::default();
+                p.session
+                    .apply_steps(
+                        plan,
+                        &p.playbook,
+                        |s| s.action.spec().stops_harm == harm,
+                        &mut r,
+                    )
+                    .await
+                    .map(|_| r)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        for part in parts {
+            merge(&mut report, part?);
+        }
     }
-    for plan in plans {
-        p.session
-            .apply_steps(
-                plan,
-                &p.playbook,
-                |s| !s.action.spec().stops_harm,
-                &mut report,
-            )
-            .await?;
-    }
-    for plan in plans {
-        p.session
-            .verify_plan(plan, &p.playbook, &mut report)
-            .await?;
+    let failures = report.failures.clone();
+    let checks: Vec<Result<RunReport, _>> = stream::iter(plans)
+        .map(|plan| {
+            let failures = failures.clone();
+            async move {
+                // Failed steps are not verified: `verify_plan` reads them here.
+                let mut r = RunReport {
+                    failures,
+                    ..RunReport::default()
+                };
+                p.session
+                    .verify_plan(plan, &p.playbook, &mut r)
+                    .await
+                    .map(|_| RunReport {
+                        checks: r.checks,
+                        ..RunReport::default()
+                    })
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    for part in checks {
+        merge(&mut report, part?);
     }
     Ok(report)
+}
+
+fn merge(into: &mut RunReport, part: RunReport) {
+    into.outcomes.extend(part.outcomes);
+    into.checks.extend(part.checks);
+    into.failures.extend(part.failures);
+    if into.aborted_at.is_none() {
+        into.aborted_at = part.aborted_at;
+    }
 }
 
 pub fn print_report(output: OutputFormat, plans: &[Plan], report: &RunReport, p: &Prepared) {

@@ -14,6 +14,7 @@ pub mod params;
 pub mod recover;
 pub mod targets;
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -132,11 +133,17 @@ impl RunReport {
     }
 }
 
-/// One command's work on one incident.
+/// One command's work on one incident. Several targets work through one
+/// session at once: the incident (journal, trail) sits behind a mutex that
+/// is held only for one append or read, never across an AWS call, so the
+/// trail stays one linear chain and every journal record is still fsync'd
+/// before its call.
 pub struct Session {
     pub aws: Aws,
     pub caller: Caller,
-    pub incident: Incident,
+    incident: Mutex<Incident>,
+    incident_id: String,
+    started_at: String,
 }
 
 /// What references resolve against before any step has run.
@@ -235,17 +242,34 @@ fn eval_when(step: &Step, scope: &Scope) -> Result<bool, EngineError> {
 }
 
 impl Session {
-    pub fn scope(&self, params: &Map<String, Value>) -> Scope {
-        scope_for(params, &self.incident)
+    pub fn new(aws: Aws, caller: Caller, incident: Incident) -> Self {
+        Self {
+            incident_id: incident.id.to_string(),
+            started_at: incident.meta.started_at.clone(),
+            incident: Mutex::new(incident),
+            aws,
+            caller,
+        }
     }
 
-    pub fn audit(
-        &mut self,
-        event: &str,
-        step: Option<&str>,
-        data: Value,
-    ) -> Result<(), EngineError> {
-        self.incident
+    /// The incident, for one short read or append.
+    pub fn incident(&self) -> MutexGuard<'_, Incident> {
+        // Poisoned only if a thread panicked mid-append; the files are
+        // still consistent (each record is written whole or cut on open).
+        self.incident.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn scope(&self, params: &Map<String, Value>) -> Scope {
+        Scope {
+            params: params.clone(),
+            incident_id: self.incident_id.clone(),
+            incident_started_at: self.started_at.clone(),
+            steps: Default::default(),
+        }
+    }
+
+    pub fn audit(&self, event: &str, step: Option<&str>, data: Value) -> Result<(), EngineError> {
+        self.incident()
             .audit
             .append(event, step, data)
             .map_err(EngineError::from)
@@ -264,15 +288,15 @@ impl Session {
         step: &Step,
         args: &Map<String, Value>,
     ) -> Result<Observation, EngineError> {
-        let history = self.incident.journal.records().to_vec();
+        let history = self.incident().journal.records().to_vec();
         let cx = StepContext {
             aws: &self.aws,
             caller: &self.caller,
             args,
             history: &history,
             step_id: &step.id,
-            incident_started_at: &self.incident.meta.started_at,
-            incident_id: self.incident.id.as_str(),
+            incident_started_at: &self.started_at,
+            incident_id: self.incident_id.as_str(),
         };
         match tokio::time::timeout(step.timeout, step.action.observe(&cx)).await {
             Ok(r) => r.map_err(|e| Self::step_error(step, e)),
@@ -308,15 +332,15 @@ impl Session {
         args: &Map<String, Value>,
         observed: &Observation,
     ) -> Result<Planned, EngineError> {
-        let history = self.incident.journal.records();
+        let history = self.incident().journal.records().to_vec();
         let cx = StepContext {
             aws: &self.aws,
             caller: &self.caller,
             args,
-            history,
+            history: &history,
             step_id: &step.id,
-            incident_started_at: &self.incident.meta.started_at,
-            incident_id: self.incident.id.as_str(),
+            incident_started_at: &self.started_at,
+            incident_id: self.incident_id.as_str(),
         };
         step.action
             .plan(&cx, observed)
@@ -326,7 +350,7 @@ impl Session {
     /// Observe and plan every step of `phases`: the plan `plan` prints and
     /// `run` applies. Only reads AWS.
     pub async fn build_plan(
-        &mut self,
+        &self,
         playbook: &Playbook,
         params: &Map<String, Value>,
         phases: &[Phase],
@@ -380,7 +404,7 @@ impl Session {
                     serde_json::to_value(c).unwrap_or(Value::Null),
                 )?;
             }
-            let in_doubt = self.incident.journal.in_doubt().iter().any(|r| {
+            let in_doubt = self.incident().journal.in_doubt().iter().any(|r| {
                 r.step == step.id && !planned.changes.iter().any(|c| c.same_intent(&r.change))
             });
             let doubt_note = in_doubt.then(|| {
@@ -413,7 +437,7 @@ impl Session {
         }
         Ok(Plan {
             format: Plan::FORMAT,
-            incident: self.incident.id.to_string(),
+            incident: self.incident_id.to_string(),
             playbook: PlaybookRef {
                 name: playbook.name.clone(),
                 path: display_path(&playbook.source.path),
@@ -430,15 +454,12 @@ impl Session {
 
     /// For a saved plan: re-observe every step and refuse if anything moved
     /// or the plan would now be different.
-    pub async fn check_fresh(
-        &mut self,
-        plan: &Plan,
-        playbook: &Playbook,
-    ) -> Result<(), EngineError> {
-        if plan.incident != self.incident.id.as_str() {
+    pub async fn check_fresh(&self, plan: &Plan, playbook: &Playbook) -> Result<(), EngineError> {
+        if plan.incident != self.incident_id.as_str() {
             return Err(EngineError::PlanMismatch(format!(
                 "it was made for incident {}, not {}",
-                plan.incident, self.incident.id
+                plan.incident,
+                self.incident().id
             )));
         }
         if plan.playbook.sha256 != playbook.sha256 {
@@ -492,7 +513,7 @@ impl Session {
 
     /// Applies a plan, then verifies every mutating step that ran.
     pub async fn apply_plan(
-        &mut self,
+        &self,
         plan: &Plan,
         playbook: &Playbook,
     ) -> Result<RunReport, EngineError> {
@@ -509,7 +530,7 @@ impl Session {
     /// adding to `report`. Several targets' plans are applied in passes
     /// (what stops harm first, for every target; then the rest).
     pub async fn apply_steps(
-        &mut self,
+        &self,
         plan: &Plan,
         playbook: &Playbook,
         select: impl Fn(&Step) -> bool,
@@ -517,7 +538,7 @@ impl Session {
     ) -> Result<(), EngineError> {
         for sp in &plan.steps {
             let has_doubt = self
-                .incident
+                .incident()
                 .journal
                 .in_doubt()
                 .iter()
@@ -577,7 +598,7 @@ impl Session {
 
     /// One step: re-observe, then settle each planned change.
     async fn apply_step(
-        &mut self,
+        &self,
         sp: &StepPlan,
         step: &Step,
     ) -> Result<Vec<ChangeOutcome>, EngineError> {
@@ -585,7 +606,7 @@ impl Session {
         let observed = self.observe_once(step, &sp.args).await?;
         let now = self.plan_step(step, &sp.args, &observed)?;
         let in_doubt: Vec<JournalRecord> = self
-            .incident
+            .incident()
             .journal
             .in_doubt()
             .into_iter()
@@ -691,15 +712,15 @@ impl Session {
         args: &Map<String, Value>,
         change: &Change,
     ) -> Result<(), EngineError> {
-        let history = self.incident.journal.records().to_vec();
+        let history = self.incident().journal.records().to_vec();
         let cx = StepContext {
             aws: &self.aws,
             caller: &self.caller,
             args,
             history: &history,
             step_id: &step.id,
-            incident_started_at: &self.incident.meta.started_at,
-            incident_id: self.incident.id.as_str(),
+            incident_started_at: &self.started_at,
+            incident_id: self.incident_id.as_str(),
         };
         match tokio::time::timeout(step.timeout, step.action.apply(&cx, change)).await {
             Ok(r) => r.map_err(|e| Self::step_error(step, e)),
@@ -711,17 +732,20 @@ impl Session {
     }
 
     fn journal(
-        &mut self,
+        &self,
         step: &Step,
         event: JournalEvent,
         change: &Change,
         confirmed: bool,
         error: Option<String>,
     ) -> Result<(), EngineError> {
-        self.incident.journal.append(JournalRecord {
+        // A second `incident()` inside the literal would re-lock the held mutex.
+        let mut incident = self.incident();
+        let run = incident.audit.run.clone();
+        incident.journal.append(JournalRecord {
             seq: 0,
             time: crate::time::now_rfc3339(),
-            run: self.incident.audit.run.clone(),
+            run,
             event,
             step: step.id.clone(),
             action: step.action.spec().name.to_string(),
@@ -734,7 +758,7 @@ impl Session {
 
     /// Contract 12: every mutating step that ran is checked after the fact.
     pub async fn verify_plan(
-        &mut self,
+        &self,
         plan: &Plan,
         playbook: &Playbook,
         report: &mut RunReport,
@@ -748,7 +772,7 @@ impl Session {
                 continue;
             }
             let step = find_step(playbook, &sp.id)?;
-            let history = self.incident.journal.records().to_vec();
+            let history = self.incident().journal.records().to_vec();
             let observed = Observation {
                 target: sp.target.clone().unwrap_or_default(),
                 state: sp.observed.clone().unwrap_or(Value::Null),
@@ -759,8 +783,8 @@ impl Session {
                 args: &sp.args,
                 history: &history,
                 step_id: &sp.id,
-                incident_started_at: &self.incident.meta.started_at,
-                incident_id: self.incident.id.as_str(),
+                incident_started_at: &self.started_at,
+                incident_id: self.incident_id.as_str(),
             };
             let checks = match tokio::time::timeout(
                 step.timeout,

@@ -107,19 +107,19 @@ impl Session {
             args,
             history,
             step_id: "recover",
-            incident_started_at: &self.incident.meta.started_at,
-            incident_id: self.incident.id.as_str(),
+            incident_started_at: &self.started_at,
+            incident_id: self.incident_id.as_str(),
         }
     }
 
     pub async fn plan_recover(
-        &mut self,
+        &self,
         include_risky: bool,
         exclude: &[String],
     ) -> Result<Vec<RecoverItem>, EngineError> {
-        let history = self.incident.journal.records().to_vec();
+        let history = self.incident().journal.records().to_vec();
         let in_doubt: Vec<JournalRecord> = self
-            .incident
+            .incident()
             .journal
             .in_doubt()
             .into_iter()
@@ -245,7 +245,7 @@ impl Session {
 
     /// Applies the items marked `Restore`, journaled like any change.
     pub async fn apply_recover(
-        &mut self,
+        &self,
         items: &[RecoverItem],
     ) -> Result<Vec<RecoverOutcome>, EngineError> {
         let mut outcomes = Vec::new();
@@ -255,7 +255,7 @@ impl Session {
             };
             // Re-read right before the call: a change made while the
             // confirmation prompt waited is reported, never overwritten.
-            let history = self.incident.journal.records().to_vec();
+            let history = self.incident().journal.records().to_vec();
             let args = serde_json::Map::new();
             let now = action
                 .read(
@@ -284,7 +284,7 @@ impl Session {
                 });
                 continue;
             }
-            let run = self.incident.audit.run.clone();
+            let run = self.incident().audit.run.clone();
             let record = |event| JournalRecord {
                 seq: 0,
                 time: crate::time::now_rfc3339(),
@@ -297,10 +297,10 @@ impl Session {
                 error: None,
             };
             let intent = record(JournalEvent::Intent);
-            self.incident.journal.append(intent)?;
+            self.incident().journal.append(intent)?;
             self.audit("applying", Some("recover"), json!(item.change))?;
             super::hooks::pause_point("before_apply", "recover");
-            let history = self.incident.journal.records().to_vec();
+            let history = self.incident().journal.records().to_vec();
             let args = serde_json::Map::new();
             let result = action
                 .apply(&self.context(&history, &args), &item.change)
@@ -309,9 +309,9 @@ impl Session {
             match result {
                 Ok(()) => {
                     let applied = record(JournalEvent::Applied);
-                    self.incident.journal.append(applied)?;
+                    self.incident().journal.append(applied)?;
                     self.audit("applied", Some("recover"), json!(item.change))?;
-                    let history = self.incident.journal.records().to_vec();
+                    let history = self.incident().journal.records().to_vec();
                     let now = action
                         .read(
                             &self.context(&history, &args),
@@ -344,7 +344,7 @@ impl Session {
                     if !e.outcome_unknown() {
                         let mut failed = record(JournalEvent::Failed);
                         failed.error = Some(e.to_string());
-                        self.incident.journal.append(failed)?;
+                        self.incident().journal.append(failed)?;
                     }
                     self.audit(
                         "error",

@@ -67,11 +67,7 @@ async fn planning_every_shipped_playbook_sends_no_mutating_request() {
             let caller = aws.caller().await.expect("caller");
             let id = IncidentId::parse(&format!("GUARD-{planned}")).unwrap();
             let incident = Incident::open(&cx.path("state"), &id, "run-test", "test").unwrap();
-            let mut session = Session {
-                aws,
-                caller,
-                incident,
-            };
+            let session = Session::new(aws, caller, incident);
             let plan = session
                 .build_plan(&pb, &params_for(&pb, &f), &phases)
                 .await

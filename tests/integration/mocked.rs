@@ -48,14 +48,11 @@ fn session(lambda_rules: &[&Rule], dir: &Path) -> Session {
     let aws = Aws::from_clients(lambda.clone(), lambda, sts, iam, "us-east-1", &guard);
     let incident =
         Incident::open(dir, &IncidentId::parse("INC-M").unwrap(), "run-m", "test").unwrap();
-    Session {
-        caller: firebreak::aws::Caller {
-            account: ACCOUNT.into(),
-            arn: format!("arn:aws:iam::{ACCOUNT}:user/oncall"),
-        },
-        aws,
-        incident,
-    }
+    let caller = firebreak::aws::Caller {
+        account: ACCOUNT.into(),
+        arn: format!("arn:aws:iam::{ACCOUNT}:user/oncall"),
+    };
+    Session::new(aws, caller, incident)
 }
 
 fn no_concurrency() -> Rule {
@@ -75,7 +72,7 @@ async fn access_denied_on_the_mutation_is_a_clear_step_error_and_journaled() {
                 .build(),
         )
     });
-    let mut s = session(&[&get, &put], dir.path());
+    let s = session(&[&get, &put], dir.path());
     let pb = playbook(0);
     let plan = s
         .build_plan(&pb, &Map::new(), &[Phase::Identify, Phase::Contain])
@@ -98,14 +95,14 @@ async fn access_denied_on_the_mutation_is_a_clear_step_error_and_journaled() {
 
     // The journal says exactly what was attempted and that it failed.
     let events: Vec<JournalEvent> = s
-        .incident
+        .incident()
         .journal
         .records()
         .iter()
         .map(|r| r.event)
         .collect();
     assert_eq!(events, [JournalEvent::Intent, JournalEvent::Failed]);
-    assert!(s.incident.journal.in_doubt().is_empty());
+    assert!(s.incident().journal.in_doubt().is_empty());
 }
 
 #[tokio::test]
@@ -129,7 +126,7 @@ async fn throttled_reads_are_retried_by_the_step_and_then_succeed() {
         })
         .repeatedly()
         .build();
-    let mut s = session(&[&get], dir.path());
+    let s = session(&[&get], dir.path());
     let plan = s
         .build_plan(&playbook(2), &Map::new(), &[Phase::Contain])
         .await
@@ -149,7 +146,7 @@ async fn throttling_beyond_the_retries_names_the_cause_and_the_fix() {
                 .build(),
         )
     });
-    let mut s = session(&[&get], dir.path());
+    let s = session(&[&get], dir.path());
     let err = s
         .build_plan(&playbook(1), &Map::new(), &[Phase::Contain])
         .await
@@ -161,7 +158,7 @@ async fn throttling_beyond_the_retries_names_the_cause_and_the_fix() {
     );
     assert!(err.hint().contains("throttling"), "{}", err.hint());
     assert!(
-        s.incident.journal.records().is_empty(),
+        s.incident().journal.records().is_empty(),
         "nothing was attempted"
     );
 }
@@ -181,7 +178,7 @@ async fn a_mutation_with_an_unknown_outcome_stays_in_doubt_and_is_settled_later(
                     .build(),
             )
         });
-        let mut s = session(&[&get, &put], dir.path());
+        let s = session(&[&get, &put], dir.path());
         let plan = s
             .build_plan(&pb, &Map::new(), &[Phase::Contain])
             .await
@@ -189,7 +186,7 @@ async fn a_mutation_with_an_unknown_outcome_stays_in_doubt_and_is_settled_later(
         let report = s.apply_plan(&plan, &pb).await.unwrap();
         assert_eq!(report.failures.len(), 1);
         let events: Vec<JournalEvent> = s
-            .incident
+            .incident()
             .journal
             .records()
             .iter()
@@ -200,11 +197,11 @@ async fn a_mutation_with_an_unknown_outcome_stays_in_doubt_and_is_settled_later(
             [JournalEvent::Intent],
             "no `failed`: the outcome is unknown"
         );
-        assert_eq!(s.incident.journal.in_doubt().len(), 1);
+        assert_eq!(s.incident().journal.in_doubt().len(), 1);
         // The prior value is still what recovery would restore.
         assert_eq!(
             firebreak::action::lambda::set_concurrency::recorded_prior(
-                s.incident.journal.records(),
+                s.incident().journal.records(),
                 "arn:aws:lambda:us-east-1:111122223333:function:victim"
             ),
             Some(serde_json::Value::Null)
@@ -226,7 +223,7 @@ async fn a_mutation_with_an_unknown_outcome_stays_in_doubt_and_is_settled_later(
                 .build(),
         )
     });
-    let mut s = session(&[&get, &put, &invoke], dir.path());
+    let s = session(&[&get, &put, &invoke], dir.path());
     let plan = s
         .build_plan(&pb, &Map::new(), &[Phase::Contain])
         .await
@@ -244,7 +241,7 @@ async fn a_mutation_with_an_unknown_outcome_stays_in_doubt_and_is_settled_later(
         firebreak::engine::Outcome::Confirmed
     );
     assert_eq!(put.num_calls(), 0);
-    assert!(s.incident.journal.in_doubt().is_empty());
+    assert!(s.incident().journal.in_doubt().is_empty());
     assert_eq!(report.checks_failed(), 0, "{:?}", report.checks);
     assert_eq!(invoke.num_calls(), 1);
 }

@@ -30,6 +30,28 @@ async fn a_hundred_functions_contained_in_one_run_by_glob() {
     );
     assert_eq!(cx.concurrency("fleet-000").await, None);
 
+    // Side by side, read-only: one target at a time against eight.
+    for c in ["1", "8"] {
+        let t = Instant::now();
+        let plan = cx.run(&[
+            "plan",
+            &pb,
+            "--incident",
+            "INC-FLEET-PLAN",
+            "--target",
+            "fleet-*",
+            "--max-targets",
+            "100",
+            "--concurrency",
+            c,
+        ]);
+        plan.expect_code(2);
+        eprintln!(
+            "plan of 100 targets with --concurrency {c}: {:.2?}",
+            t.elapsed()
+        );
+    }
+
     let started = Instant::now();
     let r = cx.run(&[
         "--output",
