@@ -9,6 +9,7 @@ pub mod action;
 pub mod aws;
 pub mod cli;
 pub mod engine;
+pub mod evidence;
 pub mod plan;
 pub mod playbook;
 pub mod render;

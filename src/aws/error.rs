@@ -99,9 +99,11 @@ fn kind_of_code(code: &str, status: Option<u16>) -> AwsErrorKind {
         | "Throttling"
         | "RequestLimitExceeded"
         | "SlowDown" => AwsErrorKind::Throttled,
-        "ResourceConflictException" | "ResourceInUseException" | "ConcurrentModification" => {
-            AwsErrorKind::Conflict
-        }
+        "ResourceConflictException"
+        | "ResourceInUseException"
+        | "ConcurrentModification"
+        | "PreconditionFailed"
+        | "ConditionalRequestConflict" => AwsErrorKind::Conflict,
         "InvalidParameterValueException"
         | "ValidationException"
         | "InvalidRequestContentException"

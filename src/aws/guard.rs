@@ -64,6 +64,20 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
             "ListRoles",
         ],
     ),
+    (
+        "s3",
+        &[
+            "GetBucketVersioning",
+            "GetObject",
+            "GetObjectAttributes",
+            "GetObjectLockConfiguration",
+            "GetObjectRetention",
+            "HeadBucket",
+            "HeadObject",
+            "ListObjectVersions",
+            "ListObjectsV2",
+        ],
+    ),
     // AssumeRole changes nothing in the account; dry-run needs it to read
     // another account.
     ("sts", &["GetCallerIdentity", "AssumeRole"]),
@@ -200,8 +214,11 @@ mod tests {
         assert!(!is_read_operation("lambda", "SomeFutureApi"));
         assert!(is_read_operation("iam", "GetRole"));
         assert!(!is_read_operation("iam", "PutRolePolicy"));
+        assert!(is_read_operation("s3", "GetObject"));
+        assert!(!is_read_operation("s3", "PutObject"));
+        assert!(!is_read_operation("s3", "DeleteObject"));
         assert!(
-            !is_read_operation("s3", "GetObject"),
+            !is_read_operation("logs", "FilterLogEvents"),
             "a service not listed is all mutation"
         );
     }

@@ -44,6 +44,9 @@ pub struct Aws {
     pub lambda_probe: aws_sdk_lambda::Client,
     pub sts: aws_sdk_sts::Client,
     pub iam: aws_sdk_iam::Client,
+    /// Path-style addressing when an endpoint is given (LocalStack, S3
+    /// compatible stores): virtual-host names need DNS we cannot assume.
+    pub s3: aws_sdk_s3::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
@@ -118,6 +121,12 @@ impl Aws {
         );
         let iam = aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .build(),
+        );
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(settings.endpoint_url.is_some() || sdk.endpoint_url().is_some())
                 .interceptor(guard)
                 .build(),
         );
@@ -126,6 +135,7 @@ impl Aws {
             lambda_probe,
             sts,
             iam,
+            s3,
             region,
             endpoint_url: settings.endpoint_url.clone(),
             dry_run: settings.dry_run,
@@ -143,11 +153,21 @@ impl Aws {
         region: &str,
         guard: &Guard,
     ) -> Self {
+        // No recorded S3 responses yet: an S3 client without credentials
+        // fails loudly if a test ever reaches it.
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::new()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(Region::new(region.to_string()))
+                .interceptor(guard.clone())
+                .build(),
+        );
         Self {
             lambda,
             lambda_probe,
             sts,
             iam,
+            s3,
             region: region.to_string(),
             endpoint_url: None,
             dry_run: guard.dry_run,

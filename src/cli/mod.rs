@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod audit;
 pub mod error;
+pub mod evidence;
 pub mod plan;
 pub mod recover;
 pub mod run;
@@ -76,6 +77,9 @@ pub enum Command {
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Evidence tools.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
     /// List the actions playbooks can use.
     Actions,
 }
@@ -88,6 +92,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => run::exec(&cli.global, args).await,
         Command::Recover(args) => recover::exec(&cli.global, args).await,
         Command::Audit(cmd) => audit::exec(&cli.global, cmd),
+        Command::Evidence(cmd) => evidence::exec(&cli.global, cmd).await,
         Command::Actions => actions::exec(&cli.global),
     }
 }

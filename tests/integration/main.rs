@@ -7,6 +7,7 @@ mod containment;
 mod crash;
 mod dry_run_guard;
 mod errors;
+mod evidence;
 mod lock;
 mod mocked;
 mod plan_run;

@@ -1,0 +1,93 @@
+//! `firebreak evidence verify`: read-only; it neither locks the incident nor
+//! writes to its trail, so an investigator can run it on a copy at any time.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{exit, CliError, ErrorClass, GlobalArgs, OutputFormat};
+use crate::aws::{Aws, AwsSettings};
+use crate::evidence::store::ForensicStore;
+use crate::evidence::{verify, EvidenceError};
+use crate::state::IncidentId;
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Re-read every object of an incident's evidence and check it against
+    /// the manifests, and the manifests against the audit trail.
+    Verify {
+        /// The incident whose evidence to check.
+        #[arg(long, env = "FIREBREAK_INCIDENT")]
+        incident: String,
+        /// The forensic bucket.
+        #[arg(long)]
+        bucket: String,
+        /// The audit trail to start from (default: the incident's, under --state-dir).
+        #[arg(long)]
+        trail: Option<PathBuf>,
+    },
+}
+
+impl From<EvidenceError> for CliError {
+    fn from(e: EvidenceError) -> Self {
+        let hint = e.hint();
+        match e {
+            EvidenceError::Aws(a) => a.into(),
+            EvidenceError::State(s) => s.into(),
+            other => CliError::new(ErrorClass::Input, other.to_string(), hint),
+        }
+    }
+}
+
+pub async fn exec(global: &GlobalArgs, cmd: EvidenceCommand) -> Result<u8, CliError> {
+    let EvidenceCommand::Verify {
+        incident,
+        bucket,
+        trail,
+    } = cmd;
+    let id = IncidentId::parse(&incident)?;
+    let trail = trail
+        .unwrap_or_else(|| crate::state::incident_dir(&global.state_dir, &id).join("audit.jsonl"));
+    if !trail.is_file() {
+        return Err(CliError::new(
+            ErrorClass::Input,
+            format!("no audit trail at {}", trail.display()),
+            "check --incident and --state-dir, or pass --trail with a copy of the incident's audit.jsonl",
+        ));
+    }
+    // Dry-run clients: verification must be unable to write, whatever a bug does.
+    let aws = Aws::connect(&AwsSettings {
+        region: global.region.clone(),
+        profile: global.profile.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+        dry_run: true,
+    })
+    .await?;
+    let store = ForensicStore::open(aws.s3.clone(), &bucket, None).await?;
+    let report = verify::verify(&store, &trail).await?;
+    let ok = report.mismatches.is_empty();
+    match global.output {
+        OutputFormat::Json => {
+            let out = json!({"kind": "evidence_verify", "report": report, "summary": {"changes": 0, "intact": ok}});
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        OutputFormat::Text => {
+            if let Some(w) = store.facts().warning() {
+                eprintln!("{w}");
+            }
+            for m in &report.mismatches {
+                eprintln!("MISMATCH s3://{}/{}: {}", report.bucket, m.key, m.problem);
+            }
+            let verdict = if ok { "ok" } else { "FAILED" };
+            println!(
+                "{verdict}: incident {id}, bucket {}: {} manifest(s), {} artifact(s) checked, {} mismatch(es)",
+                report.bucket,
+                report.manifests,
+                report.artifacts,
+                report.mismatches.len()
+            );
+        }
+    }
+    Ok(if ok { exit::OK } else { exit::ERROR })
+}

@@ -1,0 +1,142 @@
+//! `firebreak evidence verify`: the audit trail names each manifest and its
+//! hash; each manifest names each object with its size and hash. Every link
+//! is re-read and re-hashed, and every break is named.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::manifest::{Manifest, ManifestRecord, MAX_MANIFEST_BYTES};
+use super::store::{sha256_parts, ForensicStore};
+use super::EvidenceError;
+use crate::aws::AwsErrorKind;
+use crate::state::audit::{self, AuditRecord};
+
+pub const MANIFEST_EVENT: &str = "evidence.manifest";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    /// The object (or `audit.jsonl`) at fault.
+    pub key: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub bucket: String,
+    pub object_lock: bool,
+    pub manifests: usize,
+    pub artifacts: usize,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// The manifests the trail recorded for `bucket`, oldest first.
+pub fn recorded_manifests(
+    trail: &Path,
+    bucket: &str,
+) -> Result<(Vec<ManifestRecord>, Vec<Mismatch>), EvidenceError> {
+    let mut problems = Vec::new();
+    let chain = audit::verify(trail, false)?;
+    if let Some(b) = &chain.broken {
+        problems.push(Mismatch {
+            key: chain.path.clone(),
+            problem: format!("audit trail broken at line {}: {}", b.line, b.problem),
+        });
+    }
+    let text = std::fs::read_to_string(trail).map_err(|source| crate::state::StateError::Io {
+        path: trail.to_path_buf(),
+        source,
+    })?;
+    let mut records = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(rec) = serde_json::from_str::<AuditRecord>(line) else {
+            continue; // reported by the chain check above
+        };
+        if rec.event != MANIFEST_EVENT {
+            continue;
+        }
+        if let Ok(m) = serde_json::from_value::<ManifestRecord>(rec.data) {
+            if m.bucket == bucket && !records.iter().any(|r: &ManifestRecord| r.key == m.key) {
+                records.push(m);
+            }
+        }
+    }
+    Ok((records, problems))
+}
+
+pub async fn verify(store: &ForensicStore, trail: &Path) -> Result<VerifyReport, EvidenceError> {
+    let bucket = store.facts().bucket.clone();
+    let (recorded, mut mismatches) = recorded_manifests(trail, &bucket)?;
+    if recorded.is_empty() {
+        mismatches.push(Mismatch {
+            key: trail.display().to_string(),
+            problem: format!("the audit trail records no manifest in bucket {bucket}"),
+        });
+    }
+    let mut artifacts = 0;
+    for rec in &recorded {
+        let bytes = match store.get_small(&rec.key, MAX_MANIFEST_BYTES).await {
+            Ok(b) => b,
+            Err(e) if e.kind == AwsErrorKind::NotFound => {
+                mismatches.push(Mismatch {
+                    key: rec.key.clone(),
+                    problem: "manifest missing from the bucket".into(),
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (sha, _) = sha256_parts(&bytes);
+        if sha != rec.sha256 {
+            mismatches.push(Mismatch {
+                key: rec.key.clone(),
+                problem: format!(
+                    "manifest sha256 {sha} differs from the audit trail's {}",
+                    rec.sha256
+                ),
+            });
+            continue;
+        }
+        let manifest = match Manifest::parse(&bucket, &rec.key, &bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                mismatches.push(Mismatch {
+                    key: rec.key.clone(),
+                    problem: e.to_string(),
+                });
+                continue;
+            }
+        };
+        for a in &manifest.artifacts {
+            artifacts += 1;
+            match store.sha256_of(&a.key).await {
+                Ok((sha, size)) => {
+                    if size != a.size {
+                        mismatches.push(Mismatch {
+                            key: a.key.clone(),
+                            problem: format!("size {size} bytes, manifest says {}", a.size),
+                        });
+                    }
+                    if sha != a.sha256 {
+                        mismatches.push(Mismatch {
+                            key: a.key.clone(),
+                            problem: format!("sha256 {sha}, manifest says {}", a.sha256),
+                        });
+                    }
+                }
+                Err(e) if e.kind == AwsErrorKind::NotFound => mismatches.push(Mismatch {
+                    key: a.key.clone(),
+                    problem: "object missing from the bucket".into(),
+                }),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(VerifyReport {
+        bucket,
+        object_lock: store.facts().object_lock,
+        manifests: recorded.len(),
+        artifacts,
+        mismatches,
+    })
+}
