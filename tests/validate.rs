@@ -26,7 +26,7 @@ where
 {
     Command::new(env!("CARGO_BIN_EXE_firebreak"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(crate_root())
         .env("NO_COLOR", "1")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("FIREBREAK_STATE_DIR")
@@ -34,9 +34,17 @@ where
         .expect("run the firebreak binary")
 }
 
+/// The crate's directory at run time (see tests/integration/common.rs: a
+/// compile-time path goes stale when a shared target directory is reused).
+fn crate_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// Files in a directory of the crate (relative path), sorted by name.
 fn yaml_files(dir: &str) -> Vec<PathBuf> {
-    let abs = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let abs = crate_root().join(dir);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&abs)
         .unwrap_or_else(|e| panic!("read {}: {e}", abs.display()))
         .map(|e| e.expect("directory entry").path())

@@ -8,6 +8,7 @@
 //!
 //! Adding an action touches its own file and one line in `registry`.
 
+pub mod evidence;
 pub mod iam;
 pub mod lambda;
 pub mod registry;
@@ -70,6 +71,13 @@ pub struct Planned {
     pub outputs: Map<String, Value>,
     /// Something the responder should know (e.g. "nothing recorded to restore").
     pub note: Option<String>,
+}
+
+/// An audit event an action asks for after a change (see `apply_with_receipt`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub event: &'static str,
+    pub data: Value,
 }
 
 /// One post-change check (design contract 12).
@@ -138,6 +146,16 @@ pub trait Action: Send + Sync {
 
     async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError>;
 
+    /// `apply`, plus an audit record to write once the change is made, for
+    /// facts known only afterwards (an evidence manifest's hash).
+    async fn apply_with_receipt(
+        &self,
+        cx: &StepContext<'_>,
+        change: &Change,
+    ) -> Result<Option<Receipt>, ActionError> {
+        self.apply(cx, change).await.map(|()| None)
+    }
+
     /// The current value of one attribute this action changes, for
     /// `recover` (null when absent). Read-only actions change nothing.
     async fn read(
@@ -150,6 +168,12 @@ pub trait Action: Send + Sync {
             format!("{} cannot read {attribute} of {target}", self.spec().name),
             "this action changes nothing, so there is nothing to recover",
         ))
+    }
+
+    /// Whether `recover` undoes this action's changes. Evidence is never
+    /// taken back.
+    fn undoable(&self) -> bool {
+        true
     }
 
     /// Why moving a resource to `change.after` during recovery would re-open

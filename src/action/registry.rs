@@ -1,7 +1,7 @@
 //! Every action firebreak knows, by name.
 
 use super::Action;
-use super::{iam, lambda};
+use super::{evidence, iam, lambda};
 
 static ALL: &[&dyn Action] = &[
     &lambda::describe::Describe,
@@ -12,6 +12,7 @@ static ALL: &[&dyn Action] = &[
     &lambda::event_sources::DisableEventSources,
     &lambda::tag::Tag,
     &iam::access_keys::DeactivateAccessKeys,
+    &evidence::snapshot_config::SnapshotConfig,
 ];
 
 pub fn all() -> &'static [&'static dyn Action] {

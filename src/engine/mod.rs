@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::action::spec::ParamDef;
-use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
+use crate::action::{Action, ActionError, Check, Observation, Planned, Receipt, StepContext};
 use crate::aws::{Aws, Caller};
 use crate::plan::{moved_fields, short, Change, Plan, PlaybookRef, StepPlan, StepStatus};
 use crate::playbook::model::{OnError, When};
@@ -666,7 +666,13 @@ impl Session {
                     let result = self.call_apply(step, &sp.args, &change).await;
                     hooks::pause_point("after_apply", &sp.id);
                     match result {
-                        Ok(()) => {
+                        Ok(receipt) => {
+                            // Before `Applied`: a crash in between leaves the
+                            // change in doubt, and the re-run writes the
+                            // receipt again rather than never.
+                            if let Some(r) = receipt {
+                                self.audit(r.event, Some(&sp.id), r.data)?;
+                            }
                             self.journal(step, JournalEvent::Applied, &change, false, None)?;
                             self.audit(
                                 "applied",
@@ -711,7 +717,7 @@ impl Session {
         step: &Step,
         args: &Map<String, Value>,
         change: &Change,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<Receipt>, EngineError> {
         let history = self.incident().journal.records().to_vec();
         let cx = StepContext {
             aws: &self.aws,
@@ -722,7 +728,8 @@ impl Session {
             incident_started_at: &self.started_at,
             incident_id: self.incident_id.as_str(),
         };
-        match tokio::time::timeout(step.timeout, step.action.apply(&cx, change)).await {
+        match tokio::time::timeout(step.timeout, step.action.apply_with_receipt(&cx, change)).await
+        {
             Ok(r) => r.map_err(|e| Self::step_error(step, e)),
             Err(_) => Err(EngineError::Timeout {
                 step: step.id.clone(),

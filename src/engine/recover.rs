@@ -134,6 +134,9 @@ impl Session {
                     t.first.action
                 ))
             })?;
+            if !action.undoable() {
+                continue;
+            }
             let cx = self.context(&history, &args);
             let now = action
                 .read(&cx, &target, &attribute)

@@ -61,6 +61,14 @@ pub struct Stored {
     pub written: bool,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub size: u64,
+    pub sha256: String,
+    /// When S3 stored it (RFC 3339): the collection time a manifest records.
+    pub written_at: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct ForensicStore {
     s3: aws_sdk_s3::Client,
@@ -101,7 +109,7 @@ pub fn sha256_parts(bytes: &[u8]) -> (String, String) {
     )
 }
 
-fn b64_to_hex(b64: &str) -> Option<String> {
+pub fn b64_to_hex(b64: &str) -> Option<String> {
     base64::engine::general_purpose::STANDARD
         .decode(b64)
         .ok()
@@ -269,6 +277,49 @@ impl ForensicStore {
                 ours: hex.to_string(),
             })
         }
+    }
+
+    /// What S3 holds at `key`: size, SHA-256 (S3's checksum, else the bytes
+    /// hashed) and write time; `None` when there is no such object.
+    pub async fn head(&self, key: &str) -> Result<Option<Head>, AwsError> {
+        let bucket = &self.facts.bucket;
+        let out = match self
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let e = classify(
+                    "HeadObject",
+                    "s3:GetObject",
+                    format!("s3://{bucket}/{key}"),
+                    e,
+                );
+                return if e.kind == AwsErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let written_at = out
+            .last_modified()
+            .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+            .unwrap_or_default();
+        let (sha256, size) = match out.checksum_sha256().and_then(b64_to_hex) {
+            Some(hex) => (hex, out.content_length().unwrap_or(0).max(0) as u64),
+            None => self.sha256_of(key).await?,
+        };
+        Ok(Some(Head {
+            size,
+            sha256,
+            written_at,
+        }))
     }
 
     /// Streams an object and returns (sha256 hex, size) without holding it.

@@ -6,7 +6,7 @@
 //! seeing each other. A missing LocalStack fails the test loudly: the
 //! README's test command (`scripts/test.sh`) starts it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -116,7 +116,7 @@ impl TestContext {
     }
 
     pub fn throttle_playbook() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/throttle-function.yaml")
+        crate_root().join("playbooks/throttle-function.yaml")
     }
 
     /// Creates a function (and waits until it is Active).
@@ -365,7 +365,12 @@ impl TestContext {
         (attached, inline)
     }
 
-    async fn create_function_full(&self, name: &str, role: &str, env: &[(&str, &str)]) -> String {
+    pub async fn create_function_full(
+        &self,
+        name: &str,
+        role: &str,
+        env: &[(&str, &str)],
+    ) -> String {
         let mut vars = aws_sdk_lambda::types::Environment::builder();
         for (k, v) in env {
             vars = vars.variables(*k, *v);
@@ -544,4 +549,14 @@ pub fn zip_one_file(name: &str, data: &[u8]) -> Vec<u8> {
     le32(&mut z, central);
     le16(&mut z, 0);
     z
+}
+
+/// The crate's directory, read when the test runs: `env!` would bake in the
+/// path of whatever checkout first compiled a shared target directory, and
+/// cargo does not rebuild when only the checkout moves, so a clean clone
+/// would silently test another checkout's playbooks.
+pub fn crate_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

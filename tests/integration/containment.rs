@@ -1,14 +1,12 @@
 //! Issue 4: quarantine the execution role, then `recover` restores exactly,
 //! holding back what would re-open access. Against LocalStack.
 
-use std::path::Path;
-
 use serde_json::{json, Value};
 
 use crate::common::TestContext;
 
 fn pb() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    crate::common::crate_root()
         .join("playbooks/lambda-compromise.yaml")
         .display()
         .to_string()

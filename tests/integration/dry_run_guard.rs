@@ -1,8 +1,6 @@
 //! Contract 2: in dry-run the clients refuse every mutating operation at
 //! the SDK layer. Requests are counted at the interceptor itself.
 
-use std::path::Path;
-
 use aws_config::BehaviorVersion;
 use aws_sdk_lambda::config::{Credentials, Region};
 use firebreak::aws::{Aws, AwsErrorKind, AwsSettings};
@@ -51,7 +49,7 @@ async fn planning_every_shipped_playbook_sends_no_mutating_request() {
     let f = cx.unique("guard");
     let role = cx.seed_role(&format!("{f}-role")).await;
     cx.create_function_with_role(&f, &role).await;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+    let dir = crate::common::crate_root().join("playbooks");
     let mut planned = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

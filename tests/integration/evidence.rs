@@ -338,3 +338,343 @@ async fn in_dry_run_the_store_reads_but_cannot_write() {
     let calls = aws.calls.sent();
     assert!(calls.iter().all(|c| !c.mutating), "{calls:?}");
 }
+
+const SNAPSHOT_PLAYBOOK: &str = r#"apiVersion: firebreak/v1
+kind: Playbook
+name: snapshot-then-throttle
+description: Preserve the configuration, then throttle.
+params:
+  function: {type: string, required: true}
+  forensic_bucket: {type: string, required: true}
+  env_values: {type: boolean, default: false}
+phases:
+  identify:
+    - id: snapshot
+      action: evidence.snapshot_config
+      with:
+        function: "${params.function}"
+        bucket: "${params.forensic_bucket}"
+        include_env_values: "${params.env_values}"
+  contain:
+    - id: throttle
+      action: lambda.set_concurrency
+      with: {function: "${params.function}", value: 0}
+"#;
+
+const SECRET: &str = "sk_live_do-not-leak-4242";
+
+async fn object_count(aws: &Aws, bucket: &str) -> usize {
+    aws.s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list")
+        .key_count()
+        .unwrap_or(0) as usize
+}
+
+async fn object_text(aws: &Aws, bucket: &str, key: &str) -> String {
+    let out = aws
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get");
+    String::from_utf8(
+        out.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec(),
+    )
+    .expect("utf8")
+}
+
+#[tokio::test]
+async fn snapshot_config_preserves_everything_once_and_never_leaks_env_values() {
+    let cx = TestContext::new().await;
+    let aws = aws_for(&cx, false).await;
+    let f = cx.unique("snap");
+    let role_arn = cx.seed_role(&format!("{f}-role")).await;
+    cx.create_function_full(&f, &role_arn, &[("API_TOKEN", SECRET)])
+        .await;
+    let name = format!("fb-snap-{}", cx.account);
+    bucket(&aws, &name, false).await;
+    std::fs::write(cx.path("pb.yaml"), SNAPSHOT_PLAYBOOK).expect("write playbook");
+    let (pf, pb) = (format!("function={f}"), format!("forensic_bucket={name}"));
+    let base = ["-p", pf.as_str(), "-p", pb.as_str()];
+
+    let plan = cx.run(
+        &[
+            &[
+                "--output",
+                "json",
+                "plan",
+                "pb.yaml",
+                "--incident",
+                "INC-SNAP",
+            ][..],
+            &base[..],
+        ]
+        .concat(),
+    );
+    plan.expect_code(2);
+    assert_eq!(
+        object_count(&aws, &name).await,
+        0,
+        "plan wrote to the bucket"
+    );
+    let plan = plan.json();
+    let snap = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "snapshot")
+        .expect("snapshot step")
+        .clone();
+    let attrs: Vec<&str> = snap["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["attribute"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        attrs,
+        [
+            "evidence:function",
+            "evidence:resource-policy",
+            "evidence:function-url",
+            "evidence:event-source-mappings",
+            "evidence:concurrency",
+            "evidence:tags",
+            "evidence:execution-role",
+            "evidence:manifest"
+        ]
+    );
+    assert!(
+        snap["note"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no Object Lock"),
+        "{snap}"
+    );
+
+    let run = cx.run(
+        &[
+            &["run", "pb.yaml", "--incident", "INC-SNAP", "--yes"][..],
+            &base[..],
+        ]
+        .concat(),
+    );
+    run.expect_code(0);
+    assert_eq!(
+        object_count(&aws, &name).await,
+        8,
+        "7 documents and a manifest"
+    );
+    let verify = cx.run(&[
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-SNAP",
+        "--bucket",
+        &name,
+    ]);
+    verify.expect_code(0);
+    assert!(
+        verify
+            .stdout
+            .contains("1 manifest(s), 7 artifact(s) checked, 0 mismatch(es)"),
+        "{}",
+        verify.stdout
+    );
+
+    // What was preserved: names of env vars only, the role with its documents.
+    let prefix = format!("INC-SNAP/{}/{REGION}/{f}", cx.account);
+    let function_doc = object_text(&aws, &name, &format!("{prefix}/config/function.json")).await;
+    assert!(
+        function_doc.contains("API_TOKEN") && !function_doc.contains(SECRET),
+        "{function_doc}"
+    );
+    let role_doc: serde_json::Value = serde_json::from_str(
+        &object_text(&aws, &name, &format!("{prefix}/config/execution-role.json")).await,
+    )
+    .expect("json");
+    assert_eq!(
+        role_doc["AttachedPolicies"].as_array().map(Vec::len),
+        Some(2),
+        "{role_doc}"
+    );
+    assert_eq!(
+        role_doc["InlinePolicies"].as_object().map(|m| m.len()),
+        Some(2),
+        "{role_doc}"
+    );
+    assert_eq!(
+        role_doc["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
+        "lambda.amazonaws.com"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&object_text(&aws, &name, &format!("{prefix}/manifest.json")).await)
+            .expect("json");
+    let a = &manifest["artifacts"][0];
+    assert!(
+        a["sha256"].as_str().is_some_and(|s| s.len() == 64)
+            && a["source"].as_str().is_some_and(|s| s.contains(':'))
+            && a["collector"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("arn:"))
+            && a["collected_at"].as_str().is_some(),
+        "{a}"
+    );
+
+    // A second run plans and writes nothing, though the function is now throttled.
+    let again = cx.run(
+        &[
+            &[
+                "--output",
+                "json",
+                "plan",
+                "pb.yaml",
+                "--incident",
+                "INC-SNAP",
+            ][..],
+            &base[..],
+        ]
+        .concat(),
+    );
+    again.expect_code(0);
+    cx.run(
+        &[
+            &["run", "pb.yaml", "--incident", "INC-SNAP", "--yes"][..],
+            &base[..],
+        ]
+        .concat(),
+    )
+    .expect_code(0);
+    assert_eq!(object_count(&aws, &name).await, 8);
+
+    // Recovery restores concurrency and leaves the evidence alone.
+    let rec = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-SNAP",
+        "--dry-run",
+    ]);
+    let items = rec.json()["items"].as_array().expect("items").clone();
+    assert!(
+        items
+            .iter()
+            .all(|i| !i["id"].as_str().unwrap_or("").contains("evidence")),
+        "{items:?}"
+    );
+    assert_eq!(items.len(), 1, "{items:?}");
+
+    // Opting in stores values in the bucket, and only there.
+    let opt = cx.run(
+        &[
+            &[
+                "run",
+                "pb.yaml",
+                "--incident",
+                "INC-SNAP-ENV",
+                "--yes",
+                "-p",
+                "env_values=true",
+            ][..],
+            &base[..],
+        ]
+        .concat(),
+    );
+    opt.expect_code(0);
+    let with_values = object_text(
+        &aws,
+        &name,
+        &format!(
+            "INC-SNAP-ENV/{}/{REGION}/{f}/config/function.json",
+            cx.account
+        ),
+    )
+    .await;
+    assert!(with_values.contains(SECRET), "{with_values}");
+    for out in [
+        &plan.to_string(),
+        &run.stdout,
+        &run.stderr,
+        &opt.stdout,
+        &opt.stderr,
+    ] {
+        assert!(!out.contains(SECRET), "the secret leaked into output");
+    }
+    for id in ["INC-SNAP", "INC-SNAP-ENV"] {
+        for file in ["journal.jsonl", "audit.jsonl"] {
+            let text = std::fs::read_to_string(cx.incident_dir(id).join(file)).expect(file);
+            assert!(!text.contains(SECRET), "the secret leaked into {id}/{file}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sigkill_mid_snapshot_then_a_rerun_yields_a_complete_verified_manifest() {
+    let cx = TestContext::new().await;
+    let aws = aws_for(&cx, false).await;
+    let f = cx.unique("snapkill");
+    cx.create_function(&f).await;
+    let name = format!("fb-snapkill-{}", cx.account);
+    bucket(&aws, &name, false).await;
+    std::fs::write(cx.path("pb.yaml"), SNAPSHOT_PLAYBOOK).expect("write playbook");
+    let (pf, pb) = (format!("function={f}"), format!("forensic_bucket={name}"));
+    let args = [
+        "run",
+        "pb.yaml",
+        "--incident",
+        "INC-SK",
+        "--yes",
+        "-p",
+        pf.as_str(),
+        "-p",
+        pb.as_str(),
+    ];
+
+    // Killed right after the first document reached S3: no manifest yet.
+    crate::crash::kill_at(&cx, &args, "after_apply:snapshot");
+    assert_eq!(object_count(&aws, &name).await, 1);
+    let early = cx.run(&[
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-SK",
+        "--bucket",
+        &name,
+    ]);
+    early.expect_code(1);
+    assert!(
+        early.stderr.contains("records no manifest"),
+        "{}",
+        early.stderr
+    );
+
+    cx.run(&args).expect_code(0);
+    assert_eq!(object_count(&aws, &name).await, 8);
+    cx.run(&[
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-SK",
+        "--bucket",
+        &name,
+    ])
+    .expect_code(0);
+    let audit = cx.audit("INC-SK");
+    let receipts = audit
+        .iter()
+        .filter(|r| r["event"] == MANIFEST_EVENT)
+        .count();
+    assert_eq!(receipts, 1, "one manifest receipt");
+}

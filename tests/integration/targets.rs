@@ -107,7 +107,7 @@ async fn a_hundred_functions_contained_in_one_run_by_glob() {
 #[tokio::test]
 async fn harm_stopping_changes_go_first_for_every_target() {
     let cx = TestContext::new().await;
-    let pb = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let pb = crate::common::crate_root()
         .join("playbooks/lambda-compromise.yaml")
         .display()
         .to_string();

@@ -1,0 +1,265 @@
+//! The documents `evidence.snapshot_config` preserves, read from the APIs
+//! and rendered as deterministic JSON: maps sorted, lists ordered, so the
+//! same state always hashes the same and a re-run writes nothing new.
+
+use std::collections::BTreeMap;
+
+use aws_smithy_types::date_time::Format;
+use serde_json::{json, Value};
+
+use crate::action::iam::{policy, role};
+use crate::action::lambda::concurrency;
+use crate::action::lambda::function::FunctionRef;
+use crate::action::{ActionError, StepContext};
+use crate::aws::error::classify;
+use crate::aws::AwsErrorKind;
+
+/// One document to store: its artifact name and the API calls behind it.
+pub struct Document {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub body: Value,
+}
+
+impl Document {
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut b = serde_json::to_vec_pretty(&self.body).unwrap_or_default();
+        b.push(b'\n');
+        b
+    }
+}
+
+fn time(t: Option<&aws_smithy_types::DateTime>) -> Value {
+    json!(t.and_then(|t| t.fmt(Format::DateTime).ok()))
+}
+
+fn absent_if_not_found<T>(r: Result<T, crate::aws::AwsError>) -> Result<Option<T>, ActionError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind == AwsErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every document, in a fixed order. Environment variable values are
+/// included only when `env_values` is set; they then exist only in the
+/// returned bytes, which go to the bucket and nowhere else.
+pub async fn collect(
+    cx: &StepContext<'_>,
+    f: &FunctionRef,
+    env_values: bool,
+) -> Result<Vec<Document>, ActionError> {
+    let lambda = &cx.aws.lambda;
+    let c = lambda
+        .get_function_configuration()
+        .function_name(&f.name)
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                "GetFunctionConfiguration",
+                "lambda:GetFunctionConfiguration",
+                &f.arn,
+                e,
+            )
+        })?;
+    let vars: BTreeMap<String, String> = c
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let environment = if env_values {
+        json!({"Variables": vars})
+    } else {
+        json!({"VariableNames": vars.keys().collect::<Vec<_>>(), "ValuesOmitted": true})
+    };
+    let mut docs = vec![Document {
+        name: "function",
+        source: "lambda:GetFunctionConfiguration",
+        body: json!({
+            "FunctionName": c.function_name(),
+            "FunctionArn": c.function_arn(),
+            "Runtime": c.runtime().map(|r| r.as_str()),
+            "Role": c.role(),
+            "Handler": c.handler(),
+            "CodeSize": c.code_size(),
+            "CodeSha256": c.code_sha256(),
+            "Description": c.description(),
+            "Timeout": c.timeout(),
+            "MemorySize": c.memory_size(),
+            "LastModified": c.last_modified(),
+            "Version": c.version(),
+            "RevisionId": c.revision_id(),
+            "State": c.state().map(|s| s.as_str()),
+            "PackageType": c.package_type().map(|p| p.as_str()),
+            "Architectures": c.architectures().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            "Environment": environment,
+            "KMSKeyArn": c.kms_key_arn(),
+            "TracingMode": c.tracing_config().and_then(|t| t.mode()).map(|m| m.as_str()),
+            "VpcConfig": c.vpc_config().map(|v| json!({
+                "VpcId": v.vpc_id(),
+                "SubnetIds": v.subnet_ids(),
+                "SecurityGroupIds": v.security_group_ids(),
+            })),
+            "Layers": c.layers().iter().map(|l| json!({"Arn": l.arn(), "CodeSize": l.code_size()})).collect::<Vec<_>>(),
+            "DeadLetterTargetArn": c.dead_letter_config().and_then(|d| d.target_arn()),
+            "EphemeralStorageSize": c.ephemeral_storage().map(|e| e.size()),
+            "SigningProfileVersionArn": c.signing_profile_version_arn(),
+        }),
+    }];
+
+    let policy_doc = absent_if_not_found(
+        lambda
+            .get_policy()
+            .function_name(&f.name)
+            .send()
+            .await
+            .map_err(|e| classify("GetPolicy", "lambda:GetPolicy", &f.arn, e)),
+    )?
+    .map(|p| json!({"Policy": p.policy().map(policy::decode), "RevisionId": p.revision_id()}));
+    docs.push(Document {
+        name: "resource-policy",
+        source: "lambda:GetPolicy",
+        body: policy_doc.unwrap_or(Value::Null),
+    });
+
+    let url = absent_if_not_found(
+        lambda
+            .get_function_url_config()
+            .function_name(&f.name)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "GetFunctionUrlConfig",
+                    "lambda:GetFunctionUrlConfig",
+                    &f.arn,
+                    e,
+                )
+            }),
+    )?
+    .map(|u| {
+        json!({
+            "FunctionUrl": u.function_url(),
+            "AuthType": u.auth_type().as_str(),
+            "InvokeMode": u.invoke_mode().map(|m| m.as_str()),
+            "Cors": u.cors().map(|c| json!({
+                "AllowCredentials": c.allow_credentials(),
+                "AllowHeaders": c.allow_headers(),
+                "AllowMethods": c.allow_methods(),
+                "AllowOrigins": c.allow_origins(),
+                "ExposeHeaders": c.expose_headers(),
+                "MaxAge": c.max_age(),
+            })),
+            "CreationTime": u.creation_time(),
+        })
+    });
+    docs.push(Document {
+        name: "function-url",
+        source: "lambda:GetFunctionUrlConfig",
+        body: url.unwrap_or(Value::Null),
+    });
+
+    let mut mappings = Vec::new();
+    let mut pages = lambda
+        .list_event_source_mappings()
+        .function_name(&f.name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            classify(
+                "ListEventSourceMappings",
+                "lambda:ListEventSourceMappings",
+                &f.arn,
+                e,
+            )
+        })?;
+        for m in page.event_source_mappings() {
+            mappings.push(json!({
+                "UUID": m.uuid(),
+                "EventSourceArn": m.event_source_arn(),
+                "FunctionArn": m.function_arn(),
+                "State": m.state(),
+                "StateTransitionReason": m.state_transition_reason(),
+                "BatchSize": m.batch_size(),
+                "MaximumBatchingWindowInSeconds": m.maximum_batching_window_in_seconds(),
+                "StartingPosition": m.starting_position().map(|p| p.as_str()),
+                "LastModified": time(m.last_modified()),
+            }));
+        }
+    }
+    mappings.sort_by(|a, b| a["UUID"].as_str().cmp(&b["UUID"].as_str()));
+    docs.push(Document {
+        name: "event-source-mappings",
+        source: "lambda:ListEventSourceMappings",
+        body: json!(mappings),
+    });
+
+    docs.push(Document {
+        name: "concurrency",
+        source: "lambda:GetFunctionConcurrency",
+        body: json!({"ReservedConcurrentExecutions": concurrency::read(cx.aws, f).await?}),
+    });
+
+    let tags: BTreeMap<String, String> = lambda
+        .list_tags()
+        .resource(&f.arn)
+        .send()
+        .await
+        .map_err(|e| classify("ListTags", "lambda:ListTags", &f.arn, e))?
+        .tags()
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    docs.push(Document {
+        name: "tags",
+        source: "lambda:ListTags",
+        body: json!(tags),
+    });
+
+    docs.push(Document {
+        name: "execution-role",
+        source:
+            "iam:GetRole+ListAttachedRolePolicies+GetPolicyVersion+ListRolePolicies+GetRolePolicy",
+        body: match c.role() {
+            Some(arn) => execution_role(cx, arn).await?,
+            None => Value::Null,
+        },
+    });
+    Ok(docs)
+}
+
+/// The role with its trust policy and every policy document. A role
+/// deleted meanwhile is recorded as missing, not guessed.
+async fn execution_role(cx: &StepContext<'_>, arn: &str) -> Result<Value, ActionError> {
+    let r = role::from_arn(arn);
+    let got = absent_if_not_found(
+        cx.aws
+            .iam
+            .get_role()
+            .role_name(&r.name)
+            .send()
+            .await
+            .map_err(|e| classify("GetRole", "iam:GetRole", arn, e)),
+    )?;
+    let Some(got) = got else {
+        return Ok(json!({"RoleArn": arn, "Missing": "GetRole answered NoSuchEntity"}));
+    };
+    let role_out = got.role();
+    let mut attached = role::attached(cx.aws, &r).await?;
+    attached.sort();
+    let mut managed = Vec::new();
+    for p in &attached {
+        managed.push(json!({"PolicyArn": p, "Document": role::managed_document(cx.aws, p).await?}));
+    }
+    Ok(json!({
+        "RoleName": r.name,
+        "RoleArn": role_out.map(|x| x.arn()).unwrap_or(arn),
+        "Path": role_out.map(|x| x.path()),
+        "CreateDate": time(role_out.map(|x| x.create_date())),
+        "MaxSessionDuration": role_out.and_then(|x| x.max_session_duration()),
+        "AssumeRolePolicyDocument": role_out.and_then(|x| x.assume_role_policy_document()).map(policy::decode),
+        "AttachedPolicies": managed,
+        "InlinePolicies": role::inline(cx.aws, &r).await?,
+    }))
+}

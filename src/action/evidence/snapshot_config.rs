@@ -1,0 +1,370 @@
+//! `evidence.snapshot_config`: the function's configuration and everything
+//! around it, preserved before anything is changed (contract 9).
+//!
+//! Each document is one change (`evidence:NAME`, absent → stored), then the
+//! manifest (`evidence:manifest`). A document already in the bucket is not
+//! collected again: the first snapshot of an incident is the one that
+//! matters, and a re-run after a crash only fills the gaps. The manifest
+//! lists what S3 confirmed, with S3's write time as the collection time, so
+//! writing it again yields the same bytes (a no-op). Its hash reaches the
+//! audit trail as an `evidence.manifest` receipt.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+
+use super::config_documents::{self, Document};
+use super::{check_bucket, check_retention_mode};
+use crate::action::lambda::function::{self, FunctionRef};
+use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
+use crate::evidence::manifest::Manifest;
+use crate::evidence::store::{artifact_key, sha256_parts, ForensicStore, Retention, RetentionMode};
+use crate::evidence::verify::MANIFEST_EVENT;
+use crate::evidence::EvidenceError;
+use crate::plan::Change;
+use crate::state::JournalEvent;
+
+pub struct SnapshotConfig;
+
+static SPEC: ActionSpec = ActionSpec {
+    name: "evidence.snapshot_config",
+    summary: "Preserve the function's configuration, resource policy, URL, event source mappings, concurrency, tags and execution role (trust policy and every policy document) in the forensic bucket: SHA-256 checked by S3, written once, listed in a manifest.",
+    mutating: true,
+    stops_harm: false,
+    params: &[
+        ParamDef::new("function", ValueType::String, "the function's name or ARN")
+            .check(function::check_literal),
+        ParamDef::new("bucket", ValueType::String, "the forensic bucket").check(check_bucket),
+        ParamDef::new(
+            "include_env_values",
+            ValueType::Boolean,
+            "store environment variable values too (default false: names only). Values go to the bucket only, never to output, journal or audit",
+        )
+        .optional(),
+        ParamDef::new(
+            "retention_days",
+            ValueType::Integer,
+            "Object Lock retention for each object, when the bucket has Object Lock (default 365)",
+        )
+        .optional()
+        .range(1, 36_500),
+        ParamDef::new(
+            "retention_mode",
+            ValueType::String,
+            "`compliance` (default: nobody can delete before the date) or `governance`",
+        )
+        .optional()
+        .check(check_retention_mode),
+    ],
+    outputs: &[
+        OutputDef::new("bucket", ValueType::String, "the forensic bucket"),
+        OutputDef::new(
+            "manifest_key",
+            ValueType::String,
+            "the key of the manifest listing these artifacts",
+        ),
+        OutputDef::new("artifact_keys", ValueType::List, "the key of every document"),
+    ],
+    iam_actions: &[
+        "lambda:GetFunctionConfiguration",
+        "lambda:GetPolicy",
+        "lambda:GetFunctionUrlConfig",
+        "lambda:ListEventSourceMappings",
+        "lambda:GetFunctionConcurrency",
+        "lambda:ListTags",
+        "iam:GetRole",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "s3:ListBucket",
+        "s3:GetBucketObjectLockConfiguration",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:PutObjectRetention",
+    ],
+};
+
+const PREFIX: &str = "evidence:";
+const MANIFEST: &str = "evidence:manifest";
+
+/// Bytes observed, kept in memory for `apply` so that what is written is
+/// what was read; never serialized (they may hold env values).
+static OBSERVED: LazyLock<Mutex<HashMap<String, Arc<Vec<u8>>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn remember(key: &str, bytes: Vec<u8>) {
+    if let Ok(mut m) = OBSERVED.lock() {
+        m.insert(key.to_string(), Arc::new(bytes));
+    }
+}
+
+fn recall(key: &str) -> Option<Arc<Vec<u8>>> {
+    OBSERVED.lock().ok().and_then(|m| m.get(key).cloned())
+}
+
+fn source_of(name: &str) -> &'static str {
+    match name {
+        "function" => "lambda:GetFunctionConfiguration",
+        "resource-policy" => "lambda:GetPolicy",
+        "function-url" => "lambda:GetFunctionUrlConfig",
+        "event-source-mappings" => "lambda:ListEventSourceMappings",
+        "concurrency" => "lambda:GetFunctionConcurrency",
+        "tags" => "lambda:ListTags",
+        "execution-role" => {
+            "iam:GetRole+ListAttachedRolePolicies+GetPolicyVersion+ListRolePolicies+GetRolePolicy"
+        }
+        _ => "unknown",
+    }
+}
+
+fn evidence_err(e: EvidenceError) -> ActionError {
+    match e {
+        EvidenceError::Aws(a) => a.into(),
+        other => ActionError::input(other.to_string(), other.hint()),
+    }
+}
+
+fn retention(cx: &StepContext<'_>) -> Option<Retention> {
+    let days = cx
+        .args
+        .get("retention_days")
+        .and_then(Value::as_u64)
+        .unwrap_or(365);
+    let mode = match cx.args.get("retention_mode").and_then(Value::as_str) {
+        Some("governance") => RetentionMode::Governance,
+        _ => RetentionMode::Compliance,
+    };
+    Some(Retention {
+        mode,
+        days: u32::try_from(days).unwrap_or(365),
+    })
+}
+
+async fn store(cx: &StepContext<'_>) -> Result<ForensicStore, ActionError> {
+    ForensicStore::open(cx.aws.s3.clone(), cx.str_arg("bucket")?, retention(cx))
+        .await
+        .map_err(evidence_err)
+}
+
+fn prefix(cx: &StepContext<'_>, f: &FunctionRef) -> Result<String, ActionError> {
+    artifact_key(&[cx.incident_id, &cx.caller.account, &cx.aws.region, &f.name])
+        .map_err(evidence_err)
+}
+
+fn key_of(prefix: &str, name: &str) -> String {
+    format!("{prefix}/config/{name}.json")
+}
+
+/// Whether this incident's journal already holds this target's manifest.
+fn manifest_recorded(cx: &StepContext<'_>, target: &str) -> bool {
+    cx.history.iter().any(|r| {
+        r.event == JournalEvent::Applied
+            && r.action == SPEC.name
+            && r.change.target == target
+            && r.change.attribute == MANIFEST
+    })
+}
+
+#[async_trait]
+impl Action for SnapshotConfig {
+    fn spec(&self) -> &'static ActionSpec {
+        &SPEC
+    }
+
+    fn undoable(&self) -> bool {
+        false
+    }
+
+    async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
+        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let store = store(cx).await?;
+        let prefix = prefix(cx, &f)?;
+        let env_values = cx
+            .args
+            .get("include_env_values")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let docs: Vec<Document> = config_documents::collect(cx, &f, env_values).await?;
+        let mut artifacts = Vec::new();
+        for d in docs {
+            let key = key_of(&prefix, d.name);
+            let bytes = d.bytes();
+            let (sha256, _) = sha256_parts(&bytes);
+            let size = bytes.len();
+            let stored = store.head(&key).await?;
+            remember(&key, bytes);
+            // Only hashes and sizes: the observation is audited.
+            artifacts.push(json!({
+                "name": d.name,
+                "key": key,
+                "sha256": sha256,
+                "size": size,
+                "stored": stored.map(|h| json!({"sha256": h.sha256, "size": h.size})),
+            }));
+        }
+        Ok(Observation {
+            target: f.arn,
+            state: json!({
+                "bucket": store.facts().bucket,
+                "object_lock": store.facts().object_lock,
+                "warning": store.facts().warning(),
+                "manifest_key": format!("{prefix}/manifest.json"),
+                                "artifacts": artifacts,
+            }),
+        })
+    }
+
+    fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
+        let s = &observed.state;
+        let artifacts = s["artifacts"].as_array().cloned().unwrap_or_default();
+        let mut changes = Vec::new();
+        let mut note = Vec::new();
+        for a in &artifacts {
+            let name = a["name"].as_str().unwrap_or_default();
+            let key = a["key"].as_str().unwrap_or_default();
+            match &a["stored"] {
+                Value::Null => changes.push(Change::new(
+                    &observed.target,
+                    format!("{PREFIX}{name}"),
+                    Value::Null,
+                    json!({"key": key}),
+                    format!(
+                        "preserve {} as evidence ({} bytes, sha256 {})",
+                        source_of(name),
+                        a["size"],
+                        a["sha256"].as_str().unwrap_or_default()
+                    ),
+                )),
+                stored if stored["sha256"] != a["sha256"] => note.push(format!(
+                    "{name}: the bucket keeps the first snapshot (sha256 {}); the state now differs (sha256 {})",
+                    stored["sha256"].as_str().unwrap_or_default(),
+                    a["sha256"].as_str().unwrap_or_default()
+                )),
+                _ => {}
+            }
+        }
+        let recorded = manifest_recorded(cx, &observed.target);
+        if !changes.is_empty() || !recorded {
+            let mut keys: Vec<&str> = artifacts.iter().filter_map(|a| a["key"].as_str()).collect();
+            keys.sort_unstable();
+            changes.push(Change::new(
+                &observed.target,
+                MANIFEST,
+                Value::Null,
+                json!({"bucket": s["bucket"], "artifacts": keys}),
+                "list every artifact with its size, SHA-256, source and collection time; the manifest's hash goes into the audit trail",
+            ));
+        }
+        if let Some(w) = s["warning"].as_str() {
+            note.push(w.to_string());
+        }
+        let mut outputs = Map::new();
+        outputs.insert("bucket".into(), s["bucket"].clone());
+        outputs.insert("manifest_key".into(), s["manifest_key"].clone());
+        outputs.insert(
+            "artifact_keys".into(),
+            json!(artifacts
+                .iter()
+                .map(|a| a["key"].clone())
+                .collect::<Vec<_>>()),
+        );
+        Ok(Planned {
+            changes,
+            outputs,
+            note: (!note.is_empty()).then(|| note.join("; ")),
+        })
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError> {
+        self.apply_with_receipt(cx, change).await.map(|_| ())
+    }
+
+    async fn apply_with_receipt(
+        &self,
+        cx: &StepContext<'_>,
+        change: &Change,
+    ) -> Result<Option<Receipt>, ActionError> {
+        let store = store(cx).await?;
+        let f = function::from_arn(&change.target)?;
+        if change.attribute == MANIFEST {
+            return self.write_manifest(cx, &store, &f, change).await.map(Some);
+        }
+        let key = change.after["key"].as_str().unwrap_or_default();
+        let bytes = match recall(key) {
+            Some(b) => b,
+            None => {
+                // A saved plan applied by a new process: read again.
+                self.observe(cx).await?;
+                recall(key).ok_or_else(|| {
+                    ActionError::input(
+                        format!("{key} was not observed"),
+                        "re-run: the step re-reads the configuration",
+                    )
+                })?
+            }
+        };
+        store
+            .put(key, bytes.as_ref().clone())
+            .await
+            .map_err(evidence_err)?;
+        Ok(None)
+    }
+}
+
+impl SnapshotConfig {
+    async fn write_manifest(
+        &self,
+        cx: &StepContext<'_>,
+        store: &ForensicStore,
+        f: &FunctionRef,
+        change: &Change,
+    ) -> Result<Receipt, ActionError> {
+        let mut m = Manifest::new(
+            cx.incident_id,
+            &cx.caller.account,
+            &cx.aws.region,
+            &f.name,
+            &store.facts().bucket,
+        );
+        let prefix = prefix(cx, f)?;
+        for key in change.after["artifacts"].as_array().into_iter().flatten() {
+            let key = key.as_str().unwrap_or_default();
+            let head = store.head(key).await?.ok_or_else(|| {
+                ActionError::input(
+                    format!(
+                        "artifact s3://{}/{key} is missing; the manifest lists only stored objects",
+                        store.facts().bucket
+                    ),
+                    "re-run: missing artifacts are collected again",
+                )
+            })?;
+            let name = key
+                .strip_prefix(&format!("{prefix}/config/"))
+                .and_then(|n| n.strip_suffix(".json"))
+                .unwrap_or(key);
+            let stored = crate::evidence::store::Stored {
+                key: key.to_string(),
+                size: head.size,
+                sha256: head.sha256,
+                written: false,
+            };
+            m.add(
+                &format!("config/{name}.json"),
+                &stored,
+                source_of(name),
+                &head.written_at,
+                &cx.caller.arn,
+            );
+        }
+        let record = m.write(store).await.map_err(evidence_err)?;
+        Ok(Receipt {
+            event: MANIFEST_EVENT,
+            data: serde_json::to_value(&record).unwrap_or(Value::Null),
+        })
+    }
+}
