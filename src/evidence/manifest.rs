@@ -97,17 +97,57 @@ impl Manifest {
         bytes
     }
 
+    /// The newest manifest generation written for this target, if any: a
+    /// second evidence step (code after configuration, logs after code)
+    /// starts from it so the newest generation always lists everything.
+    pub async fn latest(
+        store: &ForensicStore,
+        incident: &str,
+        account: &str,
+        region: &str,
+        function: &str,
+    ) -> Result<Option<Self>, EvidenceError> {
+        let bucket = store.facts().bucket.clone();
+        let prefix = artifact_key(&[incident, account, region, function])?;
+        let mut newest = None;
+        for generation in 1..=MAX_GENERATIONS {
+            let key = generation_key(&prefix, generation);
+            if store.head(&key).await?.is_none() {
+                break;
+            }
+            newest = Some(key);
+        }
+        let Some(key) = newest else {
+            return Ok(None);
+        };
+        let bytes = store.get_small(&key, MAX_MANIFEST_BYTES).await?;
+        Self::parse(&bucket, &key, &bytes).map(Some)
+    }
+
+    /// The newest manifest of the target, or an empty one: what an evidence
+    /// step adds its artifacts to before writing the next generation.
+    pub async fn latest_or_new(
+        store: &ForensicStore,
+        incident: &str,
+        account: &str,
+        region: &str,
+        function: &str,
+    ) -> Result<Self, EvidenceError> {
+        Ok(
+            match Self::latest(store, incident, account, region, function).await? {
+                Some(m) => m,
+                None => Self::new(incident, account, region, function, &store.facts().bucket),
+            },
+        )
+    }
+
     /// Writes the manifest under the first generation that is free or
     /// already holds exactly these bytes.
     pub async fn write(&self, store: &ForensicStore) -> Result<ManifestRecord, EvidenceError> {
         let prefix = self.prefix()?;
         let bytes = self.to_bytes();
         for generation in 1..=MAX_GENERATIONS {
-            let key = if generation == 1 {
-                format!("{prefix}/manifest.json")
-            } else {
-                format!("{prefix}/manifest.{generation}.json")
-            };
+            let key = generation_key(&prefix, generation);
             match store.put(&key, bytes.clone()).await {
                 Ok(stored) => {
                     return Ok(ManifestRecord {
@@ -146,6 +186,14 @@ impl Manifest {
             });
         }
         Ok(m)
+    }
+}
+
+fn generation_key(prefix: &str, generation: u32) -> String {
+    if generation == 1 {
+        format!("{prefix}/manifest.json")
+    } else {
+        format!("{prefix}/manifest.{generation}.json")
     }
 }
 

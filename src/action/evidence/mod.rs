@@ -6,6 +6,67 @@ pub mod snapshot_config;
 
 use serde_json::Value;
 
+use crate::action::lambda::function::FunctionRef;
+use crate::action::spec::{ParamDef, ValueType};
+use crate::action::{ActionError, StepContext};
+use crate::evidence::store::{artifact_key, ForensicStore, Retention, RetentionMode};
+use crate::evidence::EvidenceError;
+
+/// The parameters every evidence action takes for where and how it writes.
+pub const BUCKET_PARAM: ParamDef =
+    ParamDef::new("bucket", ValueType::String, "the forensic bucket").check(check_bucket);
+pub const RETENTION_DAYS_PARAM: ParamDef = ParamDef::new(
+    "retention_days",
+    ValueType::Integer,
+    "Object Lock retention for each object, when the bucket has Object Lock (default 365)",
+)
+.optional()
+.range(1, 36_500);
+pub const RETENTION_MODE_PARAM: ParamDef = ParamDef::new(
+    "retention_mode",
+    ValueType::String,
+    "`compliance` (default: nobody can delete before the date) or `governance`",
+)
+.optional()
+.check(check_retention_mode);
+
+pub fn evidence_err(e: EvidenceError) -> ActionError {
+    match e {
+        EvidenceError::Aws(a) => a.into(),
+        other => ActionError::input(other.to_string(), other.hint()),
+    }
+}
+
+/// The retention the step asks for (`retention_days`, `retention_mode`).
+pub fn retention(cx: &StepContext<'_>) -> Option<Retention> {
+    let days = cx
+        .args
+        .get("retention_days")
+        .and_then(Value::as_u64)
+        .unwrap_or(365);
+    let mode = match cx.args.get("retention_mode").and_then(Value::as_str) {
+        Some("governance") => RetentionMode::Governance,
+        _ => RetentionMode::Compliance,
+    };
+    Some(Retention {
+        mode,
+        days: u32::try_from(days).unwrap_or(365),
+    })
+}
+
+/// Opens the step's `bucket` (checks it exists, learns Object Lock).
+pub async fn store(cx: &StepContext<'_>) -> Result<ForensicStore, ActionError> {
+    ForensicStore::open(cx.aws.s3.clone(), cx.str_arg("bucket")?, retention(cx))
+        .await
+        .map_err(evidence_err)
+}
+
+/// `<incident>/<account>/<region>/<function>`: where a target's evidence goes.
+pub fn prefix(cx: &StepContext<'_>, f: &FunctionRef) -> Result<String, ActionError> {
+    artifact_key(&[cx.incident_id, &cx.caller.account, &cx.aws.region, &f.name])
+        .map_err(evidence_err)
+}
+
 /// S3 bucket naming rules, checked before any call.
 pub fn check_bucket(v: &Value) -> Result<(), String> {
     let Some(s) = v.as_str() else {

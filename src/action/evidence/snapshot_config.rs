@@ -16,14 +16,15 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::config_documents::{self, Document};
-use super::{check_bucket, check_retention_mode};
+use super::{
+    evidence_err, prefix, store, BUCKET_PARAM, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
+};
 use crate::action::lambda::function::{self, FunctionRef};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
 use crate::evidence::manifest::Manifest;
-use crate::evidence::store::{artifact_key, sha256_parts, ForensicStore, Retention, RetentionMode};
+use crate::evidence::store::{sha256_parts, ForensicStore};
 use crate::evidence::verify::MANIFEST_EVENT;
-use crate::evidence::EvidenceError;
 use crate::plan::Change;
 use crate::state::JournalEvent;
 
@@ -37,27 +38,15 @@ static SPEC: ActionSpec = ActionSpec {
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal),
-        ParamDef::new("bucket", ValueType::String, "the forensic bucket").check(check_bucket),
+        BUCKET_PARAM,
         ParamDef::new(
             "include_env_values",
             ValueType::Boolean,
             "store environment variable values too (default false: names only). Values go to the bucket only, never to output, journal or audit",
         )
         .optional(),
-        ParamDef::new(
-            "retention_days",
-            ValueType::Integer,
-            "Object Lock retention for each object, when the bucket has Object Lock (default 365)",
-        )
-        .optional()
-        .range(1, 36_500),
-        ParamDef::new(
-            "retention_mode",
-            ValueType::String,
-            "`compliance` (default: nobody can delete before the date) or `governance`",
-        )
-        .optional()
-        .check(check_retention_mode),
+        RETENTION_DAYS_PARAM,
+        RETENTION_MODE_PARAM,
     ],
     outputs: &[
         OutputDef::new("bucket", ValueType::String, "the forensic bucket"),
@@ -120,40 +109,6 @@ fn source_of(name: &str) -> &'static str {
         }
         _ => "unknown",
     }
-}
-
-fn evidence_err(e: EvidenceError) -> ActionError {
-    match e {
-        EvidenceError::Aws(a) => a.into(),
-        other => ActionError::input(other.to_string(), other.hint()),
-    }
-}
-
-fn retention(cx: &StepContext<'_>) -> Option<Retention> {
-    let days = cx
-        .args
-        .get("retention_days")
-        .and_then(Value::as_u64)
-        .unwrap_or(365);
-    let mode = match cx.args.get("retention_mode").and_then(Value::as_str) {
-        Some("governance") => RetentionMode::Governance,
-        _ => RetentionMode::Compliance,
-    };
-    Some(Retention {
-        mode,
-        days: u32::try_from(days).unwrap_or(365),
-    })
-}
-
-async fn store(cx: &StepContext<'_>) -> Result<ForensicStore, ActionError> {
-    ForensicStore::open(cx.aws.s3.clone(), cx.str_arg("bucket")?, retention(cx))
-        .await
-        .map_err(evidence_err)
-}
-
-fn prefix(cx: &StepContext<'_>, f: &FunctionRef) -> Result<String, ActionError> {
-    artifact_key(&[cx.incident_id, &cx.caller.account, &cx.aws.region, &f.name])
-        .map_err(evidence_err)
 }
 
 fn key_of(prefix: &str, name: &str) -> String {
@@ -324,13 +279,15 @@ impl SnapshotConfig {
         f: &FunctionRef,
         change: &Change,
     ) -> Result<Receipt, ActionError> {
-        let mut m = Manifest::new(
+        let mut m = Manifest::latest_or_new(
+            store,
             cx.incident_id,
             &cx.caller.account,
             &cx.aws.region,
             &f.name,
-            &store.facts().bucket,
-        );
+        )
+        .await
+        .map_err(evidence_err)?;
         let prefix = prefix(cx, f)?;
         for key in change.after["artifacts"].as_array().into_iter().flatten() {
             let key = key.as_str().unwrap_or_default();
