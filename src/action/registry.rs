@@ -13,6 +13,7 @@ static ALL: &[&dyn Action] = &[
     &lambda::tag::Tag,
     &iam::access_keys::DeactivateAccessKeys,
     &evidence::snapshot_config::SnapshotConfig,
+    &evidence::snapshot_code::SnapshotCode,
 ];
 
 pub fn all() -> &'static [&'static dyn Action] {

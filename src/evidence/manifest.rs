@@ -29,6 +29,11 @@ pub struct Artifact {
     pub collected_at: String,
     /// The ARN of the identity that collected it.
     pub collector: String,
+    /// The SHA-256 the service itself reported for these bytes (Lambda's
+    /// `CodeSha256`, hex), when it reports one: `evidence verify` flags a
+    /// package whose bytes differ from what Lambda says it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,8 +92,18 @@ impl Manifest {
             source: source.to_string(),
             collected_at: at.to_string(),
             collector: collector.to_string(),
+            reported_sha256: None,
         });
         self.artifacts.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+
+    /// Records the hash the service reported for the artifact at `key`.
+    pub fn set_reported_sha256(&mut self, key: &str, hex: &str) {
+        if let Some(a) = self.artifacts.iter_mut().find(|a| a.key == key) {
+            if a.reported_sha256.is_none() {
+                a.reported_sha256 = Some(hex.to_string());
+            }
+        }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

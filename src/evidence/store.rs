@@ -176,9 +176,50 @@ impl ForensicStore {
 
     /// Writes `bytes` at `key` exactly once.
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<Stored, EvidenceError> {
-        let bucket = &self.facts.bucket;
         let (hex, b64) = sha256_parts(&bytes);
         let size = bytes.len() as u64;
+        self.put_body(key, ByteStream::from(bytes), hex, b64, size)
+            .await
+    }
+
+    /// Writes the file at `path`, whose SHA-256 the caller computed while
+    /// writing it, at `key` exactly once; the file is streamed, not loaded.
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        sha256_hex: &str,
+        sha256_b64: &str,
+        size: u64,
+    ) -> Result<Stored, EvidenceError> {
+        let body = ByteStream::from_path(path).await.map_err(|e| {
+            AwsError::new(
+                "PutObject",
+                format!("s3://{}/{key}", self.facts.bucket),
+                AwsErrorKind::Other,
+                format!("cannot read {} to upload it: {e}", path.display()),
+                "check the temporary directory (TMPDIR) is readable and has space, then re-run",
+            )
+        })?;
+        self.put_body(
+            key,
+            body,
+            sha256_hex.to_string(),
+            sha256_b64.to_string(),
+            size,
+        )
+        .await
+    }
+
+    async fn put_body(
+        &self,
+        key: &str,
+        body: ByteStream,
+        hex: String,
+        b64: String,
+        size: u64,
+    ) -> Result<Stored, EvidenceError> {
+        let bucket = &self.facts.bucket;
         let mut req = self
             .s3
             .put_object()
@@ -186,7 +227,8 @@ impl ForensicStore {
             .key(key)
             .checksum_sha256(&b64)
             .if_none_match("*")
-            .body(ByteStream::from(bytes));
+            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
+            .body(body);
         if let (true, Some(r)) = (self.facts.object_lock, self.retention) {
             let until = chrono::Utc::now() + chrono::Duration::days(i64::from(r.days));
             req = req

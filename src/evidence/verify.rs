@@ -74,6 +74,9 @@ pub async fn verify(store: &ForensicStore, trail: &Path) -> Result<VerifyReport,
         });
     }
     let mut artifacts = 0;
+    let mut hashed: std::collections::HashMap<String, (String, u64)> =
+        std::collections::HashMap::new();
+    let mut counted = std::collections::HashSet::new();
     for rec in &recorded {
         let bytes = match store.get_small(&rec.key, MAX_MANIFEST_BYTES).await {
             Ok(b) => b,
@@ -108,8 +111,28 @@ pub async fn verify(store: &ForensicStore, trail: &Path) -> Result<VerifyReport,
             }
         };
         for a in &manifest.artifacts {
-            artifacts += 1;
-            match store.sha256_of(&a.key).await {
+            // A later generation lists earlier artifacts again: each is
+            // counted once, and still compared with every listing.
+            if counted.insert(a.key.clone()) {
+                artifacts += 1;
+            }
+            if let Some(reported) = a.reported_sha256.as_deref().filter(|r| *r != a.sha256) {
+                mismatches.push(Mismatch {
+                    key: a.key.clone(),
+                    problem: format!(
+                        "the service reported sha256 {reported} for this artifact when it was collected, the collected bytes hash to {}: the package downloaded is not what AWS said it runs",
+                        a.sha256
+                    ),
+                });
+            }
+            // Each object is read once, however many generations list it.
+            let read = match hashed.get(&a.key) {
+                Some(r) => Ok(r.clone()),
+                None => store.sha256_of(&a.key).await.inspect(|r| {
+                    hashed.insert(a.key.clone(), r.clone());
+                }),
+            };
+            match read {
                 Ok((sha, size)) => {
                     if size != a.size {
                         mismatches.push(Mismatch {

@@ -678,3 +678,277 @@ async fn a_sigkill_mid_snapshot_then_a_rerun_yields_a_complete_verified_manifest
         .count();
     assert_eq!(receipts, 1, "one manifest receipt");
 }
+
+const CODE_PLAYBOOK: &str = r#"apiVersion: firebreak/v1
+kind: Playbook
+name: snapshot-config-and-code
+description: Preserve the configuration and the code.
+params:
+  function: {type: string, required: true}
+  forensic_bucket: {type: string, required: true}
+phases:
+  identify:
+    - id: config
+      action: evidence.snapshot_config
+      with: {function: "${params.function}", bucket: "${params.forensic_bucket}"}
+    - id: code
+      action: evidence.snapshot_code
+      with: {function: "${params.function}", bucket: "${params.forensic_bucket}"}
+"#;
+
+async fn wait_updated(cx: &TestContext, name: &str) {
+    for _ in 0..150 {
+        let c = cx
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .expect("get config");
+        let done = c.last_update_status().map(|s| s.as_str()) != Some("InProgress")
+            && c.state().map(|s| s.as_str()) == Some("Active");
+        if done {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("function {name} never finished updating");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    firebreak::evidence::store::sha256_parts(bytes).0
+}
+
+#[tokio::test]
+async fn snapshot_code_keeps_every_version_alias_and_layer_once() {
+    use crate::common::zip_one_file;
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{AliasRoutingConfiguration, LayerVersionContentInput};
+
+    let cx = TestContext::new().await;
+    let aws = aws_for(&cx, false).await;
+    let f = cx.unique("code");
+    cx.create_function(&f).await;
+    let original = cx
+        .lambda
+        .get_function_configuration()
+        .function_name(&f)
+        .send()
+        .await
+        .expect("config")
+        .code_sha256()
+        .map(str::to_string);
+
+    // A layer, version 1 with it, then the "attacker's" code as version 2
+    // behind an alias that still sends a quarter of traffic to version 1.
+    let layer_zip = zip_one_file("python/util.py", b"X = 1\n");
+    let layer = cx
+        .lambda
+        .publish_layer_version()
+        .layer_name(format!("{f}-layer"))
+        .content(
+            LayerVersionContentInput::builder()
+                .zip_file(Blob::new(layer_zip.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("publish layer");
+    let layer_arn = layer.layer_version_arn().expect("layer arn").to_string();
+    cx.lambda
+        .update_function_configuration()
+        .function_name(&f)
+        .layers(&layer_arn)
+        .send()
+        .await
+        .expect("add layer");
+    wait_updated(&cx, &f).await;
+    cx.lambda
+        .publish_version()
+        .function_name(&f)
+        .send()
+        .await
+        .expect("publish 1");
+    let evil = zip_one_file(
+        "handler.py",
+        b"import os\ndef handler(e, c):\n    return os.environ\n",
+    );
+    cx.lambda
+        .update_function_code()
+        .function_name(&f)
+        .zip_file(Blob::new(evil.clone()))
+        .send()
+        .await
+        .expect("update code");
+    wait_updated(&cx, &f).await;
+    cx.lambda
+        .publish_version()
+        .function_name(&f)
+        .send()
+        .await
+        .expect("publish 2");
+    cx.lambda
+        .create_alias()
+        .function_name(&f)
+        .name("live")
+        .function_version("2")
+        .routing_config(
+            AliasRoutingConfiguration::builder()
+                .additional_version_weights("1", 0.25)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("alias");
+
+    let name = format!("fb-code-{}", cx.account);
+    bucket(&aws, &name, false).await;
+    std::fs::write(cx.path("pb.yaml"), CODE_PLAYBOOK).expect("write playbook");
+    let (pf, pb) = (format!("function={f}"), format!("forensic_bucket={name}"));
+    let args = [
+        "run",
+        "pb.yaml",
+        "--incident",
+        "INC-CODE",
+        "--yes",
+        "-p",
+        pf.as_str(),
+        "-p",
+        pb.as_str(),
+    ];
+
+    let plan_args: Vec<&str> = ["--output", "json", "plan"]
+        .into_iter()
+        .chain(args[1..].iter().copied().filter(|a| *a != "--yes"))
+        .collect();
+    let plan = cx.run(&plan_args);
+    plan.expect_code(2);
+    let plan = plan.json();
+    let code = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "code")
+        .expect("code step")
+        .clone();
+    let mut attrs: Vec<String> = code["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["attribute"].as_str().unwrap_or("").to_string())
+        .collect();
+    attrs.sort();
+    let mut want = vec![
+        format!("evidence:package:{}", sha256_hex(&evil)),
+        format!("evidence:package:{}", sha256_hex(&layer_zip)),
+        "evidence:inventory".to_string(),
+        "evidence:manifest".to_string(),
+    ];
+    let original_hex = original
+        .as_deref()
+        .and_then(firebreak::evidence::store::b64_to_hex)
+        .expect("original code sha");
+    want.push(format!("evidence:package:{original_hex}"));
+    want.sort();
+    assert_eq!(
+        attrs, want,
+        "three distinct packages: original, evil, layer"
+    );
+    assert_eq!(
+        object_count(&aws, &name).await,
+        0,
+        "plan wrote to the bucket"
+    );
+    assert!(
+        !plan.to_string().contains("Signature"),
+        "a presigned URL reached the plan"
+    );
+
+    let run = cx.run(&args);
+    run.expect_code(0);
+    // 7 config documents + 3 packages + inventory + 2 manifest generations.
+    assert_eq!(object_count(&aws, &name).await, 13);
+    let prefix = format!("INC-CODE/{}/{REGION}/{f}", cx.account);
+    for (bytes, what) in [(&evil, "evil"), (&layer_zip, "layer")] {
+        let key = format!("{prefix}/code/packages/{}.zip", sha256_hex(bytes));
+        let body = aws
+            .s3
+            .get_object()
+            .bucket(&name)
+            .key(&key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what} package {key}: {e:?}"))
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert_eq!(body.as_ref(), bytes.as_slice(), "{what} package bytes");
+    }
+    let inventory: serde_json::Value = serde_json::from_str(
+        &object_text(&aws, &name, &format!("{prefix}/code/inventory.json")).await,
+    )
+    .expect("json");
+    assert_eq!(inventory["Aliases"][0]["Name"], "live", "{inventory}");
+    assert_eq!(inventory["Aliases"][0]["FunctionVersion"], "2");
+    assert_eq!(
+        inventory["Aliases"][0]["AdditionalVersionWeights"]["1"],
+        0.25
+    );
+    let versions: Vec<&str> = inventory["Versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter_map(|v| v["Version"].as_str())
+        .collect();
+    assert_eq!(versions, ["$LATEST", "1", "2"]);
+    assert_eq!(inventory["Layers"][0]["LayerVersionArn"], layer_arn);
+
+    // The newest manifest lists configuration and code, with Lambda's hash
+    // beside ours; verify checks every object once.
+    let newest: serde_json::Value =
+        serde_json::from_str(&object_text(&aws, &name, &format!("{prefix}/manifest.2.json")).await)
+            .expect("json");
+    let listed = newest["artifacts"].as_array().expect("artifacts");
+    assert_eq!(listed.len(), 11, "{newest}");
+    let evil_entry = listed
+        .iter()
+        .find(|a| a["name"] == format!("code/packages/{}.zip", sha256_hex(&evil)))
+        .expect("evil package listed");
+    assert_eq!(evil_entry["sha256"], evil_entry["reported_sha256"]);
+    let verify = cx.run(&[
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-CODE",
+        "--bucket",
+        &name,
+    ]);
+    verify.expect_code(0);
+    assert!(
+        verify
+            .stdout
+            .contains("2 manifest(s), 11 artifact(s) checked, 0 mismatch(es)"),
+        "{}",
+        verify.stdout
+    );
+
+    // A second run downloads and writes nothing.
+    cx.run(&plan_args).expect_code(0);
+    cx.run(&args).expect_code(0);
+    assert_eq!(object_count(&aws, &name).await, 13);
+    for out in [&run.stdout, &run.stderr] {
+        assert!(
+            !out.contains("Signature"),
+            "a presigned URL reached the output"
+        );
+    }
+    for file in ["journal.jsonl", "audit.jsonl"] {
+        let text = std::fs::read_to_string(cx.incident_dir("INC-CODE").join(file)).expect(file);
+        assert!(
+            !text.contains("Signature"),
+            "a presigned URL reached {file}"
+        );
+    }
+}

@@ -1,15 +1,22 @@
 //! Evidence actions: they only ever add objects to the forensic bucket,
 //! never change the function, and are never undone by `recover`.
 
+pub mod code_inventory;
 pub mod config_documents;
+pub mod snapshot_code;
 pub mod snapshot_config;
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde_json::Value;
 
 use crate::action::lambda::function::FunctionRef;
 use crate::action::spec::{ParamDef, ValueType};
-use crate::action::{ActionError, StepContext};
-use crate::evidence::store::{artifact_key, ForensicStore, Retention, RetentionMode};
+use crate::action::{ActionError, Receipt, StepContext};
+use crate::evidence::manifest::Manifest;
+use crate::evidence::store::{artifact_key, ForensicStore, Retention, RetentionMode, Stored};
+use crate::evidence::verify::MANIFEST_EVENT;
 use crate::evidence::EvidenceError;
 
 /// The parameters every evidence action takes for where and how it writes.
@@ -65,6 +72,87 @@ pub async fn store(cx: &StepContext<'_>) -> Result<ForensicStore, ActionError> {
 pub fn prefix(cx: &StepContext<'_>, f: &FunctionRef) -> Result<String, ActionError> {
     artifact_key(&[cx.incident_id, &cx.caller.account, &cx.aws.region, &f.name])
         .map_err(evidence_err)
+}
+
+/// Small documents observed, kept in memory (by key) for `apply` so that
+/// what is written is what was read; never serialized: they may hold
+/// environment variable values.
+static OBSERVED: LazyLock<Mutex<HashMap<String, Arc<Vec<u8>>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+pub fn remember(key: &str, bytes: Vec<u8>) {
+    if let Ok(mut m) = OBSERVED.lock() {
+        m.insert(key.to_string(), Arc::new(bytes));
+    }
+}
+
+pub fn recall(key: &str) -> Option<Arc<Vec<u8>>> {
+    OBSERVED.lock().ok().and_then(|m| m.get(key).cloned())
+}
+
+/// An artifact a step wants listed in the target's manifest.
+pub struct Listed {
+    /// Relative to the target's prefix, e.g. `config/function.json`.
+    pub name: String,
+    pub key: String,
+    /// The API call the bytes came from.
+    pub source: String,
+    /// What the service says the bytes hash to (hex), when it says.
+    pub reported_sha256: Option<String>,
+}
+
+/// Adds `listed` to the target's newest manifest and writes the next
+/// generation. Each object is re-read from S3 first, so the manifest lists
+/// only what S3 holds and confirmed, with S3's write time as the
+/// collection time: the same evidence always gives the same manifest.
+pub async fn write_manifest(
+    cx: &StepContext<'_>,
+    store: &ForensicStore,
+    f: &FunctionRef,
+    listed: &[Listed],
+) -> Result<Receipt, ActionError> {
+    let mut m = Manifest::latest_or_new(
+        store,
+        cx.incident_id,
+        &cx.caller.account,
+        &cx.aws.region,
+        &f.name,
+    )
+    .await
+    .map_err(evidence_err)?;
+    for l in listed {
+        let head = store.head(&l.key).await?.ok_or_else(|| {
+            ActionError::input(
+                format!(
+                    "artifact s3://{}/{} is missing; the manifest lists only stored objects",
+                    store.facts().bucket,
+                    l.key
+                ),
+                "re-run: missing artifacts are collected again",
+            )
+        })?;
+        let stored = Stored {
+            key: l.key.clone(),
+            size: head.size,
+            sha256: head.sha256,
+            written: false,
+        };
+        m.add(
+            &l.name,
+            &stored,
+            &l.source,
+            &head.written_at,
+            &cx.caller.arn,
+        );
+        if let Some(r) = &l.reported_sha256 {
+            m.set_reported_sha256(&l.key, r);
+        }
+    }
+    let record = m.write(store).await.map_err(evidence_err)?;
+    Ok(Receipt {
+        event: MANIFEST_EVENT,
+        data: serde_json::to_value(&record).unwrap_or(Value::Null),
+    })
 }
 
 /// S3 bucket naming rules, checked before any call.

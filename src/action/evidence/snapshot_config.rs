@@ -9,22 +9,18 @@
 //! writing it again yields the same bytes (a no-op). Its hash reaches the
 //! audit trail as an `evidence.manifest` receipt.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
-
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::config_documents::{self, Document};
 use super::{
-    evidence_err, prefix, store, BUCKET_PARAM, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
+    evidence_err, prefix, recall, remember, store, write_manifest, Listed, BUCKET_PARAM,
+    RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
-use crate::evidence::manifest::Manifest;
 use crate::evidence::store::{sha256_parts, ForensicStore};
-use crate::evidence::verify::MANIFEST_EVENT;
 use crate::plan::Change;
 use crate::state::JournalEvent;
 
@@ -80,21 +76,6 @@ static SPEC: ActionSpec = ActionSpec {
 
 const PREFIX: &str = "evidence:";
 const MANIFEST: &str = "evidence:manifest";
-
-/// Bytes observed, kept in memory for `apply` so that what is written is
-/// what was read; never serialized (they may hold env values).
-static OBSERVED: LazyLock<Mutex<HashMap<String, Arc<Vec<u8>>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-fn remember(key: &str, bytes: Vec<u8>) {
-    if let Ok(mut m) = OBSERVED.lock() {
-        m.insert(key.to_string(), Arc::new(bytes));
-    }
-}
-
-fn recall(key: &str) -> Option<Arc<Vec<u8>>> {
-    OBSERVED.lock().ok().and_then(|m| m.get(key).cloned())
-}
 
 fn source_of(name: &str) -> &'static str {
     match name {
@@ -279,49 +260,25 @@ impl SnapshotConfig {
         f: &FunctionRef,
         change: &Change,
     ) -> Result<Receipt, ActionError> {
-        let mut m = Manifest::latest_or_new(
-            store,
-            cx.incident_id,
-            &cx.caller.account,
-            &cx.aws.region,
-            &f.name,
-        )
-        .await
-        .map_err(evidence_err)?;
         let prefix = prefix(cx, f)?;
-        for key in change.after["artifacts"].as_array().into_iter().flatten() {
-            let key = key.as_str().unwrap_or_default();
-            let head = store.head(key).await?.ok_or_else(|| {
-                ActionError::input(
-                    format!(
-                        "artifact s3://{}/{key} is missing; the manifest lists only stored objects",
-                        store.facts().bucket
-                    ),
-                    "re-run: missing artifacts are collected again",
-                )
-            })?;
-            let name = key
-                .strip_prefix(&format!("{prefix}/config/"))
-                .and_then(|n| n.strip_suffix(".json"))
-                .unwrap_or(key);
-            let stored = crate::evidence::store::Stored {
-                key: key.to_string(),
-                size: head.size,
-                sha256: head.sha256,
-                written: false,
-            };
-            m.add(
-                &format!("config/{name}.json"),
-                &stored,
-                source_of(name),
-                &head.written_at,
-                &cx.caller.arn,
-            );
-        }
-        let record = m.write(store).await.map_err(evidence_err)?;
-        Ok(Receipt {
-            event: MANIFEST_EVENT,
-            data: serde_json::to_value(&record).unwrap_or(Value::Null),
-        })
+        let listed: Vec<Listed> = change.after["artifacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|key| {
+                let name = key
+                    .strip_prefix(&format!("{prefix}/config/"))
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .unwrap_or(key);
+                Listed {
+                    name: format!("config/{name}.json"),
+                    key: key.to_string(),
+                    source: source_of(name).to_string(),
+                    reported_sha256: None,
+                }
+            })
+            .collect();
+        write_manifest(cx, store, f, &listed).await
     }
 }
