@@ -111,9 +111,19 @@ async fn run_targets(global: &GlobalArgs, args: &RunArgs) -> Result<u8, CliError
             return Err(e);
         }
     }
-    let report = targets::apply_all(&p, &plans, usize::from(args.concurrency)).await?;
+    let applied = targets::apply_all(&p, &plans, usize::from(args.concurrency)).await;
+    let report = match applied {
+        Ok(r) => r,
+        Err(e) => {
+            // Even a run that broke off leaves its trail in the bucket.
+            let _ = p.session.seal(&plans).await;
+            return Err(e);
+        }
+    };
     p.session.audit("run_finished", None, json!({"command": "firebreak run", "targets": plans.len(), "summary": summarize(targets::total(&plans), &report)}))?;
+    let custody = p.session.seal(&plans).await?;
     targets::print_report(global.output, &plans, &report, &p);
+    print_custody(global.output, &custody);
     Ok(targets::exit_code(&report))
 }
 
@@ -176,16 +186,44 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
             return Err(e);
         }
     }
-    let report = p.session.apply_plan(&plan, &p.playbook).await?;
+    let plans = std::slice::from_ref(&plan);
+    let report = match p.session.apply_plan(&plan, &p.playbook).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Even a run that broke off leaves its trail in the bucket.
+            let _ = p.session.seal(plans).await;
+            return Err(e.into());
+        }
+    };
     let summary = run_summary(&plan, &report);
     p.session.audit(
         "run_finished",
         None,
         json!({"command": "firebreak run", "summary": summary}),
     )?;
+    let custody = p.session.seal(plans).await?;
     match global.output {
         OutputFormat::Text => print!("{}", Text.run(&plan, &report)),
         OutputFormat::Json => print!("{}", Json.run(&plan, &report)),
     }
+    print_custody(global.output, &custody);
     Ok(targets::exit_code(&report))
+}
+
+/// One line on where the chain of custody went (text output only: JSON
+/// readers find it in the audit trail as `evidence.audit_copy`).
+fn print_custody(output: OutputFormat, c: &crate::engine::custody::CustodyReport) {
+    if output != OutputFormat::Text {
+        return;
+    }
+    if let Some(copy) = &c.audit_copy {
+        println!(
+            "Chain of custody: {} pre-change state(s) preserved; audit trail ({} lines, sha256 {}) copied to s3://{}/{}",
+            c.pre_change.len(),
+            copy.lines,
+            copy.sha256,
+            copy.bucket,
+            copy.key
+        );
+    }
 }

@@ -9,6 +9,7 @@
 //! previous run did it), if it is at neither `before` nor `after` someone
 //! else changed it and the step stops as stale rather than guessing.
 
+pub mod custody;
 pub mod hooks;
 pub mod params;
 pub mod recover;

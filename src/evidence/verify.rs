@@ -10,6 +10,7 @@ use super::manifest::{Manifest, ManifestRecord, MAX_MANIFEST_BYTES};
 use super::store::{sha256_parts, ForensicStore};
 use super::EvidenceError;
 use crate::aws::AwsErrorKind;
+use crate::engine::custody::{AuditCopy, AUDIT_COPY_EVENT};
 use crate::state::audit::{self, AuditRecord};
 
 pub const MANIFEST_EVENT: &str = "evidence.manifest";
@@ -155,6 +156,7 @@ pub async fn verify(store: &ForensicStore, trail: &Path) -> Result<VerifyReport,
             }
         }
     }
+    artifacts += verify_audit_copies(store, trail, &mut mismatches).await?;
     Ok(VerifyReport {
         bucket,
         object_lock: store.facts().object_lock,
@@ -162,4 +164,64 @@ pub async fn verify(store: &ForensicStore, trail: &Path) -> Result<VerifyReport,
         artifacts,
         mismatches,
     })
+}
+
+/// Each copy of the audit trail the trail itself records: the object must
+/// still hash as recorded, and must be exactly the local trail's first
+/// lines (a local trail edited after the copy, or a copy replaced, shows).
+async fn verify_audit_copies(
+    store: &ForensicStore,
+    trail: &Path,
+    mismatches: &mut Vec<Mismatch>,
+) -> Result<usize, EvidenceError> {
+    let bucket = &store.facts().bucket;
+    let local = std::fs::read(trail).map_err(|source| crate::state::StateError::Io {
+        path: trail.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&local);
+    let copies: Vec<AuditCopy> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
+        .filter(|r| r.event == AUDIT_COPY_EVENT)
+        .filter_map(|r| serde_json::from_value::<AuditCopy>(r.data).ok())
+        .filter(|c| &c.bucket == bucket)
+        .collect();
+    for c in &copies {
+        match store.sha256_of(&c.key).await {
+            Ok((sha, size)) => {
+                if sha != c.sha256 || size != c.size {
+                    mismatches.push(Mismatch {
+                        key: c.key.clone(),
+                        problem: format!(
+                            "audit trail copy: sha256 {sha} ({size} bytes), the trail recorded {} ({} bytes)",
+                            c.sha256, c.size
+                        ),
+                    });
+                }
+            }
+            Err(e) if e.kind == AwsErrorKind::NotFound => mismatches.push(Mismatch {
+                key: c.key.clone(),
+                problem: "audit trail copy missing from the bucket".into(),
+            }),
+            Err(e) => return Err(e.into()),
+        }
+        let end = local
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(c.lines.saturating_sub(1))
+            .map(|(i, _)| i + 1);
+        let same = end.is_some_and(|end| sha256_parts(&local[..end]).0 == c.sha256);
+        if !same {
+            mismatches.push(Mismatch {
+                key: c.key.clone(),
+                problem: format!(
+                    "the local audit trail's first {} lines differ from the copy recorded in the bucket: one of them was changed",
+                    c.lines
+                ),
+            });
+        }
+    }
+    Ok(copies.len())
 }

@@ -473,8 +473,14 @@ async fn snapshot_config_preserves_everything_once_and_never_leaks_env_values() 
     run.expect_code(0);
     assert_eq!(
         object_count(&aws, &name).await,
-        8,
-        "7 documents and a manifest"
+        11,
+        "7 documents, a manifest, the throttle step's pre-change state, the manifest listing it, the audit trail copy"
+    );
+    assert!(
+        run.stdout
+            .contains("Chain of custody: 1 pre-change state(s) preserved"),
+        "{}",
+        run.stdout
     );
     let verify = cx.run(&[
         "evidence",
@@ -488,13 +494,36 @@ async fn snapshot_config_preserves_everything_once_and_never_leaks_env_values() 
     assert!(
         verify
             .stdout
-            .contains("1 manifest(s), 7 artifact(s) checked, 0 mismatch(es)"),
+            .contains("2 manifest(s), 9 artifact(s) checked, 0 mismatch(es)"),
         "{}",
         verify.stdout
     );
+    let prefix = format!("INC-SNAP/{}/{REGION}/{f}", cx.account);
+    let pre: serde_json::Value = serde_json::from_str(
+        &object_text(&aws, &name, &format!("{prefix}/pre-change/throttle.json")).await,
+    )
+    .expect("json");
+    assert_eq!(pre["action"], "lambda.set_concurrency", "{pre}");
+    assert!(pre["observed_before_change"].is_object(), "{pre}");
+    // The bucket's audit trail copy is the local trail as it stood.
+    let copies = aws
+        .s3
+        .list_objects_v2()
+        .bucket(&name)
+        .prefix(format!("INC-SNAP/{}/{REGION}/audit/", cx.account))
+        .send()
+        .await
+        .expect("list");
+    let copy_key = copies.contents()[0].key().expect("key").to_string();
+    let copy = object_text(&aws, &name, &copy_key).await;
+    let local =
+        std::fs::read_to_string(cx.incident_dir("INC-SNAP").join("audit.jsonl")).expect("audit");
+    assert!(
+        local.starts_with(&copy) && copy.lines().count() > 5,
+        "{copy_key}"
+    );
 
     // What was preserved: names of env vars only, the role with its documents.
-    let prefix = format!("INC-SNAP/{}/{REGION}/{f}", cx.account);
     let function_doc = object_text(&aws, &name, &format!("{prefix}/config/function.json")).await;
     assert!(
         function_doc.contains("API_TOKEN") && !function_doc.contains(SECRET),
@@ -556,7 +585,11 @@ async fn snapshot_config_preserves_everything_once_and_never_leaks_env_values() 
         .concat(),
     )
     .expect_code(0);
-    assert_eq!(object_count(&aws, &name).await, 8);
+    assert_eq!(
+        object_count(&aws, &name).await,
+        11,
+        "a second run wrote something"
+    );
 
     // Recovery restores concurrency and leaves the evidence alone.
     let rec = cx.run(&[
@@ -618,6 +651,34 @@ async fn snapshot_config_preserves_everything_once_and_never_leaks_env_values() 
             assert!(!text.contains(SECRET), "the secret leaked into {id}/{file}");
         }
     }
+
+    // A replaced audit trail copy is named by verify (no Object Lock here).
+    aws.s3
+        .put_object()
+        .bucket(&name)
+        .key(&copy_key)
+        .body(ByteStream::from(
+            copy.replacen("run", "ran", 1).into_bytes(),
+        ))
+        .send()
+        .await
+        .expect("overwrite the copy");
+    let tampered = cx.run(&[
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-SNAP",
+        "--bucket",
+        &name,
+    ]);
+    tampered.expect_code(1);
+    assert!(
+        tampered.stdout.contains("audit trail copy: sha256")
+            || tampered.stderr.contains("audit trail copy: sha256"),
+        "{}{}",
+        tampered.stdout,
+        tampered.stderr
+    );
 }
 
 #[tokio::test]
@@ -661,7 +722,18 @@ async fn a_sigkill_mid_snapshot_then_a_rerun_yields_a_complete_verified_manifest
     );
 
     cx.run(&args).expect_code(0);
-    assert_eq!(object_count(&aws, &name).await, 8);
+    assert_eq!(object_count(&aws, &name).await, 11);
+    // The throttle's state before the change is preserved too.
+    let pre = object_text(
+        &aws,
+        &name,
+        &format!(
+            "INC-SK/{}/{REGION}/{f}/pre-change/throttle.json",
+            cx.account
+        ),
+    )
+    .await;
+    assert!(pre.contains("\"reserved_concurrency\": null"), "{pre}");
     cx.run(&[
         "evidence",
         "verify",
@@ -676,7 +748,49 @@ async fn a_sigkill_mid_snapshot_then_a_rerun_yields_a_complete_verified_manifest
         .iter()
         .filter(|r| r["event"] == MANIFEST_EVENT)
         .count();
-    assert_eq!(receipts, 1, "one manifest receipt");
+    assert_eq!(
+        receipts, 2,
+        "the snapshot's manifest and the one listing the pre-change state"
+    );
+
+    // Killed after the throttle and before the run could seal: the re-run
+    // has nothing left to change, and preserves the prior value the
+    // journal recorded.
+    let g = cx.unique("snapkill2");
+    cx.create_function(&g).await;
+    let pg = format!("function={g}");
+    let args2 = [
+        "run",
+        "pb.yaml",
+        "--incident",
+        "INC-SK2",
+        "--yes",
+        "-p",
+        pg.as_str(),
+        "-p",
+        pb.as_str(),
+    ];
+    crate::crash::kill_at(&cx, &args2, "after_apply:throttle");
+    cx.run(&args2).expect_code(0);
+    let pre = object_text(
+        &aws,
+        &name,
+        &format!(
+            "INC-SK2/{}/{REGION}/{g}/pre-change/throttle.json",
+            cx.account
+        ),
+    )
+    .await;
+    assert!(pre.contains("recorded_before_change"), "{pre}");
+    cx.run(&[
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-SK2",
+        "--bucket",
+        &name,
+    ])
+    .expect_code(0);
 }
 
 const CODE_PLAYBOOK: &str = r#"apiVersion: firebreak/v1
@@ -866,8 +980,9 @@ async fn snapshot_code_keeps_every_version_alias_and_layer_once() {
 
     let run = cx.run(&args);
     run.expect_code(0);
-    // 7 config documents + 3 packages + inventory + 2 manifest generations.
-    assert_eq!(object_count(&aws, &name).await, 13);
+    // 7 config documents + 3 packages + inventory + 2 manifest generations
+    // + the audit trail copy.
+    assert_eq!(object_count(&aws, &name).await, 14);
     let prefix = format!("INC-CODE/{}/{REGION}/{f}", cx.account);
     for (bytes, what) in [(&evil, "evil"), (&layer_zip, "layer")] {
         let key = format!("{prefix}/code/packages/{}.zip", sha256_hex(bytes));
@@ -929,7 +1044,7 @@ async fn snapshot_code_keeps_every_version_alias_and_layer_once() {
     assert!(
         verify
             .stdout
-            .contains("2 manifest(s), 11 artifact(s) checked, 0 mismatch(es)"),
+            .contains("2 manifest(s), 12 artifact(s) checked, 0 mismatch(es)"),
         "{}",
         verify.stdout
     );
@@ -937,7 +1052,7 @@ async fn snapshot_code_keeps_every_version_alias_and_layer_once() {
     // A second run downloads and writes nothing.
     cx.run(&plan_args).expect_code(0);
     cx.run(&args).expect_code(0);
-    assert_eq!(object_count(&aws, &name).await, 13);
+    assert_eq!(object_count(&aws, &name).await, 14);
     for out in [&run.stdout, &run.stderr] {
         assert!(
             !out.contains("Signature"),

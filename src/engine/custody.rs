@@ -1,0 +1,319 @@
+//! Chain of custody at the end of a run (design contracts 6 and 9).
+//!
+//! When the playbook writes evidence, two more things go to its forensic
+//! bucket after every step has run:
+//! - the state each changing step observed *before* its change
+//!   (`pre-change/<step>.json`), listed in the target's manifest, so that
+//!   containing first loses nothing: what the role, the policy or the event
+//!   sources looked like is preserved like any other artifact;
+//! - a copy of the incident's audit trail as it stands
+//!   (`<incident>/<account>/<region>/audit/audit.<lines>.jsonl`), named by
+//!   its length so each run's copy is a new object and a repeated copy of
+//!   the same trail is a no-op. Its hash is appended to the trail
+//!   (`evidence.audit_copy`), which the next copy and `evidence verify`
+//!   carry forward.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{EngineError, Session};
+use crate::action::evidence::{evidence_err, Listed};
+use crate::action::ActionError;
+use crate::evidence::manifest::Manifest;
+use crate::evidence::store::{artifact_key, ForensicStore, Retention, RetentionMode, Stored};
+use crate::evidence::verify::MANIFEST_EVENT;
+use crate::plan::{Plan, StepStatus};
+use crate::state::JournalEvent;
+
+pub const AUDIT_COPY_EVENT: &str = "evidence.audit_copy";
+const EVIDENCE_ACTIONS: [&str; 3] = ["evidence.", "logs.", "cloudtrail."];
+
+/// Where an audit trail copy went, as recorded in the trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCopy {
+    pub bucket: String,
+    pub key: String,
+    pub sha256: String,
+    pub size: u64,
+    pub lines: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CustodyReport {
+    pub bucket: Option<String>,
+    /// `pre-change/...` objects written this run.
+    pub pre_change: Vec<String>,
+    pub audit_copy: Option<AuditCopy>,
+}
+
+/// The forensic bucket (and retention) the playbook's evidence steps use:
+/// the first evidence step with a `bucket` argument.
+pub fn evidence_bucket(plans: &[Plan]) -> Option<(String, Retention)> {
+    plans.iter().flat_map(|p| &p.steps).find_map(|s| {
+        if !EVIDENCE_ACTIONS.iter().any(|p| s.action.starts_with(p)) {
+            return None;
+        }
+        let bucket = s.args.get("bucket")?.as_str()?.to_string();
+        let days = s
+            .args
+            .get("retention_days")
+            .and_then(Value::as_u64)
+            .unwrap_or(365);
+        let mode = match s.args.get("retention_mode").and_then(Value::as_str) {
+            Some("governance") => RetentionMode::Governance,
+            _ => RetentionMode::Compliance,
+        };
+        Some((
+            bucket,
+            Retention {
+                mode,
+                days: u32::try_from(days).unwrap_or(365),
+            },
+        ))
+    })
+}
+
+fn custody_err(source: ActionError) -> EngineError {
+    EngineError::Step {
+        step: "chain-of-custody".into(),
+        action: "evidence".into(),
+        source,
+    }
+}
+
+/// The function a plan is about: the first step aimed at a Lambda function.
+fn function_of(plan: &Plan) -> Option<String> {
+    plan.steps.iter().find_map(|s| {
+        let t = s.target.as_deref()?;
+        let (_, rest) = t.split_once(":function:")?;
+        Some(rest.split(':').next().unwrap_or(rest).to_string())
+    })
+}
+
+impl Session {
+    /// Preserves pre-change observations and copies the audit trail; a no-op
+    /// for a playbook that writes no evidence.
+    pub async fn seal(&self, plans: &[Plan]) -> Result<CustodyReport, EngineError> {
+        let Some((bucket, retention)) = evidence_bucket(plans) else {
+            return Ok(CustodyReport::default());
+        };
+        let store = ForensicStore::open(self.aws.s3.clone(), &bucket, Some(retention))
+            .await
+            .map_err(|e| custody_err(evidence_err(e)))?;
+        let mut report = CustodyReport {
+            bucket: Some(bucket.clone()),
+            ..CustodyReport::default()
+        };
+        for plan in plans {
+            report
+                .pre_change
+                .extend(self.seal_pre_change(&store, plan).await?);
+        }
+        // A run that changed nothing adds only reads to the trail: the
+        // copy waits for the next run that does something, so a repeated
+        // run writes nothing new.
+        let changed = plans.iter().any(|p| p.summary().changes > 0);
+        if changed || !report.pre_change.is_empty() {
+            report.audit_copy = Some(self.copy_audit(&store).await?);
+        }
+        Ok(report)
+    }
+
+    async fn seal_pre_change(
+        &self,
+        store: &ForensicStore,
+        plan: &Plan,
+    ) -> Result<Vec<String>, EngineError> {
+        let Some(function) = function_of(plan) else {
+            return Ok(Vec::new());
+        };
+        let prefix = artifact_key(&[&plan.incident, &plan.account, &plan.region, &function])
+            .map_err(|e| custody_err(evidence_err(e)))?;
+        let mut listed = Vec::new();
+        let mut written = Vec::new();
+        for step in &plan.steps {
+            // Only steps that changed something this run observed a state
+            // that is now gone; evidence steps preserve their own.
+            let evidence = EVIDENCE_ACTIONS.iter().any(|p| step.action.starts_with(p));
+            let Some(target) = &step.target else {
+                continue;
+            };
+            if evidence {
+                continue;
+            }
+            let doc = match (&step.observed, step.status == StepStatus::Changes) {
+                (Some(observed), true) => json!({
+                    "step": step.id,
+                    "action": step.action,
+                    "target": target,
+                    "observed_before_change": observed,
+                    "observed_at": plan.created_at,
+                }),
+                _ => {
+                    // Changed by an earlier run that broke off before it
+                    // could seal: the journal still holds each prior value.
+                    let recorded = self.recorded_before(&step.id, target);
+                    if recorded.is_empty() {
+                        continue;
+                    }
+                    json!({
+                        "step": step.id,
+                        "action": step.action,
+                        "target": target,
+                        "recorded_before_change": recorded,
+                        "note": "the run that made these changes ended before it could preserve its full observation; these are the prior values its journal recorded before each call",
+                    })
+                }
+            };
+            let file = artifact_key(&[&format!("{}.json", step.id)])
+                .map_err(|e| custody_err(evidence_err(e)))?;
+            let key = format!("{prefix}/pre-change/{file}");
+            let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+            bytes.push(b'\n');
+            // The first pre-change state is the one that matters: a later
+            // run observes the contained state, which is not evidence.
+            if store
+                .head(&key)
+                .await
+                .map_err(|e| custody_err(e.into()))?
+                .is_none()
+            {
+                store
+                    .put(&key, bytes)
+                    .await
+                    .map_err(|e| custody_err(evidence_err(e)))?;
+                written.push(key.clone());
+            }
+            listed.push(Listed {
+                name: format!("pre-change/{}.json", step.id),
+                key,
+                source: format!("{} (observed by firebreak before its change)", step.action),
+                reported_sha256: None,
+            });
+        }
+        if written.is_empty() {
+            return Ok(written);
+        }
+        let mut m = Manifest::latest_or_new(
+            store,
+            &plan.incident,
+            &plan.account,
+            &plan.region,
+            &function,
+        )
+        .await
+        .map_err(|e| custody_err(evidence_err(e)))?;
+        for l in &listed {
+            let Some(head) = store
+                .head(&l.key)
+                .await
+                .map_err(|e| custody_err(e.into()))?
+            else {
+                continue;
+            };
+            let stored = Stored {
+                key: l.key.clone(),
+                size: head.size,
+                sha256: head.sha256,
+                written: false,
+            };
+            m.add(
+                &l.name,
+                &stored,
+                &l.source,
+                &head.written_at,
+                &self.caller.arn,
+            );
+        }
+        let record = m
+            .write(store)
+            .await
+            .map_err(|e| custody_err(evidence_err(e)))?;
+        self.audit(
+            MANIFEST_EVENT,
+            None,
+            serde_json::to_value(&record).unwrap_or(Value::Null),
+        )?;
+        Ok(written)
+    }
+
+    /// The prior value of every change the journal saw applied by `step`
+    /// on `target`, oldest first.
+    fn recorded_before(&self, step: &str, target: &str) -> Vec<Value> {
+        self.incident()
+            .journal
+            .records()
+            .iter()
+            .filter(|r| {
+                r.event == JournalEvent::Applied && r.step == step && r.change.target == target
+            })
+            .map(|r| {
+                json!({
+                    "attribute": r.change.attribute,
+                    "before": r.change.before,
+                    "after": r.change.after,
+                    "applied_at": r.time,
+                })
+            })
+            .collect()
+    }
+
+    async fn copy_audit(&self, store: &ForensicStore) -> Result<AuditCopy, EngineError> {
+        let path = self.incident().audit.path().to_path_buf();
+        let bytes = std::fs::read(&path).map_err(|source| crate::state::StateError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let lines = bytes.iter().filter(|b| **b == b'\n').count();
+        let key = artifact_key(&[
+            &self.incident_id,
+            &self.caller.account,
+            &self.aws.region,
+            "audit",
+            &format!("audit.{lines:06}.jsonl"),
+        ])
+        .map_err(|e| custody_err(evidence_err(e)))?;
+        let stored = store
+            .put(&key, bytes)
+            .await
+            .map_err(|e| custody_err(evidence_err(e)))?;
+        let copy = AuditCopy {
+            bucket: store.facts().bucket.clone(),
+            key,
+            sha256: stored.sha256,
+            size: stored.size,
+            lines,
+        };
+        self.audit(
+            AUDIT_COPY_EVENT,
+            None,
+            serde_json::to_value(&copy).unwrap_or(Value::Null),
+        )?;
+        Ok(copy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_function_is_read_from_a_step_target() {
+        let plan: Plan = serde_json::from_value(json!({
+            "format": 1, "incident": "INC-1",
+            "playbook": {"name": "p", "path": "p.yaml", "sha256": "x"},
+            "params": {}, "phases": ["identify"], "account": "1", "region": "r",
+            "created_at": "t",
+            "steps": [
+                {"id": "a", "phase": "identify", "action": "iam.quarantine_role", "status": "read",
+                 "args": {}, "target": "arn:aws:iam::1:role/x", "observed": null, "changes": [], "outputs": {}, "note": null},
+                {"id": "b", "phase": "contain", "action": "lambda.set_concurrency", "status": "changes",
+                 "args": {"bucket": "b"}, "target": "arn:aws:lambda:r:1:function:fn:live", "observed": null, "changes": [], "outputs": {}, "note": null}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(function_of(&plan).as_deref(), Some("fn"));
+        // A bucket on a non-evidence step is not the forensic bucket.
+        assert_eq!(evidence_bucket(std::slice::from_ref(&plan)), None);
+    }
+}
