@@ -175,6 +175,70 @@ impl Aws {
         }
     }
 
+    /// An S3 client acting as `role_arn` (a forensic bucket in a separate
+    /// account): STS AssumeRole with the run's credentials, then the same
+    /// endpoint, timeouts, retries and dry-run guard as `self.s3`. The
+    /// temporary credentials live in the client only; never shown.
+    /// Returns the client and the identity it acts as (GetCallerIdentity
+    /// with the new credentials), which plans and manifests name.
+    pub async fn s3_assuming(
+        &self,
+        role_arn: &str,
+        session: &str,
+    ) -> Result<(aws_sdk_s3::Client, String), AwsError> {
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session)
+            .duration_seconds(3600)
+            .send()
+            .await
+            .map_err(|e| {
+                let mut err = error::classify("AssumeRole", "sts:AssumeRole", role_arn, e);
+                if err.kind == AwsErrorKind::AccessDenied {
+                    err.hint = format!("the forensic account's role {role_arn} must trust this caller (its trust policy names this account or role) and this caller needs sts:AssumeRole on it");
+                }
+                err
+            })?;
+        let c = out.credentials().ok_or_else(|| {
+            AwsError::new(
+                "AssumeRole",
+                role_arn,
+                AwsErrorKind::Other,
+                "STS answered without credentials",
+                "check the endpoint: it does not behave like AWS STS",
+            )
+        })?;
+        let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
+        let creds = aws_sdk_s3::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            expiry,
+            "firebreak-forensic-role",
+        );
+        let sts = aws_sdk_sts::Client::from_conf(
+            self.sts
+                .config()
+                .to_builder()
+                .credentials_provider(creds.clone())
+                .build(),
+        );
+        let me = sts.get_caller_identity().send().await.map_err(|e| {
+            error::classify("GetCallerIdentity", "sts:GetCallerIdentity", role_arn, e)
+        })?;
+        let writer = me.arn().unwrap_or(role_arn).to_string();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            self.s3
+                .config()
+                .to_builder()
+                .credentials_provider(creds)
+                .build(),
+        );
+        Ok((s3, writer))
+    }
+
     /// STS GetCallerIdentity: proves the credentials work before anything
     /// else happens, and names the caller for the audit trail.
     pub async fn caller(&self) -> Result<Caller, AwsError> {

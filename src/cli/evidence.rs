@@ -26,6 +26,9 @@ pub enum EvidenceCommand {
         /// The audit trail to start from (default: the incident's, under --state-dir).
         #[arg(long)]
         trail: Option<PathBuf>,
+        /// A role to assume for reading the bucket (a separate forensic account).
+        #[arg(long, value_name = "ROLE_ARN")]
+        bucket_role: Option<String>,
     },
 }
 
@@ -45,7 +48,19 @@ pub async fn exec(global: &GlobalArgs, cmd: EvidenceCommand) -> Result<u8, CliEr
         incident,
         bucket,
         trail,
+        bucket_role,
     } = cmd;
+    if let Some(r) = &bucket_role {
+        crate::action::evidence::check_role_arn(&serde_json::Value::String(r.clone())).map_err(
+            |m| {
+                CliError::new(
+                    ErrorClass::Input,
+                    m,
+                    "pass the forensic account's role ARN to --bucket-role",
+                )
+            },
+        )?;
+    }
     let id = IncidentId::parse(&incident)?;
     let trail = trail
         .unwrap_or_else(|| crate::state::incident_dir(&global.state_dir, &id).join("audit.jsonl"));
@@ -64,7 +79,8 @@ pub async fn exec(global: &GlobalArgs, cmd: EvidenceCommand) -> Result<u8, CliEr
         dry_run: true,
     })
     .await?;
-    let store = ForensicStore::open(aws.s3.clone(), &bucket, None).await?;
+    let (s3, _) = crate::action::evidence::s3_for(&aws, bucket_role.as_deref(), &incident).await?;
+    let store = ForensicStore::open(s3, &bucket, None).await?;
     let report = verify::verify(&store, &trail).await?;
     let ok = report.mismatches.is_empty();
     match global.output {

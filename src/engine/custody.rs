@@ -48,7 +48,7 @@ pub struct CustodyReport {
 
 /// The forensic bucket (and retention) the playbook's evidence steps use:
 /// the first evidence step with a `bucket` argument.
-pub fn evidence_bucket(plans: &[Plan]) -> Option<(String, Retention)> {
+pub fn evidence_bucket(plans: &[Plan]) -> Option<(String, Retention, Option<String>)> {
     plans.iter().flat_map(|p| &p.steps).find_map(|s| {
         if !EVIDENCE_ACTIONS.iter().any(|p| s.action.starts_with(p)) {
             return None;
@@ -63,12 +63,18 @@ pub fn evidence_bucket(plans: &[Plan]) -> Option<(String, Retention)> {
             Some("governance") => RetentionMode::Governance,
             _ => RetentionMode::Compliance,
         };
+        let role = s
+            .args
+            .get("bucket_role")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         Some((
             bucket,
             Retention {
                 mode,
                 days: u32::try_from(days).unwrap_or(365),
             },
+            role,
         ))
     })
 }
@@ -94,12 +100,17 @@ impl Session {
     /// Preserves pre-change observations and copies the audit trail; a no-op
     /// for a playbook that writes no evidence.
     pub async fn seal(&self, plans: &[Plan]) -> Result<CustodyReport, EngineError> {
-        let Some((bucket, retention)) = evidence_bucket(plans) else {
+        let Some((bucket, retention, role)) = evidence_bucket(plans) else {
             return Ok(CustodyReport::default());
         };
-        let store = ForensicStore::open(self.aws.s3.clone(), &bucket, Some(retention))
+        let (s3, writer) =
+            crate::action::evidence::s3_for(&self.aws, role.as_deref(), &self.incident_id)
+                .await
+                .map_err(|e| custody_err(e.into()))?;
+        let mut store = ForensicStore::open(s3, &bucket, Some(retention))
             .await
             .map_err(|e| custody_err(evidence_err(e)))?;
+        store.set_writer(writer);
         let mut report = CustodyReport {
             bucket: Some(bucket.clone()),
             ..CustodyReport::default()

@@ -36,6 +36,10 @@ pub enum RetentionMode {
 pub struct BucketFacts {
     pub bucket: String,
     pub object_lock: bool,
+    /// The identity writing, when it is a forensic account's role rather
+    /// than the run's own caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
 }
 
 impl BucketFacts {
@@ -165,9 +169,14 @@ impl ForensicStore {
             facts: BucketFacts {
                 bucket: bucket.to_string(),
                 object_lock,
+                writer: None,
             },
             retention,
         })
+    }
+
+    pub fn set_writer(&mut self, writer: Option<String>) {
+        self.facts.writer = writer;
     }
 
     pub fn facts(&self) -> &BucketFacts {

@@ -1067,3 +1067,129 @@ async fn snapshot_code_keeps_every_version_alias_and_layer_once() {
         );
     }
 }
+
+const CROSS_ACCOUNT_PLAYBOOK: &str = r#"apiVersion: firebreak/v1
+kind: Playbook
+name: snapshot-to-a-forensic-account
+description: Preserve the configuration in another account's bucket, then throttle.
+params:
+  function: {type: string, required: true}
+  forensic_bucket: {type: string, required: true}
+  forensic_role: {type: string, required: true}
+phases:
+  identify:
+    - id: snapshot
+      action: evidence.snapshot_config
+      with:
+        function: "${params.function}"
+        bucket: "${params.forensic_bucket}"
+        bucket_role: "${params.forensic_role}"
+  contain:
+    - id: throttle
+      action: lambda.set_concurrency
+      with: {function: "${params.function}", value: 0}
+"#;
+
+#[tokio::test]
+async fn a_bucket_in_a_separate_forensic_account_is_written_through_its_role() {
+    let cx = TestContext::new().await;
+    // The forensic account: another 12-digit id, its own role and bucket.
+    let other = if cx.account.starts_with('9') {
+        "8"
+    } else {
+        "9"
+    };
+    let forensic = format!("{other}{}", &cx.account[1..]);
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(&cx.endpoint)
+        .credentials_provider(Credentials::new(&forensic, "test", None, None, "tests"))
+        .load()
+        .await;
+    let theirs = Aws::from_sdk_config(&sdk, REGION.into(), &AwsSettings::default());
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:root", cx.account)}, "Action": "sts:AssumeRole"}]
+    });
+    theirs
+        .iam
+        .create_role()
+        .role_name("forensic-writer")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("role in the forensic account");
+    let role = format!("arn:aws:iam::{forensic}:role/forensic-writer");
+    let name = format!("fb-xacct-{}", cx.account);
+    bucket(&theirs, &name, true).await;
+
+    let f = cx.unique("xacct");
+    cx.create_function(&f).await;
+    std::fs::write(cx.path("pb.yaml"), CROSS_ACCOUNT_PLAYBOOK).expect("write playbook");
+    let (pf, pb, pr) = (
+        format!("function={f}"),
+        format!("forensic_bucket={name}"),
+        format!("forensic_role={role}"),
+    );
+    let base = ["-p", pf.as_str(), "-p", pb.as_str(), "-p", pr.as_str()];
+    let plan = cx.run(&[&["plan", "pb.yaml", "--incident", "INC-X"][..], &base[..]].concat());
+    plan.expect_code(2);
+    let writer = format!("evidence is written as arn:aws:sts::{forensic}:assumed-role/forensic-writer/firebreak-INC-X");
+    assert!(plan.stdout.contains(&writer), "{}", plan.stdout);
+
+    cx.run(
+        &[
+            &["run", "pb.yaml", "--incident", "INC-X", "--yes"][..],
+            &base[..],
+        ]
+        .concat(),
+    )
+    .expect_code(0);
+    // Config documents, manifests, the pre-change state and the trail copy,
+    // all under Object Lock in the forensic account's bucket.
+    assert_eq!(object_count(&theirs, &name).await, 11);
+    let key = format!("INC-X/{}/{REGION}/{f}/config/function.json", cx.account);
+    let retention = theirs
+        .s3
+        .get_object_retention()
+        .bucket(&name)
+        .key(&key)
+        .send()
+        .await
+        .expect("retention");
+    assert_eq!(
+        retention
+            .retention()
+            .and_then(|r| r.mode())
+            .map(|m| m.as_str()),
+        Some("COMPLIANCE")
+    );
+    cx.run(&[
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-X",
+        "--bucket",
+        &name,
+        "--bucket-role",
+        &role,
+    ])
+    .expect_code(0);
+    // A role ARN that is not one is refused before any call.
+    let bad = cx.run(&[
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-X",
+        "--bucket",
+        &name,
+        "--bucket-role",
+        "forensic-writer",
+    ]);
+    bad.expect_code(1);
+    assert!(
+        bad.stderr.contains("is not an IAM role ARN"),
+        "{}",
+        bad.stderr
+    );
+}

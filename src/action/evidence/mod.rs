@@ -61,11 +61,72 @@ pub fn retention(cx: &StepContext<'_>) -> Option<Retention> {
     })
 }
 
+pub const BUCKET_ROLE_PARAM: ParamDef = ParamDef::new(
+    "bucket_role",
+    ValueType::String,
+    "a role ARN to assume for writing the bucket, when it is in a separate forensic account (its trust policy must name this caller)",
+)
+.optional()
+.check(check_role_arn);
+
+/// An IAM role ARN, checked before any call.
+pub fn check_role_arn(v: &Value) -> Result<(), String> {
+    let Some(s) = v.as_str() else {
+        return Ok(());
+    };
+    if s.contains("${") {
+        return Ok(());
+    }
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5].starts_with("role/")
+        && parts[5].len() > "role/".len();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{s}` is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
+        ))
+    }
+}
+
+/// The S3 client for the forensic bucket: the run's own, or one acting as
+/// the forensic account's role.
+/// Also returns the identity the client writes as, when it is not the run's.
+pub async fn s3_for(
+    aws: &crate::aws::Aws,
+    bucket_role: Option<&str>,
+    incident: &str,
+) -> Result<(aws_sdk_s3::Client, Option<String>), crate::aws::AwsError> {
+    match bucket_role {
+        None => Ok((aws.s3.clone(), None)),
+        Some(role) => {
+            // Session names show in the forensic account's CloudTrail:
+            // name the incident (trimmed to STS's limits).
+            let session: String = format!("firebreak-{incident}")
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(*c))
+                .take(64)
+                .collect();
+            let (s3, writer) = aws.s3_assuming(role, &session).await?;
+            Ok((s3, Some(writer)))
+        }
+    }
+}
+
 /// Opens the step's `bucket` (checks it exists, learns Object Lock).
 pub async fn store(cx: &StepContext<'_>) -> Result<ForensicStore, ActionError> {
-    ForensicStore::open(cx.aws.s3.clone(), cx.str_arg("bucket")?, retention(cx))
+    let role = cx.args.get("bucket_role").and_then(Value::as_str);
+    let (s3, writer) = s3_for(cx.aws, role, cx.incident_id).await?;
+    let mut store = ForensicStore::open(s3, cx.str_arg("bucket")?, retention(cx))
         .await
-        .map_err(evidence_err)
+        .map_err(evidence_err)?;
+    store.set_writer(writer);
+    Ok(store)
 }
 
 /// `<incident>/<account>/<region>/<function>`: where a target's evidence goes.
@@ -200,5 +261,14 @@ mod tests {
             assert!(check_bucket(&json!(bad)).is_err(), "{bad}");
         }
         assert!(check_retention_mode(&json!("legal")).is_err());
+        assert!(check_role_arn(&json!("arn:aws:iam::222233334444:role/forensic-writer")).is_ok());
+        for bad in [
+            "forensic-writer",
+            "arn:aws:iam::2222:role/x",
+            "arn:aws:s3:::b",
+            "arn:aws:iam::222233334444:user/x",
+        ] {
+            assert!(check_role_arn(&json!(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::code_inventory::{self, Source};
 use super::{
     evidence_err, prefix, recall, remember, store, write_manifest, Listed, BUCKET_PARAM,
-    RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
+    BUCKET_ROLE_PARAM, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
@@ -36,6 +36,7 @@ static SPEC: ActionSpec = ActionSpec {
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal),
         BUCKET_PARAM,
+        BUCKET_ROLE_PARAM,
         RETENTION_DAYS_PARAM,
         RETENTION_MODE_PARAM,
     ],
@@ -72,6 +73,7 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:GetObject",
         "s3:PutObject",
         "s3:PutObjectRetention",
+        "sts:AssumeRole",
     ],
 };
 
@@ -200,6 +202,7 @@ impl Action for SnapshotCode {
                 "bucket": store.facts().bucket,
                 "object_lock": store.facts().object_lock,
                 "warning": store.facts().warning(),
+                "writer": store.facts().writer,
                 "manifest_key": format!("{prefix}/manifest.json"),
                 "image_uri": inv.image_uri,
                 "code_sha256": latest,
@@ -280,6 +283,9 @@ impl Action for SnapshotCode {
         }
         if let Some(w) = s["warning"].as_str() {
             note.push(w.to_string());
+        }
+        if let Some(w) = s["writer"].as_str() {
+            note.push(format!("evidence is written as {w}"));
         }
         let mut outputs = Map::new();
         outputs.insert("bucket".into(), s["bucket"].clone());

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use super::config_documents::{self, Document};
 use super::{
     evidence_err, prefix, recall, remember, store, write_manifest, Listed, BUCKET_PARAM,
-    RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
+    BUCKET_ROLE_PARAM, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
@@ -35,6 +35,7 @@ static SPEC: ActionSpec = ActionSpec {
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal),
         BUCKET_PARAM,
+        BUCKET_ROLE_PARAM,
         ParamDef::new(
             "include_env_values",
             ValueType::Boolean,
@@ -71,6 +72,7 @@ static SPEC: ActionSpec = ActionSpec {
         "s3:GetObject",
         "s3:PutObject",
         "s3:PutObjectRetention",
+        "sts:AssumeRole",
     ],
 };
 
@@ -149,6 +151,7 @@ impl Action for SnapshotConfig {
                 "bucket": store.facts().bucket,
                 "object_lock": store.facts().object_lock,
                 "warning": store.facts().warning(),
+                "writer": store.facts().writer,
                 "manifest_key": format!("{prefix}/manifest.json"),
                                 "artifacts": artifacts,
             }),
@@ -198,6 +201,9 @@ impl Action for SnapshotConfig {
         }
         if let Some(w) = s["warning"].as_str() {
             note.push(w.to_string());
+        }
+        if let Some(w) = s["writer"].as_str() {
+            note.push(format!("evidence is written as {w}"));
         }
         let mut outputs = Map::new();
         outputs.insert("bucket".into(), s["bucket"].clone());
