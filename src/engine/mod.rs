@@ -519,8 +519,21 @@ impl Session {
         playbook: &Playbook,
     ) -> Result<RunReport, EngineError> {
         let mut report = RunReport::default();
-        self.apply_steps(plan, playbook, |_| true, &mut report)
+        // What stops harm goes first (contract 9): evidence steps were
+        // observed while planning, before any change, and are written
+        // after containment, like the rest.
+        for harm in [true, false] {
+            self.apply_steps(
+                plan,
+                playbook,
+                |s| s.action.spec().stops_harm == harm,
+                &mut report,
+            )
             .await?;
+            if report.aborted_at.is_some() {
+                break;
+            }
+        }
         if report.aborted_at.is_none() {
             self.verify_plan(plan, playbook, &mut report).await?;
         }
