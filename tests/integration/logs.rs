@@ -45,7 +45,11 @@ async fn bucket(aws: &Aws, name: &str) {
 /// thousands of events fill several 1 MiB parts.
 fn message(i: usize) -> String {
     let noise = hex::encode(Sha256::digest(i.to_le_bytes()));
-    let level = if i % 10 == 0 { "ERROR" } else { "INFO" };
+    let level = if i.is_multiple_of(10) {
+        "ERROR"
+    } else {
+        "INFO"
+    };
     format!("{level} request {i} {noise}{noise}")
 }
 
