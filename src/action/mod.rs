@@ -11,6 +11,7 @@
 pub mod evidence;
 pub mod iam;
 pub mod lambda;
+pub mod logs;
 pub mod registry;
 pub mod spec;
 

@@ -1,7 +1,7 @@
 //! Every action firebreak knows, by name.
 
 use super::Action;
-use super::{evidence, iam, lambda};
+use super::{evidence, iam, lambda, logs};
 
 static ALL: &[&dyn Action] = &[
     &lambda::describe::Describe,
@@ -14,6 +14,7 @@ static ALL: &[&dyn Action] = &[
     &iam::access_keys::DeactivateAccessKeys,
     &evidence::snapshot_config::SnapshotConfig,
     &evidence::snapshot_code::SnapshotCode,
+    &logs::snapshot::Snapshot,
 ];
 
 pub fn all() -> &'static [&'static dyn Action] {

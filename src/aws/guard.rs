@@ -78,6 +78,15 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
             "ListObjectsV2",
         ],
     ),
+    (
+        "cloudwatch logs",
+        &[
+            "DescribeLogGroups",
+            "DescribeLogStreams",
+            "FilterLogEvents",
+            "GetLogEvents",
+        ],
+    ),
     // AssumeRole changes nothing in the account; dry-run needs it to read
     // another account.
     ("sts", &["GetCallerIdentity", "AssumeRole"]),

@@ -47,6 +47,8 @@ pub struct Aws {
     /// Path-style addressing when an endpoint is given (LocalStack, S3
     /// compatible stores): virtual-host names need DNS we cannot assume.
     pub s3: aws_sdk_s3::Client,
+    /// CloudWatch Logs: read-only here (FilterLogEvents, DescribeLogGroups).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
@@ -127,6 +129,11 @@ impl Aws {
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(sdk)
                 .force_path_style(settings.endpoint_url.is_some() || sdk.endpoint_url().is_some())
+                .interceptor(guard.clone())
+                .build(),
+        );
+        let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
                 .interceptor(guard)
                 .build(),
         );
@@ -136,6 +143,7 @@ impl Aws {
             sts,
             iam,
             s3,
+            logs,
             region,
             endpoint_url: settings.endpoint_url.clone(),
             dry_run: settings.dry_run,
@@ -162,12 +170,20 @@ impl Aws {
                 .interceptor(guard.clone())
                 .build(),
         );
+        let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::new()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(Region::new(region.to_string()))
+                .interceptor(guard.clone())
+                .build(),
+        );
         Self {
             lambda,
             lambda_probe,
             sts,
             iam,
             s3,
+            logs,
             region: region.to_string(),
             endpoint_url: None,
             dry_run: guard.dry_run,
@@ -237,6 +253,20 @@ impl Aws {
                 .build(),
         );
         Ok((s3, writer))
+    }
+
+    /// Replaces the CloudWatch Logs client (tests with recorded responses;
+    /// the caller attaches the guard).
+    pub fn with_logs(mut self, logs: aws_sdk_cloudwatchlogs::Client) -> Self {
+        self.logs = logs;
+        self
+    }
+
+    /// Replaces the S3 client (tests that pair recorded log pages with a
+    /// real bucket; the caller attaches the guard).
+    pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.s3 = s3;
+        self
     }
 
     /// STS GetCallerIdentity: proves the credentials work before anything

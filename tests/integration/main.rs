@@ -9,6 +9,7 @@ mod dry_run_guard;
 mod errors;
 mod evidence;
 mod lock;
+mod logs;
 mod mocked;
 mod plan_run;
 mod saved_plan;
