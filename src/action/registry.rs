@@ -1,7 +1,7 @@
 //! Every action firebreak knows, by name.
 
 use super::Action;
-use super::{evidence, iam, lambda};
+use super::{cloudtrail, evidence, iam, lambda};
 
 static ALL: &[&dyn Action] = &[
     &lambda::describe::Describe,
@@ -13,6 +13,7 @@ static ALL: &[&dyn Action] = &[
     &lambda::tag::Tag,
     &iam::access_keys::DeactivateAccessKeys,
     &evidence::snapshot_config::SnapshotConfig,
+    &cloudtrail::collect::Collect,
 ];
 
 pub fn all() -> &'static [&'static dyn Action] {

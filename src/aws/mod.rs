@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod guard;
+pub mod pace;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,9 @@ pub struct Aws {
     /// Path-style addressing when an endpoint is given (LocalStack, S3
     /// compatible stores): virtual-host names need DNS we cannot assume.
     pub s3: aws_sdk_s3::Client,
+    /// Without SDK retries: LookupEvents is paced and backed off in one
+    /// place (`action::cloudtrail::lookup`), not twice.
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
@@ -124,6 +128,12 @@ impl Aws {
                 .interceptor(guard.clone())
                 .build(),
         );
+        let cloudtrail = aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::from(sdk)
+                .retry_config(RetryConfig::disabled())
+                .interceptor(guard.clone())
+                .build(),
+        );
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(sdk)
                 .force_path_style(settings.endpoint_url.is_some() || sdk.endpoint_url().is_some())
@@ -136,6 +146,7 @@ impl Aws {
             sts,
             iam,
             s3,
+            cloudtrail,
             region,
             endpoint_url: settings.endpoint_url.clone(),
             dry_run: settings.dry_run,
@@ -162,12 +173,21 @@ impl Aws {
                 .interceptor(guard.clone())
                 .build(),
         );
+        // Likewise: tests with recorded CloudTrail responses replace it.
+        let cloudtrail = aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::new()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(Region::new(region.to_string()))
+                .interceptor(guard.clone())
+                .build(),
+        );
         Self {
             lambda,
             lambda_probe,
             sts,
             iam,
             s3,
+            cloudtrail,
             region: region.to_string(),
             endpoint_url: None,
             dry_run: guard.dry_run,
