@@ -160,6 +160,18 @@ fn bytes_for(key: &str) -> Option<Arc<Vec<u8>>> {
         .map(|(_, _, b)| b.clone())
 }
 
+/// Drops collections whose artifacts a manifest now lists: a long-lived
+/// responder process would otherwise keep every collection's bytes.
+fn forget(keys: &[&str]) {
+    if let Ok(mut m) = COLLECTED.lock() {
+        m.retain(|_, c| {
+            !c.artifacts
+                .iter()
+                .any(|(_, k, _)| keys.contains(&k.as_str()))
+        });
+    }
+}
+
 fn source_of(cx: &StepContext<'_>, file: &str) -> String {
     match file {
         LOOKUP => "cloudtrail:LookupEvents".into(),
@@ -560,6 +572,13 @@ async fn write_manifest(
         );
     }
     let record = m.write(store).await.map_err(evidence_err)?;
+    let listed: Vec<&str> = change.after["artifacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    forget(&listed);
     Ok(Receipt {
         event: MANIFEST_EVENT,
         data: serde_json::to_value(&record).unwrap_or(Value::Null),
