@@ -421,6 +421,7 @@ async fn a_page_failing_midway_stores_nothing_and_the_rerun_completes_a_verified
     let note = step.note.as_deref().unwrap_or("");
     assert!(
         note.contains("window ")
+            && note.contains(&format!("role arn:aws:iam::{}:role/victim-role", cx.account))
             && note.contains("LookupEvents ResourceName=victim, Username=victim, ResourceName=victim-role: 2 event(s)"),
         "{note}"
     );
@@ -862,6 +863,38 @@ async fn a_missing_trail_bucket_and_the_lookup_api_on_localstack_are_clear_error
         r.stderr
     );
     assert!(r.stderr.contains("`trail_bucket`"), "{}", r.stderr);
+
+    // A log file that is not one (truncated, altered): the step names it.
+    let trail = format!("fb-ct-bad-{}", cx.account);
+    bucket(&aws, &trail).await;
+    let written = Utc::now() - Span::hours(1);
+    let bad_key = format!(
+        "org-trail/AWSLogs/{acct}/CloudTrail/{REGION}/{}/{acct}_CloudTrail_{REGION}_{}_bad.json.gz",
+        written.format("%Y/%m/%d"),
+        written.format("%Y%m%dT%H%MZ"),
+        acct = cx.account,
+    );
+    aws.s3
+        .put_object()
+        .bucket(&trail)
+        .key(&bad_key)
+        .body(ByteStream::from_static(b"\x1f\x8b truncated"))
+        .send()
+        .await
+        .expect("seed");
+    let bad_param = format!("trail_bucket={trail}");
+    let mut bad_args = args.clone();
+    if let Some(last) = bad_args.last_mut() {
+        *last = bad_param.as_str();
+    }
+    let r = cx.run(&bad_args);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains(&format!("s3://{trail}/{bad_key}"))
+            && r.stderr.contains("not a readable CloudTrail log file"),
+        "{}",
+        r.stderr
+    );
 
     // The API path in plan mode: the guard lets LookupEvents through (a read)
     // and LocalStack's 501 becomes the fix to make.

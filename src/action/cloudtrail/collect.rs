@@ -358,9 +358,10 @@ fn manifest_recorded(cx: &StepContext<'_>, target: &str, keys: &Value) -> bool {
 
 fn note_for(s: &Value) -> String {
     let mut parts = vec![format!(
-        "window {} → {}",
+        "window {} → {}; role {}",
         s["window"]["start"].as_str().unwrap_or("?"),
-        s["window"]["end"].as_str().unwrap_or("?")
+        s["window"]["end"].as_str().unwrap_or("?"),
+        s["role"].as_str().unwrap_or("?")
     )];
     let l = &s["sources"]["lookup_api"];
     if !l.is_null() {
