@@ -4,5 +4,6 @@
 pub mod collect;
 pub mod lookup;
 pub mod records;
+pub mod sources;
 pub mod trail;
 pub mod window;
