@@ -8,6 +8,7 @@
 //!
 //! Adding an action touches its own file and one line in `registry`.
 
+pub mod cloudtrail;
 pub mod evidence;
 pub mod iam;
 pub mod lambda;

@@ -1,7 +1,7 @@
 //! Every action firebreak knows, by name.
 
 use super::Action;
-use super::{evidence, iam, lambda, logs};
+use super::{cloudtrail, evidence, iam, lambda, logs};
 
 static ALL: &[&dyn Action] = &[
     &lambda::describe::Describe,
@@ -15,6 +15,7 @@ static ALL: &[&dyn Action] = &[
     &evidence::snapshot_config::SnapshotConfig,
     &evidence::snapshot_code::SnapshotCode,
     &logs::snapshot::Snapshot,
+    &cloudtrail::collect::Collect,
 ];
 
 pub fn all() -> &'static [&'static dyn Action] {

@@ -65,6 +65,17 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "cloudtrail",
+        &[
+            "DescribeTrails",
+            "GetEventSelectors",
+            "GetTrail",
+            "GetTrailStatus",
+            "ListTrails",
+            "LookupEvents",
+        ],
+    ),
+    (
         "s3",
         &[
             "GetBucketVersioning",
@@ -226,6 +237,9 @@ mod tests {
         assert!(is_read_operation("s3", "GetObject"));
         assert!(!is_read_operation("s3", "PutObject"));
         assert!(!is_read_operation("s3", "DeleteObject"));
+        assert!(is_read_operation("cloudtrail", "LookupEvents"));
+        assert!(!is_read_operation("cloudtrail", "StopLogging"));
+        assert!(!is_read_operation("cloudtrail", "DeleteTrail"));
         assert!(
             !is_read_operation("logs", "FilterLogEvents"),
             "a service not listed is all mutation"

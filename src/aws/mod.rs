@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod guard;
+pub mod pace;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,9 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     /// CloudWatch Logs: read-only here (FilterLogEvents, DescribeLogGroups).
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// Without SDK retries: LookupEvents is paced and backed off in one
+    /// place (`action::cloudtrail::lookup`), not twice.
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
@@ -126,6 +130,12 @@ impl Aws {
                 .interceptor(guard.clone())
                 .build(),
         );
+        let cloudtrail = aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::from(sdk)
+                .retry_config(RetryConfig::disabled())
+                .interceptor(guard.clone())
+                .build(),
+        );
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(sdk)
                 .force_path_style(settings.endpoint_url.is_some() || sdk.endpoint_url().is_some())
@@ -144,6 +154,7 @@ impl Aws {
             iam,
             s3,
             logs,
+            cloudtrail,
             region,
             endpoint_url: settings.endpoint_url.clone(),
             dry_run: settings.dry_run,
@@ -177,6 +188,14 @@ impl Aws {
                 .interceptor(guard.clone())
                 .build(),
         );
+        // Likewise: tests with recorded CloudTrail responses replace it.
+        let cloudtrail = aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::new()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(Region::new(region.to_string()))
+                .interceptor(guard.clone())
+                .build(),
+        );
         Self {
             lambda,
             lambda_probe,
@@ -184,6 +203,7 @@ impl Aws {
             iam,
             s3,
             logs,
+            cloudtrail,
             region: region.to_string(),
             endpoint_url: None,
             dry_run: guard.dry_run,

@@ -560,3 +560,37 @@ pub fn crate_root() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
+
+impl TestContext {
+    /// A forensic bucket for this test's account (created once), and the
+    /// params `playbooks/lambda-compromise.yaml` needs to write evidence
+    /// there. Logs and CloudTrail are off: a fresh test function has no log
+    /// group and LocalStack has no CloudTrail API; tests/integration/logs.rs
+    /// and cloudtrail.rs cover those steps.
+    pub async fn evidence_params(&self) -> Vec<String> {
+        let name = format!("fb-ev-{}", self.account);
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(&self.account, "test", None, None, "tests"))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        if s3.head_bucket().bucket(&name).send().await.is_err() {
+            s3.create_bucket()
+                .bucket(&name)
+                .send()
+                .await
+                .expect("create the forensic bucket");
+        }
+        vec![
+            format!("forensic_bucket={name}"),
+            "collect_logs=false".into(),
+            "collect_cloudtrail=false".into(),
+        ]
+    }
+}

@@ -34,6 +34,7 @@ fn names(v: &Value, status: &str) -> Vec<String> {
 #[tokio::test]
 async fn contain_then_recover_restores_the_role_exactly_holding_back_broad_grants() {
     let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
     let f = cx.unique("victim");
     let role = format!("{f}-role");
     let role_arn = cx.seed_role(&role).await;
@@ -49,6 +50,12 @@ async fn contain_then_recover_restores_the_role_exactly_holding_back_broad_grant
         "json",
         "run",
         &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-Q",
         "-p",
@@ -91,6 +98,12 @@ async fn contain_then_recover_restores_the_role_exactly_holding_back_broad_grant
         "json",
         "run",
         &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-Q",
         "-p",
@@ -185,6 +198,7 @@ async fn contain_then_recover_restores_the_role_exactly_holding_back_broad_grant
 #[tokio::test]
 async fn recover_reports_what_someone_else_changed_and_honours_exclude() {
     let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
     let f = cx.unique("drift");
     let role = format!("{f}-role");
     let role_arn = cx.seed_role(&role).await;
@@ -192,6 +206,12 @@ async fn recover_reports_what_someone_else_changed_and_honours_exclude() {
     cx.run(&[
         "run",
         &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-D",
         "-p",
@@ -250,6 +270,12 @@ async fn recover_reports_what_someone_else_changed_and_honours_exclude() {
     cx.run(&[
         "run",
         &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-X",
         "-p",
@@ -280,6 +306,7 @@ async fn recover_reports_what_someone_else_changed_and_honours_exclude() {
 #[tokio::test]
 async fn a_shared_role_stops_without_a_choice_and_each_scope_does_what_it_says() {
     let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
     let f = cx.unique("shared");
     let other = cx.unique("bystander");
     let role = format!("{f}-role");
@@ -289,7 +316,21 @@ async fn a_shared_role_stops_without_a_choice_and_each_scope_does_what_it_says()
     let before = cx.role_snapshot(&role).await;
     let param = format!("function={f}");
 
-    let r = cx.run(&["run", &pb(), "--incident", "INC-S1", "-p", &param, "--yes"]);
+    let r = cx.run(&[
+        "run",
+        &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
+        "--incident",
+        "INC-S1",
+        "-p",
+        &param,
+        "--yes",
+    ]);
     r.expect_code(1);
     assert!(
         r.stderr.contains("shared by 1 other function(s)"),
@@ -316,6 +357,12 @@ async fn a_shared_role_stops_without_a_choice_and_each_scope_does_what_it_says()
         "json",
         "run",
         &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-S2",
         "-p",
@@ -354,6 +401,12 @@ async fn a_shared_role_stops_without_a_choice_and_each_scope_does_what_it_says()
         "json",
         "run",
         &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-S3",
         "-p",
@@ -382,6 +435,7 @@ async fn sigkill_at_the_role_mutation_then_rerun_and_recover_exactly() {
         "after_apply:quarantine-role",
     ] {
         let cx = TestContext::new().await;
+        let ev = cx.evidence_params().await;
         let f = cx.unique("crashq");
         let role = format!("{f}-role");
         let role_arn = cx.seed_role(&role).await;
@@ -392,6 +446,12 @@ async fn sigkill_at_the_role_mutation_then_rerun_and_recover_exactly() {
         let args = [
             "run",
             playbook.as_str(),
+            "-p",
+            ev[0].as_str(),
+            "-p",
+            ev[1].as_str(),
+            "-p",
+            ev[2].as_str(),
             "--incident",
             "INC-KQ",
             "-p",
@@ -404,6 +464,12 @@ async fn sigkill_at_the_role_mutation_then_rerun_and_recover_exactly() {
             "json",
             "run",
             &pb(),
+            "-p",
+            &ev[0],
+            "-p",
+            &ev[1],
+            "-p",
+            &ev[2],
             "--incident",
             "INC-KQ",
             "-p",
@@ -458,6 +524,7 @@ async fn sigkill_at_the_role_mutation_then_rerun_and_recover_exactly() {
 #[tokio::test]
 async fn public_access_is_closed_and_only_reopened_when_asked() {
     let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
     let f = cx.unique("public");
     let role = format!("{f}-role");
     let role_arn = cx.seed_role(&role).await;
@@ -471,6 +538,12 @@ async fn public_access_is_closed_and_only_reopened_when_asked() {
         "json",
         "run",
         &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-PUB",
         "-p",
@@ -632,6 +705,7 @@ async fn wait_mapping(cx: &TestContext, uuid: &str, want: &str) {
 #[tokio::test]
 async fn event_sources_are_disabled_never_deleted_and_re_enabled_by_recover() {
     let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
     let f = cx.unique("mapped");
     let role = format!("{f}-role");
     let role_arn = cx.seed_role(&role).await;
@@ -643,6 +717,12 @@ async fn event_sources_are_disabled_never_deleted_and_re_enabled_by_recover() {
         "json",
         "run",
         &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-ESM",
         "-p",
@@ -663,6 +743,12 @@ async fn event_sources_are_disabled_never_deleted_and_re_enabled_by_recover() {
         "json",
         "run",
         &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-ESM",
         "-p",
@@ -679,6 +765,7 @@ async fn event_sources_are_disabled_never_deleted_and_re_enabled_by_recover() {
 #[tokio::test]
 async fn access_keys_are_deactivated_not_deleted_and_the_function_is_tagged() {
     let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
     let f = cx.unique("keys");
     let role = format!("{f}-role");
     let role_arn = cx.seed_role(&role).await;
@@ -722,6 +809,12 @@ async fn access_keys_are_deactivated_not_deleted_and_the_function_is_tagged() {
         "json",
         "run",
         &pb(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-KEYS",
         "-p",
@@ -820,6 +913,7 @@ async fn sigkill_at_every_mutating_step_then_rerun_contains_once_and_recover_is_
             }
         );
         let cx = TestContext::new().await;
+        let ev = cx.evidence_params().await;
         let f = cx.unique("every");
         let role = format!("{f}-role");
         let role_arn = cx.seed_role(&role).await;
@@ -847,6 +941,12 @@ async fn sigkill_at_every_mutating_step_then_rerun_contains_once_and_recover_is_
         let args = [
             "run",
             playbook.as_str(),
+            "-p",
+            ev[0].as_str(),
+            "-p",
+            ev[1].as_str(),
+            "-p",
+            ev[2].as_str(),
             "--incident",
             "INC-EVERY",
             "-p",
@@ -867,6 +967,12 @@ async fn sigkill_at_every_mutating_step_then_rerun_contains_once_and_recover_is_
             &pf,
             "-p",
             &pu,
+            "-p",
+            &ev[0],
+            "-p",
+            &ev[1],
+            "-p",
+            &ev[2],
             "--yes",
         ]);
         rerun.expect_code(0);
@@ -888,8 +994,11 @@ async fn sigkill_at_every_mutating_step_then_rerun_contains_once_and_recover_is_
             } else {
                 &r["data"]["change"]
             };
+            // Per step: each evidence step lists its artifacts in a
+            // manifest change of the same name.
             let key = format!(
-                "{} {}",
+                "{} {} {}",
+                r["step"].as_str().unwrap_or(""),
                 change["target"].as_str().unwrap(),
                 change["attribute"].as_str().unwrap()
             );

@@ -27,18 +27,25 @@ async fn aws_for(cx: &TestContext, dry_run: bool) -> Aws {
 
 /// Values for the params of every shipped playbook. A new playbook with a
 /// param this table does not know fails here, so it cannot skip the check.
-fn params_for(pb: &playbook::Playbook, function: &str) -> Map<String, Value> {
+fn params_for(pb: &playbook::Playbook, function: &str, bucket: &str) -> Map<String, Value> {
     let given: Vec<String> = pb
         .params
         .iter()
         .filter(|p| p.required)
         .map(|p| match p.name.as_str() {
             "function" => format!("function={function}"),
+            "forensic_bucket" => format!("forensic_bucket={bucket}"),
             other => panic!(
                 "dry_run_guard.rs: give a test value for param `{other}` of {}",
                 pb.name
             ),
         })
+        .chain(
+            pb.params
+                .iter()
+                .filter(|p| p.name == "collect_cloudtrail")
+                .map(|_| "collect_cloudtrail=false".to_string()),
+        )
         .collect();
     firebreak::engine::params::resolve(pb, &given).expect("params")
 }
@@ -49,6 +56,18 @@ async fn planning_every_shipped_playbook_sends_no_mutating_request() {
     let f = cx.unique("guard");
     let role = cx.seed_role(&format!("{f}-role")).await;
     cx.create_function_with_role(&f, &role).await;
+    // Every evidence step is planned too (CloudTrail aside: LocalStack has
+    // no LookupEvents; cloudtrail.rs shows the guard lets it through), so
+    // the function needs a log group and there is a bucket.
+    let bucket = cx.evidence_params().await[0]
+        .trim_start_matches("forensic_bucket=")
+        .to_string();
+    let logs = aws_for(&cx, false).await.logs;
+    logs.create_log_group()
+        .log_group_name(format!("/aws/lambda/{f}"))
+        .send()
+        .await
+        .expect("log group");
     let dir = crate::common::crate_root().join("playbooks");
     let mut planned = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -67,7 +86,7 @@ async fn planning_every_shipped_playbook_sends_no_mutating_request() {
             let incident = Incident::open(&cx.path("state"), &id, "run-test", "test").unwrap();
             let session = Session::new(aws, caller, incident);
             let plan = session
-                .build_plan(&pb, &params_for(&pb, &f), &phases)
+                .build_plan(&pb, &params_for(&pb, &f, &bucket), &phases)
                 .await
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(!plan.steps.is_empty());

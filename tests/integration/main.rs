@@ -4,6 +4,7 @@ mod common;
 
 mod containment;
 
+mod cloudtrail;
 mod crash;
 mod dry_run_guard;
 mod errors;

@@ -107,6 +107,7 @@ async fn a_hundred_functions_contained_in_one_run_by_glob() {
 #[tokio::test]
 async fn harm_stopping_changes_go_first_for_every_target() {
     let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
     let pb = crate::common::crate_root()
         .join("playbooks/lambda-compromise.yaml")
         .display()
@@ -121,6 +122,12 @@ async fn harm_stopping_changes_go_first_for_every_target() {
     let r = cx.run(&[
         "run",
         &pb,
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
         "--incident",
         "INC-PAIR",
         "--target",
