@@ -1195,3 +1195,57 @@ async fn a_bucket_in_a_separate_forensic_account_is_written_through_its_role() {
         bad.stderr
     );
 }
+
+#[tokio::test]
+async fn a_package_that_differs_from_what_lambda_reports_is_named_by_verify() {
+    let cx = TestContext::new().await;
+    let aws = aws_for(&cx, false).await;
+    let name = format!("fb-evidence-r-{}", cx.account);
+    bucket(&aws, &name, false).await;
+    let store = ForensicStore::open(aws.s3.clone(), &name, None)
+        .await
+        .expect("open");
+    let id = IncidentId::parse("INC-EV-R").expect("id");
+    let mut inc = Incident::open(&cx.path(".firebreak"), &id, "run-test", "test").expect("open");
+    let mut m = Manifest::new("INC-EV-R", &cx.account, REGION, "victim", &name);
+    let prefix = m.prefix().expect("prefix");
+    let claimed = sha256_hex(b"what Lambda says it runs");
+    let key = format!("{prefix}/code/packages/{claimed}.zip");
+    let stored = store
+        .put(&key, b"what was downloaded".to_vec())
+        .await
+        .expect("put");
+    m.add(
+        "code/packages/x.zip",
+        &stored,
+        "lambda:GetFunction",
+        "2026-11-23T00:00:00Z",
+        "arn:aws:iam::1:user/t",
+    );
+    m.set_reported_sha256(&key, &claimed);
+    let rec = m.write(&store).await.expect("manifest");
+    inc.audit
+        .append(
+            MANIFEST_EVENT,
+            None,
+            serde_json::to_value(&rec).expect("json"),
+        )
+        .expect("audit");
+    drop(inc);
+    let r = cx.run(&[
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-EV-R",
+        "--bucket",
+        &name,
+    ]);
+    r.expect_code(1);
+    assert!(
+        r.stderr
+            .contains(&format!("the service reported sha256 {claimed}"))
+            && r.stderr.contains(&stored.sha256),
+        "{}",
+        r.stderr
+    );
+}
