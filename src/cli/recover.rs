@@ -163,6 +163,12 @@ pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError
     }
     let failed = outcomes.iter().filter(|o| !o.ok).count();
     session.audit("run_finished", None, json!({"command": "firebreak recover", "restored": outcomes.len() - failed, "failed": failed}))?;
+    // The trail now records what was restored: it joins the evidence.
+    let copy = if outcomes.is_empty() {
+        None
+    } else {
+        session.seal_recover().await?
+    };
     match global.output {
         OutputFormat::Text => print!(
             "{}",
@@ -198,6 +204,12 @@ pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError
             });
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
+    }
+    if let (Some(c), OutputFormat::Text) = (&copy, global.output) {
+        println!(
+            "Chain of custody: audit trail ({} lines, sha256 {}) copied to s3://{}/{}",
+            c.lines, c.sha256, c.bucket, c.key
+        );
     }
     Ok(if failed > 0 {
         exit::ERROR

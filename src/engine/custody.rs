@@ -26,6 +26,16 @@ use crate::plan::{Plan, StepStatus};
 use crate::state::JournalEvent;
 
 pub const AUDIT_COPY_EVENT: &str = "evidence.audit_copy";
+/// Where a run wrote evidence, kept in the incident directory so that
+/// `recover`, which works from the journal alone, copies its trail there too.
+const CUSTODY_FILE: &str = "custody.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CustodyConfig {
+    bucket: String,
+    retention: Retention,
+    role: Option<String>,
+}
 const EVIDENCE_ACTIONS: [&str; 3] = ["evidence.", "logs.", "cloudtrail."];
 
 /// Where an audit trail copy went, as recorded in the trail.
@@ -103,6 +113,11 @@ impl Session {
         let Some((bucket, retention, role)) = evidence_bucket(plans) else {
             return Ok(CustodyReport::default());
         };
+        self.remember_custody(&CustodyConfig {
+            bucket: bucket.clone(),
+            retention,
+            role: role.clone(),
+        })?;
         let (s3, writer) =
             crate::action::evidence::s3_for(&self.aws, role.as_deref(), &self.incident_id)
                 .await
@@ -246,6 +261,44 @@ impl Session {
             serde_json::to_value(&record).unwrap_or(Value::Null),
         )?;
         Ok(written)
+    }
+
+    fn remember_custody(&self, c: &CustodyConfig) -> Result<(), EngineError> {
+        let dir = self.incident().dir.clone();
+        let path = dir.join(CUSTODY_FILE);
+        let tmp = dir.join(format!("{CUSTODY_FILE}.tmp"));
+        let bytes = serde_json::to_vec_pretty(c).unwrap_or_default();
+        let io = |source| crate::state::StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(())
+    }
+
+    /// After `recover` restored something: copies the audit trail to the
+    /// bucket an earlier run of this incident wrote its evidence to.
+    pub async fn seal_recover(&self) -> Result<Option<AuditCopy>, EngineError> {
+        let path = self.incident().dir.join(CUSTODY_FILE);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(None); // this incident wrote no evidence
+        };
+        let c: CustodyConfig = serde_json::from_str(&text).map_err(|e| {
+            custody_err(ActionError::input(
+                format!("{} is not valid: {e}", path.display()),
+                "it records where the incident's evidence went; restore it from a backup or delete it to skip the copy",
+            ))
+        })?;
+        let (s3, writer) =
+            crate::action::evidence::s3_for(&self.aws, c.role.as_deref(), &self.incident_id)
+                .await
+                .map_err(|e| custody_err(e.into()))?;
+        let mut store = ForensicStore::open(s3, &c.bucket, Some(c.retention))
+            .await
+            .map_err(|e| custody_err(evidence_err(e)))?;
+        store.set_writer(writer);
+        self.copy_audit(&store).await.map(Some)
     }
 
     /// The prior value of every change the journal saw applied by `step`

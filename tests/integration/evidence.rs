@@ -608,6 +608,32 @@ async fn snapshot_config_preserves_everything_once_and_never_leaks_env_values() 
         "{items:?}"
     );
     assert_eq!(items.len(), 1, "{items:?}");
+    // Recovering joins the trail to the evidence too: a new copy that
+    // records the restoration.
+    let recovered = cx.run(&["recover", "--incident", "INC-SNAP", "--yes"]);
+    recovered.expect_code(0);
+    assert!(
+        recovered.stdout.contains("Chain of custody: audit trail"),
+        "{}",
+        recovered.stdout
+    );
+    assert_eq!(object_count(&aws, &name).await, 12);
+    let after = cx.run(&[
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-SNAP",
+        "--bucket",
+        &name,
+    ]);
+    after.expect_code(0);
+    assert!(
+        after
+            .stdout
+            .contains("2 manifest(s), 10 artifact(s) checked, 0 mismatch(es)"),
+        "{}",
+        after.stdout
+    );
 
     // Opting in stores values in the bucket, and only there.
     let opt = cx.run(
