@@ -57,6 +57,10 @@ pub struct Aws {
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
     pub calls: Arc<CallRecorder>,
+    /// Forensic buckets already opened by this run (see
+    /// `action::evidence::open_store`): one HeadBucket, Object Lock lookup
+    /// and AssumeRole per bucket, not per written object.
+    pub forensic_stores: Arc<crate::evidence::store::StoreCache>,
 }
 
 impl Aws {
@@ -159,6 +163,7 @@ impl Aws {
             endpoint_url: settings.endpoint_url.clone(),
             dry_run: settings.dry_run,
             calls,
+            forensic_stores: Arc::default(),
         }
     }
 
@@ -208,6 +213,7 @@ impl Aws {
             endpoint_url: None,
             dry_run: guard.dry_run,
             calls: guard.recorder.clone(),
+            forensic_stores: Arc::default(),
         }
     }
 
@@ -286,6 +292,7 @@ impl Aws {
     /// real bucket; the caller attaches the guard).
     pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
         self.s3 = s3;
+        self.forensic_stores = Arc::default();
         self
     }
 

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::{exit, CliError, ErrorClass, GlobalArgs, OutputFormat};
 use crate::aws::{Aws, AwsSettings};
-use crate::evidence::store::ForensicStore;
 use crate::evidence::{verify, EvidenceError};
 use crate::state::IncidentId;
 
@@ -79,8 +78,15 @@ pub async fn exec(global: &GlobalArgs, cmd: EvidenceCommand) -> Result<u8, CliEr
         dry_run: true,
     })
     .await?;
-    let (s3, _) = crate::action::evidence::s3_for(&aws, bucket_role.as_deref(), &incident).await?;
-    let store = ForensicStore::open(s3, &bucket, None).await?;
+    let store =
+        crate::action::evidence::open_store(&aws, &bucket, bucket_role.as_deref(), None, &incident)
+            .await
+            .map_err(|e| match e {
+                crate::action::ActionError::Aws(a) => CliError::from(*a),
+                crate::action::ActionError::Input { message, hint } => {
+                    CliError::new(ErrorClass::Input, message, hint)
+                }
+            })?;
     let report = verify::verify(&store, &trail).await?;
     let ok = report.mismatches.is_empty();
     match global.output {

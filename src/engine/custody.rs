@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{EngineError, Session};
-use crate::action::evidence::{evidence_err, Listed};
+use crate::action::evidence::{
+    evidence_err, open_store, retention_from, write_listed, Listed, ManifestTarget,
+};
 use crate::action::ActionError;
-use crate::evidence::manifest::Manifest;
-use crate::evidence::store::{artifact_key, ForensicStore, Retention, RetentionMode, Stored};
+use crate::evidence::store::{artifact_key, ForensicStore, Retention};
 use crate::evidence::verify::MANIFEST_EVENT;
 use crate::plan::{Plan, StepStatus};
 use crate::state::JournalEvent;
@@ -64,28 +65,12 @@ pub fn evidence_bucket(plans: &[Plan]) -> Option<(String, Retention, Option<Stri
             return None;
         }
         let bucket = s.args.get("bucket")?.as_str()?.to_string();
-        let days = s
-            .args
-            .get("retention_days")
-            .and_then(Value::as_u64)
-            .unwrap_or(365);
-        let mode = match s.args.get("retention_mode").and_then(Value::as_str) {
-            Some("governance") => RetentionMode::Governance,
-            _ => RetentionMode::Compliance,
-        };
         let role = s
             .args
             .get("bucket_role")
             .and_then(Value::as_str)
             .map(str::to_string);
-        Some((
-            bucket,
-            Retention {
-                mode,
-                days: u32::try_from(days).unwrap_or(365),
-            },
-            role,
-        ))
+        Some((bucket, retention_from(&s.args), role))
     })
 }
 
@@ -118,14 +103,15 @@ impl Session {
             retention,
             role: role.clone(),
         })?;
-        let (s3, writer) =
-            crate::action::evidence::s3_for(&self.aws, role.as_deref(), &self.incident_id)
-                .await
-                .map_err(|e| custody_err(e.into()))?;
-        let mut store = ForensicStore::open(s3, &bucket, Some(retention))
-            .await
-            .map_err(|e| custody_err(evidence_err(e)))?;
-        store.set_writer(writer);
+        let store = open_store(
+            &self.aws,
+            &bucket,
+            role.as_deref(),
+            Some(retention),
+            &self.incident_id,
+        )
+        .await
+        .map_err(custody_err)?;
         let mut report = CustodyReport {
             bucket: Some(bucket.clone()),
             ..CustodyReport::default()
@@ -220,41 +206,16 @@ impl Session {
         if written.is_empty() {
             return Ok(written);
         }
-        let mut m = Manifest::latest_or_new(
-            store,
-            &plan.incident,
-            &plan.account,
-            &plan.region,
-            &function,
-        )
-        .await
-        .map_err(|e| custody_err(evidence_err(e)))?;
-        for l in &listed {
-            let Some(head) = store
-                .head(&l.key)
-                .await
-                .map_err(|e| custody_err(e.into()))?
-            else {
-                continue;
-            };
-            let stored = Stored {
-                key: l.key.clone(),
-                size: head.size,
-                sha256: head.sha256,
-                written: false,
-            };
-            m.add(
-                &l.name,
-                &stored,
-                &l.source,
-                &head.written_at,
-                &self.caller.arn,
-            );
-        }
-        let record = m
-            .write(store)
+        let target = ManifestTarget {
+            incident: &plan.incident,
+            account: &plan.account,
+            region: &plan.region,
+            function: &function,
+            collector: &self.caller.arn,
+        };
+        let record = write_listed(store, &target, &listed)
             .await
-            .map_err(|e| custody_err(evidence_err(e)))?;
+            .map_err(custody_err)?;
         self.audit(
             MANIFEST_EVENT,
             None,
@@ -290,14 +251,15 @@ impl Session {
                 "it records where the incident's evidence went; restore it from a backup or delete it to skip the copy",
             ))
         })?;
-        let (s3, writer) =
-            crate::action::evidence::s3_for(&self.aws, c.role.as_deref(), &self.incident_id)
-                .await
-                .map_err(|e| custody_err(e.into()))?;
-        let mut store = ForensicStore::open(s3, &c.bucket, Some(c.retention))
-            .await
-            .map_err(|e| custody_err(evidence_err(e)))?;
-        store.set_writer(writer);
+        let store = open_store(
+            &self.aws,
+            &c.bucket,
+            c.role.as_deref(),
+            Some(c.retention),
+            &self.incident_id,
+        )
+        .await
+        .map_err(custody_err)?;
         self.copy_audit(&store).await.map(Some)
     }
 

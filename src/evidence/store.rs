@@ -73,6 +73,11 @@ pub struct Head {
     pub written_at: String,
 }
 
+/// Opened stores by bucket, role and retention, for one set of clients,
+/// with when each was opened.
+pub type StoreCache =
+    std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, ForensicStore)>>;
+
 #[derive(Debug, Clone)]
 pub struct ForensicStore {
     s3: aws_sdk_s3::Client,

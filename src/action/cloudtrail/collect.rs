@@ -22,17 +22,14 @@ use serde_json::{json, Map, Value};
 use super::sources::{self, bytes_for, forget, role_of, LOOKUP, TRAIL};
 use super::window;
 use crate::action::evidence::{
-    check_bucket, evidence_err, prefix, store, BUCKET_PARAM, BUCKET_ROLE_PARAM,
-    RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
+    self, check_bucket, manifest_journaled, prefix, put_observed, store, Listed, BUCKET_PARAM,
+    BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
-use crate::evidence::manifest::Manifest;
-use crate::evidence::store::{sha256_parts, ForensicStore, Stored};
-use crate::evidence::verify::MANIFEST_EVENT;
+use crate::evidence::store::{sha256_parts, ForensicStore};
 use crate::plan::Change;
-use crate::state::JournalEvent;
 
 pub struct Collect;
 
@@ -116,7 +113,7 @@ static SPEC: ActionSpec = ActionSpec {
 };
 
 const PREFIX: &str = "evidence:";
-const MANIFEST: &str = "evidence:manifest";
+const MANIFEST: &str = MANIFEST_ATTRIBUTE;
 
 fn source_of(cx: &StepContext<'_>, file: &str) -> String {
     match file {
@@ -139,18 +136,6 @@ fn source_of(cx: &StepContext<'_>, file: &str) -> String {
         }
         _ => "firebreak:cloudtrail.collect (the query and the log files read)".into(),
     }
-}
-
-/// Whether this incident's journal already holds the manifest listing
-/// exactly these artifacts.
-fn manifest_recorded(cx: &StepContext<'_>, target: &str, keys: &Value) -> bool {
-    cx.history.iter().any(|r| {
-        r.event == JournalEvent::Applied
-            && r.action == SPEC.name
-            && r.change.target == target
-            && r.change.attribute == MANIFEST
-            && r.change.after["artifacts"] == *keys
-    })
 }
 
 fn note_for(s: &Value) -> String {
@@ -265,7 +250,9 @@ impl Action for Collect {
         let mut keys: Vec<&str> = artifacts.iter().filter_map(|a| a["key"].as_str()).collect();
         keys.sort_unstable();
         let keys = json!(keys);
-        if !changes.is_empty() || !manifest_recorded(cx, &observed.target, &keys) {
+        if !changes.is_empty()
+            || !manifest_journaled(cx, SPEC.name, &observed.target, |a| a["artifacts"] == keys)
+        {
             changes.push(Change::new(
                 &observed.target,
                 MANIFEST,
@@ -308,24 +295,9 @@ impl Action for Collect {
             return write_manifest(cx, &store, &f, change).await.map(Some);
         }
         let key = change.after["key"].as_str().unwrap_or_default();
-        let bytes = match bytes_for(key) {
-            Some(b) => b,
-            None => {
-                // A saved plan applied by a new process: collect again (the
-                // journal's intent fixes the same window).
-                self.observe(cx).await?;
-                bytes_for(key).ok_or_else(|| {
-                    ActionError::input(
-                        format!("{key} was not collected"),
-                        "re-run: the step collects again",
-                    )
-                })?
-            }
-        };
-        store
-            .put(key, bytes.as_ref().clone())
-            .await
-            .map_err(evidence_err)?;
+        // A saved plan applied by a new process collects again (the
+        // journal's intent fixes the same window).
+        put_observed(&store, key, bytes_for, self.observe(cx)).await?;
         Ok(None)
     }
 }
@@ -336,53 +308,26 @@ async fn write_manifest(
     f: &FunctionRef,
     change: &Change,
 ) -> Result<Receipt, ActionError> {
-    let mut m = Manifest::latest_or_new(
-        store,
-        cx.incident_id,
-        &cx.caller.account,
-        &cx.aws.region,
-        &f.name,
-    )
-    .await
-    .map_err(evidence_err)?;
     let prefix = prefix(cx, f)?;
-    for key in change.after["artifacts"].as_array().into_iter().flatten() {
-        let key = key.as_str().unwrap_or_default();
-        let head = store.head(key).await?.ok_or_else(|| {
-            ActionError::input(
-                format!(
-                    "artifact s3://{}/{key} is missing; the manifest lists only stored objects",
-                    store.facts().bucket
-                ),
-                "re-run: missing artifacts are collected again",
-            )
-        })?;
-        let name = key.strip_prefix(&format!("{prefix}/")).unwrap_or(key);
-        let file = key.rsplit('/').next().unwrap_or_default();
-        let stored = Stored {
-            key: key.to_string(),
-            size: head.size,
-            sha256: head.sha256,
-            written: false,
-        };
-        m.add(
-            name,
-            &stored,
-            &source_of(cx, file),
-            &head.written_at,
-            &cx.caller.arn,
-        );
-    }
-    let record = m.write(store).await.map_err(evidence_err)?;
-    let listed: Vec<&str> = change.after["artifacts"]
+    let keys: Vec<&str> = change.after["artifacts"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    forget(&listed);
-    Ok(Receipt {
-        event: MANIFEST_EVENT,
-        data: serde_json::to_value(&record).unwrap_or(Value::Null),
-    })
+    let listed: Vec<Listed> = keys
+        .iter()
+        .map(|key| Listed {
+            name: key
+                .strip_prefix(&format!("{prefix}/"))
+                .unwrap_or(key)
+                .to_string(),
+            key: (*key).to_string(),
+            source: source_of(cx, key.rsplit('/').next().unwrap_or_default()),
+            reported_sha256: None,
+        })
+        .collect();
+    let receipt = evidence::write_manifest(cx, store, f, &listed).await?;
+    forget(&keys);
+    Ok(receipt)
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::action::lambda::function::FunctionRef;
 use crate::action::spec::{ParamDef, ValueType};
 use crate::action::{ActionError, Receipt, StepContext};
-use crate::evidence::manifest::Manifest;
+use crate::evidence::manifest::{Manifest, ManifestRecord};
 use crate::evidence::store::{artifact_key, ForensicStore, Retention, RetentionMode, Stored};
 use crate::evidence::verify::MANIFEST_EVENT;
 use crate::evidence::EvidenceError;
@@ -46,19 +46,23 @@ pub fn evidence_err(e: EvidenceError) -> ActionError {
 
 /// The retention the step asks for (`retention_days`, `retention_mode`).
 pub fn retention(cx: &StepContext<'_>) -> Option<Retention> {
-    let days = cx
-        .args
+    Some(retention_from(cx.args))
+}
+
+/// The retention arguments of an evidence step, with their defaults.
+pub fn retention_from(args: &serde_json::Map<String, Value>) -> Retention {
+    let days = args
         .get("retention_days")
         .and_then(Value::as_u64)
         .unwrap_or(365);
-    let mode = match cx.args.get("retention_mode").and_then(Value::as_str) {
+    let mode = match args.get("retention_mode").and_then(Value::as_str) {
         Some("governance") => RetentionMode::Governance,
         _ => RetentionMode::Compliance,
     };
-    Some(Retention {
+    Retention {
         mode,
         days: u32::try_from(days).unwrap_or(365),
-    })
+    }
 }
 
 pub const BUCKET_ROLE_PARAM: ParamDef = ParamDef::new(
@@ -118,15 +122,50 @@ pub async fn s3_for(
     }
 }
 
-/// Opens the step's `bucket` (checks it exists, learns Object Lock).
-pub async fn store(cx: &StepContext<'_>) -> Result<ForensicStore, ActionError> {
-    let role = cx.args.get("bucket_role").and_then(Value::as_str);
-    let (s3, writer) = s3_for(cx.aws, role, cx.incident_id).await?;
-    let mut store = ForensicStore::open(s3, cx.str_arg("bucket")?, retention(cx))
+/// Opens a forensic bucket (checks it exists, learns Object Lock), acting
+/// as `role` when given. Each distinct bucket, role and retention is opened
+/// once per set of clients and reused by every later step and change.
+pub async fn open_store(
+    aws: &crate::aws::Aws,
+    bucket: &str,
+    role: Option<&str>,
+    retention: Option<Retention>,
+    incident: &str,
+) -> Result<ForensicStore, ActionError> {
+    let key = format!("{bucket}\n{role:?}\n{retention:?}\n{incident}");
+    // A forensic role's credentials last an hour: a long run re-assumes.
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(45 * 60);
+    let cached = aws
+        .forensic_stores
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).cloned())
+        .filter(|(at, _)| at.elapsed() < FRESH);
+    if let Some((_, store)) = cached {
+        return Ok(store);
+    }
+    let (s3, writer) = s3_for(aws, role, incident).await?;
+    let mut store = ForensicStore::open(s3, bucket, retention)
         .await
         .map_err(evidence_err)?;
     store.set_writer(writer);
+    if let Ok(mut m) = aws.forensic_stores.lock() {
+        m.insert(key, (std::time::Instant::now(), store.clone()));
+    }
     Ok(store)
+}
+
+/// Opens the step's `bucket`.
+pub async fn store(cx: &StepContext<'_>) -> Result<ForensicStore, ActionError> {
+    let role = cx.args.get("bucket_role").and_then(Value::as_str);
+    open_store(
+        cx.aws,
+        cx.str_arg("bucket")?,
+        role,
+        retention(cx),
+        cx.incident_id,
+    )
+    .await
 }
 
 /// `<incident>/<account>/<region>/<function>`: where a target's evidence goes.
@@ -163,24 +202,48 @@ pub struct Listed {
 }
 
 /// Adds `listed` to the target's newest manifest and writes the next
-/// generation. Each object is re-read from S3 first, so the manifest lists
-/// only what S3 holds and confirmed, with S3's write time as the
-/// collection time: the same evidence always gives the same manifest.
+/// generation, as a receipt for the audit trail (see `write_listed`).
 pub async fn write_manifest(
     cx: &StepContext<'_>,
     store: &ForensicStore,
     f: &FunctionRef,
     listed: &[Listed],
 ) -> Result<Receipt, ActionError> {
-    let mut m = Manifest::latest_or_new(
-        store,
-        cx.incident_id,
-        &cx.caller.account,
-        &cx.aws.region,
-        &f.name,
-    )
-    .await
-    .map_err(evidence_err)?;
+    let target = ManifestTarget {
+        incident: cx.incident_id,
+        account: &cx.caller.account,
+        region: &cx.aws.region,
+        function: &f.name,
+        collector: &cx.caller.arn,
+    };
+    let record = write_listed(store, &target, listed).await?;
+    Ok(Receipt {
+        event: MANIFEST_EVENT,
+        data: serde_json::to_value(&record).unwrap_or(Value::Null),
+    })
+}
+
+/// Whose manifest, and who collects.
+pub struct ManifestTarget<'a> {
+    pub incident: &'a str,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub function: &'a str,
+    pub collector: &'a str,
+}
+
+/// Adds `listed` to the target's newest manifest and writes the next
+/// generation. Each object is re-read from S3 first, so the manifest lists
+/// only what S3 holds and confirmed, with S3's write time as the
+/// collection time: the same evidence always gives the same manifest.
+pub async fn write_listed(
+    store: &ForensicStore,
+    t: &ManifestTarget<'_>,
+    listed: &[Listed],
+) -> Result<ManifestRecord, ActionError> {
+    let mut m = Manifest::latest_or_new(store, t.incident, t.account, t.region, t.function)
+        .await
+        .map_err(evidence_err)?;
     for l in listed {
         let head = store.head(&l.key).await?.ok_or_else(|| {
             ActionError::input(
@@ -198,22 +261,62 @@ pub async fn write_manifest(
             sha256: head.sha256,
             written: false,
         };
-        m.add(
-            &l.name,
-            &stored,
-            &l.source,
-            &head.written_at,
-            &cx.caller.arn,
-        );
+        m.add(&l.name, &stored, &l.source, &head.written_at, t.collector);
         if let Some(r) = &l.reported_sha256 {
             m.set_reported_sha256(&l.key, r);
         }
     }
-    let record = m.write(store).await.map_err(evidence_err)?;
-    Ok(Receipt {
-        event: MANIFEST_EVENT,
-        data: serde_json::to_value(&record).unwrap_or(Value::Null),
+    m.write(store).await.map_err(evidence_err)
+}
+
+/// Whether this incident's journal already holds `action`'s manifest change
+/// for `target` whose planned value satisfies `same`.
+pub fn manifest_journaled(
+    cx: &StepContext<'_>,
+    action: &str,
+    target: &str,
+    same: impl Fn(&Value) -> bool,
+) -> bool {
+    cx.history.iter().any(|r| {
+        r.event == crate::state::JournalEvent::Applied
+            && r.action == action
+            && r.change.target == target
+            && r.change.attribute == MANIFEST_ATTRIBUTE
+            && same(&r.change.after)
     })
+}
+
+/// The change every evidence action plans for its manifest.
+pub const MANIFEST_ATTRIBUTE: &str = "evidence:manifest";
+
+/// Writes the bytes `observe` kept for `key` (`lookup`); a saved plan
+/// applied by a new process has none, so the step observes once more.
+pub async fn put_observed<F>(
+    store: &ForensicStore,
+    key: &str,
+    lookup: impl Fn(&str) -> Option<Arc<Vec<u8>>>,
+    observe_again: F,
+) -> Result<(), ActionError>
+where
+    F: std::future::Future<Output = Result<crate::action::Observation, ActionError>>,
+{
+    let bytes = match lookup(key) {
+        Some(b) => b,
+        None => {
+            observe_again.await?;
+            lookup(key).ok_or_else(|| {
+                ActionError::input(
+                    format!("{key} was not observed"),
+                    "re-run: the step observes again",
+                )
+            })?
+        }
+    };
+    store
+        .put(key, bytes.as_ref().clone())
+        .await
+        .map_err(evidence_err)?;
+    Ok(())
 }
 
 /// S3 bucket naming rules, checked before any call.

@@ -13,8 +13,9 @@ use serde_json::{json, Map, Value};
 
 use super::code_inventory::{self, Source};
 use super::{
-    evidence_err, prefix, recall, remember, store, write_manifest, Listed, BUCKET_PARAM,
-    BUCKET_ROLE_PARAM, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
+    evidence_err, manifest_journaled, prefix, put_observed, recall, remember, store,
+    write_manifest, Listed, BUCKET_PARAM, BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE,
+    RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
@@ -23,7 +24,6 @@ use crate::aws::{AwsError, AwsErrorKind};
 use crate::evidence::download::{fetch_to_file, DownloadError, Fetched};
 use crate::evidence::store::{sha256_parts, ForensicStore};
 use crate::plan::Change;
-use crate::state::JournalEvent;
 
 pub struct SnapshotCode;
 
@@ -79,7 +79,7 @@ static SPEC: ActionSpec = ActionSpec {
 
 const PACKAGE: &str = "evidence:package:";
 const INVENTORY: &str = "evidence:inventory";
-const MANIFEST: &str = "evidence:manifest";
+const MANIFEST: &str = MANIFEST_ATTRIBUTE;
 /// Presigned URLs live about ten minutes; a download that outlives one (or
 /// a URL that expired between the call and the download) gets a new one.
 const URL_ATTEMPTS: u32 = 3;
@@ -90,15 +90,6 @@ fn inventory_key(prefix: &str) -> String {
 
 fn package_key(prefix: &str, hex: &str) -> String {
     format!("{prefix}/code/packages/{hex}.zip")
-}
-
-fn manifest_recorded(cx: &StepContext<'_>, target: &str) -> bool {
-    cx.history.iter().any(|r| {
-        r.event == JournalEvent::Applied
-            && r.action == SPEC.name
-            && r.change.target == target
-            && r.change.attribute == MANIFEST
-    })
 }
 
 /// Downloads through `next_url`, asking for a new URL whenever the last one
@@ -261,7 +252,7 @@ impl Action for SnapshotCode {
         }
         let mut keys: Vec<Value> = packages.iter().map(|p| p["key"].clone()).collect();
         keys.push(inv["key"].clone());
-        if !changes.is_empty() || !manifest_recorded(cx, &observed.target) {
+        if !changes.is_empty() || !manifest_journaled(cx, SPEC.name, &observed.target, |_| true) {
             let reported: Map<String, Value> = packages
                 .iter()
                 .filter_map(|p| {
@@ -322,23 +313,7 @@ impl Action for SnapshotCode {
         }
         let key = change.after["key"].as_str().unwrap_or_default();
         if change.attribute == INVENTORY {
-            let bytes = match recall(key) {
-                Some(b) => b,
-                None => {
-                    // A saved plan applied by a new process: read again.
-                    self.observe(cx).await?;
-                    recall(key).ok_or_else(|| {
-                        ActionError::input(
-                            format!("{key} was not observed"),
-                            "re-run: the step re-reads the inventory",
-                        )
-                    })?
-                }
-            };
-            store
-                .put(key, bytes.as_ref().clone())
-                .await
-                .map_err(evidence_err)?;
+            put_observed(&store, key, recall, self.observe(cx)).await?;
             return Ok(None);
         }
         self.store_package(cx, &store, &f, change, key).await?;

@@ -14,15 +14,15 @@ use serde_json::{json, Map, Value};
 
 use super::config_documents::{self, Document};
 use super::{
-    evidence_err, prefix, recall, remember, store, write_manifest, Listed, BUCKET_PARAM,
-    BUCKET_ROLE_PARAM, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
+    manifest_journaled, prefix, put_observed, recall, remember, store, write_manifest, Listed,
+    BUCKET_PARAM, BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM,
+    RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
 use crate::evidence::store::{sha256_parts, ForensicStore};
 use crate::plan::Change;
-use crate::state::JournalEvent;
 
 pub struct SnapshotConfig;
 
@@ -77,7 +77,7 @@ static SPEC: ActionSpec = ActionSpec {
 };
 
 const PREFIX: &str = "evidence:";
-const MANIFEST: &str = "evidence:manifest";
+const MANIFEST: &str = MANIFEST_ATTRIBUTE;
 
 fn source_of(name: &str) -> &'static str {
     match name {
@@ -96,16 +96,6 @@ fn source_of(name: &str) -> &'static str {
 
 fn key_of(prefix: &str, name: &str) -> String {
     format!("{prefix}/config/{name}.json")
-}
-
-/// Whether this incident's journal already holds this target's manifest.
-fn manifest_recorded(cx: &StepContext<'_>, target: &str) -> bool {
-    cx.history.iter().any(|r| {
-        r.event == JournalEvent::Applied
-            && r.action == SPEC.name
-            && r.change.target == target
-            && r.change.attribute == MANIFEST
-    })
 }
 
 #[async_trait]
@@ -187,7 +177,7 @@ impl Action for SnapshotConfig {
                 _ => {}
             }
         }
-        let recorded = manifest_recorded(cx, &observed.target);
+        let recorded = manifest_journaled(cx, SPEC.name, &observed.target, |_| true);
         if !changes.is_empty() || !recorded {
             let mut keys: Vec<&str> = artifacts.iter().filter_map(|a| a["key"].as_str()).collect();
             keys.sort_unstable();
@@ -237,23 +227,7 @@ impl Action for SnapshotConfig {
             return self.write_manifest(cx, &store, &f, change).await.map(Some);
         }
         let key = change.after["key"].as_str().unwrap_or_default();
-        let bytes = match recall(key) {
-            Some(b) => b,
-            None => {
-                // A saved plan applied by a new process: read again.
-                self.observe(cx).await?;
-                recall(key).ok_or_else(|| {
-                    ActionError::input(
-                        format!("{key} was not observed"),
-                        "re-run: the step re-reads the configuration",
-                    )
-                })?
-            }
-        };
-        store
-            .put(key, bytes.as_ref().clone())
-            .await
-            .map_err(evidence_err)?;
+        put_observed(&store, key, recall, self.observe(cx)).await?;
         Ok(None)
     }
 }

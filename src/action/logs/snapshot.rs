@@ -22,8 +22,8 @@ use super::stream::{self, Request, StreamError};
 use super::summary::{Summary, MAX_SUMMARY_BYTES};
 use super::window::{self, Window};
 use crate::action::evidence::{
-    evidence_err, prefix, store, BUCKET_PARAM, BUCKET_ROLE_PARAM, RETENTION_DAYS_PARAM,
-    RETENTION_MODE_PARAM,
+    evidence_err, manifest_journaled, prefix, store, BUCKET_PARAM, BUCKET_ROLE_PARAM,
+    MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
@@ -34,7 +34,6 @@ use crate::evidence::manifest::Manifest;
 use crate::evidence::store::{artifact_key, ForensicStore, Stored};
 use crate::evidence::verify::MANIFEST_EVENT;
 use crate::plan::Change;
-use crate::state::JournalEvent;
 
 pub struct Snapshot;
 
@@ -95,7 +94,7 @@ static SPEC: ActionSpec = ActionSpec {
 };
 
 const LOGS: &str = "evidence:logs";
-const MANIFEST: &str = "evidence:manifest";
+const MANIFEST: &str = MANIFEST_ATTRIBUTE;
 const SOURCE: &str = "logs:FilterLogEvents";
 
 /// Window ends fixed in this process, so that the re-observation right
@@ -168,17 +167,6 @@ fn dir_for(
     }
     let tail = artifact_key(&[&window::group_key_part(group), &when]).map_err(evidence_err)?;
     Ok(format!("{prefix}/logs/{tail}"))
-}
-
-/// Whether this step's manifest change for exactly this summary is journaled.
-fn manifest_recorded(cx: &StepContext<'_>, target: &str, after: &Value) -> bool {
-    cx.history.iter().any(|r| {
-        r.event == JournalEvent::Applied
-            && r.action == SPEC.name
-            && r.change.target == target
-            && r.change.attribute == MANIFEST
-            && &r.change.after == after
-    })
 }
 
 /// A missing log group is the commonest mistake (a function never invoked
@@ -304,7 +292,9 @@ impl Action for Snapshot {
             ));
         }
         let manifest_after = json!({"bucket": s["bucket"], "summary_key": s["summary_key"]});
-        if !changes.is_empty() || !manifest_recorded(cx, &observed.target, &manifest_after) {
+        if !changes.is_empty()
+            || !manifest_journaled(cx, SPEC.name, &observed.target, |a| *a == manifest_after)
+        {
             changes.push(Change::new(
                 &observed.target,
                 MANIFEST,
