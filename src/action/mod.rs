@@ -14,6 +14,7 @@ pub mod iam;
 pub mod lambda;
 pub mod logs;
 pub mod registry;
+pub mod run_context;
 pub mod spec;
 
 use async_trait::async_trait;
@@ -21,13 +22,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::aws::{Aws, AwsError, Caller};
-use crate::plan::Change;
+use crate::plan::{Change, Decision};
 use crate::state::JournalRecord;
+pub use run_context::RunContext;
 use spec::ActionSpec;
 
 /// Everything one step sees while it runs.
 pub struct StepContext<'a> {
     pub aws: &'a Aws,
+    /// What this run shares between steps and targets (dropped with it).
+    pub run: &'a RunContext,
     pub caller: &'a Caller,
     /// Arguments with every reference resolved.
     pub args: &'a Map<String, Value>,
@@ -99,6 +103,10 @@ pub enum ActionError {
     Aws(Box<AwsError>),
     #[error("{message}")]
     Input { message: String, hint: String },
+    /// The step must not run until someone chooses (a shared role): the
+    /// engine holds it and every other step goes on.
+    #[error("{}", .0.question)]
+    Decision(Box<Decision>),
 }
 
 impl From<AwsError> for ActionError {
@@ -119,6 +127,7 @@ impl ActionError {
         match self {
             ActionError::Aws(e) => &e.hint,
             ActionError::Input { hint, .. } => hint,
+            ActionError::Decision(_) => "choose one of the options the plan lists",
         }
     }
 

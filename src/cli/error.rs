@@ -21,6 +21,12 @@ pub mod exit {
     pub const REFUSED: u8 = 3;
     /// A change was accepted by AWS but verification shows it is not in effect.
     pub const VERIFICATION_FAILED: u8 = 4;
+    /// `run`: everything that needed no decision is done and verified;
+    /// some steps wait for one (the output names the flag that decides).
+    pub const DECISION_PENDING: u8 = 5;
+    /// `run`: containment holds, but a step that does not stop harm
+    /// (identify, evidence) failed; the run is incomplete.
+    pub const INCOMPLETE: u8 = 6;
     /// Command-line usage error.
     pub const USAGE: u8 = 64;
 }
@@ -160,8 +166,11 @@ impl From<EngineError> for CliError {
             EngineError::State(StateError::Locked { .. }) => ErrorClass::Refused,
             EngineError::State(_) => ErrorClass::State,
             EngineError::Resolve { .. } => ErrorClass::Input,
+            EngineError::Targets { refused: true, .. } => ErrorClass::Refused,
+            EngineError::Targets { .. } => ErrorClass::Input,
             EngineError::Step {
-                source: crate::action::ActionError::Input { .. },
+                source:
+                    crate::action::ActionError::Input { .. } | crate::action::ActionError::Decision(_),
                 ..
             } => ErrorClass::Input,
             EngineError::Step { .. } | EngineError::Timeout { .. } => ErrorClass::Aws,

@@ -83,9 +83,7 @@ pub async fn exec(global: &GlobalArgs, cmd: EvidenceCommand) -> Result<u8, CliEr
             .await
             .map_err(|e| match e {
                 crate::action::ActionError::Aws(a) => CliError::from(*a),
-                crate::action::ActionError::Input { message, hint } => {
-                    CliError::new(ErrorClass::Input, message, hint)
-                }
+                other => CliError::new(ErrorClass::Input, other.to_string(), other.hint()),
             })?;
     let report = verify::verify(&store, &trail).await?;
     let ok = report.mismatches.is_empty();

@@ -7,11 +7,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::session::{prepare, ParamsInput, PhaseArg};
-use super::{exit, targets, CliError, GlobalArgs, OutputFormat};
+use super::{targets, CliError, GlobalArgs, OutputFormat};
+use crate::engine::RunRequest;
 use crate::plan::saved;
-use crate::render::json::Json;
-use crate::render::text::Text;
-use crate::render::PlanView;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -43,81 +41,45 @@ pub struct PlanArgs {
 }
 
 pub async fn exec(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
-    if !args.targets.is_empty() {
-        let p = prepare(
-            global,
-            &args.playbook,
-            ParamsInput::ForTargets(&args.params),
-            &args.incident,
-            args.phase.phases(),
-            true,
-            "firebreak plan",
-        )
-        .await?;
-        let plans = targets::plan_all(
-            &p,
-            &args.targets,
-            args.max_targets,
-            usize::from(args.concurrency),
-        )
-        .await?;
-        let summary = targets::total(&plans);
-        p.session.audit(
-            "run_finished",
-            None,
-            json!({"command": "firebreak plan", "targets": plans.len(), "summary": summary}),
-        )?;
-        targets::print_plans(global.output, &plans, true);
-        return Ok(if summary.changes > 0 {
-            exit::CHANGES_PENDING
-        } else {
-            exit::OK
-        });
-    }
+    let params = if args.targets.is_empty() {
+        ParamsInput::Given(&args.params)
+    } else {
+        ParamsInput::ForTargets(&args.params)
+    };
     let p = prepare(
         global,
         &args.playbook,
-        ParamsInput::Given(&args.params),
+        params,
         &args.incident,
         args.phase.phases(),
         true,
         "firebreak plan",
     )
     .await?;
-    let plan = match p
-        .session
-        .build_plan(&p.playbook, &p.params, &p.phases)
-        .await
-    {
-        Ok(plan) => plan,
-        Err(e) => return Err(e.into()),
+    let request = RunRequest {
+        playbook: &p.playbook,
+        params: &p.params,
+        phases: &p.phases,
+        targets: targets::targets(&args.targets, args.max_targets, &p.playbook),
+        concurrency: usize::from(args.concurrency),
     };
-    let summary = plan.summary();
-    if let Some(out) = &args.out {
-        saved::save(&plan, out)?;
+    let set = p.session.plan_targets(&request).await?;
+    if let (Some(out), [plan]) = (&args.out, set.plans.as_slice()) {
+        saved::save(plan, out)?;
         p.session.audit(
             "plan_saved",
             None,
-            json!({"path": out.display().to_string(), "summary": summary}),
+            json!({"path": out.display().to_string(), "summary": plan.summary()}),
         )?;
     }
-    p.session.audit("run_finished", None, json!({"command": "firebreak plan", "summary": summary, "mutating_requests_sent": p.session.aws.calls.mutating_sent().len()}))?;
-    match global.output {
-        OutputFormat::Text => {
-            print!("{}", Text.plan(&plan, true));
-            if let Some(out) = &args.out {
-                println!(
-                    "Saved to {}; apply exactly this with `firebreak run --plan {}`.",
-                    out.display(),
-                    out.display()
-                );
-            }
-        }
-        OutputFormat::Json => print!("{}", Json.plan(&plan, true)),
+    let pending = p.session.finish_plan(&set, "firebreak plan")?;
+    targets::print_plan(global.output, &set, &pending, true);
+    if let (Some(out), OutputFormat::Text) = (&args.out, global.output) {
+        println!(
+            "Saved to {}; apply exactly this with `firebreak run --plan {}`.",
+            out.display(),
+            out.display()
+        );
     }
-    Ok(if summary.changes > 0 {
-        exit::CHANGES_PENDING
-    } else {
-        exit::OK
-    })
+    Ok(targets::plan_exit_code(&set, &pending))
 }

@@ -8,10 +8,11 @@ use serde_json::json;
 
 use super::session::{prepare, resolve_playbook_path, ParamsInput, PhaseArg};
 use super::{targets, CliError, ErrorClass, GlobalArgs, OutputFormat};
+use crate::engine::runner::PlanSet;
+use crate::engine::RunRequest;
 use crate::plan::saved;
-use crate::render::json::Json;
 use crate::render::text::Text;
-use crate::render::{run_summary, summarize, PlanView};
+use crate::render::PlanView;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -74,63 +75,7 @@ fn confirm(n: usize, account: &str, region: &str) -> Result<(), CliError> {
     }
 }
 
-async fn run_targets(global: &GlobalArgs, args: &RunArgs) -> Result<u8, CliError> {
-    let path = resolve_playbook_path(args.playbook.clone(), None)?;
-    let incident = args.incident.clone().ok_or_else(|| {
-        CliError::new(
-            ErrorClass::Input,
-            "no incident id given",
-            "pass --incident ID (or set FIREBREAK_INCIDENT)",
-        )
-    })?;
-    let p = prepare(
-        global,
-        &path,
-        ParamsInput::ForTargets(&args.params),
-        &incident,
-        args.phase.phases(),
-        false,
-        "firebreak run",
-    )
-    .await?;
-    let plans = targets::plan_all(
-        &p,
-        &args.targets,
-        args.max_targets,
-        usize::from(args.concurrency),
-    )
-    .await?;
-    if global.output == OutputFormat::Text {
-        targets::print_plans(global.output, &plans, false);
-    }
-    let pending = targets::total(&plans).changes;
-    if (pending > 0 || !p.session.incident().journal.in_doubt().is_empty()) && !args.yes {
-        if let Err(e) = confirm(pending, &p.session.caller.account, &p.session.aws.region) {
-            p.session
-                .audit("refused", None, json!({"message": e.message}))?;
-            return Err(e);
-        }
-    }
-    let applied = targets::apply_all(&p, &plans, usize::from(args.concurrency)).await;
-    let report = match applied {
-        Ok(r) => r,
-        Err(e) => {
-            // Even a run that broke off leaves its trail in the bucket.
-            let _ = p.session.seal(&plans).await;
-            return Err(e);
-        }
-    };
-    p.session.audit("run_finished", None, json!({"command": "firebreak run", "targets": plans.len(), "summary": summarize(targets::total(&plans), &report)}))?;
-    let custody = p.session.seal(&plans).await?;
-    targets::print_report(global.output, &plans, &report, &p);
-    print_custody(global.output, &custody);
-    Ok(targets::exit_code(&report))
-}
-
 pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
-    if !args.targets.is_empty() {
-        return run_targets(global, &args).await;
-    }
     let saved_plan = args.plan.as_deref().map(saved::load).transpose()?;
     let path = resolve_playbook_path(
         args.playbook.clone(),
@@ -149,6 +94,9 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
     };
     let (params, phases) = match &saved_plan {
         Some(p) => (ParamsInput::Saved(&p.params), p.phases.clone()),
+        None if !args.targets.is_empty() => {
+            (ParamsInput::ForTargets(&args.params), args.phase.phases())
+        }
         None => (ParamsInput::Given(&args.params), args.phase.phases()),
     };
     let p = prepare(
@@ -161,69 +109,42 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
         "firebreak run",
     )
     .await?;
-
-    let plan = match saved_plan {
+    let concurrency = usize::from(args.concurrency);
+    let set = match saved_plan {
         Some(saved) => {
             p.session.check_fresh(&saved, &p.playbook).await?;
-            saved
+            PlanSet::one(saved)
         }
         None => {
-            p.session
-                .build_plan(&p.playbook, &p.params, &p.phases)
-                .await?
+            let request = RunRequest {
+                playbook: &p.playbook,
+                params: &p.params,
+                phases: &p.phases,
+                targets: targets::targets(&args.targets, args.max_targets, &p.playbook),
+                concurrency,
+            };
+            p.session.plan_targets(&request).await?
         }
     };
     if global.output == OutputFormat::Text {
-        print!("{}", Text.plan(&plan, false));
+        print!("{}", Text.plan(&set, &set.pending(), false));
     }
     // Interrupted changes of an earlier run are work too: settling them
     // writes the journal, so they are confirmed like changes.
-    let pending = plan.summary().changes > 0 || !p.session.incident().journal.in_doubt().is_empty();
+    let changes = set.summary().changes;
+    let pending = changes > 0 || !p.session.incident().journal.in_doubt().is_empty();
     if pending && !args.yes {
-        if let Err(e) = confirm(plan.summary().changes, &plan.account, &plan.region) {
+        let (account, region) = (&p.session.caller.account, &p.session.aws.region);
+        if let Err(e) = confirm(changes, account, region) {
             p.session
                 .audit("refused", None, json!({"message": e.message}))?;
             return Err(e);
         }
     }
-    let plans = std::slice::from_ref(&plan);
-    let report = match p.session.apply_plan(&plan, &p.playbook).await {
-        Ok(r) => r,
-        Err(e) => {
-            // Even a run that broke off leaves its trail in the bucket.
-            let _ = p.session.seal(plans).await;
-            return Err(e.into());
-        }
-    };
-    let summary = run_summary(&plan, &report);
-    p.session.audit(
-        "run_finished",
-        None,
-        json!({"command": "firebreak run", "summary": summary}),
-    )?;
-    let custody = p.session.seal(plans).await?;
-    match global.output {
-        OutputFormat::Text => print!("{}", Text.run(&plan, &report)),
-        OutputFormat::Json => print!("{}", Json.run(&plan, &report)),
-    }
-    print_custody(global.output, &custody);
+    let report = p
+        .session
+        .execute(&p.playbook, &set, concurrency, "firebreak run")
+        .await?;
+    targets::print_run(global.output, &set, &report);
     Ok(targets::exit_code(&report))
-}
-
-/// One line on where the chain of custody went (text output only: JSON
-/// readers find it in the audit trail as `evidence.audit_copy`).
-fn print_custody(output: OutputFormat, c: &crate::engine::custody::CustodyReport) {
-    if output != OutputFormat::Text {
-        return;
-    }
-    if let Some(copy) = &c.audit_copy {
-        println!(
-            "Chain of custody: {} pre-change state(s) preserved; audit trail ({} lines, sha256 {}) copied to s3://{}/{}",
-            c.pre_change.len(),
-            copy.lines,
-            copy.sha256,
-            copy.bucket,
-            copy.key
-        );
-    }
 }

@@ -101,15 +101,7 @@ impl Session {
         history: &'s [JournalRecord],
         args: &'s serde_json::Map<String, Value>,
     ) -> StepContext<'s> {
-        StepContext {
-            aws: &self.aws,
-            caller: &self.caller,
-            args,
-            history,
-            step_id: "recover",
-            incident_started_at: &self.started_at,
-            incident_id: self.incident_id.as_str(),
-        }
+        self.step_context(args, history, "recover")
     }
 
     pub async fn plan_recover(

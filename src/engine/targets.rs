@@ -1,66 +1,76 @@
 //! `--target`: which functions a playbook runs against. A selector is a
 //! function name or ARN, a glob over the region's function names
-//! (`orders-*`), or `tag:KEY=VALUE`.
+//! (`orders-*`), or `tag:KEY=VALUE`. Globs and tags read the region's
+//! functions from the run's context: the same list blast radius uses, read
+//! once per run.
 
-use crate::action::ActionError;
+use super::{EngineError, Session};
 use crate::aws::error::classify;
-use crate::aws::Aws;
 
 fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
+fn bad_selector(message: String, hint: &str) -> EngineError {
+    EngineError::Targets {
+        message,
+        hint: hint.into(),
+        refused: false,
+    }
+}
+
 /// Every function matching any selector, sorted, without duplicates.
-pub async fn expand(aws: &Aws, selectors: &[String]) -> Result<Vec<String>, ActionError> {
+pub async fn expand(session: &Session, selectors: &[String]) -> Result<Vec<String>, EngineError> {
     let needs_listing = selectors
         .iter()
         .any(|s| is_glob(s) || s.starts_with("tag:"));
-    let mut all: Vec<(String, String)> = Vec::new();
-    if needs_listing {
-        let mut pages = aws.lambda.list_functions().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| classify("ListFunctions", "lambda:ListFunctions", "functions", e))?;
-            all.extend(page.functions().iter().filter_map(|f| {
-                Some((
-                    f.function_name()?.to_string(),
-                    f.function_arn()?.to_string(),
-                ))
-            }));
-        }
-    }
+    let all = if needs_listing {
+        session
+            .run
+            .functions(&session.aws)
+            .await
+            .map_err(|e| bad_selector(e.to_string(), e.hint()))?
+            .functions
+            .clone()
+    } else {
+        Vec::new()
+    };
     let mut out = Vec::new();
     for sel in selectors {
         if let Some(tag) = sel.strip_prefix("tag:") {
             let (key, value) = tag.split_once('=').ok_or_else(|| {
-                ActionError::input(
+                bad_selector(
                     format!("`--target {sel}` is not tag:KEY=VALUE"),
                     "e.g. --target tag:team=payments",
                 )
             })?;
-            for (name, arn) in &all {
-                let tags = aws
+            for f in &all {
+                let tags = session
+                    .aws
                     .lambda
                     .list_tags()
-                    .resource(arn)
+                    .resource(&f.arn)
                     .send()
                     .await
-                    .map_err(|e| classify("ListTags", "lambda:ListTags", arn, e))?;
+                    .map_err(|e| {
+                        let e = classify("ListTags", "lambda:ListTags", &f.arn, e);
+                        bad_selector(e.to_string(), &e.hint)
+                    })?;
                 if tags.tags().and_then(|t| t.get(key)).map(String::as_str) == Some(value) {
-                    out.push(name.clone());
+                    out.push(f.name.clone());
                 }
             }
         } else if is_glob(sel) {
             let pattern = glob::Pattern::new(sel).map_err(|e| {
-                ActionError::input(
+                bad_selector(
                     format!("`--target {sel}` is not a valid glob: {e}"),
                     "use * and ? as wildcards, e.g. orders-*",
                 )
             })?;
             out.extend(
                 all.iter()
-                    .filter(|(n, _)| pattern.matches(n))
-                    .map(|(n, _)| n.clone()),
+                    .filter(|f| pattern.matches(&f.name))
+                    .map(|f| f.name.clone()),
             );
         } else {
             out.push(sel.clone());
@@ -69,4 +79,29 @@ pub async fn expand(aws: &Aws, selectors: &[String]) -> Result<Vec<String>, Acti
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// Refuses an empty selection, and one larger than `max` (a glob that
+/// matches far more than meant must not contain the whole account).
+pub fn check_count(selectors: &[String], targets: &[String], max: u32) -> Result<(), EngineError> {
+    if targets.is_empty() {
+        return Err(bad_selector(
+            format!("no function matches {}", selectors.join(", ")),
+            "check the names, globs or tags, and --region",
+        ));
+    }
+    if targets.len() as u64 > u64::from(max) {
+        let shown: Vec<&str> = targets.iter().take(10).map(String::as_str).collect();
+        return Err(EngineError::Targets {
+            message: format!(
+                "{} functions match ({}{}), more than max_targets {max}; nothing was changed",
+                targets.len(),
+                shown.join(", "),
+                if targets.len() > 10 { ", ..." } else { "" }
+            ),
+            hint: "narrow the selection, or raise the limit with --max-targets N (or `max_targets:` in the playbook) if this is really meant".into(),
+            refused: true,
+        });
+    }
+    Ok(())
 }

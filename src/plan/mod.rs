@@ -94,6 +94,40 @@ pub enum StepStatus {
     Read,
     /// `when` was false.
     Skipped,
+    /// Needs a human decision before it can change anything (see
+    /// `decision`); every step that needs none still runs (contract 14).
+    Held,
+    /// Could not be observed or planned (see `error`): reported, and never
+    /// a reason to leave the function running.
+    Failed,
+}
+
+/// A choice the responder must make before a step may run, and how to make
+/// it: the plan and the report name it, the run goes on without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub question: String,
+    /// Other resources the step would affect.
+    pub affects: Vec<String>,
+    /// The step argument the decision sets.
+    pub argument: String,
+    pub options: Vec<DecisionOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionOption {
+    pub value: String,
+    pub effect: String,
+    /// What to pass or edit to choose this (filled by the engine, which
+    /// knows whether the argument comes from a param).
+    #[serde(default)]
+    pub how: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepError {
+    pub message: String,
+    pub hint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +144,10 @@ pub struct StepPlan {
     pub changes: Vec<Change>,
     pub outputs: Map<String, Value>,
     pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +160,33 @@ pub struct Summary {
     pub satisfied: usize,
     pub read: usize,
     pub skipped: usize,
+    #[serde(default)]
+    pub held: usize,
+    #[serde(default)]
+    pub failed: usize,
+}
+
+impl Summary {
+    pub fn add(&mut self, x: &Summary) {
+        self.changes += x.changes;
+        self.create += x.create;
+        self.update += x.update;
+        self.delete += x.delete;
+        self.satisfied += x.satisfied;
+        self.read += x.read;
+        self.skipped += x.skipped;
+        self.held += x.held;
+        self.failed += x.failed;
+    }
+
+    /// The counts of several targets' plans together.
+    pub fn of(plans: &[Plan]) -> Summary {
+        let mut s = Summary::default();
+        for p in plans {
+            s.add(&p.summary());
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,6 +221,8 @@ impl Plan {
                 StepStatus::Satisfied => s.satisfied += 1,
                 StepStatus::Read => s.read += 1,
                 StepStatus::Skipped => s.skipped += 1,
+                StepStatus::Held => s.held += 1,
+                StepStatus::Failed => s.failed += 1,
             }
             for c in &step.changes {
                 s.changes += 1;

@@ -694,7 +694,7 @@ async fn trail_log_files_give_exactly_the_matching_records_verified_and_written_
         keys(aws, &t.forensic).await.is_empty(),
         "plan wrote to the bucket"
     );
-    let step = plan.json()["steps"][0].clone();
+    let step = plan.json()["targets"][0]["steps"][0].clone();
     let note = step["note"].as_str().unwrap_or("");
     assert!(
         note.contains("window ")

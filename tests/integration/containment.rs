@@ -13,7 +13,7 @@ fn pb() -> String {
 }
 
 fn step<'a>(v: &'a Value, id: &str) -> &'a Value {
-    v["steps"]
+    v["targets"][0]["steps"]
         .as_array()
         .unwrap()
         .iter()

@@ -429,7 +429,7 @@ async fn snapshot_config_preserves_everything_once_and_never_leaks_env_values() 
         "plan wrote to the bucket"
     );
     let plan = plan.json();
-    let snap = plan["steps"]
+    let snap = plan["targets"][0]["steps"]
         .as_array()
         .expect("steps")
         .iter()
@@ -966,7 +966,7 @@ async fn snapshot_code_keeps_every_version_alias_and_layer_once() {
     let plan = cx.run(&plan_args);
     plan.expect_code(2);
     let plan = plan.json();
-    let code = plan["steps"]
+    let code = plan["targets"][0]["steps"]
         .as_array()
         .expect("steps")
         .iter()

@@ -239,7 +239,7 @@ async fn a_log_window_is_preserved_whole_verified_and_never_collected_twice() {
     plan.expect_code(2);
     assert!(keys(&s.aws, &s.bucket).await.is_empty(), "plan wrote");
     let plan = plan.json();
-    let step = &plan["steps"][0];
+    let step = &plan["targets"][0]["steps"][0];
     let change = &step["changes"][0];
     assert_eq!(change["attribute"], "evidence:logs");
     assert_eq!(change["after"]["log_group"], group.as_str());

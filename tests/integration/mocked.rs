@@ -89,7 +89,7 @@ async fn access_denied_on_the_mutation_is_a_clear_step_error_and_journaled() {
         "{}",
         f.hint
     );
-    assert_eq!(report.aborted_at.as_deref(), Some("throttle"));
+    assert_eq!(report.aborted_at(), Some("throttle"));
     assert!(report.outcomes.is_empty());
     assert_eq!(put.num_calls(), 1, "a non-retryable error is not retried");
 

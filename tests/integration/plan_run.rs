@@ -41,9 +41,9 @@ async fn plan_shows_one_change_and_changes_nothing() {
     json.expect_code(2);
     let v = json.json();
     assert_eq!(v["summary"]["changes"], 1);
-    assert_eq!(v["steps"][1]["changes"][0]["after"], 0);
+    assert_eq!(v["targets"][0]["steps"][1]["changes"][0]["after"], 0);
     assert_eq!(
-        v["steps"][1]["changes"][0]["before"],
+        v["targets"][0]["steps"][1]["changes"][0]["before"],
         serde_json::Value::Null
     );
 
@@ -234,7 +234,7 @@ async fn recover_of_another_incident_restores_nothing() {
     rec.expect_code(0);
     let v = rec.json();
     assert_eq!(v["summary"]["changes"], 0);
-    assert!(v["steps"][1]["note"]
+    assert!(v["targets"][0]["steps"][1]["note"]
         .as_str()
         .unwrap()
         .contains("nothing to restore"));
@@ -287,5 +287,5 @@ async fn a_function_named_by_arn_is_the_same_function() {
         &format!("function={f}"),
     ]);
     v.expect_code(0);
-    assert_eq!(v.json()["steps"][1]["target"], arn.as_str());
+    assert_eq!(v.json()["targets"][0]["steps"][1]["target"], arn.as_str());
 }

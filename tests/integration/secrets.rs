@@ -26,7 +26,7 @@ async fn environment_values_never_reach_output_journal_audit_or_plans() {
         "plan.json",
     ]);
     plan.expect_code(2);
-    let names = &plan.json()["steps"][0]["outputs"]["environment_variable_names"];
+    let names = &plan.json()["targets"][0]["steps"][0]["outputs"]["environment_variable_names"];
     assert_eq!(
         names,
         &serde_json::json!(["PAYMENT_API_KEY", "STAGE"]),

@@ -297,7 +297,7 @@ impl Action for Collect {
         let key = change.after["key"].as_str().unwrap_or_default();
         // A saved plan applied by a new process collects again (the
         // journal's intent fixes the same window).
-        put_observed(&store, key, bytes_for, self.observe(cx)).await?;
+        put_observed(&store, key, |k| bytes_for(cx, k), self.observe(cx)).await?;
         Ok(None)
     }
 }
@@ -328,6 +328,6 @@ async fn write_manifest(
         })
         .collect();
     let receipt = evidence::write_manifest(cx, store, f, &listed).await?;
-    forget(&keys);
+    forget(cx, &keys);
     Ok(receipt)
 }

@@ -3,7 +3,7 @@
 //! for the step's own re-observation and apply (never serialized).
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_cloudtrail::types::LookupAttributeKey;
 use serde_json::{json, Value};
@@ -33,21 +33,28 @@ pub struct Collected {
 /// re-observation right before apply (and `apply` itself) reuse them:
 /// what is written is exactly what the plan described, and LookupEvents'
 /// 2 calls/s are not spent twice.
-static COLLECTED: LazyLock<Mutex<HashMap<String, Collected>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+#[derive(Default)]
+struct Collections(Mutex<HashMap<String, Collected>>);
 
-fn remembered(key: &str) -> Option<Collected> {
-    COLLECTED.lock().ok().and_then(|m| m.get(key).cloned())
+fn collections(cx: &StepContext<'_>) -> Arc<Collections> {
+    cx.run.slot::<Collections>()
 }
 
-fn remember(key: String, c: Collected) {
-    if let Ok(mut m) = COLLECTED.lock() {
-        m.insert(key, c);
-    }
+fn remembered(cx: &StepContext<'_>, key: &str) -> Option<Collected> {
+    let c = collections(cx);
+    let m = c.0.lock().unwrap_or_else(|e| e.into_inner());
+    m.get(key).cloned()
 }
 
-pub fn bytes_for(key: &str) -> Option<Arc<Vec<u8>>> {
-    let m = COLLECTED.lock().ok()?;
+fn remember(cx: &StepContext<'_>, key: String, c: Collected) {
+    let all = collections(cx);
+    let mut m = all.0.lock().unwrap_or_else(|e| e.into_inner());
+    m.insert(key, c);
+}
+
+pub fn bytes_for(cx: &StepContext<'_>, key: &str) -> Option<Arc<Vec<u8>>> {
+    let c = collections(cx);
+    let m = c.0.lock().unwrap_or_else(|e| e.into_inner());
     m.values()
         .flat_map(|c| c.artifacts.iter())
         .find(|(_, k, _)| k == key)
@@ -56,8 +63,10 @@ pub fn bytes_for(key: &str) -> Option<Arc<Vec<u8>>> {
 
 /// Drops collections whose artifacts a manifest now lists: a long-lived
 /// responder process would otherwise keep every collection's bytes.
-pub fn forget(keys: &[&str]) {
-    if let Ok(mut m) = COLLECTED.lock() {
+pub fn forget(cx: &StepContext<'_>, keys: &[&str]) {
+    let c = collections(cx);
+    {
+        let mut m = c.0.lock().unwrap_or_else(|e| e.into_inner());
         m.retain(|_, c| {
             !c.artifacts
                 .iter()
@@ -127,7 +136,7 @@ pub async fn collect(
         "{dir}\n{lookup_api}\n{trail_bucket:?}\n{trail_prefix}\n{}",
         role.arn
     );
-    if let Some(c) = remembered(&memo) {
+    if let Some(c) = remembered(cx, &memo) {
         return Ok(c);
     }
     let mut artifacts = Vec::new();
@@ -211,6 +220,6 @@ pub async fn collect(
     bytes.push(b'\n');
     artifacts.push((COLLECTION, format!("{dir}/{COLLECTION}"), Arc::new(bytes)));
     let c = Collected { artifacts, sources };
-    remember(memo, c.clone());
+    remember(cx, memo, c.clone());
     Ok(c)
 }

@@ -7,7 +7,7 @@
 //! writes under the same keys and, finding them stored, writes nothing.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use serde_json::{json, Value};
@@ -86,8 +86,8 @@ impl Window {
 /// The end chosen the first time, per incident, step and target, for the
 /// observations of one process (plan, then the re-observation before
 /// apply) that come before anything is journaled.
-static CHOSEN_END: LazyLock<Mutex<HashMap<String, DateTime<Utc>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+#[derive(Default)]
+struct ChosenEnds(Mutex<HashMap<String, DateTime<Utc>>>);
 
 /// The window of this step for `target`: `start`/`end` when given, the
 /// journal's when an earlier run fixed it, else fixed now.
@@ -146,7 +146,8 @@ fn fixed_end(
             .flatten()
     });
     let memo_key = format!("{}\n{}\n{target}\n{start_text}", cx.incident_id, cx.step_id);
-    let mut memo = CHOSEN_END.lock().unwrap_or_else(|e| e.into_inner());
+    let chosen = cx.run.slot::<ChosenEnds>();
+    let mut memo = chosen.0.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(end) = journaled {
         memo.insert(memo_key, end);
         return end;

@@ -6,12 +6,12 @@ pub mod config_documents;
 pub mod snapshot_code;
 pub mod snapshot_config;
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::action::lambda::function::FunctionRef;
+use crate::action::run_context::Remembered;
 use crate::action::spec::{ParamDef, ValueType};
 use crate::action::{ActionError, Receipt, StepContext};
 use crate::evidence::manifest::{Manifest, ManifestRecord};
@@ -174,20 +174,23 @@ pub fn prefix(cx: &StepContext<'_>, f: &FunctionRef) -> Result<String, ActionErr
         .map_err(evidence_err)
 }
 
-/// Small documents observed, kept in memory (by key) for `apply` so that
-/// what is written is what was read; never serialized: they may hold
-/// environment variable values.
-static OBSERVED: LazyLock<Mutex<HashMap<String, Arc<Vec<u8>>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Small documents observed, kept in the run's context (by key) for
+/// `apply` so that what is written is what was read; never serialized: they
+/// may hold environment variable values.
+#[derive(Default)]
+struct Observed(Remembered);
 
-pub fn remember(key: &str, bytes: Vec<u8>) {
-    if let Ok(mut m) = OBSERVED.lock() {
-        m.insert(key.to_string(), Arc::new(bytes));
-    }
+pub fn remember(cx: &StepContext<'_>, key: &str, bytes: Vec<u8>) {
+    cx.run.slot::<Observed>().0.put(key, bytes);
 }
 
-pub fn recall(key: &str) -> Option<Arc<Vec<u8>>> {
-    OBSERVED.lock().ok().and_then(|m| m.get(key).cloned())
+pub fn recall(cx: &StepContext<'_>, key: &str) -> Option<Arc<Vec<u8>>> {
+    cx.run.slot::<Observed>().0.get(key)
+}
+
+/// Once written to the bucket, the run need not hold the bytes any more.
+pub fn forget(cx: &StepContext<'_>, key: &str) {
+    cx.run.slot::<Observed>().0.forget(key);
 }
 
 /// An artifact a step wants listed in the target's manifest.

@@ -164,7 +164,7 @@ impl Action for SnapshotCode {
         let (inv_sha, _) = sha256_parts(&doc);
         let inv_size = doc.len();
         let inv_stored = store.head(&inv_key).await?;
-        remember(&inv_key, doc);
+        remember(cx, &inv_key, doc);
 
         let mut packages = Vec::new();
         for p in inv.packages.values() {
@@ -313,7 +313,7 @@ impl Action for SnapshotCode {
         }
         let key = change.after["key"].as_str().unwrap_or_default();
         if change.attribute == INVENTORY {
-            put_observed(&store, key, recall, self.observe(cx)).await?;
+            put_observed(&store, key, |k| recall(cx, k), self.observe(cx)).await?;
             return Ok(None);
         }
         self.store_package(cx, &store, &f, change, key).await?;

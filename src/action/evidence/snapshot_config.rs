@@ -125,7 +125,7 @@ impl Action for SnapshotConfig {
             let (sha256, _) = sha256_parts(&bytes);
             let size = bytes.len();
             let stored = store.head(&key).await?;
-            remember(&key, bytes);
+            remember(cx, &key, bytes);
             // Only hashes and sizes: the observation is audited.
             artifacts.push(json!({
                 "name": d.name,
@@ -227,7 +227,7 @@ impl Action for SnapshotConfig {
             return self.write_manifest(cx, &store, &f, change).await.map(Some);
         }
         let key = change.after["key"].as_str().unwrap_or_default();
-        put_observed(&store, key, recall, self.observe(cx)).await?;
+        put_observed(&store, key, |k| recall(cx, k), self.observe(cx)).await?;
         Ok(None)
     }
 }

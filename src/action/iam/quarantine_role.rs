@@ -17,7 +17,7 @@ use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
-use crate::plan::Change;
+use crate::plan::{Change, Decision, DecisionOption};
 
 pub struct QuarantineRole;
 
@@ -106,7 +106,7 @@ impl Action for QuarantineRole {
         let r = role::get(cx.aws, &role::resolve(cx.str_arg("role")?, cx.caller)?).await?;
         let attached = role::attached(cx.aws, &r).await?;
         let inline = role::inline(cx.aws, &r).await?;
-        let users = role::functions_using(cx.aws, &r).await?;
+        let users = role::functions_using(cx, &r).await?;
         Ok(Observation {
             target: r.arn.clone(),
             state: json!({"attached": attached, "inline": inline, "functions_using_role": users}),
@@ -130,14 +130,26 @@ impl Action for QuarantineRole {
             .and_then(Value::as_str)
             .unwrap_or("ask");
         if !others.is_empty() && scope == "ask" {
-            return Err(ActionError::input(
-                format!(
-                    "role {role_arn} is shared by {} other function(s): {}; quarantining it would stop them too",
+            return Err(ActionError::Decision(Box::new(Decision {
+                question: format!(
+                    "role {role_arn} is shared by {} other function(s); quarantining it would stop them too",
                     others.len(),
-                    others.join(", ")
                 ),
-                "choose explicitly, in the playbook or with the playbook's param: `scope: role` (deny everything to every function using the role) or `scope: function` (deny only credentials Lambda issued to this function, with the lambda:SourceFunctionArn condition)",
-            ));
+                affects: others,
+                argument: "scope".into(),
+                options: vec![
+                    DecisionOption {
+                        value: "role".into(),
+                        effect: "deny everything to the role: every function using it is contained too".into(),
+                        how: String::new(),
+                    },
+                    DecisionOption {
+                        value: "function".into(),
+                        effect: "deny only credentials Lambda issues to this function (lambda:SourceFunctionArn); the others keep working".into(),
+                        how: String::new(),
+                    },
+                ],
+            })));
         }
         let source = match scope {
             "function" => Some(this.clone().ok_or_else(|| {

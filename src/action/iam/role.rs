@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::policy;
-use crate::action::ActionError;
+use crate::action::{ActionError, StepContext};
 use crate::aws::error::classify;
 use crate::aws::{Aws, AwsErrorKind, Caller};
 
@@ -218,20 +218,11 @@ pub async fn managed_document(aws: &Aws, policy_arn: &str) -> Result<Value, Acti
 }
 
 /// Every function in the region whose execution role is `role` (the blast
-/// radius of changing the role).
-pub async fn functions_using(aws: &Aws, role: &RoleRef) -> Result<Vec<String>, ActionError> {
-    let mut out = Vec::new();
-    let mut pages = aws.lambda.list_functions().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| classify("ListFunctions", "lambda:ListFunctions", "functions", e))?;
-        out.extend(
-            page.functions()
-                .iter()
-                .filter(|f| f.role() == Some(role.arn.as_str()))
-                .filter_map(|f| f.function_arn().map(str::to_string)),
-        );
-    }
-    out.sort();
-    Ok(out)
+/// radius of changing the role), from the run's function list: read once
+/// per run, not once per target.
+pub async fn functions_using(
+    cx: &StepContext<'_>,
+    role: &RoleRef,
+) -> Result<Vec<String>, ActionError> {
+    Ok(cx.run.functions(cx.aws).await?.using_role(&role.arn))
 }

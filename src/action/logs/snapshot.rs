@@ -11,7 +11,7 @@
 //! summary.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -99,8 +99,8 @@ const SOURCE: &str = "logs:FilterLogEvents";
 
 /// Window ends fixed in this process, so that the re-observation right
 /// before apply plans the same window as the plan did.
-static FIXED_ENDS: LazyLock<Mutex<HashMap<String, i64>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+#[derive(Default)]
+struct FixedEnds(Mutex<HashMap<String, i64>>);
 
 /// The end this step fixed for `target` earlier: in this incident's journal
 /// (an earlier run, perhaps killed midway), else earlier in this process.
@@ -114,10 +114,9 @@ fn fixed_end(cx: &StepContext<'_>, target: &str) -> Option<i64> {
             .flatten()
     });
     journaled.or_else(|| {
-        FIXED_ENDS
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&memo_key(cx, target)).copied())
+        let ends = cx.run.slot::<FixedEnds>();
+        let m = ends.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&memo_key(cx, target)).copied()
     })
 }
 
@@ -145,9 +144,9 @@ fn window_for(cx: &StepContext<'_>, target: &str) -> Result<Window, ActionError>
         )
     })?;
     if opt_str(cx, "end").is_none() {
-        if let Ok(mut m) = FIXED_ENDS.lock() {
-            m.entry(memo_key(cx, target)).or_insert(w.end_ms);
-        }
+        let ends = cx.run.slot::<FixedEnds>();
+        let mut m = ends.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(memo_key(cx, target)).or_insert(w.end_ms);
     }
     Ok(w)
 }

@@ -1,0 +1,194 @@
+//! What one run shares between its steps and targets, and nothing longer.
+//!
+//! The runner creates one `RunContext` per command (or per alarm in a
+//! long-lived responder) and drops it with the run, so nothing here
+//! outlives the run or grows across runs. Two kinds of things live here:
+//!
+//! - **Reads every target needs** (the region's functions and their roles,
+//!   for blast radius and `--target` globs): read once per run, however many
+//!   targets, so the cost per target does not grow with the account.
+//! - **Typed slots** an action keeps between its observation and its apply
+//!   (the exact bytes observed, a window end chosen once): each action
+//!   module owns its slot type, so no other module can misread it. Slots may
+//!   hold environment variable values: `RunContext` is deliberately neither
+//!   `Serialize` nor `Debug`-printable with its contents.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+use super::ActionError;
+use crate::aws::error::classify;
+use crate::aws::Aws;
+
+/// One function as ListFunctions reports it: enough for blast radius and
+/// target selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSummary {
+    pub name: String,
+    pub arn: String,
+    pub role: Option<String>,
+}
+
+/// The region's functions, read once per run.
+#[derive(Debug, Default)]
+pub struct FunctionInventory {
+    pub functions: Vec<FunctionSummary>,
+}
+
+impl FunctionInventory {
+    /// ARNs of the functions whose execution role is `role_arn`, sorted.
+    pub fn using_role(&self, role_arn: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .functions
+            .iter()
+            .filter(|f| f.role.as_deref() == Some(role_arn))
+            .map(|f| f.arn.clone())
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+#[derive(Default)]
+pub struct RunContext {
+    functions: OnceCell<Arc<FunctionInventory>>,
+    slots: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl fmt::Debug for RunContext {
+    // Slots may hold secret values: only their number is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let slots = self.slots.lock().map(|s| s.len()).unwrap_or_default();
+        f.debug_struct("RunContext")
+            .field("functions_read", &self.functions.initialized())
+            .field("slots", &slots)
+            .finish()
+    }
+}
+
+impl RunContext {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The slot of type `T` for this run, created empty on first use.
+    pub fn slot<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        // A poisoned lock only means a thread panicked while inserting; the
+        // map itself is intact.
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let any = slots
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()) as Arc<dyn Any + Send + Sync>)
+            .clone();
+        // The map is keyed by the type id, so the downcast cannot fail; an
+        // empty slot is the safe answer if it ever did.
+        any.downcast::<T>().unwrap_or_default()
+    }
+
+    /// Every function in the region (ListFunctions, every page), read the
+    /// first time any target asks and shared by all of them.
+    pub async fn functions(&self, aws: &Aws) -> Result<Arc<FunctionInventory>, ActionError> {
+        self.functions
+            .get_or_try_init(|| async {
+                let mut functions = Vec::new();
+                let mut pages = aws.lambda.list_functions().into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| {
+                        classify("ListFunctions", "lambda:ListFunctions", "functions", e)
+                    })?;
+                    functions.extend(page.functions().iter().filter_map(|f| {
+                        Some(FunctionSummary {
+                            name: f.function_name()?.to_string(),
+                            arn: f.function_arn()?.to_string(),
+                            role: f.role().map(str::to_string),
+                        })
+                    }));
+                }
+                functions.sort_by(|a, b| a.name.cmp(&b.name));
+                Ok::<_, ActionError>(Arc::new(FunctionInventory { functions }))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// A slot of byte buffers by key: what an action observed, kept for its
+/// apply so that what is written is exactly what was read.
+#[derive(Default)]
+pub struct Remembered {
+    bytes: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+}
+
+impl Remembered {
+    pub fn put(&self, key: &str, bytes: Vec<u8>) {
+        let mut m = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        m.insert(key.to_string(), Arc::new(bytes));
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        let m = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(key).cloned()
+    }
+
+    /// Drops what has been written for good (the run keeps going; memory
+    /// should not hold what the bucket now has).
+    pub fn forget(&self, key: &str) {
+        let mut m = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        m.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Counter(Mutex<u32>);
+
+    #[test]
+    fn a_slot_is_shared_within_a_run_and_gone_with_it() {
+        let run = RunContext::new();
+        *run.slot::<Counter>().0.lock().unwrap() += 1;
+        *run.slot::<Counter>().0.lock().unwrap() += 1;
+        assert_eq!(*run.slot::<Counter>().0.lock().unwrap(), 2);
+        let next = RunContext::new();
+        assert_eq!(*next.slot::<Counter>().0.lock().unwrap(), 0);
+    }
+
+    #[test]
+    fn debug_never_shows_slot_contents() {
+        let run = RunContext::new();
+        run.slot::<Remembered>().put("k", b"hunter2".to_vec());
+        let shown = format!("{run:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn blast_radius_is_every_function_on_the_role() {
+        let inv = FunctionInventory {
+            functions: vec![
+                FunctionSummary {
+                    name: "b".into(),
+                    arn: "arn:b".into(),
+                    role: Some("r1".into()),
+                },
+                FunctionSummary {
+                    name: "a".into(),
+                    arn: "arn:a".into(),
+                    role: Some("r1".into()),
+                },
+                FunctionSummary {
+                    name: "c".into(),
+                    arn: "arn:c".into(),
+                    role: Some("r2".into()),
+                },
+            ],
+        };
+        assert_eq!(inv.using_role("r1"), vec!["arn:a", "arn:b"]);
+        assert!(inv.using_role("r3").is_empty());
+    }
+}

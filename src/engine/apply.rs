@@ -1,0 +1,285 @@
+//! Applying a plan under the journal: re-observe, journal the intent
+//! (fsync), call AWS, journal the outcome (see the module head of
+//! `engine`).
+
+use serde_json::{json, Map, Value};
+
+use super::planning::backoff;
+use super::report::{Aborted, ChangeOutcome, Outcome, RunReport, StepFailure};
+use super::{find_step, hooks, EngineError, Session};
+use crate::action::Receipt;
+use crate::plan::{short, Change, Plan, StepPlan, StepStatus};
+use crate::playbook::model::OnError;
+use crate::playbook::{Playbook, Step};
+use crate::state::{JournalEvent, JournalRecord};
+
+/// Where one target's run has got to.
+#[derive(Debug, Default)]
+pub(crate) struct TargetProgress {
+    /// Steps that ran, or had nothing to do, before any abort.
+    pub reached: Vec<String>,
+    pub aborted_at: Option<String>,
+}
+
+pub(crate) fn target_function(plan: &Plan) -> Option<String> {
+    plan.params
+        .get("function")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+impl Session {
+    /// Applies one target's plan through the runner (the same path as many
+    /// targets), then verifies.
+    pub async fn apply_plan(
+        &self,
+        plan: &Plan,
+        playbook: &Playbook,
+    ) -> Result<RunReport, EngineError> {
+        self.apply_plans(playbook, std::slice::from_ref(plan), 1)
+            .await
+    }
+
+    /// Applies the steps of `plan` that `select` picks, in plan order,
+    /// adding to `report` and to the target's `progress`. A target's
+    /// steps stop at an `on_error: abort` failure or a stale change; other
+    /// targets are not affected.
+    pub(crate) async fn apply_steps(
+        &self,
+        plan: &Plan,
+        playbook: &Playbook,
+        select: impl Fn(&Step) -> bool,
+        report: &mut RunReport,
+        progress: &mut TargetProgress,
+    ) -> Result<(), EngineError> {
+        if progress.aborted_at.is_some() {
+            return Ok(());
+        }
+        for sp in &plan.steps {
+            let step = find_step(playbook, &sp.id)?;
+            if !select(step) {
+                continue;
+            }
+            let has_doubt = self
+                .incident()
+                .journal
+                .in_doubt()
+                .iter()
+                .any(|r| r.step == sp.id);
+            let work = match sp.status {
+                StepStatus::Changes => true,
+                StepStatus::Satisfied => has_doubt,
+                StepStatus::Read | StepStatus::Skipped | StepStatus::Held | StepStatus::Failed => {
+                    false
+                }
+            };
+            if !work {
+                progress.reached.push(sp.id.clone());
+                continue;
+            }
+            let mut attempt = 0;
+            loop {
+                match self.apply_step(sp, step).await {
+                    Ok(mut outcomes) => {
+                        report.outcomes.append(&mut outcomes);
+                        progress.reached.push(sp.id.clone());
+                        break;
+                    }
+                    Err(e) if e.retryable() && attempt < step.retries => {
+                        tracing::warn!(step = %step.id, attempt, "step failed, retrying after re-observing: {e}");
+                        tokio::time::sleep(backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        self.audit(
+                            "error",
+                            Some(&sp.id),
+                            json!({"message": e.to_string(), "hint": e.hint()}),
+                        )?;
+                        let refused = matches!(e, EngineError::Stale { .. });
+                        report.failures.push(StepFailure {
+                            step: sp.id.clone(),
+                            target: sp.target.clone(),
+                            refused,
+                            stops_harm: step.action.spec().stops_harm,
+                            action: sp.action.clone(),
+                            message: e.to_string(),
+                            hint: e.hint(),
+                        });
+                        if refused || step.on_error == OnError::Abort {
+                            progress.aborted_at = Some(sp.id.clone());
+                            report.aborted.push(Aborted {
+                                function: target_function(plan),
+                                step: sp.id.clone(),
+                            });
+                        }
+                        break;
+                    }
+                }
+            }
+            if progress.aborted_at.is_some() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One step: re-observe, then settle each planned change.
+    async fn apply_step(
+        &self,
+        sp: &StepPlan,
+        step: &Step,
+    ) -> Result<Vec<ChangeOutcome>, EngineError> {
+        // Once: `apply_plan` retries the whole step, re-observing each time.
+        let observed = self.observe_once(step, &sp.args).await?;
+        let now = self.plan_step(step, &sp.args, &observed)?;
+        let in_doubt: Vec<JournalRecord> = self
+            .incident()
+            .journal
+            .in_doubt()
+            .into_iter()
+            .filter(|r| r.step == sp.id)
+            .cloned()
+            .collect();
+        let mut outcomes = Vec::new();
+        // Planned changes, plus in-doubt ones a fresh plan no longer lists.
+        let mut todo: Vec<Change> = sp.changes.clone();
+        for r in &in_doubt {
+            if !todo.iter().any(|c| c.same_intent(&r.change)) {
+                todo.push(r.change.clone());
+            }
+        }
+        for change in todo {
+            let doubt = in_doubt.iter().any(|r| r.change.same_intent(&change));
+            match now.changes.iter().find(|n| n.same_intent(&change)) {
+                None => {
+                    // Already at `after`.
+                    let outcome = if doubt {
+                        self.journal(step, JournalEvent::Applied, &change, true, None)?;
+                        self.audit("confirmed", Some(&sp.id), json!({"change": change, "detail": "an interrupted earlier run made this change; re-observation confirms it"}))?;
+                        Outcome::Confirmed
+                    } else {
+                        self.audit("already_satisfied", Some(&sp.id), json!({"change": change}))?;
+                        Outcome::AlreadySatisfied
+                    };
+                    outcomes.push(ChangeOutcome {
+                        step: sp.id.clone(),
+                        outcome,
+                        change,
+                    });
+                }
+                Some(n) if n.before != change.before && !doubt => {
+                    return Err(EngineError::Stale {
+                        details: vec![format!(
+                            "step `{}`: {} {} was {} when planned and is {} now",
+                            sp.id,
+                            change.target,
+                            change.attribute,
+                            short(&change.before),
+                            short(&n.before)
+                        )],
+                    });
+                }
+                Some(n) => {
+                    // Record the state as it is right now: that is what
+                    // recovery must put back.
+                    let change = if doubt { n.clone() } else { change };
+                    self.journal(step, JournalEvent::Intent, &change, false, None)?;
+                    self.audit(
+                        "applying",
+                        Some(&sp.id),
+                        serde_json::to_value(&change).unwrap_or(Value::Null),
+                    )?;
+                    hooks::pause_point("before_apply", &sp.id);
+                    let result = self.call_apply(step, &sp.args, &change).await;
+                    hooks::pause_point("after_apply", &sp.id);
+                    match result {
+                        Ok(receipt) => {
+                            // Before `Applied`: a crash in between leaves the
+                            // change in doubt, and the re-run writes the
+                            // receipt again rather than never.
+                            if let Some(r) = receipt {
+                                self.audit(r.event, Some(&sp.id), r.data)?;
+                            }
+                            self.journal(step, JournalEvent::Applied, &change, false, None)?;
+                            self.audit(
+                                "applied",
+                                Some(&sp.id),
+                                serde_json::to_value(&change).unwrap_or(Value::Null),
+                            )?;
+                            outcomes.push(ChangeOutcome {
+                                step: sp.id.clone(),
+                                outcome: Outcome::Applied,
+                                change,
+                            });
+                        }
+                        Err(e) if e.outcome_unknown() => {
+                            // No outcome record: the intent stays in doubt,
+                            // and the next run re-observes to settle it.
+                            self.audit(
+                                "outcome_unknown",
+                                Some(&sp.id),
+                                json!({"change": change, "message": e.to_string()}),
+                            )?;
+                            return Err(e);
+                        }
+                        Err(e) => {
+                            self.journal(
+                                step,
+                                JournalEvent::Failed,
+                                &change,
+                                false,
+                                Some(e.to_string()),
+                            )?;
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    async fn call_apply(
+        &self,
+        step: &Step,
+        args: &Map<String, Value>,
+        change: &Change,
+    ) -> Result<Option<Receipt>, EngineError> {
+        let history = self.incident().journal.records().to_vec();
+        let cx = self.step_context(args, &history, &step.id);
+        match tokio::time::timeout(step.timeout, step.action.apply_with_receipt(&cx, change)).await
+        {
+            Ok(r) => r.map_err(|e| Self::step_error(step, e)),
+            Err(_) => Err(EngineError::Timeout {
+                step: step.id.clone(),
+                secs: step.timeout.as_secs(),
+            }),
+        }
+    }
+
+    fn journal(
+        &self,
+        step: &Step,
+        event: JournalEvent,
+        change: &Change,
+        confirmed: bool,
+        error: Option<String>,
+    ) -> Result<(), EngineError> {
+        // A second `incident()` inside the literal would re-lock the held mutex.
+        let mut incident = self.incident();
+        let run = incident.audit.run.clone();
+        incident.journal.append(JournalRecord {
+            seq: 0,
+            time: crate::time::now_rfc3339(),
+            run,
+            event,
+            step: step.id.clone(),
+            action: step.action.spec().name.to_string(),
+            change: change.clone(),
+            confirmed_by_observation: confirmed,
+            error,
+        })?;
+        Ok(())
+    }
+}

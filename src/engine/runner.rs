@@ -1,0 +1,224 @@
+//! The one runner every entry point drives (CLI, queue worker, Lambda
+//! handler, drill): plan N targets, apply them harm-first, verify, seal the
+//! chain of custody, and return a typed report. One target is N = 1: the
+//! same code path, the same report, the same semantics.
+//!
+//! Order across targets (contract 9): the harm-stopping steps of every
+//! target go first, then every other step, then verification. A target
+//! whose run aborts (a stale change, `on_error: abort`) stops its own later
+//! steps only; the other targets go on. A step held for a decision or one
+//! that could not be planned is skipped and reported; nothing else waits
+//! for it (contract 14).
+
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Map, Value};
+
+use super::apply::TargetProgress;
+use super::report::{self, ApiCalls, RunReport};
+use super::{targets, EngineError, Session};
+use crate::plan::{Plan, Summary};
+use crate::playbook::{Phase, Playbook};
+
+/// Which functions a run covers.
+#[derive(Debug, Clone)]
+pub enum Targets {
+    /// The params name everything (one target, `--param function=...`).
+    AsGiven,
+    /// Functions chosen by selectors (names, ARNs, globs, `tag:K=V`); each
+    /// becomes the `function` param of its own plan.
+    Select { selectors: Vec<String>, max: u32 },
+}
+
+/// Everything a run needs besides the session.
+pub struct RunRequest<'a> {
+    pub playbook: &'a Playbook,
+    /// Params shared by every target (without `function` for `Select`).
+    pub params: &'a Map<String, Value>,
+    pub phases: &'a [Phase],
+    pub targets: Targets,
+    /// How many targets are worked on at once.
+    pub concurrency: usize,
+}
+
+/// The plans of one run, one per target, in target order.
+#[derive(Debug, Clone)]
+pub struct PlanSet {
+    pub plans: Vec<Plan>,
+    pub planned_ms: u64,
+}
+
+impl PlanSet {
+    pub fn one(plan: Plan) -> Self {
+        Self {
+            plans: vec![plan],
+            planned_ms: 0,
+        }
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary::of(&self.plans)
+    }
+
+    /// Held steps and steps that could not be planned, as a report.
+    pub fn pending(&self) -> RunReport {
+        report::from_plans(&self.plans)
+    }
+}
+
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Session {
+    /// Observes and plans every target. Only reads AWS.
+    pub async fn plan_targets(&self, req: &RunRequest<'_>) -> Result<PlanSet, EngineError> {
+        let started = Instant::now();
+        let params: Vec<Map<String, Value>> = match &req.targets {
+            Targets::AsGiven => vec![req.params.clone()],
+            Targets::Select { selectors, max } => {
+                let functions = targets::expand(self, selectors).await?;
+                self.audit(
+                    "targets",
+                    None,
+                    json!({"selectors": selectors, "matched": functions, "max_targets": max}),
+                )?;
+                targets::check_count(selectors, &functions, *max)?;
+                functions
+                    .into_iter()
+                    .map(|f| {
+                        let mut p = req.params.clone();
+                        p.insert("function".into(), Value::String(f));
+                        p
+                    })
+                    .collect()
+            }
+        };
+        // Observation only: several targets at once, the plans kept in
+        // target order.
+        let plans: Vec<Result<Plan, EngineError>> = stream::iter(params)
+            .map(|p| async move { self.build_plan(req.playbook, &p, req.phases).await })
+            .buffered(req.concurrency.max(1))
+            .collect()
+            .await;
+        Ok(PlanSet {
+            plans: plans.into_iter().collect::<Result<_, _>>()?,
+            planned_ms: millis(started),
+        })
+    }
+
+    /// Applies every plan: the harm-stopping steps of every target, then
+    /// the rest, then verification; up to `concurrency` targets at a time.
+    pub async fn apply_plans(
+        &self,
+        playbook: &Playbook,
+        plans: &[Plan],
+        concurrency: usize,
+    ) -> Result<RunReport, EngineError> {
+        let mut report = report::from_plans(plans);
+        let mut progress: Vec<TargetProgress> =
+            plans.iter().map(|_| TargetProgress::default()).collect();
+        let started = Instant::now();
+        for harm in [true, false] {
+            let parts: Vec<Result<RunReport, EngineError>> =
+                stream::iter(plans.iter().zip(progress.iter_mut()))
+                    .map(|(plan, progress)| async move {
+                        let mut part = RunReport::default();
+                        self.apply_steps(
+                            plan,
+                            playbook,
+                            |s| s.action.spec().stops_harm == harm,
+                            &mut part,
+                            progress,
+                        )
+                        .await
+                        .map(|()| part)
+                    })
+                    .buffer_unordered(concurrency.max(1))
+                    .collect()
+                    .await;
+            for part in parts {
+                report.merge(part?);
+            }
+        }
+        report.timings.apply_ms = millis(started);
+        let started = Instant::now();
+        let failures = &report.failures;
+        let checks: Vec<Result<RunReport, EngineError>> = stream::iter(plans.iter().zip(&progress))
+            .map(|(plan, progress)| async move {
+                // Failed steps are not verified (matched by step and target).
+                let mut part = RunReport {
+                    failures: failures.clone(),
+                    ..RunReport::default()
+                };
+                self.verify_plan(plan, playbook, &mut part, progress)
+                    .await
+                    .map(|()| RunReport {
+                        checks: part.checks,
+                        ..RunReport::default()
+                    })
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        for part in checks {
+            report.merge(part?);
+        }
+        report.timings.verify_ms = millis(started);
+        Ok(report)
+    }
+
+    /// A whole run after confirmation: apply, verify, record the end in the
+    /// trail, seal the chain of custody (even when the run broke off, so its
+    /// trail still reaches the bucket), count the API calls.
+    pub async fn execute(
+        &self,
+        playbook: &Playbook,
+        set: &PlanSet,
+        concurrency: usize,
+        command: &str,
+    ) -> Result<RunReport, EngineError> {
+        let mut report = match self.apply_plans(playbook, &set.plans, concurrency).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.seal(&set.plans).await;
+                return Err(e);
+            }
+        };
+        report.timings.plan_ms = set.planned_ms;
+        self.audit(
+            "run_finished",
+            None,
+            json!({
+                "command": command,
+                "targets": set.plans.len(),
+                "status": report.status(),
+                "summary": report.summary(set.summary()),
+            }),
+        )?;
+        report.custody = self.seal(&set.plans).await?;
+        report.api_calls = ApiCalls::from_recorder(&self.aws.calls);
+        Ok(report)
+    }
+
+    /// The end of a dry run in the trail; the report of what is pending.
+    pub fn finish_plan(&self, set: &PlanSet, command: &str) -> Result<RunReport, EngineError> {
+        let mut report = set.pending();
+        report.timings.plan_ms = set.planned_ms;
+        report.api_calls = ApiCalls::from_recorder(&self.aws.calls);
+        self.audit(
+            "run_finished",
+            None,
+            json!({
+                "command": command,
+                "targets": set.plans.len(),
+                "summary": set.summary(),
+                "decisions_pending": report.decisions.len(),
+                "failed_steps": report.failures.len(),
+                "mutating_requests_sent": report.api_calls.mutating,
+            }),
+        )?;
+        Ok(report)
+    }
+}
