@@ -304,12 +304,12 @@ async fn an_alias_arn_contains_the_whole_function_and_says_so() {
     assert!(checks(&v).iter().all(|c| c.1), "{:?}", checks(&v));
 }
 
-/// LocalStack enforces no IAM, so a policy that cannot be read at verify
-/// time is replayed: GetPolicy on alias `live` answers twice (plan and the
-/// re-observation before the change), then AccessDenied when verification
-/// reads it again. The check must fail and say why, never pass.
-#[tokio::test]
-async fn a_qualifier_whose_policy_cannot_be_read_fails_verification() {
+mod replayed {
+    //! What LocalStack cannot produce, replayed with recorded responses:
+    //! a read refused at verify time, an alias added after the plan.
+
+    use std::sync::Arc;
+
     use aws_sdk_lambda::error::ErrorMetadata;
     use aws_sdk_lambda::operation::get_policy::{GetPolicyError, GetPolicyOutput};
     use aws_sdk_lambda::operation::list_aliases::ListAliasesOutput;
@@ -317,151 +317,221 @@ async fn a_qualifier_whose_policy_cannot_be_read_fails_verification() {
     use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
     use aws_sdk_lambda::operation::remove_permission::RemovePermissionOutput;
     use aws_sdk_lambda::types::{AliasConfiguration, FunctionConfiguration};
-    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use firebreak::aws::{Aws, CallRecorder, Guard};
-    use firebreak::engine::Session;
+    use firebreak::engine::{RunReport, Session};
     use firebreak::playbook::{self, Phase};
     use firebreak::state::{Incident, IncidentId};
-    use std::sync::Arc;
+    use serde_json::json;
 
     const ME: &str = "444455556666";
-    let arn = format!("arn:aws:lambda:us-east-1:{ME}:function:victim");
-    let not_found = || {
-        GetPolicyError::generic(
-            ErrorMetadata::builder()
-                .code("ResourceNotFoundException")
-                .message("The resource you requested does not exist.")
-                .build(),
-        )
-    };
-    let statement = json!({"Version": "2012-10-17", "Statement": [{
-        "Sid": "anyone", "Effect": "Allow", "Principal": "*",
-        "Action": "lambda:InvokeFunction", "Resource": format!("{arn}:live")}]})
-    .to_string();
 
-    let aliases = mock!(aws_sdk_lambda::Client::list_aliases).then_output(|| {
-        ListAliasesOutput::builder()
-            .aliases(
-                AliasConfiguration::builder()
-                    .name("live")
-                    .function_version("1")
-                    .build(),
-            )
+    fn alias(name: &str) -> AliasConfiguration {
+        AliasConfiguration::builder()
+            .name(name)
+            .function_version("1")
             .build()
-    });
-    let versions = mock!(aws_sdk_lambda::Client::list_versions_by_function).then_output(|| {
-        ListVersionsByFunctionOutput::builder()
-            .versions(FunctionConfiguration::builder().version("$LATEST").build())
-            .versions(FunctionConfiguration::builder().version("1").build())
-            .build()
-    });
-    let urls = mock!(aws_sdk_lambda::Client::list_function_url_configs).then_output(|| {
-        ListFunctionUrlConfigsOutput::builder()
-            .set_function_url_configs(Some(vec![]))
-            .build()
-            .expect("empty listing")
-    });
-    let live_policy = mock!(aws_sdk_lambda::Client::get_policy)
-        .match_requests(|r| r.qualifier() == Some("live"))
-        .sequence()
-        .output(move || GetPolicyOutput::builder().policy(statement.clone()).build())
-        .times(2)
-        .error(|| {
+    }
+
+    fn versions() -> Rule {
+        mock!(aws_sdk_lambda::Client::list_versions_by_function).then_output(|| {
+            ListVersionsByFunctionOutput::builder()
+                .versions(FunctionConfiguration::builder().version("$LATEST").build())
+                .versions(FunctionConfiguration::builder().version("1").build())
+                .build()
+        })
+    }
+
+    fn no_urls() -> Rule {
+        mock!(aws_sdk_lambda::Client::list_function_url_configs).then_output(|| {
+            ListFunctionUrlConfigsOutput::builder()
+                .set_function_url_configs(Some(vec![]))
+                .build()
+                .expect("empty listing")
+        })
+    }
+
+    fn public_policy(q: &str) -> GetPolicyOutput {
+        let arn = format!("arn:aws:lambda:us-east-1:{ME}:function:victim:{q}");
+        let doc = json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "anyone", "Effect": "Allow", "Principal": "*",
+            "Action": "lambda:InvokeFunction", "Resource": arn}]});
+        GetPolicyOutput::builder().policy(doc.to_string()).build()
+    }
+
+    fn no_policy() -> Rule {
+        mock!(aws_sdk_lambda::Client::get_policy).then_error(|| {
             GetPolicyError::generic(
                 ErrorMetadata::builder()
-                    .code("AccessDeniedException")
-                    .message("not authorized to perform: lambda:GetPolicy")
+                    .code("ResourceNotFoundException")
+                    .message("The resource you requested does not exist.")
                     .build(),
             )
         })
-        .repeatedly()
-        .build();
-    let other_policies = mock!(aws_sdk_lambda::Client::get_policy).then_error(not_found);
-    let remove = mock!(aws_sdk_lambda::Client::remove_permission)
-        .match_requests(|r| r.qualifier() == Some("live") && r.statement_id() == Some("anyone"))
-        .then_output(|| RemovePermissionOutput::builder().build());
+    }
 
-    let guard = Guard {
-        dry_run: false,
-        recorder: Arc::new(CallRecorder::default()),
-    };
-    let g = guard.clone();
-    let lambda = mock_client!(
-        aws_sdk_lambda,
-        RuleMode::MatchAny,
-        &[
-            &aliases,
-            &versions,
-            &urls,
-            &live_policy,
-            &other_policies,
-            &remove
-        ],
-        move |b| b
+    fn remove_on(q: &'static str) -> Rule {
+        mock!(aws_sdk_lambda::Client::remove_permission)
+            .match_requests(move |r| r.qualifier() == Some(q) && r.statement_id() == Some("anyone"))
+            .then_output(|| RemovePermissionOutput::builder().build())
+    }
+
+    /// Plans and runs `lambda.remove_public_access` on `victim`.
+    async fn run(rules: &[&Rule]) -> (Vec<firebreak::plan::Change>, RunReport) {
+        let guard = Guard {
+            dry_run: false,
+            recorder: Arc::new(CallRecorder::default()),
+        };
+        let g = guard.clone();
+        let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, rules, move |b| b
             .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
-            .interceptor(g.clone())
-    );
-    let sts_rule = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
-        aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
-            .account(ME)
-            .arn(format!("arn:aws:iam::{ME}:user/oncall"))
-            .build()
-    });
-    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[&sts_rule]);
-    let no_iam: [&aws_smithy_mocks::Rule; 0] = [];
-    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &no_iam);
-    let aws = Aws::from_clients(lambda.clone(), lambda, sts, iam, "us-east-1", &guard);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let incident = Incident::open(
-        dir.path(),
-        &IncidentId::parse("INC-UNREAD").expect("id"),
-        "run-u",
-        "test",
-    )
-    .expect("incident");
-    let caller = firebreak::aws::Caller {
-        account: ME.into(),
-        arn: format!("arn:aws:iam::{ME}:user/oncall"),
-    };
-    let s = Session::new(aws, caller, incident);
-    let pb = playbook::load::parse(
-        std::path::Path::new("unread.yaml"),
-        "apiVersion: firebreak/v1\nkind: Playbook\nname: unread\nphases:\n  contain:\n    - id: close\n      action: lambda.remove_public_access\n      with: {function: victim}\n".to_string(),
-    )
-    .expect("valid playbook");
+            .interceptor(g.clone()));
+        let sts_rule = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
+                .account(ME)
+                .arn(format!("arn:aws:iam::{ME}:user/oncall"))
+                .build()
+        });
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[&sts_rule]);
+        let no_iam: [&Rule; 0] = [];
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &no_iam);
+        let aws = Aws::from_clients(lambda.clone(), lambda, sts, iam, "us-east-1", &guard);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let incident = Incident::open(
+            dir.path(),
+            &IncidentId::parse("INC-REPLAY").expect("id"),
+            "run-r",
+            "test",
+        )
+        .expect("incident");
+        let caller = firebreak::aws::Caller {
+            account: ME.into(),
+            arn: format!("arn:aws:iam::{ME}:user/oncall"),
+        };
+        let s = Session::new(aws, caller, incident);
+        let pb = playbook::load::parse(
+            std::path::Path::new("replay.yaml"),
+            "apiVersion: firebreak/v1\nkind: Playbook\nname: replay\nphases:\n  contain:\n    - id: close\n      action: lambda.remove_public_access\n      with: {function: victim}\n".to_string(),
+        )
+        .expect("valid playbook");
+        let plan = s
+            .build_plan(&pb, &serde_json::Map::new(), &[Phase::Contain])
+            .await
+            .expect("plan");
+        let report = s.apply_plan(&plan, &pb).await.expect("run");
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        (plan.steps[0].changes.clone(), report)
+    }
 
-    let plan = s
-        .build_plan(&pb, &serde_json::Map::new(), &[Phase::Contain])
-        .await
-        .expect("plan");
-    assert_eq!(plan.steps[0].changes.len(), 1, "{:?}", plan.steps[0]);
-    assert_eq!(
-        plan.steps[0].changes[0].attribute,
-        "policy_statement:live:anyone"
-    );
-    let report = s.apply_plan(&plan, &pb).await.expect("run");
-    assert!(report.failures.is_empty(), "{:?}", report.failures);
-    assert_eq!(remove.num_calls(), 1);
-    let check = report
-        .checks
-        .iter()
-        .find(|c| c.check.name == "no public statement")
-        .expect("statement check");
-    assert!(!check.check.passed, "{check:?}");
-    assert!(
-        check
+    fn check<'r>(report: &'r RunReport, name: &str) -> &'r firebreak::action::Check {
+        &report
+            .checks
+            .iter()
+            .find(|c| c.check.name == name)
+            .unwrap_or_else(|| panic!("no check {name}: {:?}", report.checks))
             .check
-            .detail
-            .starts_with("could not read the policy of live: GetPolicy")
-            && check.check.detail.contains("AccessDenied"),
-        "{}",
-        check.check.detail
-    );
-    let url = report
-        .checks
-        .iter()
-        .find(|c| c.check.name == "no function URL")
-        .expect("URL check");
-    assert!(url.check.passed);
-    assert_eq!(url.check.detail, "no function URL on $LATEST, live, 1");
+    }
+
+    /// GetPolicy on alias `live` answers twice (the plan, and the
+    /// re-observation before the change), then AccessDenied when
+    /// verification reads it again: the check fails and says why.
+    #[tokio::test]
+    async fn a_qualifier_whose_policy_cannot_be_read_fails_verification() {
+        let aliases = mock!(aws_sdk_lambda::Client::list_aliases)
+            .then_output(|| ListAliasesOutput::builder().aliases(alias("live")).build());
+        let live_policy = mock!(aws_sdk_lambda::Client::get_policy)
+            .match_requests(|r| r.qualifier() == Some("live"))
+            .sequence()
+            .output(|| public_policy("live"))
+            .times(2)
+            .error(|| {
+                GetPolicyError::generic(
+                    ErrorMetadata::builder()
+                        .code("AccessDeniedException")
+                        .message("not authorized to perform: lambda:GetPolicy")
+                        .build(),
+                )
+            })
+            .repeatedly()
+            .build();
+        let remove = remove_on("live");
+        let (changes, report) = run(&[
+            &aliases,
+            &versions(),
+            &no_urls(),
+            &live_policy,
+            &no_policy(),
+            &remove,
+        ])
+        .await;
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].attribute, "policy_statement:live:anyone");
+        assert_eq!(remove.num_calls(), 1);
+        let statements = check(&report, "no public statement");
+        assert!(!statements.passed, "{statements:?}");
+        assert!(
+            statements
+                .detail
+                .starts_with("could not read the policy of live: GetPolicy")
+                && statements.detail.contains("AccessDenied"),
+            "{}",
+            statements.detail
+        );
+        let url = check(&report, "no function URL");
+        assert!(url.passed);
+        assert_eq!(url.detail, "no function URL on $LATEST, live, 1");
+    }
+
+    /// An alias created (with a public statement) after the plan was made
+    /// is read by verification, which fails naming it.
+    #[tokio::test]
+    async fn an_alias_added_after_the_plan_is_verified_too() {
+        let aliases = mock!(aws_sdk_lambda::Client::list_aliases)
+            .sequence()
+            .output(|| ListAliasesOutput::builder().aliases(alias("live")).build())
+            .times(2)
+            .output(|| {
+                ListAliasesOutput::builder()
+                    .aliases(alias("live"))
+                    .aliases(alias("backdoor"))
+                    .build()
+            })
+            .repeatedly()
+            .build();
+        let live_policy = mock!(aws_sdk_lambda::Client::get_policy)
+            .match_requests(|r| r.qualifier() == Some("live"))
+            .sequence()
+            .output(|| public_policy("live"))
+            .times(2)
+            .error(|| {
+                GetPolicyError::generic(
+                    ErrorMetadata::builder()
+                        .code("ResourceNotFoundException")
+                        .message("The resource you requested does not exist.")
+                        .build(),
+                )
+            })
+            .repeatedly()
+            .build();
+        let backdoor = mock!(aws_sdk_lambda::Client::get_policy)
+            .match_requests(|r| r.qualifier() == Some("backdoor"))
+            .then_output(|| public_policy("backdoor"));
+        let (_, report) = run(&[
+            &aliases,
+            &versions(),
+            &no_urls(),
+            &live_policy,
+            &backdoor,
+            &no_policy(),
+            &remove_on("live"),
+        ])
+        .await;
+        let statements = check(&report, "no public statement");
+        assert!(!statements.passed);
+        assert_eq!(statements.detail, "still present: backdoor:anyone");
+        assert_eq!(
+            check(&report, "no function URL").detail,
+            "no function URL on $LATEST, backdoor, live, 1"
+        );
+    }
 }
