@@ -594,3 +594,176 @@ impl TestContext {
         ]
     }
 }
+
+/// Versions, aliases, qualified URLs and policies, and event source
+/// mappings (issue 10: doors on aliases and versions).
+impl TestContext {
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .region(aws_sdk_sqs::config::Region::new(REGION))
+                .endpoint_url(&self.endpoint)
+                .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                    &self.account,
+                    "test",
+                    None,
+                    None,
+                    "tests",
+                ))
+                .build(),
+        )
+    }
+
+    /// Publishes `$LATEST` as a new version. Lambda does not publish an
+    /// unchanged function twice, so the description changes first.
+    pub async fn publish_version(&self, name: &str, description: &str) -> String {
+        self.lambda
+            .update_function_configuration()
+            .function_name(name)
+            .description(description)
+            .send()
+            .await
+            .expect("update configuration");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let c = self
+                .lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .expect("get config");
+            let status = c.last_update_status().map(|s| s.as_str().to_string());
+            if status.as_deref() != Some("InProgress") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} never finished updating");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.lambda
+            .publish_version()
+            .function_name(name)
+            .description(description)
+            .send()
+            .await
+            .expect("publish version")
+            .version()
+            .expect("version")
+            .to_string()
+    }
+
+    /// An SQS queue of this account mapped (enabled) to `function`: a name
+    /// or `NAME:QUALIFIER`. Returns the mapping's UUID once it is Enabled.
+    pub async fn create_sqs_mapping(&self, function: &str) -> String {
+        let sqs = self.sqs();
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{}-jobs", function.replace(':', "-")))
+            .send()
+            .await
+            .expect("queue")
+            .queue_url()
+            .expect("url")
+            .to_string();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("attrs");
+        let arn = attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("arn")
+            .clone();
+        let uuid = self
+            .lambda
+            .create_event_source_mapping()
+            .function_name(function)
+            .event_source_arn(arn)
+            .enabled(true)
+            .send()
+            .await
+            .expect("mapping")
+            .uuid()
+            .expect("uuid")
+            .to_string();
+        self.wait_mapping_state(&uuid, "Enabled").await;
+        uuid
+    }
+
+    pub async fn wait_mapping_state(&self, uuid: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = self
+                .lambda
+                .get_event_source_mapping()
+                .uuid(uuid)
+                .send()
+                .await
+                .expect("get mapping");
+            if m.state() == Some(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mapping {uuid} never became {want}: {:?}",
+                m.state()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// One qualifier's URL configuration (AuthType, InvokeMode, Cors; the
+    /// address left out) and its statements by Sid, read with this test's
+    /// own client. `None` is the function itself.
+    pub async fn qualifier_snapshot(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> (Option<Value>, std::collections::BTreeMap<String, Value>) {
+        use serde_json::json;
+        let url = self
+            .lambda
+            .get_function_url_config()
+            .function_name(name)
+            .set_qualifier(qualifier.map(str::to_string))
+            .send()
+            .await
+            .ok()
+            .map(|c| {
+                json!({
+                    "AuthType": c.auth_type().as_str(),
+                    "InvokeMode": c.invoke_mode().map(|m| m.as_str()),
+                    "Cors": c.cors().map(|c| json!({
+                        "AllowCredentials": c.allow_credentials(),
+                        "AllowHeaders": c.allow_headers(),
+                        "AllowMethods": c.allow_methods(),
+                        "AllowOrigins": c.allow_origins(),
+                        "ExposeHeaders": c.expose_headers(),
+                        "MaxAge": c.max_age(),
+                    })),
+                })
+            });
+        let mut statements = std::collections::BTreeMap::new();
+        if let Ok(p) = self
+            .lambda
+            .get_policy()
+            .function_name(name)
+            .set_qualifier(qualifier.map(str::to_string))
+            .send()
+            .await
+        {
+            let doc: Value = serde_json::from_str(p.policy().unwrap_or("{}")).unwrap_or_default();
+            for st in doc["Statement"].as_array().into_iter().flatten() {
+                statements.insert(
+                    st["Sid"].as_str().unwrap_or_default().to_string(),
+                    st.clone(),
+                );
+            }
+        }
+        (url, statements)
+    }
+}

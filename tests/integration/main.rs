@@ -13,6 +13,7 @@ mod lock;
 mod logs;
 mod mocked;
 mod plan_run;
+mod qualifiers;
 mod saved_plan;
 mod secrets;
 mod targets;

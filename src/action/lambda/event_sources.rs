@@ -1,11 +1,21 @@
 //! `lambda.disable_event_sources`: disable (never delete) every enabled
-//! event source mapping of the function. Mappings are configuration and
-//! evidence; disabling stops the flow of events and is fully reversible.
+//! event source mapping of the function, whether it feeds the function
+//! itself, an alias or a version. Mappings are configuration and evidence;
+//! disabling stops the flow of events and is fully reversible.
+//!
+//! Mappings are found with one listing of the account's mappings in the
+//! region, kept when their `FunctionArn` is this function, qualified or not.
+//! Listing by function name is not used: LocalStack matches the name as a
+//! substring (`demo` also finds `demo-2`'s mappings) and AWS does not
+//! document whether an unqualified name finds an alias's mappings.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::function::{self, FunctionRef};
+use super::qualifiers::{self, Qualifier};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
@@ -18,26 +28,42 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Disable (never delete) every enabled event source mapping of the function.",
     mutating: true,
     stops_harm: true,
-    params: &[
-        ParamDef::new("function", ValueType::String, "the function's name or ARN")
-            .check(function::check_literal),
-    ],
+    params: &[ParamDef::new(
+        "function",
+        ValueType::String,
+        "the function's name or ARN (an alias or version ARN contains the whole function)",
+    )
+    .check(function::check_literal_whole)],
     outputs: &[
         OutputDef::new("function_arn", ValueType::String, "the function's ARN"),
         OutputDef::new(
             "disabled_mappings",
             ValueType::List,
-            "UUIDs of the mappings this step disables",
+            "the mappings this step disables: UUID on the function itself, QUALIFIER:UUID on an alias or version",
         ),
     ],
     iam_actions: &[
+        "lambda:ListAliases",
+        "lambda:ListVersionsByFunction",
         "lambda:ListEventSourceMappings",
         "lambda:GetEventSourceMapping",
         "lambda:UpdateEventSourceMapping",
     ],
 };
 
-const MAPPING: &str = "event_source_mapping:";
+const MAPPING: &str = "event_source_mapping";
+
+/// `event_source_mapping:UUID` on the function itself (the name earlier
+/// journals used), `event_source_mapping:QUALIFIER:UUID` on an alias or
+/// version. The UUID alone finds the mapping; the qualifier says what it fed.
+fn parse_attribute(attribute: &str) -> Result<(Qualifier, &str), ActionError> {
+    qualifiers::parse_keyed(attribute, MAPPING).ok_or_else(|| {
+        ActionError::input(
+            format!("unknown attribute `{attribute}`"),
+            "the journal was edited or damaged",
+        )
+    })
+}
 
 /// Enabled and enabling count as on: events flow or are about to.
 fn is_on(state: Option<&str>) -> bool {
@@ -48,16 +74,18 @@ fn value(enabled: bool, source: Option<&str>) -> Value {
     json!({"enabled": enabled, "event_source_arn": source})
 }
 
+/// Every mapping of the function by qualifier, then UUID.
 async fn mappings(
     cx: &StepContext<'_>,
     f: &FunctionRef,
-) -> Result<Vec<(String, Value)>, ActionError> {
-    let mut out = Vec::new();
+) -> Result<BTreeMap<Qualifier, BTreeMap<String, Value>>, ActionError> {
+    let mut out: BTreeMap<Qualifier, BTreeMap<String, Value>> = BTreeMap::new();
+    // The largest page Lambda allows: one call in all but the busiest regions.
     let mut pages = cx
         .aws
         .lambda
         .list_event_source_mappings()
-        .function_name(&f.name)
+        .max_items(10_000)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -70,16 +98,77 @@ async fn mappings(
             )
         })?;
         for m in page.event_source_mappings() {
-            if let Some(uuid) = m.uuid() {
-                out.push((
+            let q = m.function_arn().and_then(|a| Qualifier::of_arn(f, a));
+            if let (Some(q), Some(uuid)) = (q, m.uuid()) {
+                out.entry(q).or_default().insert(
                     uuid.to_string(),
                     value(is_on(m.state()), m.event_source_arn()),
-                ));
+                );
             }
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+fn label(q: &Qualifier, uuid: &str) -> String {
+    match q {
+        Qualifier::Latest => uuid.to_string(),
+        Qualifier::Named(n) => format!("{n}:{uuid}"),
+    }
+}
+
+/// The enabled mappings of an observed state, as (qualifier, UUID, value).
+fn enabled(state: &Value) -> Vec<(Qualifier, String, Value)> {
+    let mut out = Vec::new();
+    for (q, ms) in state["mappings"].as_object().into_iter().flatten() {
+        for (uuid, m) in ms.as_object().into_iter().flatten() {
+            if m["enabled"] == true {
+                out.push((Qualifier::from_label(q), uuid.clone(), m.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn state_of(all: BTreeMap<Qualifier, BTreeMap<String, Value>>) -> Value {
+    let all: Map<String, Value> = all
+        .into_iter()
+        .map(|(q, ms)| (q.to_string(), json!(ms)))
+        .collect();
+    json!({ "mappings": all })
+}
+
+/// The check of contract 15: it names the qualifiers it read (the listing
+/// covers them all), and a listing that failed fails it.
+fn check(
+    target: &str,
+    qualifiers: Result<qualifiers::Qualifiers, String>,
+    found: Result<Value, String>,
+) -> Check {
+    let (passed, detail) = match (qualifiers, found) {
+        (Err(e), _) => (false, format!("could not list the function's aliases and versions, so not every qualifier was named: {e}")),
+        (Ok(qs), Err(e)) => (
+            false,
+            format!("could not read the event source mappings of {}: {e}", qs.names()),
+        ),
+        (Ok(qs), Ok(state)) => {
+            let on: Vec<String> = enabled(&state)
+                .iter()
+                .map(|(q, uuid, _)| label(q, uuid))
+                .collect();
+            if on.is_empty() {
+                (true, format!("no enabled mapping on {}", qs.names()))
+            } else {
+                (false, format!("still enabled: {}", on.join(", ")))
+            }
+        }
+    };
+    Check {
+        name: "event sources disabled".into(),
+        target: target.to_string(),
+        passed,
+        detail,
+    }
 }
 
 /// Re-enabling a mapping fed by another account's resource lets that
@@ -97,51 +186,55 @@ impl Action for DisableEventSources {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
-        let all: Map<String, Value> = mappings(cx, &f).await?.into_iter().collect();
+        let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let f = named.function;
+        let state = state_of(mappings(cx, &f).await?);
         Ok(Observation {
             target: f.arn,
-            state: json!({"mappings": all}),
+            state,
         })
     }
 
-    fn plan(&self, _cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
+    fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
         let mut changes = Vec::new();
         let mut disabled = Vec::new();
-        for (uuid, m) in observed.state["mappings"].as_object().into_iter().flatten() {
-            if m["enabled"] == true {
-                disabled.push(uuid.clone());
-                let source = m["event_source_arn"].as_str();
-                changes.push(Change::new(
-                    &observed.target,
-                    format!("{MAPPING}{uuid}"),
-                    m.clone(),
-                    value(false, source),
-                    format!(
-                        "contain: stop events from {} (the mapping is disabled, not deleted)",
-                        source.unwrap_or("its source")
-                    ),
-                ));
-            }
+        for (q, uuid, m) in enabled(&observed.state) {
+            disabled.push(label(&q, &uuid));
+            let source = m["event_source_arn"].as_str();
+            changes.push(Change::new(
+                &observed.target,
+                qualifiers::attribute(MAPPING, &q, Some(&uuid)),
+                m.clone(),
+                value(false, source),
+                format!(
+                    "contain: stop events from {} into {} (the mapping is disabled, not deleted)",
+                    source.unwrap_or("its source"),
+                    q.describe()
+                ),
+            ));
         }
+        let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let note = named.qualifier.map(|q| {
+            format!(
+                "`{}` names {}: the mappings of the whole function {} are disabled, whatever they feed",
+                cx.str_arg("function").unwrap_or_default(),
+                Qualifier::from_label(&q).describe(),
+                observed.target
+            )
+        });
         let mut outputs = Map::new();
         outputs.insert("function_arn".into(), json!(observed.target));
         outputs.insert("disabled_mappings".into(), json!(disabled));
         Ok(Planned {
             changes,
             outputs,
-            note: None,
+            note,
         })
     }
 
     async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError> {
         let f = function::from_arn(&change.target)?;
-        let uuid = change.attribute.strip_prefix(MAPPING).ok_or_else(|| {
-            ActionError::input(
-                format!("unknown attribute `{}`", change.attribute),
-                "the journal was edited or damaged",
-            )
-        })?;
+        let (_, uuid) = parse_attribute(&change.attribute)?;
         let enabled = change.after["enabled"].as_bool().unwrap_or(false);
         cx.aws
             .lambda
@@ -167,12 +260,7 @@ impl Action for DisableEventSources {
         target: &str,
         attribute: &str,
     ) -> Result<Value, ActionError> {
-        let uuid = attribute.strip_prefix(MAPPING).ok_or_else(|| {
-            ActionError::input(
-                format!("unknown attribute `{attribute}`"),
-                "the journal was edited or damaged",
-            )
-        })?;
+        let (_, uuid) = parse_attribute(attribute)?;
         let m = cx
             .aws
             .lambda
@@ -204,29 +292,20 @@ impl Action for DisableEventSources {
             .and_then(|s| foreign_source(s, &cx.caller.account)))
     }
 
+    /// Lists again, so a mapping added since the plan (on any qualifier)
+    /// is seen; the qualifiers are listed only to name them in the check.
     async fn verify(
         &self,
         cx: &StepContext<'_>,
-        _observed: &Observation,
+        observed: &Observation,
     ) -> Result<Vec<Check>, ActionError> {
-        let now = self.observe(cx).await?;
-        let on: Vec<String> = now.state["mappings"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, m)| m["enabled"] == true)
-            .map(|(u, _)| u.clone())
-            .collect();
-        Ok(vec![Check {
-            name: "event sources disabled".into(),
-            target: now.target,
-            passed: on.is_empty(),
-            detail: if on.is_empty() {
-                "every mapping is disabled".into()
-            } else {
-                format!("still enabled: {}", on.join(", "))
-            },
-        }])
+        let f = function::from_arn(&observed.target)?;
+        let qs = qualifiers::list(cx, &f).await.map_err(|e| e.to_string());
+        let found = mappings(cx, &f)
+            .await
+            .map(state_of)
+            .map_err(|e| e.to_string());
+        Ok(vec![check(&f.arn, qs, found)])
     }
 }
 
@@ -248,5 +327,50 @@ mod tests {
             None
         );
         assert!(is_on(Some("Enabled")) && is_on(Some("Enabling")) && !is_on(Some("Disabling")));
+    }
+
+    #[test]
+    fn mapping_attributes_name_their_qualifier_and_old_names_still_parse() {
+        let uuid = "a1b2c3d4-0000-1111-2222-333344445555";
+        let old = format!("event_source_mapping:{uuid}");
+        assert_eq!(parse_attribute(&old).unwrap(), (Qualifier::Latest, uuid));
+        let live = Qualifier::Named("live".into());
+        let attr = qualifiers::attribute(MAPPING, &live, Some(uuid));
+        assert_eq!(attr, format!("event_source_mapping:live:{uuid}"));
+        assert_eq!(parse_attribute(&attr).unwrap(), (live, uuid));
+        assert!(parse_attribute("function_url").is_err());
+    }
+
+    fn listed() -> qualifiers::Qualifiers {
+        qualifiers::Qualifiers {
+            aliases: [("live".to_string(), "2".to_string())].into(),
+            versions: vec!["1".into(), "2".into()],
+        }
+    }
+
+    #[test]
+    fn the_check_names_what_it_read_and_fails_on_what_it_could_not() {
+        let mut all = BTreeMap::new();
+        all.entry(Qualifier::Named("live".into()))
+            .or_insert_with(BTreeMap::new)
+            .insert(
+                "u1".to_string(),
+                value(false, Some("arn:aws:sqs:us-east-1:1:q")),
+            );
+        let c = check("arn", Ok(listed()), Ok(state_of(all.clone())));
+        assert!(c.passed);
+        assert_eq!(c.detail, "no enabled mapping on $LATEST, live, 1, 2");
+
+        all.entry(Qualifier::Named("1".into()))
+            .or_insert_with(BTreeMap::new)
+            .insert("u2".to_string(), value(true, None));
+        let c = check("arn", Ok(listed()), Ok(state_of(all)));
+        assert!(!c.passed);
+        assert_eq!(c.detail, "still enabled: 1:u2");
+
+        let c = check("arn", Ok(listed()), Err("access denied".into()));
+        assert!(!c.passed && c.detail.contains("could not read the event source mappings of $LATEST, live, 1, 2: access denied"));
+        let c = check("arn", Err("throttled".into()), Ok(json!({"mappings": {}})));
+        assert!(!c.passed && c.detail.contains("throttled"));
     }
 }

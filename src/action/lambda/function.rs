@@ -12,10 +12,25 @@ pub struct FunctionRef {
     pub arn: String,
 }
 
+/// A function named by name or ARN, and the alias or version the ARN named
+/// (`None` for a name or an unqualified ARN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub function: FunctionRef,
+    pub qualifier: Option<String>,
+}
+
 fn valid_name(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Lambda's pattern for a version (`1`, `$LATEST`) or an alias name.
+fn valid_qualifier(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '$')
 }
 
 struct ParsedArn<'a> {
@@ -38,6 +53,9 @@ fn parse_arn(s: &str) -> Result<ParsedArn<'_>, String> {
             if !valid_name(name) {
                 return Err(format!("`{name}` is not a valid function name"));
             }
+            if let Some(q) = rest.first().filter(|q| !valid_qualifier(q)) {
+                return Err(format!("`{q}` is not a valid version or alias"));
+            }
             Ok(ParsedArn {
                 partition,
                 region,
@@ -52,10 +70,20 @@ fn parse_arn(s: &str) -> Result<ParsedArn<'_>, String> {
 
 /// Static check of a literal `function:` value (validation time).
 pub fn check_literal(v: &Value) -> Result<(), String> {
+    check(v, false)
+}
+
+/// `check_literal` for actions that contain the whole function whatever
+/// qualifier the ARN names (public access, event sources).
+pub fn check_literal_whole(v: &Value) -> Result<(), String> {
+    check(v, true)
+}
+
+fn check(v: &Value, qualifier_allowed: bool) -> Result<(), String> {
     let s = v.as_str().unwrap_or_default();
     if s.starts_with("arn:") {
         let arn = parse_arn(s)?;
-        if arn.qualifier.is_some() {
+        if arn.qualifier.is_some() && !qualifier_allowed {
             return Err("name the function without a version or alias qualifier".into());
         }
         Ok(())
@@ -81,8 +109,22 @@ pub fn from_arn(arn: &str) -> Result<FunctionRef, ActionError> {
     })
 }
 
-/// Resolves a name or ARN for the caller's account and the client's region.
+/// Resolves a name or unqualified ARN for the caller's account and the
+/// client's region; an ARN naming a version or alias is refused.
 pub fn resolve(input: &str, caller: &Caller, region: &str) -> Result<FunctionRef, ActionError> {
+    let named = resolve_whole(input, caller, region)?;
+    if named.qualifier.is_some() {
+        return Err(ActionError::input(
+            format!("`{input}` names a version or alias"),
+            "containment applies to the whole function: pass its unqualified name or ARN",
+        ));
+    }
+    Ok(named.function)
+}
+
+/// Resolves a name or ARN to the whole function. An ARN may name a version
+/// or alias: the caller decides what that means (and says so).
+pub fn resolve_whole(input: &str, caller: &Caller, region: &str) -> Result<Named, ActionError> {
     let partition = caller.arn.split(':').nth(1).unwrap_or("aws");
     if input.starts_with("arn:") {
         let arn = parse_arn(input).map_err(|e| {
@@ -91,12 +133,6 @@ pub fn resolve(input: &str, caller: &Caller, region: &str) -> Result<FunctionRef
                 "pass a function name, or its ARN",
             )
         })?;
-        if arn.qualifier.is_some() {
-            return Err(ActionError::input(
-                format!("`{input}` names a version or alias"),
-                "containment applies to the whole function: pass its unqualified name or ARN",
-            ));
-        }
         if arn.account != caller.account {
             return Err(ActionError::input(
                 format!(
@@ -118,12 +154,15 @@ pub fn resolve(input: &str, caller: &Caller, region: &str) -> Result<FunctionRef
                 format!("pass --region {}", arn.region),
             ));
         }
-        return Ok(FunctionRef {
-            name: arn.name.to_string(),
-            arn: format!(
-                "arn:{}:lambda:{}:{}:function:{}",
-                arn.partition, arn.region, arn.account, arn.name
-            ),
+        return Ok(Named {
+            function: FunctionRef {
+                name: arn.name.to_string(),
+                arn: format!(
+                    "arn:{}:lambda:{}:{}:function:{}",
+                    arn.partition, arn.region, arn.account, arn.name
+                ),
+            },
+            qualifier: arn.qualifier.map(str::to_string),
         });
     }
     if !valid_name(input) {
@@ -132,12 +171,15 @@ pub fn resolve(input: &str, caller: &Caller, region: &str) -> Result<FunctionRef
             "use the function's name (1-64 letters, digits, `-`, `_`) or its ARN",
         ));
     }
-    Ok(FunctionRef {
-        name: input.to_string(),
-        arn: format!(
-            "arn:{partition}:lambda:{region}:{}:function:{input}",
-            caller.account
-        ),
+    Ok(Named {
+        function: FunctionRef {
+            name: input.to_string(),
+            arn: format!(
+                "arn:{partition}:lambda:{region}:{}:function:{input}",
+                caller.account
+            ),
+        },
+        qualifier: None,
     })
 }
 
@@ -189,5 +231,29 @@ mod tests {
         .is_err());
         assert!(check_literal(&json!("bad name!")).is_err());
         assert!(check_literal(&json!("arn:aws:lambda:us-east-1:1:function:x")).is_err());
+    }
+
+    #[test]
+    fn a_qualified_arn_resolves_to_the_whole_function_where_allowed() {
+        let live = "arn:aws:lambda:us-east-1:111122223333:function:demo:live";
+        let named = resolve_whole(live, &caller(), "us-east-1").unwrap();
+        assert_eq!(
+            named.function,
+            resolve("demo", &caller(), "us-east-1").unwrap()
+        );
+        assert_eq!(named.qualifier.as_deref(), Some("live"));
+        assert!(check_literal_whole(&json!(live)).is_ok());
+        assert!(check_literal(&json!(live)).is_err());
+        assert!(check_literal_whole(&json!(format!("{live}:extra"))).is_err());
+        assert!(check_literal_whole(&json!(
+            "arn:aws:lambda:us-east-1:111122223333:function:demo:li/ve"
+        ))
+        .is_err());
+        assert_eq!(
+            resolve_whole("demo", &caller(), "us-east-1")
+                .unwrap()
+                .qualifier,
+            None
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod describe;
 pub mod event_sources;
 pub mod function;
 pub mod public_access;
+pub mod qualifiers;
 pub mod restore_concurrency;
 pub mod set_concurrency;
 pub mod tag;

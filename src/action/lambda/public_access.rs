@@ -1,34 +1,51 @@
-//! `lambda.remove_public_access`: delete the function URL and remove every
+//! `lambda.remove_public_access`: delete every function URL and remove every
 //! resource-policy statement that lets in anyone, another account, or a
-//! service without a `SourceArn`/`SourceAccount` condition. Each removed
-//! thing is recorded verbatim (the change's `before`), so `recover` can put
-//! it back, and re-opening it is held back as risky.
+//! service without a `SourceArn`/`SourceAccount` condition, on `$LATEST`,
+//! every alias and every published version: a door left on alias `live` is
+//! as open as one on the function. Each removed thing is recorded verbatim
+//! (the change's `before`) under an attribute naming its qualifier, so
+//! `recover` puts it back exactly where it was, and re-opening it is held
+//! back as risky.
+
+mod policy;
+mod reading;
 
 use async_trait::async_trait;
 use aws_sdk_lambda::types::{Cors, FunctionUrlAuthType, InvokeMode};
 use serde_json::{json, Map, Value};
 
 use super::function::{self, FunctionRef};
+use super::qualifiers::{self, Qualifier};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
 use crate::plan::Change;
+use policy::{condition, public_reason, sid};
 
 pub struct RemovePublicAccess;
 
 static SPEC: ActionSpec = ActionSpec {
     name: "lambda.remove_public_access",
-    summary: "Delete the function URL and remove public or cross-account resource-policy statements (recorded verbatim).",
+    summary: "Delete every function URL and remove public or cross-account resource-policy statements, on $LATEST, every alias and every version (recorded verbatim).",
     mutating: true,
     stops_harm: true,
-    params: &[ParamDef::new("function", ValueType::String, "the function's name or ARN").check(function::check_literal)],
+    params: &[ParamDef::new(
+        "function",
+        ValueType::String,
+        "the function's name or ARN (an alias or version ARN contains the whole function)",
+    )
+    .check(function::check_literal_whole)],
     outputs: &[
         OutputDef::new("function_arn", ValueType::String, "the function's ARN"),
-        OutputDef::new("removed_statements", ValueType::List, "Sids of the statements this step removes"),
-        OutputDef::new("kept_statements", ValueType::List, "Sids of the statements that stay (not public)"),
+        OutputDef::new("qualifiers", ValueType::List, "what was read: $LATEST, each alias, each version"),
+        OutputDef::new("removed_statements", ValueType::List, "the statements this step removes: SID on the function itself, QUALIFIER:SID on an alias or version"),
+        OutputDef::new("kept_statements", ValueType::List, "the statements that stay (not public), named the same way"),
     ],
     iam_actions: &[
+        "lambda:ListAliases",
+        "lambda:ListVersionsByFunction",
+        "lambda:ListFunctionUrlConfigs",
         "lambda:GetFunctionUrlConfig",
         "lambda:DeleteFunctionUrlConfig",
         "lambda:CreateFunctionUrlConfig",
@@ -39,124 +56,95 @@ static SPEC: ActionSpec = ActionSpec {
 };
 
 const URL: &str = "function_url";
-const STATEMENT: &str = "policy_statement:";
+const STATEMENT: &str = "policy_statement";
 
-async fn url_config(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Value, ActionError> {
-    match cx
-        .aws
-        .lambda
-        .get_function_url_config()
-        .function_name(&f.name)
-        .send()
-        .await
-    {
-        Ok(c) => {
-            let cors = c.cors().map(|c| {
-                json!({
-                    "AllowCredentials": c.allow_credentials(),
-                    "AllowHeaders": c.allow_headers(),
-                    "AllowMethods": c.allow_methods(),
-                    "AllowOrigins": c.allow_origins(),
-                    "ExposeHeaders": c.expose_headers(),
-                    "MaxAge": c.max_age(),
-                })
-            });
-            // The address is not part of the configuration: a recreated URL
-            // gets a new one, which recovery reports rather than compares.
-            Ok(json!({
-                "AuthType": c.auth_type().as_str(),
-                "InvokeMode": c.invoke_mode().map(|m| m.as_str()),
-                "Cors": cors,
-            }))
+/// What one change is about. The function itself keeps the names earlier
+/// journals used (`function_url`, `policy_statement:SID`); an alias or
+/// version adds its name (`function_url:live`, `policy_statement:1:SID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Attribute {
+    Url(Qualifier),
+    Statement(Qualifier, String),
+}
+
+impl Attribute {
+    fn parse(s: &str) -> Result<Self, ActionError> {
+        if let Some(q) = qualifiers::parse_unkeyed(s, URL) {
+            return Ok(Attribute::Url(q));
         }
-        Err(e) => {
-            let e = classify(
-                "GetFunctionUrlConfig",
-                "lambda:GetFunctionUrlConfig",
-                &f.arn,
-                e,
-            );
-            if e.kind == AwsErrorKind::NotFound {
-                Ok(Value::Null)
-            } else {
-                Err(e.into())
-            }
+        if let Some((q, sid)) = qualifiers::parse_keyed(s, STATEMENT) {
+            return Ok(Attribute::Statement(q, sid.to_string()));
+        }
+        Err(ActionError::input(
+            format!("unknown attribute `{s}`"),
+            "the journal was edited or damaged",
+        ))
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Attribute::Url(q) => qualifiers::attribute(URL, q, None),
+            Attribute::Statement(q, sid) => qualifiers::attribute(STATEMENT, q, Some(sid)),
         }
     }
 }
 
-async fn statements(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Vec<Value>, ActionError> {
-    match cx
-        .aws
-        .lambda
-        .get_policy()
-        .function_name(&f.name)
-        .send()
-        .await
-    {
-        Ok(p) => {
-            let doc: Value = p
-                .policy()
-                .and_then(|p| serde_json::from_str(p).ok())
-                .unwrap_or(Value::Null);
-            Ok(match &doc["Statement"] {
-                Value::Array(a) => a.clone(),
-                Value::Null => vec![],
-                one => vec![one.clone()],
-            })
-        }
-        Err(e) => {
-            let e = classify("GetPolicy", "lambda:GetPolicy", &f.arn, e);
-            if e.kind == AwsErrorKind::NotFound {
-                Ok(vec![])
-            } else {
-                Err(e.into())
-            }
-        }
-    }
-}
-
-/// Looks a condition key up whatever its operator and letter case.
-fn condition(st: &Value, key: &str) -> Option<String> {
-    st["Condition"].as_object()?.values().find_map(|ops| {
-        ops.as_object()?
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .and_then(|(_, v)| v.as_str().map(str::to_string))
+fn strings(v: &Value) -> Option<Vec<String>> {
+    v.as_array().map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
     })
 }
 
-/// Why a statement opens the function to the outside; `None` when it does not.
-pub fn public_reason(st: &Value, account: &str) -> Option<String> {
-    let p = &st["Principal"];
-    if p == "*" || p["AWS"] == "*" {
-        return Some("its principal is `*` (anyone)".into());
-    }
-    if let Some(aws) = p["AWS"].as_str() {
-        let owner = aws
-            .strip_prefix("arn:")
-            .and_then(|r| r.split(':').nth(3))
-            .unwrap_or(aws);
-        if owner != account {
-            return Some(format!("it lets in another account ({owner})"));
-        }
-    }
-    if let Some(service) = p["Service"].as_str() {
-        if condition(st, "AWS:SourceArn").is_none() && condition(st, "AWS:SourceAccount").is_none()
-        {
-            return Some(format!("it lets {service} invoke on behalf of any account (no SourceArn or SourceAccount condition)"));
-        }
-    }
-    None
-}
-
-fn sid(st: &Value) -> String {
-    st["Sid"].as_str().unwrap_or("(no sid)").to_string()
+async fn create_url(
+    cx: &StepContext<'_>,
+    f: &FunctionRef,
+    q: &Qualifier,
+    c: &Value,
+) -> Result<(), ActionError> {
+    let cors = c["Cors"].as_object().map(|o| {
+        Cors::builder()
+            .set_allow_credentials(o.get("AllowCredentials").and_then(Value::as_bool))
+            .set_allow_headers(o.get("AllowHeaders").and_then(strings))
+            .set_allow_methods(o.get("AllowMethods").and_then(strings))
+            .set_allow_origins(o.get("AllowOrigins").and_then(strings))
+            .set_expose_headers(o.get("ExposeHeaders").and_then(strings))
+            .set_max_age(
+                o.get("MaxAge")
+                    .and_then(Value::as_i64)
+                    .and_then(|n| i32::try_from(n).ok()),
+            )
+            .build()
+    });
+    cx.aws
+        .lambda
+        .create_function_url_config()
+        .function_name(&f.name)
+        .set_qualifier(q.param())
+        .auth_type(FunctionUrlAuthType::from(
+            c["AuthType"].as_str().unwrap_or("AWS_IAM"),
+        ))
+        .set_invoke_mode(c["InvokeMode"].as_str().map(InvokeMode::from))
+        .set_cors(cors)
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                "CreateFunctionUrlConfig",
+                "lambda:CreateFunctionUrlConfig",
+                &f.arn,
+                e,
+            )
+        })?;
+    Ok(())
 }
 
 async fn add_statement(
     cx: &StepContext<'_>,
     f: &FunctionRef,
+    q: &Qualifier,
     st: &Value,
 ) -> Result<(), ActionError> {
     let principal = match &st["Principal"] {
@@ -186,6 +174,7 @@ async fn add_statement(
         .lambda
         .add_permission()
         .function_name(&f.name)
+        .set_qualifier(q.param())
         .statement_id(sid(st))
         .action(action)
         .principal(principal)
@@ -201,13 +190,23 @@ async fn add_statement(
     Ok(())
 }
 
-fn strings(v: &Value) -> Option<Vec<String>> {
-    v.as_array().map(|a| {
-        a.iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    })
+/// Removing what is already gone counts as done.
+fn gone_is_done(r: Result<(), crate::aws::AwsError>) -> Result<(), ActionError> {
+    match r {
+        Err(e) if e.kind == AwsErrorKind::NotFound => Ok(()),
+        other => other.map_err(ActionError::from),
+    }
+}
+
+/// The observed state's qualifiers, in the order they were listed.
+fn listed(state: &Value) -> Vec<Qualifier> {
+    state["qualifiers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(Qualifier::from_label)
+        .collect()
 }
 
 #[async_trait]
@@ -217,141 +216,104 @@ impl Action for RemovePublicAccess {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
-        let url = url_config(cx, &f).await?;
-        let statements = statements(cx, &f).await?;
+        let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let f = named.function;
+        let state = reading::read(cx, &f).await.into_state()?;
         Ok(Observation {
             target: f.arn,
-            state: json!({"function_url": url, "statements": statements}),
+            state,
         })
     }
 
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
+        let state = &observed.state;
+        let qs = listed(state);
         let mut changes = Vec::new();
-        let url = &observed.state["function_url"];
-        if !url.is_null() {
+        for (label, url) in state["function_urls"].as_object().into_iter().flatten() {
+            let q = Qualifier::from_label(label);
             changes.push(Change::new(
                 &observed.target,
-                URL,
+                Attribute::Url(q.clone()).name(),
                 url.clone(),
                 Value::Null,
                 format!(
-                    "contain: delete the function URL (AuthType {})",
+                    "contain: delete the function URL of {} (AuthType {})",
+                    q.describe(),
                     url["AuthType"].as_str().unwrap_or("?")
                 ),
             ));
         }
         let (mut removed, mut kept) = (Vec::new(), Vec::new());
-        for st in observed.state["statements"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            match public_reason(st, &cx.caller.account) {
-                Some(why) => {
-                    removed.push(sid(st));
-                    changes.push(Change::new(
-                        &observed.target,
-                        format!("{STATEMENT}{}", sid(st)),
-                        st.clone(),
-                        Value::Null,
-                        format!("contain: remove the statement: {why}"),
-                    ));
+        for q in &qs {
+            let sts = &state["statements"][q.to_string()];
+            for st in sts.as_array().into_iter().flatten() {
+                let name = reading::label(q, &sid(st));
+                match public_reason(st, &cx.caller.account) {
+                    Some(why) => {
+                        removed.push(name);
+                        changes.push(Change::new(
+                            &observed.target,
+                            Attribute::Statement(q.clone(), sid(st)).name(),
+                            st.clone(),
+                            Value::Null,
+                            format!("contain: remove the statement on {}: {why}", q.describe()),
+                        ));
+                    }
+                    None => kept.push(name),
                 }
-                None => kept.push(sid(st)),
             }
         }
+        let labels: Vec<String> = qs.iter().map(ToString::to_string).collect();
         let mut outputs = Map::new();
         outputs.insert("function_arn".into(), json!(observed.target));
+        outputs.insert("qualifiers".into(), json!(labels));
         outputs.insert("removed_statements".into(), json!(removed));
         outputs.insert("kept_statements".into(), json!(kept));
         Ok(Planned {
             changes,
             outputs,
-            note: None,
+            note: whole_function_note(cx, &observed.target, &qs)?,
         })
     }
 
     async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError> {
         let f = function::from_arn(&change.target)?;
-        let gone_is_done = |r: Result<(), crate::aws::AwsError>| match r {
-            Err(e) if e.kind == AwsErrorKind::NotFound => Ok(()),
-            other => other.map_err(ActionError::from),
-        };
-        if change.attribute == URL {
-            if change.after.is_null() {
+        match Attribute::parse(&change.attribute)? {
+            Attribute::Url(q) if change.after.is_null() => {
                 let r = cx
                     .aws
                     .lambda
                     .delete_function_url_config()
                     .function_name(&f.name)
+                    .set_qualifier(q.param())
                     .send()
                     .await;
-                return gone_is_done(r.map(|_| ()).map_err(|e| {
+                gone_is_done(r.map(|_| ()).map_err(|e| {
                     classify(
                         "DeleteFunctionUrlConfig",
                         "lambda:DeleteFunctionUrlConfig",
                         &f.arn,
                         e,
                     )
-                }));
+                }))
             }
-            let c = &change.after;
-            let cors = c["Cors"].as_object().map(|o| {
-                Cors::builder()
-                    .set_allow_credentials(o.get("AllowCredentials").and_then(Value::as_bool))
-                    .set_allow_headers(o.get("AllowHeaders").and_then(strings))
-                    .set_allow_methods(o.get("AllowMethods").and_then(strings))
-                    .set_allow_origins(o.get("AllowOrigins").and_then(strings))
-                    .set_expose_headers(o.get("ExposeHeaders").and_then(strings))
-                    .set_max_age(
-                        o.get("MaxAge")
-                            .and_then(Value::as_i64)
-                            .and_then(|n| i32::try_from(n).ok()),
-                    )
-                    .build()
-            });
-            cx.aws
-                .lambda
-                .create_function_url_config()
-                .function_name(&f.name)
-                .auth_type(FunctionUrlAuthType::from(
-                    c["AuthType"].as_str().unwrap_or("AWS_IAM"),
-                ))
-                .set_invoke_mode(c["InvokeMode"].as_str().map(InvokeMode::from))
-                .set_cors(cors)
-                .send()
-                .await
-                .map_err(|e| {
-                    classify(
-                        "CreateFunctionUrlConfig",
-                        "lambda:CreateFunctionUrlConfig",
-                        &f.arn,
-                        e,
-                    )
-                })?;
-            return Ok(());
-        }
-        if let Some(sid) = change.attribute.strip_prefix(STATEMENT) {
-            if change.after.is_null() {
+            Attribute::Url(q) => create_url(cx, &f, &q, &change.after).await,
+            Attribute::Statement(q, sid) if change.after.is_null() => {
                 let r = cx
                     .aws
                     .lambda
                     .remove_permission()
                     .function_name(&f.name)
+                    .set_qualifier(q.param())
                     .statement_id(sid)
                     .send()
                     .await;
-                return gone_is_done(r.map(|_| ()).map_err(|e| {
+                gone_is_done(r.map(|_| ()).map_err(|e| {
                     classify("RemovePermission", "lambda:RemovePermission", &f.arn, e)
-                }));
+                }))
             }
-            return add_statement(cx, &f, &change.after).await;
+            Attribute::Statement(q, _) => add_statement(cx, &f, &q, &change.after).await,
         }
-        Err(ActionError::input(
-            format!("unknown attribute `{}`", change.attribute),
-            "the journal was edited or damaged",
-        ))
     }
 
     async fn read(
@@ -361,20 +323,14 @@ impl Action for RemovePublicAccess {
         attribute: &str,
     ) -> Result<Value, ActionError> {
         let f = function::from_arn(target)?;
-        if attribute == URL {
-            return url_config(cx, &f).await;
-        }
-        if let Some(want) = attribute.strip_prefix(STATEMENT) {
-            let all = statements(cx, &f).await?;
-            return Ok(all
+        match Attribute::parse(attribute)? {
+            Attribute::Url(q) => Ok(reading::url_config(cx, &f, &q).await?),
+            Attribute::Statement(q, want) => Ok(reading::statements(cx, &f, &q)
+                .await?
                 .into_iter()
                 .find(|s| sid(s) == want)
-                .unwrap_or(Value::Null));
+                .unwrap_or(Value::Null)),
         }
-        Err(ActionError::input(
-            format!("unknown attribute `{attribute}`"),
-            "the journal was edited or damaged",
-        ))
     }
 
     async fn restore_risk(
@@ -385,48 +341,44 @@ impl Action for RemovePublicAccess {
         if change.after.is_null() {
             return Ok(None);
         }
-        if change.attribute == URL {
-            return Ok((change.after["AuthType"] == "NONE").then(|| "re-opens public access (a function URL with AuthType NONE; it also gets a new address)".to_string()));
+        match Attribute::parse(&change.attribute)? {
+            Attribute::Url(q) => Ok((change.after["AuthType"] == "NONE").then(|| format!("re-opens public access (a function URL with AuthType NONE on {}; it also gets a new address)", q.describe()))),
+            Attribute::Statement(q, _) => Ok(public_reason(&change.after, &cx.caller.account)
+                .map(|why| format!("re-opens access on {}: {why}", q.describe()))),
         }
-        Ok(public_reason(&change.after, &cx.caller.account)
-            .map(|why| format!("re-opens access: {why}")))
     }
 
+    /// Reads everything again, qualifiers included: an alias added since
+    /// the plan is checked too, and whatever could not be read fails.
     async fn verify(
         &self,
         cx: &StepContext<'_>,
-        _observed: &Observation,
+        observed: &Observation,
     ) -> Result<Vec<Check>, ActionError> {
-        let now = self.observe(cx).await?;
-        let left = self.plan(cx, &now)?.changes;
-        let url = left.iter().any(|c| c.attribute == URL);
-        let public: Vec<&str> = left
-            .iter()
-            .filter_map(|c| c.attribute.strip_prefix(STATEMENT))
-            .collect();
-        Ok(vec![
-            Check {
-                name: "no function URL".into(),
-                target: now.target.clone(),
-                passed: !url,
-                detail: if url {
-                    "a function URL still exists".into()
-                } else {
-                    "no function URL".into()
-                },
-            },
-            Check {
-                name: "no public statement".into(),
-                target: now.target,
-                passed: public.is_empty(),
-                detail: if public.is_empty() {
-                    "no public or cross-account statement remains".into()
-                } else {
-                    format!("still present: {}", public.join(", "))
-                },
-            },
-        ])
+        let f = function::from_arn(&observed.target)?;
+        Ok(reading::read(cx, &f)
+            .await
+            .checks(&f.arn, &cx.caller.account))
     }
+}
+
+/// An ARN naming an alias or version still contains the whole function: the
+/// other aliases and versions are doors into the same function, and whoever
+/// used one can use any other left open.
+fn whole_function_note(
+    cx: &StepContext<'_>,
+    target: &str,
+    qs: &[Qualifier],
+) -> Result<Option<String>, ActionError> {
+    let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+    Ok(named.qualifier.map(|q| {
+        format!(
+            "`{}` names {}: the whole function {target} is contained, on {}",
+            cx.str_arg("function").unwrap_or_default(),
+            Qualifier::from_label(&q).describe(),
+            qualifiers::join(qs)
+        )
+    }))
 }
 
 #[cfg(test)]
@@ -434,23 +386,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn public_statements_are_recognised() {
-        let me = "111122223333";
-        assert!(public_reason(&json!({"Principal": "*"}), me).is_some());
-        assert!(public_reason(
-            &json!({"Principal": {"AWS": "arn:aws:iam::444455556666:root"}}),
-            me
-        )
-        .is_some());
-        assert!(public_reason(
-            &json!({"Principal": {"AWS": "arn:aws:iam::111122223333:root"}}),
-            me
-        )
-        .is_none());
-        assert!(
-            public_reason(&json!({"Principal": {"Service": "s3.amazonaws.com"}}), me).is_some()
+    fn attributes_name_their_qualifier_and_old_names_still_parse() {
+        let live = Qualifier::Named("live".into());
+        for (name, attr) in [
+            ("function_url", Attribute::Url(Qualifier::Latest)),
+            ("function_url:live", Attribute::Url(live.clone())),
+            (
+                "policy_statement:anyone",
+                Attribute::Statement(Qualifier::Latest, "anyone".into()),
+            ),
+            (
+                "policy_statement:live:anyone",
+                Attribute::Statement(live.clone(), "anyone".into()),
+            ),
+            (
+                "policy_statement:1:foreign",
+                Attribute::Statement(Qualifier::Named("1".into()), "foreign".into()),
+            ),
+        ] {
+            assert_eq!(Attribute::parse(name).unwrap(), attr, "{name}");
+            assert_eq!(attr.name(), name);
+        }
+        assert!(Attribute::parse("reserved_concurrency").is_err());
+        assert!(Attribute::parse("policy_statement:a:b:c").is_err());
+    }
+
+    #[test]
+    fn listed_qualifiers_keep_their_order() {
+        let state = json!({"qualifiers": ["$LATEST", "live", "1"]});
+        assert_eq!(
+            listed(&state),
+            [
+                Qualifier::Latest,
+                Qualifier::Named("live".into()),
+                Qualifier::Named("1".into())
+            ]
         );
-        let scoped = json!({"Principal": {"Service": "s3.amazonaws.com"}, "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::b"}}});
-        assert!(public_reason(&scoped, me).is_none());
     }
 }
