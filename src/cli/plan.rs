@@ -101,7 +101,7 @@ pub async fn exec(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
             json!({"path": out.display().to_string(), "summary": summary}),
         )?;
     }
-    p.session.audit("run_finished", None, json!({"command": "firebreak plan", "summary": summary, "mutating_requests_sent": p.session.aws.calls.mutating_sent().len()}))?;
+    p.session.audit("run_finished", None, json!({"command": "firebreak plan", "summary": summary, "mutating_requests_sent": p.session.aws.api_calls().mutating}))?;
     match global.output {
         OutputFormat::Text => {
             print!("{}", Text.plan(&plan, true));

@@ -176,8 +176,8 @@ fn merge(into: &mut RunReport, part: RunReport) {
 
 pub fn print_report(output: OutputFormat, plans: &[Plan], report: &RunReport, p: &Prepared) {
     let summary = summarize(total(plans), report);
-    let calls = p.session.aws.calls.sent();
-    let (total_calls, mutating) = (calls.len(), calls.iter().filter(|c| c.mutating).count());
+    let calls = p.session.aws.api_calls();
+    let (total_calls, mutating) = (calls.total, calls.mutating);
     match output {
         OutputFormat::Text => {
             if let Some(first) = plans.first() {
