@@ -77,7 +77,7 @@ impl Aws {
             Some(path) => Quotas::load(path).map_err(|e| {
                 AwsError::new(
                     "configure",
-                    e.path().display().to_string(),
+                    "quotas file",
                     AwsErrorKind::InvalidRequest,
                     e.to_string(),
                     e.hint(),
