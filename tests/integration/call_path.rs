@@ -44,6 +44,7 @@ async fn plan_works_through_the_call_path_and_honours_a_quotas_file() {
     ]);
     let slow_took = started.elapsed();
     slow.expect_code(2);
+    eprintln!("plan unpaced {fast_took:?}, at 1 request/s {slow_took:?}");
     assert_eq!(slow.stdout.replace("INC-CP2", "INC-CP1"), fast.stdout);
     assert!(
         slow_took >= Duration::from_secs(1) && slow_took > fast_took,
