@@ -1,4 +1,4 @@
-//! The dry-run guard and call recorder: one interceptor attached to every
+//! The dry-run guard and call counter: one interceptor attached to every
 //! client that `aws::Aws` builds, so no code path holds an unguarded client.
 //!
 //! The guard is an *allowlist* of read operations: an API we have never
@@ -7,7 +7,7 @@
 //! client-level interceptor can see the operation name, and an error there
 //! means nothing is serialized or sent.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -17,6 +17,8 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+
+pub use super::call_path::{Call, CallRecorder};
 
 /// Operations that only read. Everything else is a mutation.
 const READ_OPERATIONS: &[(&str, &[&str])] = &[
@@ -120,48 +122,6 @@ pub struct DryRunRefused {
     pub operation: String,
 }
 
-/// One request as the recorder saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
-    pub service: String,
-    pub operation: String,
-    pub mutating: bool,
-    /// Refused by the guard: never serialized, never sent.
-    pub refused: bool,
-}
-
-/// Counts every request per client set; tests and benchmarks read it.
-#[derive(Debug, Default)]
-pub struct CallRecorder {
-    calls: Mutex<Vec<Call>>,
-}
-
-impl CallRecorder {
-    fn push(&self, call: Call) {
-        // A poisoned lock only means another thread panicked mid-push; the
-        // list itself is still usable.
-        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        calls.push(call);
-    }
-
-    pub fn calls(&self) -> Vec<Call> {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Requests that actually went out.
-    pub fn sent(&self) -> Vec<Call> {
-        self.calls().into_iter().filter(|c| !c.refused).collect()
-    }
-
-    pub fn mutating_sent(&self) -> Vec<Call> {
-        self.sent().into_iter().filter(|c| c.mutating).collect()
-    }
-
-    pub fn refused(&self) -> Vec<Call> {
-        self.calls().into_iter().filter(|c| c.refused).collect()
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Guard {
     pub dry_run: bool,
@@ -188,12 +148,7 @@ impl Intercept for Guard {
     ) -> Result<(), BoxError> {
         let (service, op) = operation(cfg);
         if self.dry_run && !is_read_operation(&service, &op) {
-            self.recorder.push(Call {
-                service: service.clone(),
-                operation: op.clone(),
-                mutating: true,
-                refused: true,
-            });
+            self.recorder.record_refused(&service, &op);
             return Err(Box::new(DryRunRefused {
                 service,
                 operation: op,
@@ -203,7 +158,9 @@ impl Intercept for Guard {
     }
 
     // Counted just before transmission (once per attempt), so the count is of
-    // requests that really left the process.
+    // requests that really left the process. Here rather than in the
+    // connector because recorded-response tests replace the HTTP layer;
+    // re-sends the connector makes on its own are counted there.
     fn read_before_transmit(
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
@@ -212,12 +169,7 @@ impl Intercept for Guard {
     ) -> Result<(), BoxError> {
         let (service, op) = operation(cfg);
         let mutating = !is_read_operation(&service, &op);
-        self.recorder.push(Call {
-            service,
-            operation: op,
-            mutating,
-            refused: false,
-        });
+        self.recorder.record_sent(&service, &op, mutating);
         Ok(())
     }
 }

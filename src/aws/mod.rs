@@ -1,13 +1,14 @@
 //! The one place AWS clients are built.
 //!
 //! Region, profile, endpoint, timeouts, retries, the dry-run guard and the
-//! call recorder are attached here and nowhere else, so no code path can hold
-//! an unguarded client.
+//! call path (pacing, throttling, counts) are attached here and nowhere
+//! else, so no code path can hold an unguarded or unpaced client.
 
+pub mod call_path;
 pub mod error;
 pub mod guard;
-pub mod pace;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use serde::{Deserialize, Serialize};
 
+pub use call_path::{CallCounts, CallPath, OpCount, Quotas};
 pub use error::{AwsError, AwsErrorKind};
 pub use guard::{CallRecorder, DryRunRefused, Guard};
 
@@ -27,6 +29,8 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// Refuse every mutating operation at the SDK layer.
     pub dry_run: bool,
+    /// A YAML file overriding the call path's quotas (`--quotas`).
+    pub quotas: Option<PathBuf>,
 }
 
 /// Who is acting: recorded in every audit line.
@@ -50,13 +54,16 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     /// CloudWatch Logs: read-only here (FilterLogEvents, DescribeLogGroups).
     pub logs: aws_sdk_cloudwatchlogs::Client,
-    /// Without SDK retries: LookupEvents is paced and backed off in one
-    /// place (`action::cloudtrail::lookup`), not twice.
+    /// Without SDK retries: LookupEvents is paced and throttles are
+    /// backed off on the call path; what outlasts that is asked again by
+    /// `action::cloudtrail::lookup`, not also by the SDK.
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
     pub calls: Arc<CallRecorder>,
+    /// Pacing and counts for every request of this run (see `call_path`).
+    pub call_path: Arc<CallPath>,
     /// Forensic buckets already opened by this run (see
     /// `action::evidence::open_store`): one HeadBucket, Object Lock lookup
     /// and AssumeRole per bucket, not per written object.
@@ -65,7 +72,30 @@ pub struct Aws {
 
 impl Aws {
     pub async fn connect(settings: &AwsSettings) -> Result<Self, AwsError> {
+        // Read before anything is sent: a bad file is the user's to fix.
+        let quotas = match &settings.quotas {
+            Some(path) => Quotas::load(path).map_err(|e| {
+                AwsError::new(
+                    "configure",
+                    "quotas file",
+                    AwsErrorKind::InvalidRequest,
+                    e.to_string(),
+                    e.hint(),
+                )
+            })?,
+            None => Quotas::default(),
+        };
+        let path = CallPath::new(quotas, Arc::default());
+        // The SDK's own default client, built explicitly so that it can sit
+        // behind the call path: every client from this config, and every
+        // credential provider, sends through it.
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(path.http_client(https))
             .retry_config(RetryConfig::standard().with_max_attempts(4))
             .timeout_config(
                 TimeoutConfig::builder()
@@ -93,23 +123,37 @@ impl Aws {
                 "pass --region (e.g. --region us-east-1), or set AWS_REGION, or set a region in the profile",
             )
         })?;
-        Ok(Self::from_sdk_config(&sdk, region, settings))
+        Ok(Self::with_call_path(&sdk, region, settings, path))
     }
 
-    /// Builds the clients from an SDK config (tests pass their own).
+    /// Builds the clients from an SDK config (tests pass their own), with
+    /// the default quotas. Requests are paced only if `sdk`'s HTTP client
+    /// is the call path's; they are counted either way.
     pub fn from_sdk_config(
         sdk: &aws_types::SdkConfig,
         region: String,
         settings: &AwsSettings,
     ) -> Self {
-        let calls = Arc::new(CallRecorder::default());
+        let path = CallPath::new(Quotas::default(), Arc::default());
+        Self::with_call_path(sdk, region, settings, path)
+    }
+
+    fn with_call_path(
+        sdk: &aws_types::SdkConfig,
+        region: String,
+        settings: &AwsSettings,
+        path: Arc<CallPath>,
+    ) -> Self {
+        let calls = path.recorder.clone();
         let guard = Guard {
             dry_run: settings.dry_run,
             recorder: calls.clone(),
         };
+        let stamp = path.stamp();
         let lambda = aws_sdk_lambda::Client::from_conf(
             aws_sdk_lambda::config::Builder::from(sdk)
                 .interceptor(guard.clone())
+                .interceptor(stamp.clone())
                 .build(),
         );
         let lambda_probe = aws_sdk_lambda::Client::from_conf(
@@ -122,33 +166,39 @@ impl Aws {
                         .build(),
                 )
                 .interceptor(guard.clone())
+                .interceptor(stamp.clone())
                 .build(),
         );
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(sdk)
                 .interceptor(guard.clone())
+                .interceptor(stamp.clone())
                 .build(),
         );
         let iam = aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::config::Builder::from(sdk)
                 .interceptor(guard.clone())
+                .interceptor(stamp.clone())
                 .build(),
         );
         let cloudtrail = aws_sdk_cloudtrail::Client::from_conf(
             aws_sdk_cloudtrail::config::Builder::from(sdk)
                 .retry_config(RetryConfig::disabled())
                 .interceptor(guard.clone())
+                .interceptor(stamp.clone())
                 .build(),
         );
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(sdk)
                 .force_path_style(settings.endpoint_url.is_some() || sdk.endpoint_url().is_some())
                 .interceptor(guard.clone())
+                .interceptor(stamp.clone())
                 .build(),
         );
         let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
                 .interceptor(guard)
+                .interceptor(stamp)
                 .build(),
         );
         Self {
@@ -163,6 +213,7 @@ impl Aws {
             endpoint_url: settings.endpoint_url.clone(),
             dry_run: settings.dry_run,
             calls,
+            call_path: path,
             forensic_stores: Arc::default(),
         }
     }
@@ -213,6 +264,9 @@ impl Aws {
             endpoint_url: None,
             dry_run: guard.dry_run,
             calls: guard.recorder.clone(),
+            // Recorded responses replace the HTTP layer: nothing to pace,
+            // but the guard still counts into this path's recorder.
+            call_path: CallPath::new(Quotas::default(), guard.recorder.clone()),
             forensic_stores: Arc::default(),
         }
     }
@@ -260,24 +314,28 @@ impl Aws {
             expiry,
             "firebreak-forensic-role",
         );
-        let sts = aws_sdk_sts::Client::from_conf(
-            self.sts
-                .config()
-                .to_builder()
-                .credentials_provider(creds.clone())
-                .build(),
-        );
+        // The role's account is in its ARN (arn:aws:iam::ACCOUNT:role/..):
+        // its requests are paced in that account's buckets, not the run's.
+        let account = role_arn.split(':').nth(4).filter(|a| !a.is_empty());
+        let stamp = account.map(|a| self.call_path.stamp_for_account(a));
+        let mut sts = self
+            .sts
+            .config()
+            .to_builder()
+            .credentials_provider(creds.clone());
+        if let Some(stamp) = &stamp {
+            sts = sts.interceptor(stamp.clone());
+        }
+        let sts = aws_sdk_sts::Client::from_conf(sts.build());
         let me = sts.get_caller_identity().send().await.map_err(|e| {
             error::classify("GetCallerIdentity", "sts:GetCallerIdentity", role_arn, e)
         })?;
         let writer = me.arn().unwrap_or(role_arn).to_string();
-        let s3 = aws_sdk_s3::Client::from_conf(
-            self.s3
-                .config()
-                .to_builder()
-                .credentials_provider(creds)
-                .build(),
-        );
+        let mut s3 = self.s3.config().to_builder().credentials_provider(creds);
+        if let Some(stamp) = stamp {
+            s3 = s3.interceptor(stamp);
+        }
+        let s3 = aws_sdk_s3::Client::from_conf(s3.build());
         Ok((s3, writer))
     }
 
@@ -296,8 +354,14 @@ impl Aws {
         self
     }
 
+    /// The counts of every request so far (the report's `api_calls`).
+    pub fn api_calls(&self) -> CallCounts {
+        self.calls.snapshot()
+    }
+
     /// STS GetCallerIdentity: proves the credentials work before anything
-    /// else happens, and names the caller for the audit trail.
+    /// else happens, names the caller for the audit trail, and sets the
+    /// account the call path paces the run's requests in.
     pub async fn caller(&self) -> Result<Caller, AwsError> {
         let out = self.sts.get_caller_identity().send().await.map_err(|e| {
             error::classify(
@@ -308,10 +372,15 @@ impl Aws {
             )
         })?;
         match (out.account(), out.arn()) {
-            (Some(account), Some(arn)) => Ok(Caller {
-                account: account.to_string(),
-                arn: arn.to_string(),
-            }),
+            (Some(account), Some(arn)) => {
+                // From here on the run's requests are paced in this
+                // account's buckets.
+                self.call_path.set_account(account);
+                Ok(Caller {
+                    account: account.to_string(),
+                    arn: arn.to_string(),
+                })
+            }
             _ => Err(AwsError::new(
                 "GetCallerIdentity",
                 "caller identity",

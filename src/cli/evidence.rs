@@ -76,6 +76,7 @@ pub async fn exec(global: &GlobalArgs, cmd: EvidenceCommand) -> Result<u8, CliEr
         profile: global.profile.clone(),
         endpoint_url: global.endpoint_url.clone(),
         dry_run: true,
+        quotas: global.quotas.clone(),
     })
     .await?;
     let store =

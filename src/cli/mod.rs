@@ -62,6 +62,10 @@ pub struct GlobalArgs {
         default_value = ".firebreak"
     )]
     pub state_dir: PathBuf,
+    /// A YAML file overriding the AWS request quotas the run paces itself to
+    /// (e.g. `quotas: {lambda: {rate: 10, burst: 2}}`; see docs/architecture.md).
+    #[arg(long, global = true, env = "FIREBREAK_QUOTAS", value_name = "FILE")]
+    pub quotas: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -164,6 +164,7 @@ pub async fn open_session(
         profile: global.profile.clone(),
         endpoint_url: global.endpoint_url.clone(),
         dry_run,
+        quotas: global.quotas.clone(),
     };
     let connected = match Aws::connect(&settings).await {
         Ok(aws) => aws.caller().await.map(|c| (aws, c)),

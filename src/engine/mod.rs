@@ -32,8 +32,8 @@ use crate::state::{Incident, JournalRecord, StateError};
 
 pub use planning::{precheck, resolve_args, scope_for};
 pub use report::{
-    Aborted, ApiCalls, ChangeOutcome, Outcome, PendingDecision, RunReport, RunStatus, StepCheck,
-    StepFailure, Timings,
+    Aborted, ChangeOutcome, Outcome, PendingDecision, RunReport, RunStatus, StepCheck, StepFailure,
+    Timings,
 };
 pub use runner::{RunRequest, Targets};
 

@@ -2,14 +2,12 @@
 //! drill): typed, so every entry point renders the same facts and none
 //! re-derives them.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::custody::CustodyReport;
 use crate::action::registry;
 use crate::action::Check;
-use crate::aws::guard::CallRecorder;
+use crate::aws::CallCounts;
 use crate::plan::{Change, Decision, Plan, StepStatus, Summary};
 
 /// What happened to one planned change.
@@ -87,7 +85,8 @@ pub struct RunReport {
     pub decisions: Vec<PendingDecision>,
     pub aborted: Vec<Aborted>,
     pub timings: Timings,
-    pub api_calls: ApiCalls,
+    /// Requests sent, by operation, and how many were throttled.
+    pub api_calls: CallCounts,
     /// Where the chain of custody went (empty without evidence steps).
     pub custody: CustodyReport,
 }
@@ -105,34 +104,6 @@ pub struct RunSummary {
     pub checks_failed: usize,
     #[serde(default)]
     pub decisions_pending: usize,
-}
-
-/// The requests a run sent, as the call path counted them.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ApiCalls {
-    pub total: usize,
-    pub mutating: usize,
-    pub throttled: usize,
-    /// `service:Operation` → requests sent.
-    pub by_operation: BTreeMap<String, usize>,
-}
-
-impl ApiCalls {
-    pub fn from_recorder(calls: &CallRecorder) -> Self {
-        let sent = calls.sent();
-        let mut by_operation = BTreeMap::new();
-        for c in &sent {
-            *by_operation
-                .entry(format!("{}:{}", c.service, c.operation))
-                .or_insert(0) += 1;
-        }
-        Self {
-            total: sent.len(),
-            mutating: sent.iter().filter(|c| c.mutating).count(),
-            throttled: 0,
-            by_operation,
-        }
-    }
 }
 
 /// How a run ended, most serious first; each entry point maps it to its

@@ -16,7 +16,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
 use super::apply::TargetProgress;
-use super::report::{self, ApiCalls, RunReport};
+use super::report::{self, RunReport};
 use super::{targets, EngineError, Session};
 use crate::plan::{Plan, Summary};
 use crate::playbook::{Phase, Playbook};
@@ -198,7 +198,7 @@ impl Session {
             }),
         )?;
         report.custody = self.seal(&set.plans).await?;
-        report.api_calls = ApiCalls::from_recorder(&self.aws.calls);
+        report.api_calls = self.aws.api_calls();
         Ok(report)
     }
 
@@ -206,7 +206,7 @@ impl Session {
     pub fn finish_plan(&self, set: &PlanSet, command: &str) -> Result<RunReport, EngineError> {
         let mut report = set.pending();
         report.timings.plan_ms = set.planned_ms;
-        report.api_calls = ApiCalls::from_recorder(&self.aws.calls);
+        report.api_calls = self.aws.api_calls();
         self.audit(
             "run_finished",
             None,

@@ -19,8 +19,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use chrono::{DateTime, Duration as Span, Utc};
 use firebreak::action::cloudtrail::lookup::{self, Query, Settings};
 use firebreak::action::cloudtrail::window::Window;
-use firebreak::aws::pace::Pacer;
-use firebreak::aws::{Aws, AwsSettings, Guard};
+use firebreak::aws::{Aws, AwsSettings, CallPath, Guard, Quotas};
 use firebreak::engine::Session;
 use firebreak::playbook::{self, Phase};
 use firebreak::state::{Incident, IncidentId};
@@ -148,12 +147,18 @@ fn denied() -> LookupEventsError {
     )
 }
 
-/// A CloudTrail client answering from `rules`, guarded and without SDK
-/// retries like the one `Aws` builds.
+/// A CloudTrail client answering from `rules`, guarded, without SDK
+/// retries and behind a call path (LookupEvents paced at 2/s) like the one
+/// `Aws` builds.
 fn cloudtrail(rules: &[&Rule], guard: Guard) -> aws_sdk_cloudtrail::Client {
+    let path = CallPath::new(Quotas::default(), guard.recorder.clone());
+    let http = path.http_client(aws_smithy_mocks::create_mock_http_client());
+    let stamp = path.stamp();
     mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, rules, move |b| b
         .retry_config(aws_sdk_cloudtrail::config::retry::RetryConfig::disabled())
-        .interceptor(guard.clone()))
+        .http_client(http.clone())
+        .interceptor(guard.clone())
+        .interceptor(stamp.clone()))
 }
 
 fn guard() -> Guard {
@@ -217,7 +222,6 @@ async fn lookup_reads_every_page_backs_off_when_throttled_and_merges_queries() {
         end: t0 + Span::hours(1),
     };
     let settings = Settings {
-        pacer: Arc::new(Pacer::per_second(2)),
         attempts: 3,
         backoff: Duration::from_secs(1),
     };
@@ -267,7 +271,6 @@ async fn throttling_that_never_ends_and_a_missing_api_are_clear_errors() {
         end: Utc::now(),
     };
     let settings = Settings {
-        pacer: Arc::new(Pacer::per_second(2)),
         attempts: 3,
         backoff: Duration::from_secs(1),
     };

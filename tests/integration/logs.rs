@@ -484,7 +484,6 @@ fn request(dir: &str) -> Request<'_> {
             end_ms: 1_764_000_000_000,
         },
         filter: None,
-        requests_per_second: 50,
         // Small parts: the first page alone completes some.
         part_limit: 64 * 1024,
         dir,

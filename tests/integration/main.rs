@@ -4,6 +4,7 @@ mod common;
 
 mod containment;
 
+mod call_path;
 mod cloudtrail;
 mod crash;
 mod dry_run_guard;

@@ -2,14 +2,16 @@
 //! one lookup attribute per call, 50 events a page, 2 calls a second per
 //! account and region.
 //!
-//! Calls are paced ahead of time (`aws::pace`) and a throttled page is
-//! asked again, same token, after a backoff; the SDK's own retries are off
-//! for this client so that both live here. Every page is read before
-//! anything is written: a page that fails fails the whole collection, and
-//! nothing partial is ever stored.
+//! Calls are paced ahead of time by the run's call path (`aws::call_path`,
+//! family `cloudtrail_lookup`, 2/s), which also re-sends a throttled page
+//! after the family's pause. A page whose answer still fails with a
+//! retryable error (throttling that outlasted the call path, 5xx, a
+//! timeout) is asked again here, same token, after a longer backoff; the
+//! SDK's own retries are off for this client so that there is no third
+//! layer. Every page is read before anything is written: a page that fails
+//! fails the whole collection, and nothing partial is ever stored.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_cloudtrail::error::SdkError;
@@ -23,11 +25,8 @@ use serde_json::{json, Value};
 use super::window::Window;
 use crate::action::ActionError;
 use crate::aws::error::classify;
-use crate::aws::pace::Pacer;
 use crate::aws::{AwsError, AwsErrorKind};
 
-/// LookupEvents' published limit, per account and region.
-pub const CALLS_PER_SECOND: u32 = 2;
 pub const PAGE_SIZE: i32 = 50;
 
 /// One lookup attribute (the API takes exactly one per call).
@@ -52,17 +51,15 @@ impl Query {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub pacer: Arc<Pacer>,
     /// Attempts per page when throttled or when AWS answers 5xx.
     pub attempts: u32,
     /// The first backoff; it doubles with each attempt.
     pub backoff: Duration,
 }
 
-impl Settings {
-    pub fn new(pacer: Arc<Pacer>) -> Self {
+impl Default for Settings {
+    fn default() -> Self {
         Self {
-            pacer,
             attempts: 6,
             backoff: Duration::from_secs(1),
         }
@@ -191,7 +188,6 @@ async fn page_with_backoff(
 ) -> Result<LookupEventsOutput, ActionError> {
     let mut attempt = 0u32;
     loop {
-        settings.pacer.ready().await;
         let result = client
             .lookup_events()
             .lookup_attributes(attribute.clone())

@@ -16,7 +16,7 @@ use crate::action::iam::role::{self, RoleRef};
 use crate::action::lambda::function::FunctionRef;
 use crate::action::{ActionError, StepContext};
 use crate::aws::error::classify;
-use crate::aws::{pace, AwsErrorKind};
+use crate::aws::AwsErrorKind;
 
 pub const LOOKUP: &str = "lookup-events.jsonl.gz";
 pub const TRAIL: &str = "trail-records.jsonl.gz";
@@ -149,17 +149,12 @@ pub async fn collect(
             Query::new(LookupAttributeKey::Username, &f.name),
             Query::new(LookupAttributeKey::ResourceName, &role.name),
         ];
-        let pacer = pace::shared(
-            "cloudtrail:LookupEvents",
-            &cx.caller.account,
-            &cx.aws.region,
-            lookup::CALLS_PER_SECOND,
-        );
+        // Paced per account and region by the run's call path.
         let found = lookup::lookup(
             &cx.aws.cloudtrail,
             &queries,
             window,
-            &lookup::Settings::new(pacer),
+            &lookup::Settings::default(),
         )
         .await?;
         if found.throttled > 0 {

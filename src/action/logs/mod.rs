@@ -1,7 +1,6 @@
 //! CloudWatch Logs actions: read-only against the log group, writing only
 //! to the forensic bucket (like every evidence action, never undone).
 
-pub mod pace;
 pub mod parts;
 pub mod snapshot;
 pub mod stream;

@@ -17,7 +17,6 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::pace::DEFAULT_REQUESTS_PER_SECOND;
 use super::stream::{self, Request, StreamError};
 use super::summary::{Summary, MAX_SUMMARY_BYTES};
 use super::window::{self, Window};
@@ -28,6 +27,7 @@ use crate::action::evidence::{
 use crate::action::lambda::function::{self, FunctionRef};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
+use crate::aws::call_path::Family;
 use crate::aws::error::classify;
 use crate::aws::{AwsError, AwsErrorKind};
 use crate::evidence::manifest::Manifest;
@@ -63,7 +63,7 @@ static SPEC: ActionSpec = ActionSpec {
             .range(1, 24 * 90),
         ParamDef::new("filter", ValueType::String, "keep only events whose message contains this text (checked by firebreak; also sent as a filter pattern)")
             .optional(),
-        ParamDef::new("requests_per_second", ValueType::Integer, "FilterLogEvents requests per second (default 5, the lowest regional quota)")
+        ParamDef::new("requests_per_second", ValueType::Integer, "superseded and ignored: FilterLogEvents is paced per account and region for the whole run (`--quotas`, family `logs_filter`, default 5/s)")
             .optional()
             .range(1, 50),
         ParamDef::new("part_size_mib", ValueType::Integer, "compressed size after which a part is closed (default 8)")
@@ -259,11 +259,8 @@ impl Action for Snapshot {
         let mut changes = Vec::new();
         let mut notes = Vec::new();
         if s["summary"].is_null() {
-            let rps = cx
-                .args
-                .get("requests_per_second")
-                .and_then(Value::as_i64)
-                .unwrap_or(i64::from(DEFAULT_REQUESTS_PER_SECOND));
+            // One rate for the whole run and account, whatever the step says.
+            let rps = cx.aws.call_path.quotas().get(Family::LogsFilter).rate;
             let filter = match s["filter"].as_str() {
                 Some(f) => format!(", only events containing {f:?}"),
                 None => String::new(),
@@ -382,12 +379,12 @@ impl Snapshot {
             end_ms: window::parse_ms(after_str(change, "end")?).ok_or_else(|| bad_time("end"))?,
         };
         let filter = change.after["filter"].as_str();
-        let rps = cx
-            .args
-            .get("requests_per_second")
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
+        if cx.args.contains_key("requests_per_second") {
+            tracing::warn!(
+                step = cx.step_id,
+                "logs.snapshot: requests_per_second is ignored; FilterLogEvents is paced by the run's quotas (--quotas, family logs_filter)"
+            );
+        }
         let part_mib = cx
             .args
             .get("part_size_mib")
@@ -397,7 +394,6 @@ impl Snapshot {
             log_group: group,
             window,
             filter,
-            requests_per_second: rps,
             part_limit: usize::try_from(part_mib).unwrap_or(8) << 20,
             dir,
             step_id: cx.step_id,

@@ -12,8 +12,8 @@
 
 use aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
-use super::pace::{Pacer, THROTTLE_BACKOFF};
 use super::parts::{part_name, Line, Part, PartWriter};
 use super::window::Window;
 use crate::aws::error::classify;
@@ -21,7 +21,19 @@ use crate::aws::{AwsError, AwsErrorKind};
 use crate::evidence::store::ForensicStore;
 use crate::evidence::EvidenceError;
 
-/// What to collect and how fast.
+/// Pauses after a page that still failed with throttling once the call
+/// path (which paces FilterLogEvents at the run's `logs_filter` quota and
+/// re-sends throttled requests itself) and the SDK's retries gave up:
+/// someone else is spending the account's quota, so wait longer.
+pub const THROTTLE_BACKOFF: [Duration; 5] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+];
+
+/// What to collect.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
     pub log_group: &'a str,
@@ -29,7 +41,6 @@ pub struct Request<'a> {
     /// Plain text an event's message must contain (checked here: LocalStack
     /// ignores `filterPattern`, and AWS matches it by terms).
     pub filter: Option<&'a str>,
-    pub requests_per_second: u32,
     /// Compressed bytes per part.
     pub part_limit: usize,
     /// `<prefix>/logs/<group>/<window>`: parts go beneath it.
@@ -76,12 +87,11 @@ pub async fn stream(
     store: &ForensicStore,
     req: &Request<'_>,
 ) -> Result<Streamed, StreamError> {
-    let mut pacer = Pacer::new(req.requests_per_second);
     let mut writer = PartWriter::new(req.part_limit);
     let mut out = Streamed::default();
     let mut token: Option<String> = None;
     loop {
-        let page = fetch(logs, req, token.clone(), &mut pacer)
+        let page = fetch(logs, req, token.clone())
             .await
             .map_err(|mut e| {
                 // Say where the stream broke and that nothing looks complete.
@@ -147,16 +157,15 @@ async fn store_part(
     Ok(())
 }
 
-/// One page, paced, with backoff on throttling beyond the SDK's own retries.
+/// One page (paced on the call path), with backoff on throttling beyond
+/// the call path's and the SDK's own retries.
 async fn fetch(
     logs: &aws_sdk_cloudwatchlogs::Client,
     req: &Request<'_>,
     token: Option<String>,
-    pacer: &mut Pacer,
 ) -> Result<FilterLogEventsOutput, AwsError> {
     let mut backoff = THROTTLE_BACKOFF.iter();
     loop {
-        pacer.wait().await;
         let result = logs
             .filter_log_events()
             .log_group_name(req.log_group)
@@ -180,9 +189,8 @@ async fn fetch(
                         tracing::warn!(
                             log_group = req.log_group,
                             ?pause,
-                            "FilterLogEvents throttled; backing off and slowing down"
+                            "FilterLogEvents throttled; backing off"
                         );
-                        pacer.slow_down();
                         tokio::time::sleep(*pause).await;
                         continue;
                     }

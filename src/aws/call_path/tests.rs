@@ -1,0 +1,352 @@
+//! The call path with a real SDK client and a fake HTTP connector: no
+//! network, virtual time, exact counts.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_lambda::config::{Credentials, Region};
+use aws_smithy_runtime_api::client::http::{
+    http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::retry::RetryConfig;
+use tokio::time::Instant;
+
+use super::*;
+use crate::aws::guard::Guard;
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+struct Answer {
+    status: u16,
+    headers: Vec<(&'static str, &'static str)>,
+    body: &'static str,
+}
+
+fn ok() -> Answer {
+    Answer {
+        status: 200,
+        headers: vec![],
+        body: "{}",
+    }
+}
+
+fn too_many(retry_after: Option<&'static str>) -> Answer {
+    let mut headers = vec![("x-amzn-ErrorType", "TooManyRequestsException")];
+    if let Some(s) = retry_after {
+        headers.push(("Retry-After", s));
+    }
+    Answer {
+        status: 429,
+        headers,
+        body: r#"{"Type":"User","message":"Rate exceeded","Reason":"CallerRateLimitExceeded"}"#,
+    }
+}
+
+/// Answers from a script (then 200 `{}`), remembering when each request
+/// arrived and for which path.
+#[derive(Debug, Clone)]
+struct Fake {
+    script: Arc<Mutex<VecDeque<Answer>>>,
+    seen: Arc<Mutex<Vec<(String, Duration)>>>,
+    start: Instant,
+}
+
+impl Fake {
+    fn new(script: Vec<Answer>) -> Self {
+        Self {
+            script: Arc::new(Mutex::new(script.into())),
+            seen: Arc::default(),
+            start: Instant::now(),
+        }
+    }
+
+    fn seen(&self) -> Vec<(String, Duration)> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    fn times(&self, path_part: &str) -> Vec<Duration> {
+        self.seen()
+            .into_iter()
+            .filter(|(p, _)| p.contains(path_part))
+            .map(|(_, t)| t)
+            .collect()
+    }
+}
+
+impl HttpConnector for Fake {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        self.seen
+            .lock()
+            .expect("lock")
+            .push((request.uri().to_string(), self.start.elapsed()));
+        let a = self
+            .script
+            .lock()
+            .expect("lock")
+            .pop_front()
+            .unwrap_or_else(ok);
+        let mut r = HttpResponse::new(
+            StatusCode::try_from(a.status).expect("status"),
+            SdkBody::from(a.body),
+        );
+        for (k, v) in a.headers {
+            r.headers_mut().insert(k, v);
+        }
+        HttpConnectorFuture::ready(Ok(r))
+    }
+}
+
+fn path_with(lambda: Quota) -> Arc<CallPath> {
+    let mut quotas = Quotas::default();
+    quotas.set(Family::Lambda, lambda);
+    let path = CallPath::new(quotas, Arc::default());
+    path.set_account("111122223333");
+    path
+}
+
+/// A Lambda client as `Aws` builds one, over `fake`, SDK retries off so
+/// that what the test sees is the call path's doing.
+fn lambda(path: &Arc<CallPath>, fake: &Fake) -> aws_sdk_lambda::Client {
+    let fake = fake.clone();
+    let inner = http_client_fn(move |_, _| SharedHttpConnector::new(fake.clone()));
+    let guard = Guard {
+        dry_run: false,
+        recorder: path.recorder.clone(),
+    };
+    aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .endpoint_url("http://127.0.0.1:1")
+            .http_client(path.http_client(inner))
+            .retry_config(RetryConfig::disabled())
+            .interceptor(guard)
+            .interceptor(path.stamp())
+            .build(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn sixty_calls_wait_for_the_family_bucket() {
+    let path = path_with(Quota {
+        rate: 15.0,
+        burst: 5,
+    });
+    let fake = Fake::new(vec![]);
+    let client = lambda(&path, &fake);
+    let t0 = Instant::now();
+    let calls: Vec<_> = (0..60)
+        .map(|i| {
+            let c = client.clone();
+            tokio::spawn(async move {
+                // Two different operations: one shared control-plane quota.
+                if i % 2 == 0 {
+                    c.get_function_concurrency()
+                        .function_name("f")
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                } else {
+                    c.list_tags()
+                        .resource("arn:aws:lambda:us-east-1:111122223333:function:f")
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            })
+        })
+        .collect();
+    for c in calls {
+        c.await.expect("task").expect("call");
+    }
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_secs_f64(55.0 / 15.0) - Duration::from_millis(1),
+        "{took:?}"
+    );
+    let counts = path.counts();
+    assert_eq!(
+        (counts.total, counts.throttled, counts.mutating),
+        (60, 0, 0)
+    );
+    assert_eq!(
+        counts.by_operation["lambda:GetFunctionConcurrency"].calls,
+        30
+    );
+    assert_eq!(counts.by_operation["lambda:ListTags"].calls, 30);
+
+    // GetFunction has its own bucket: 100/s, unaffected by the above.
+    let t1 = Instant::now();
+    for _ in 0..10 {
+        client.get_function().function_name("f").send().await.ok();
+    }
+    assert!(
+        t1.elapsed() <= Duration::from_millis(10),
+        "{:?}",
+        t1.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_pauses_the_whole_family_and_is_counted() {
+    let path = path_with(Quota {
+        rate: 15.0,
+        burst: 5,
+    });
+    let fake = Fake::new(vec![too_many(Some("2"))]);
+    let client = lambda(&path, &fake);
+    let first = {
+        let c = client.clone();
+        tokio::spawn(async move { c.get_function_concurrency().function_name("f").send().await })
+    };
+    // Another caller in the family, after the throttle was seen.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client
+        .list_tags()
+        .resource("arn:aws:lambda:us-east-1:111122223333:function:f")
+        .send()
+        .await
+        .expect("list tags");
+    first.await.expect("task").expect("re-sent after the pause");
+
+    let concurrency = fake.times("/concurrency");
+    assert_eq!(concurrency.len(), 2, "{:?}", fake.seen());
+    assert_eq!(concurrency[0], Duration::ZERO);
+    assert!(concurrency[1] >= Duration::from_secs(2), "{concurrency:?}");
+    let tags = fake.times("/tags/");
+    assert!(
+        tags[0] >= Duration::from_secs(2),
+        "the family waited too: {tags:?}"
+    );
+
+    let counts = path.counts();
+    assert_eq!((counts.total, counts.throttled), (3, 1));
+    assert_eq!(
+        counts.by_operation["lambda:GetFunctionConcurrency"],
+        OpCount {
+            calls: 2,
+            mutating: 0,
+            throttled: 1,
+            refused: 0
+        }
+    );
+    assert_eq!(counts.by_operation["lambda:ListTags"].calls, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_that_does_not_end_is_handed_to_the_sdk_after_bounded_sends() {
+    let path = path_with(Quota {
+        rate: 15.0,
+        burst: 5,
+    });
+    let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+    let throttle = Answer {
+        status: 400,
+        headers: vec![],
+        body,
+    };
+    let fake = Fake::new(vec![throttle; 10]);
+    let client = lambda(&path, &fake);
+    let err = client
+        .put_function_concurrency()
+        .function_name("f")
+        .reserved_concurrent_executions(0)
+        .send()
+        .await
+        .expect_err("still throttled");
+    let code = aws_sdk_lambda::error::ProvideErrorMetadata::code(&err);
+    assert_eq!(
+        code,
+        Some("ThrottlingException"),
+        "the SDK parses the put-back body"
+    );
+    let times = fake.times("/concurrency");
+    assert_eq!(times.len(), connector::MAX_SENDS as usize);
+    // Backoff 0.5 s, 1 s, 2 s between the four sends.
+    assert!(times[3] >= Duration::from_millis(3_500), "{times:?}");
+    let c = &path.counts().by_operation["lambda:PutFunctionConcurrency"];
+    assert_eq!((c.calls, c.mutating, c.throttled), (4, 4, 4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn invoke_at_concurrency_zero_is_an_answer_not_a_throttle() {
+    let path = path_with(Quota {
+        rate: 1.0,
+        burst: 1,
+    });
+    let fake = Fake::new(vec![too_many(Some("30")), too_many(Some("30"))]);
+    let client = lambda(&path, &fake);
+    for _ in 0..2 {
+        let err = client
+            .invoke()
+            .function_name("f")
+            .send()
+            .await
+            .expect_err("429");
+        assert!(err.into_service_error().is_too_many_requests_exception());
+    }
+    // Neither paced (1/s would space them) nor paused for 30 s.
+    let times = fake.times("/invocations");
+    assert_eq!(times, [Duration::ZERO, Duration::ZERO]);
+    let t0 = Instant::now();
+    client
+        .get_function_concurrency()
+        .function_name("f")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(t0.elapsed(), Duration::ZERO, "the family was not paused");
+    let counts = path.counts();
+    assert_eq!(counts.throttled, 0);
+    assert_eq!(
+        counts.by_operation["lambda:Invoke"],
+        OpCount {
+            calls: 2,
+            mutating: 2,
+            throttled: 0,
+            refused: 0
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_assumed_role_s_account_has_its_own_buckets() {
+    let path = path_with(Quota {
+        rate: 1.0,
+        burst: 1,
+    });
+    let fake = Fake::new(vec![]);
+    let run = lambda(&path, &fake);
+    let other = aws_sdk_lambda::Client::from_conf(
+        run.config()
+            .to_builder()
+            .interceptor(path.stamp_for_account("999988887777"))
+            .build(),
+    );
+    let t0 = Instant::now();
+    run.get_function_concurrency()
+        .function_name("f")
+        .send()
+        .await
+        .expect("run");
+    other
+        .get_function_concurrency()
+        .function_name("f")
+        .send()
+        .await
+        .expect("other");
+    assert_eq!(t0.elapsed(), Duration::ZERO, "two accounts, two buckets");
+    run.get_function_concurrency()
+        .function_name("f")
+        .send()
+        .await
+        .expect("run again");
+    assert_eq!(t0.elapsed(), Duration::from_secs(1));
+}
