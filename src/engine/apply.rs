@@ -60,12 +60,7 @@ impl Session {
             if !select(step) {
                 continue;
             }
-            let has_doubt = self
-                .incident()
-                .journal
-                .in_doubt()
-                .iter()
-                .any(|r| r.step == sp.id);
+            let has_doubt = !self.in_doubt_for(&sp.id, sp.target.as_deref()).is_empty();
             let work = match sp.status {
                 StepStatus::Changes => true,
                 StepStatus::Satisfied => has_doubt,
@@ -133,14 +128,7 @@ impl Session {
         // Once: `apply_plan` retries the whole step, re-observing each time.
         let observed = self.observe_once(step, &sp.args).await?;
         let now = self.plan_step(step, &sp.args, &observed)?;
-        let in_doubt: Vec<JournalRecord> = self
-            .incident()
-            .journal
-            .in_doubt()
-            .into_iter()
-            .filter(|r| r.step == sp.id)
-            .cloned()
-            .collect();
+        let in_doubt = self.in_doubt_for(&sp.id, Some(&observed.target));
         let mut outcomes = Vec::new();
         // Planned changes, plus in-doubt ones a fresh plan no longer lists.
         let mut todo: Vec<Change> = sp.changes.clone();

@@ -123,6 +123,19 @@ impl Session {
         }
     }
 
+    /// Intents of `step` on `target` with no recorded outcome. Several
+    /// targets share step ids, so the resource tells whose they are: a
+    /// sibling target's change in flight is not this target's doubt.
+    pub(crate) fn in_doubt_for(&self, step: &str, target: Option<&str>) -> Vec<JournalRecord> {
+        self.incident()
+            .journal
+            .in_doubt()
+            .into_iter()
+            .filter(|r| r.step == step && target.is_none_or(|t| r.change.target == t))
+            .cloned()
+            .collect()
+    }
+
     pub fn incident_id(&self) -> &str {
         &self.incident_id
     }

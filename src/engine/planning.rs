@@ -280,9 +280,10 @@ impl Session {
                     serde_json::to_value(c).unwrap_or(Value::Null),
                 )?;
             }
-            let in_doubt = self.incident().journal.in_doubt().iter().any(|r| {
-                r.step == step.id && !planned.changes.iter().any(|c| c.same_intent(&r.change))
-            });
+            let in_doubt = self
+                .in_doubt_for(&step.id, Some(&observed.target))
+                .iter()
+                .any(|r| !planned.changes.iter().any(|c| c.same_intent(&r.change)));
             let doubt_note = in_doubt.then(|| {
                 "completed by an interrupted earlier run (re-observation confirms it)".to_string()
             });

@@ -375,20 +375,20 @@ async fn a_page_failing_midway_stores_nothing_and_the_rerun_completes_a_verified
             .match_requests(|r| r.next_token() == Some("page-2"))
             .then_error(denied);
         let s = mocked_session(&cx, &[&one, &two], "run-1").await;
-        let err = s
+        // The step fails; the plan records it and goes on (contract 14).
+        let plan = s
             .build_plan(&pb, &Map::new(), &[Phase::Identify])
             .await
-            .expect_err("page 2 fails");
-        let text = err.to_string();
+            .expect("a failed read is recorded in the plan, not an error");
+        let step = &plan.steps[0];
+        assert_eq!(step.status, firebreak::plan::StepStatus::Failed);
+        let err = step.error.clone().expect("the failure is recorded");
         assert!(
-            text.contains("AccessDeniedException") && text.contains("(page 2)"),
-            "{text}"
-        );
-        assert!(
-            err.hint().contains("cloudtrail:LookupEvents"),
+            err.message.contains("AccessDeniedException") && err.message.contains("(page 2)"),
             "{}",
-            err.hint()
+            err.message
         );
+        assert!(err.hint.contains("cloudtrail:LookupEvents"), "{}", err.hint);
         assert!(
             keys(&aws, &name).await.is_empty(),
             "a partial collection was stored"

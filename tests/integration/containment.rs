@@ -304,7 +304,7 @@ async fn recover_reports_what_someone_else_changed_and_honours_exclude() {
 }
 
 #[tokio::test]
-async fn a_shared_role_stops_without_a_choice_and_each_scope_does_what_it_says() {
+async fn a_shared_role_is_held_for_a_decision_while_everything_else_is_contained() {
     let cx = TestContext::new().await;
     let ev = cx.evidence_params().await;
     let f = cx.unique("shared");
@@ -315,10 +315,38 @@ async fn a_shared_role_stops_without_a_choice_and_each_scope_does_what_it_says()
     let other_arn = cx.create_function_with_role(&other, &role_arn).await;
     let before = cx.role_snapshot(&role).await;
     let param = format!("function={f}");
+    let pb_path = pb();
 
+    // The attacker's doors on the victim: a public URL and statement, an
+    // enabled event source.
+    cx.seed_public_access(&f).await;
+    let uuid = cx.create_sqs_mapping(&f).await;
+    let run_s1 = |extra: &[&str]| {
+        let mut args = vec![
+            "--output",
+            "json",
+            "run",
+            &pb_path,
+            "-p",
+            &ev[0],
+            "-p",
+            &ev[1],
+            "-p",
+            &ev[2],
+            "--incident",
+            "INC-S1",
+            "-p",
+            &param,
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        cx.run(&args)
+    };
+
+    // The plan names the decision and the exact flags that make it.
     let r = cx.run(&[
-        "run",
-        &pb(),
+        "plan",
+        &pb_path,
         "-p",
         &ev[0],
         "-p",
@@ -329,26 +357,95 @@ async fn a_shared_role_stops_without_a_choice_and_each_scope_does_what_it_says()
         "INC-S1",
         "-p",
         &param,
-        "--yes",
     ]);
-    r.expect_code(1);
+    r.expect_code(2);
+    assert!(r.stdout.contains("Decisions pending"), "{}", r.stdout);
     assert!(
-        r.stderr.contains("shared by 1 other function(s)"),
+        r.stdout.contains("--param scope=role") && r.stdout.contains("--param scope=function"),
         "{}",
-        r.stderr
+        r.stdout
     );
-    assert!(r.stderr.contains(&other_arn), "{}", r.stderr);
+    assert!(r.stdout.contains(&other_arn), "{}", r.stdout);
+
+    // scope ask (the default): the role step is held, everything else that
+    // stops harm runs (contract 14), and the exit code says a decision is
+    // pending.
+    let r = run_s1(&[]);
+    r.expect_code(5);
+    let v = r.json();
+    assert_eq!(v["status"], "decision_pending");
+    assert_eq!(step(&v, "quarantine-role")["status"], "held");
+    let d = &v["decisions"][0];
+    assert_eq!(d["step"], "quarantine-role");
     assert!(
-        r.stderr.contains("scope: role") && r.stderr.contains("scope: function"),
-        "{}",
-        r.stderr
+        d["question"]
+            .as_str()
+            .unwrap()
+            .contains("shared by 1 other function(s)"),
+        "{d}"
     );
-    assert_eq!(cx.role_snapshot(&role).await, before, "nothing changed");
+    assert_eq!(d["affects"], json!([other_arn]));
+    let how: Vec<&str> = d["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["how"].as_str().unwrap())
+        .collect();
+    assert_eq!(how, ["--param scope=role", "--param scope=function"]);
+    // Read back from AWS: contained but for the role.
+    assert_eq!(cx.concurrency(&f).await, Some(0), "throttled all the same");
+    let (url, statements) = cx.public_snapshot(&f).await;
+    assert_eq!(url, None, "the public URL is gone");
     assert_eq!(
-        cx.concurrency(&f).await,
-        None,
-        "not even the throttle: the plan failed first"
+        statements.keys().collect::<Vec<_>>(),
+        ["s3-orders-bucket"],
+        "only the legitimate statement stays"
     );
+    cx.wait_mapping_state(&uuid, "Disabled").await;
+    assert_eq!(
+        cx.role_snapshot(&role).await,
+        before,
+        "the role is untouched"
+    );
+    assert_eq!(cx.concurrency(&other).await, None, "the bystander runs on");
+
+    // Deciding completes it; a further run has nothing left to do.
+    let r = run_s1(&["-p", "scope=role"]);
+    r.expect_code(0);
+    let v = r.json();
+    assert_eq!(v["status"], "ok");
+    assert!(v["decisions"].as_array().unwrap().is_empty());
+    let (_, inline) = cx.role_snapshot(&role).await;
+    assert!(inline.contains_key("firebreak-quarantine"), "{inline:?}");
+    let r = cx.run(&[
+        "--output",
+        "json",
+        "plan",
+        &pb_path,
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
+        "--incident",
+        "INC-S1",
+        "-p",
+        &param,
+        "-p",
+        "scope=role",
+    ]);
+    r.expect_code(0);
+    assert_eq!(r.json()["summary"]["changes"], 0);
+    cx.run(&[
+        "recover",
+        "--incident",
+        "INC-S1",
+        "--yes",
+        "--include-risky",
+    ])
+    .expect_code(0);
+    assert_eq!(cx.role_snapshot(&role).await, before);
 
     // scope function: a deny scoped to the compromised function; the
     // bystander keeps its policies.

@@ -187,9 +187,37 @@ async fn json_errors_are_objects_with_a_summary() {
         "-p",
         "function=no-such-fn",
     ]);
+    // Every step failed: the plan says which and why, and nothing stops harm.
+    r.expect_code(1);
+    let v = r.json();
+    assert_eq!(v["kind"], "plan");
+    assert_eq!(v["summary"]["changes"], 0);
+    assert_eq!(v["summary"]["failed"], 2);
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{v:#}");
+    for e in errors {
+        assert!(
+            e["message"].as_str().unwrap().contains("does not exist"),
+            "{e}"
+        );
+        assert!(!e["hint"].as_str().unwrap().is_empty(), "{e}");
+    }
+    assert_eq!(errors[1]["stops_harm"], true);
+
+    // An error before any plan (a bad incident id) is an error object.
+    let r = cx.run(&[
+        "--output",
+        "json",
+        "plan",
+        &pb(),
+        "--incident",
+        "../x",
+        "-p",
+        "function=f",
+    ]);
     r.expect_code(1);
     let v = r.json();
     assert_eq!(v["kind"], "error");
-    assert_eq!(v["error"]["class"], "aws");
+    assert_eq!(v["error"]["class"], "input");
     assert_eq!(v["summary"]["changes"], 0);
 }

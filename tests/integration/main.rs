@@ -15,6 +15,7 @@ mod logs;
 mod mocked;
 mod plan_run;
 mod qualifiers;
+mod runner;
 mod saved_plan;
 mod secrets;
 mod targets;

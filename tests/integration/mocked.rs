@@ -147,16 +147,22 @@ async fn throttling_beyond_the_retries_names_the_cause_and_the_fix() {
         )
     });
     let s = session(&[&get], dir.path());
-    let err = s
+    let plan = s
         .build_plan(&playbook(1), &Map::new(), &[Phase::Contain])
         .await
-        .unwrap_err();
+        .unwrap();
     assert_eq!(get.num_calls(), 2, "one try plus one retry");
+    assert_eq!(plan.steps[0].status, firebreak::plan::StepStatus::Failed);
+    let err = plan.steps[0].error.clone().unwrap();
     assert!(
-        err.to_string().contains("TooManyRequestsException"),
-        "{err}"
+        err.message.contains("TooManyRequestsException"),
+        "{}",
+        err.message
     );
-    assert!(err.hint().contains("throttling"), "{}", err.hint());
+    assert!(err.hint.contains("throttling"), "{}", err.hint);
+    // The runner reports it as a failed harm-stopping step.
+    let report = s.apply_plan(&plan, &playbook(1)).await.unwrap();
+    assert_eq!(report.status(), firebreak::engine::RunStatus::Failed);
     assert!(
         s.incident().journal.records().is_empty(),
         "nothing was attempted"

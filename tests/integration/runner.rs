@@ -1,0 +1,316 @@
+//! Issue 10: one runner for one target and for many (same report, same
+//! harm-first order), containment that never stalls on an evidence step,
+//! and the JSON of `plan`, `run` and `recover` pinned by snapshots.
+
+use serde_json::Value;
+
+use crate::common::{crate_root, TestContext};
+
+fn harm_order() -> String {
+    crate_root()
+        .join("tests/playbooks/harm-order.yaml")
+        .display()
+        .to_string()
+}
+
+fn flagship() -> String {
+    crate_root()
+        .join("playbooks/lambda-compromise.yaml")
+        .display()
+        .to_string()
+}
+
+/// Every key of an object, recursively, as `a.b.c` paths (array items as
+/// `[]`), values left out: the shape of a report.
+fn shape(v: &Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = format!("{path}.{k}");
+                out.insert(p.clone());
+                // Observed states and params differ by resource, not by
+                // the report's shape.
+                if !matches!(
+                    k.as_str(),
+                    "observed" | "params" | "by_operation" | "outputs"
+                ) {
+                    shape(x, &p, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for x in items {
+                shape(x, &format!("{path}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn shape_of(v: &Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    shape(v, "", &mut out);
+    out
+}
+
+/// The steps of the applied changes, in the order they were made, each
+/// run of the same step counted once (a step makes several changes).
+fn applied_order(v: &Value) -> Vec<String> {
+    let mut steps: Vec<String> = v["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["step"].as_str().unwrap().to_string())
+        .collect();
+    steps.dedup();
+    steps
+}
+
+#[tokio::test]
+async fn one_target_and_many_share_the_runner_report_and_harm_first_order() {
+    let cx = TestContext::new().await;
+    let one = cx.unique("solo");
+    let many = [cx.unique("fleet"), cx.unique("fleet")];
+    cx.create_function(&one).await;
+    cx.create_functions(&many).await;
+    let pb = harm_order();
+
+    let p1 = format!("function={one}");
+    let single = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb,
+        "--incident",
+        "INC-R1",
+        "-p",
+        &p1,
+        "--yes",
+    ]);
+    single.expect_code(0);
+    let single = single.json();
+    let fleet = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb,
+        "--incident",
+        "INC-R2",
+        "--target",
+        "fleet-*",
+        "--yes",
+    ]);
+    fleet.expect_code(0);
+    let fleet = fleet.json();
+
+    assert_eq!(shape_of(&single), shape_of(&fleet), "one report shape");
+    assert_eq!(single["targets"].as_array().unwrap().len(), 1);
+    assert_eq!(fleet["targets"].as_array().unwrap().len(), 2);
+    // The playbook lists `mark` first; the runner throttles first, for
+    // every target, then tags.
+    assert_eq!(applied_order(&single), ["throttle", "mark"]);
+    assert_eq!(applied_order(&fleet), ["throttle", "mark"]);
+    let throttles = fleet["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["step"] == "throttle")
+        .count();
+    assert_eq!(
+        throttles, 2,
+        "both targets throttled before any tag: {:#}",
+        fleet["outcomes"]
+    );
+    for v in [&single, &fleet] {
+        assert_eq!(v["status"], "ok");
+        let calls = &v["api_calls"];
+        assert!(calls["total"].as_u64().unwrap() > 0, "{calls}");
+        assert_eq!(calls["throttled"], 0, "{calls}");
+        assert!(
+            calls["by_operation"]["lambda:PutFunctionConcurrency"]["calls"]
+                .as_u64()
+                .unwrap()
+                >= 1,
+            "{calls}"
+        );
+    }
+    // Read back: every target is throttled.
+    assert_eq!(cx.concurrency(&one).await, Some(0));
+    for f in &many {
+        assert_eq!(cx.concurrency(f).await, Some(0));
+    }
+
+    // A target that does not exist fails on its own; the others are
+    // contained all the same, and the run says containment is incomplete.
+    let late = cx.unique("late");
+    cx.create_function(&late).await;
+    let r = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb,
+        "--incident",
+        "INC-R3",
+        "--target",
+        &late,
+        "--target",
+        "no-such-fn",
+        "--yes",
+    ]);
+    r.expect_code(1);
+    let v = r.json();
+    assert_eq!(v["status"], "failed");
+    assert_eq!(cx.concurrency(&late).await, Some(0), "the other target ran");
+    let failed: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        failed.iter().all(|t| t.contains("no-such-fn")),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_evidence_step_that_cannot_run_never_keeps_the_function_running() {
+    let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
+    let f = cx.unique("victim");
+    let role_arn = cx.seed_role(&format!("{f}-role")).await;
+    cx.create_function_with_role(&f, &role_arn).await;
+    cx.seed_public_access(&f).await;
+    let param = format!("function={f}");
+    // `collect_cloudtrail` left on: LocalStack has no LookupEvents (501).
+    let r = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &flagship(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "--incident",
+        "INC-R4",
+        "-p",
+        &param,
+        "--yes",
+    ]);
+    r.expect_code(6);
+    let v = r.json();
+    assert_eq!(v["status"], "incomplete");
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0]["step"], "collect-cloudtrail");
+    assert_eq!(errors[0]["stops_harm"], false);
+    assert!(
+        errors[0]["hint"].as_str().unwrap().contains("lookup_api"),
+        "{}",
+        errors[0]["hint"]
+    );
+    // Contained, read back from AWS, and every check passed.
+    assert_eq!(cx.concurrency(&f).await, Some(0));
+    let (url, statements) = cx.public_snapshot(&f).await;
+    assert_eq!(url, None);
+    assert_eq!(statements.keys().collect::<Vec<_>>(), ["s3-orders-bucket"]);
+    let checks = v["verification"].as_array().unwrap();
+    assert!(!checks.is_empty());
+    assert!(checks.iter().all(|c| c["passed"] == true), "{checks:#?}");
+
+    // The text view names the failed step and its hint on stderr.
+    let r = cx.run(&[
+        "run",
+        &flagship(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "--incident",
+        "INC-R4",
+        "-p",
+        &param,
+        "--yes",
+    ]);
+    r.expect_code(6);
+    assert!(
+        r.stderr.contains("error: step `collect-cloudtrail`") && r.stderr.contains("hint:"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("Status: containment holds"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Stable text for a snapshot: the test's account, times, durations,
+/// hashes, run ids and paths replaced.
+fn redact(cx: &TestContext, v: &Value) -> String {
+    let text = serde_json::to_string_pretty(v).unwrap();
+    let root = crate_root().display().to_string();
+    text.replace(&cx.account, "[account]")
+        .replace(&root, "[crate]")
+}
+
+fn snapshot(name: &str, cx: &TestContext, v: &Value) {
+    insta::with_settings!({
+        snapshot_path => "snapshots",
+        prepend_module_to_snapshot => false,
+        filters => vec![
+            (r"\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:?\d\d)", "[time]"),
+            (r#""(plan|apply|verify)_ms": \d+"#, r#""${1}_ms": "[ms]""#),
+            (r#""(calls|total|mutating|throttled|refused)": \d+"#, r#""$1": "[n]""#),
+            (r"[0-9a-f]{64}", "[sha256]"),
+            (r"run-\d{8}T[\d.]+Z-\d+", "[run]"),
+        ],
+    }, {
+        insta::assert_snapshot!(name, redact(cx, v));
+    });
+}
+
+#[tokio::test]
+async fn plan_run_and_recover_json_is_pinned() {
+    let cx = TestContext::new().await;
+    let f = "snap-fn";
+    cx.create_function(f).await;
+    let pb = harm_order();
+    let p = format!("function={f}");
+    let plan = cx.run(&[
+        "--output",
+        "json",
+        "plan",
+        &pb,
+        "--incident",
+        "INC-SNAP",
+        "-p",
+        &p,
+    ]);
+    plan.expect_code(2);
+    snapshot("plan_json", &cx, &plan.json());
+    let run = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &pb,
+        "--incident",
+        "INC-SNAP",
+        "-p",
+        &p,
+        "--yes",
+    ]);
+    run.expect_code(0);
+    snapshot("run_json", &cx, &run.json());
+    let recover = cx.run(&[
+        "--output",
+        "json",
+        "recover",
+        "--incident",
+        "INC-SNAP",
+        "--yes",
+    ]);
+    recover.expect_code(0);
+    snapshot("recover_json", &cx, &recover.json());
+}
