@@ -10,6 +10,7 @@ pub mod aws;
 pub mod cli;
 pub mod engine;
 pub mod evidence;
+pub mod hooks;
 pub mod plan;
 pub mod playbook;
 pub mod render;

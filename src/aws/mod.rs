@@ -64,10 +64,6 @@ pub struct Aws {
     pub calls: Arc<CallRecorder>,
     /// Pacing and counts for every request of this run (see `call_path`).
     pub call_path: Arc<CallPath>,
-    /// Forensic buckets already opened by this run (see
-    /// `action::evidence::open_store`): one HeadBucket, Object Lock lookup
-    /// and AssumeRole per bucket, not per written object.
-    pub forensic_stores: Arc<crate::evidence::store::StoreCache>,
 }
 
 impl Aws {
@@ -214,7 +210,6 @@ impl Aws {
             dry_run: settings.dry_run,
             calls,
             call_path: path,
-            forensic_stores: Arc::default(),
         }
     }
 
@@ -267,7 +262,6 @@ impl Aws {
             // Recorded responses replace the HTTP layer: nothing to pace,
             // but the guard still counts into this path's recorder.
             call_path: CallPath::new(Quotas::default(), guard.recorder.clone()),
-            forensic_stores: Arc::default(),
         }
     }
 
@@ -350,7 +344,6 @@ impl Aws {
     /// real bucket; the caller attaches the guard).
     pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
         self.s3 = s3;
-        self.forensic_stores = Arc::default();
         self
     }
 

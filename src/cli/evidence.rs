@@ -79,13 +79,19 @@ pub async fn exec(global: &GlobalArgs, cmd: EvidenceCommand) -> Result<u8, CliEr
         quotas: global.quotas.clone(),
     })
     .await?;
-    let store =
-        crate::action::evidence::open_store(&aws, &bucket, bucket_role.as_deref(), None, &incident)
-            .await
-            .map_err(|e| match e {
-                crate::action::ActionError::Aws(a) => CliError::from(*a),
-                other => CliError::new(ErrorClass::Input, other.to_string(), other.hint()),
-            })?;
+    let store = crate::action::evidence::open_store(
+        &aws,
+        &crate::action::RunContext::new(),
+        &bucket,
+        bucket_role.as_deref(),
+        None,
+        &incident,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::action::ActionError::Aws(a) => CliError::from(*a),
+        other => CliError::new(ErrorClass::Input, other.to_string(), other.hint()),
+    })?;
     let report = verify::verify(&store, &trail).await?;
     let ok = report.mismatches.is_empty();
     match global.output {

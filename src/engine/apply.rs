@@ -6,8 +6,9 @@ use serde_json::{json, Map, Value};
 
 use super::planning::backoff;
 use super::report::{Aborted, ChangeOutcome, Outcome, RunReport, StepFailure};
-use super::{find_step, hooks, EngineError, Session};
+use super::{find_step, EngineError, Session};
 use crate::action::Receipt;
+use crate::hooks;
 use crate::plan::{short, Change, Plan, StepPlan, StepStatus};
 use crate::playbook::model::OnError;
 use crate::playbook::{Playbook, Step};

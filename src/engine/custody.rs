@@ -21,12 +21,12 @@ use crate::action::evidence::{
     evidence_err, open_store, retention_from, write_listed, Listed, ManifestTarget,
 };
 use crate::action::ActionError;
+use crate::evidence::audit_copy::{AuditCopy, AUDIT_COPY_EVENT};
 use crate::evidence::store::{artifact_key, ForensicStore, Retention};
 use crate::evidence::verify::MANIFEST_EVENT;
 use crate::plan::{Plan, StepStatus};
 use crate::state::JournalEvent;
 
-pub const AUDIT_COPY_EVENT: &str = "evidence.audit_copy";
 /// Where a run wrote evidence, kept in the incident directory so that
 /// `recover`, which works from the journal alone, copies its trail there too.
 const CUSTODY_FILE: &str = "custody.json";
@@ -38,16 +38,6 @@ struct CustodyConfig {
     role: Option<String>,
 }
 const EVIDENCE_ACTIONS: [&str; 3] = ["evidence.", "logs.", "cloudtrail."];
-
-/// Where an audit trail copy went, as recorded in the trail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditCopy {
-    pub bucket: String,
-    pub key: String,
-    pub sha256: String,
-    pub size: u64,
-    pub lines: usize,
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CustodyReport {
@@ -105,6 +95,7 @@ impl Session {
         })?;
         let store = open_store(
             &self.aws,
+            &self.run,
             &bucket,
             role.as_deref(),
             Some(retention),
@@ -253,6 +244,7 @@ impl Session {
         })?;
         let store = open_store(
             &self.aws,
+            &self.run,
             &c.bucket,
             c.role.as_deref(),
             Some(c.retention),

@@ -11,7 +11,6 @@
 
 mod apply;
 pub mod custody;
-pub mod hooks;
 pub mod params;
 mod planning;
 pub mod recover;

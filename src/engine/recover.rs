@@ -294,13 +294,13 @@ impl Session {
             let intent = record(JournalEvent::Intent);
             self.incident().journal.append(intent)?;
             self.audit("applying", Some("recover"), json!(item.change))?;
-            super::hooks::pause_point("before_apply", "recover");
+            crate::hooks::pause_point("before_apply", "recover");
             let history = self.incident().journal.records().to_vec();
             let args = serde_json::Map::new();
             let result = action
                 .apply(&self.context(&history, &args), &item.change)
                 .await;
-            super::hooks::pause_point("after_apply", "recover");
+            crate::hooks::pause_point("after_apply", "recover");
             match result {
                 Ok(()) => {
                     let applied = record(JournalEvent::Applied);

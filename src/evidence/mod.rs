@@ -3,6 +3,7 @@
 //! per-target manifest whose hash goes into the audit trail (`manifest`),
 //! and re-checked later by `firebreak evidence verify` (`verify`).
 
+pub mod audit_copy;
 pub mod download;
 pub mod manifest;
 pub mod store;

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::audit_copy::{AuditCopy, AUDIT_COPY_EVENT};
 use super::manifest::{Manifest, ManifestRecord, MAX_MANIFEST_BYTES};
 use super::store::{sha256_parts, ForensicStore};
 use super::EvidenceError;
 use crate::aws::AwsErrorKind;
-use crate::engine::custody::{AuditCopy, AUDIT_COPY_EVENT};
 use crate::state::audit::{self, AuditRecord};
 
 pub const MANIFEST_EVENT: &str = "evidence.manifest";

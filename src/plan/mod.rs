@@ -8,7 +8,39 @@ pub mod saved;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::playbook::model::Phase;
+use std::fmt;
+
+/// The phases of a playbook, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Identify,
+    Contain,
+    Recover,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 3] = [Phase::Identify, Phase::Contain, Phase::Recover];
+    pub const NAMES: [&'static str; 3] = ["identify", "contain", "recover"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Identify => "identify",
+            Phase::Contain => "contain",
+            Phase::Recover => "recover",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

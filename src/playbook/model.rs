@@ -13,36 +13,9 @@ use super::template::Reference;
 use crate::action::spec::ValueType;
 use crate::action::Action;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Identify,
-    Contain,
-    Recover,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 3] = [Phase::Identify, Phase::Contain, Phase::Recover];
-    pub const NAMES: [&'static str; 3] = ["identify", "contain", "recover"];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Identify => "identify",
-            Phase::Contain => "contain",
-            Phase::Recover => "recover",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Phase::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The phases live with the plan (the bottom layer every other speaks);
+/// the playbook model names them too.
+pub use crate::plan::Phase;
 
 #[derive(Debug, Clone)]
 pub struct ParamSpec {

@@ -122,11 +122,17 @@ pub async fn s3_for(
     }
 }
 
+/// Forensic buckets already opened by this run: one HeadBucket, Object
+/// Lock lookup and AssumeRole per bucket, not per written object.
+#[derive(Default)]
+struct OpenStores(crate::evidence::store::StoreCache);
+
 /// Opens a forensic bucket (checks it exists, learns Object Lock), acting
 /// as `role` when given. Each distinct bucket, role and retention is opened
 /// once per set of clients and reused by every later step and change.
 pub async fn open_store(
     aws: &crate::aws::Aws,
+    run: &crate::action::RunContext,
     bucket: &str,
     role: Option<&str>,
     retention: Option<Retention>,
@@ -135,8 +141,9 @@ pub async fn open_store(
     let key = format!("{bucket}\n{role:?}\n{retention:?}\n{incident}");
     // A forensic role's credentials last an hour: a long run re-assumes.
     const FRESH: std::time::Duration = std::time::Duration::from_secs(45 * 60);
-    let cached = aws
-        .forensic_stores
+    let stores = run.slot::<OpenStores>();
+    let cached = stores
+        .0
         .lock()
         .ok()
         .and_then(|m| m.get(&key).cloned())
@@ -149,7 +156,7 @@ pub async fn open_store(
         .await
         .map_err(evidence_err)?;
     store.set_writer(writer);
-    if let Ok(mut m) = aws.forensic_stores.lock() {
+    if let Ok(mut m) = stores.0.lock() {
         m.insert(key, (std::time::Instant::now(), store.clone()));
     }
     Ok(store)
@@ -160,6 +167,7 @@ pub async fn store(cx: &StepContext<'_>) -> Result<ForensicStore, ActionError> {
     let role = cx.args.get("bucket_role").and_then(Value::as_str);
     open_store(
         cx.aws,
+        cx.run,
         cx.str_arg("bucket")?,
         role,
         retention(cx),

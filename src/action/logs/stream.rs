@@ -153,7 +153,7 @@ async fn store_part(
         first_timestamp: part.first_timestamp,
         last_timestamp: part.last_timestamp,
     });
-    crate::engine::hooks::pause_point("logs_part_stored", req.step_id);
+    crate::hooks::pause_point("logs_part_stored", req.step_id);
     Ok(())
 }
 
