@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::aws::{Aws, AwsError, Caller};
 use crate::plan::{Change, Decision};
-use crate::state::JournalRecord;
+use crate::state::{AuditEvent, JournalRecord};
 pub use run_context::RunContext;
 use spec::ActionSpec;
 
@@ -82,7 +82,7 @@ pub struct Planned {
 /// An audit event an action asks for after a change (see `apply_with_receipt`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Receipt {
-    pub event: &'static str,
+    pub event: AuditEvent,
     pub data: Value,
 }
 

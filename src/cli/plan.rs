@@ -1,6 +1,7 @@
 //! `firebreak plan`: observe and print the changes a playbook would make.
 //! Runs with the dry-run guard on: the AWS clients refuse every write.
 
+use crate::state::AuditEvent;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -67,7 +68,7 @@ pub async fn exec(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
     if let (Some(out), [plan]) = (&args.out, set.plans.as_slice()) {
         saved::save(plan, out)?;
         p.session.audit(
-            "plan_saved",
+            AuditEvent::PlanSaved,
             None,
             json!({"path": out.display().to_string(), "summary": plan.summary()}),
         )?;

@@ -1,5 +1,6 @@
 //! `firebreak recover`: undo what an incident changed, from its journal.
 
+use crate::state::AuditEvent;
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Args;
@@ -155,14 +156,14 @@ pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError
                 );
             }
             if let Err(e) = confirm(to_restore) {
-                session.audit("refused", None, json!({"message": e.message}))?;
+                session.audit(AuditEvent::Refused, None, json!({"message": e.message}))?;
                 return Err(e);
             }
         }
         outcomes = session.apply_recover(&items).await?;
     }
     let failed = outcomes.iter().filter(|o| !o.ok).count();
-    session.audit("run_finished", None, json!({"command": "firebreak recover", "restored": outcomes.len() - failed, "failed": failed}))?;
+    session.audit(AuditEvent::RunFinished, None, json!({"command": "firebreak recover", "restored": outcomes.len() - failed, "failed": failed}))?;
     // The trail now records what was restored: it joins the evidence.
     let copy = if outcomes.is_empty() {
         None

@@ -1,5 +1,6 @@
 //! `firebreak run`: plan, confirm, apply under the journal, verify.
 
+use crate::state::AuditEvent;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -137,7 +138,7 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
         let (account, region) = (&p.session.caller.account, &p.session.aws.region);
         if let Err(e) = confirm(changes, account, region) {
             p.session
-                .audit("refused", None, json!({"message": e.message}))?;
+                .audit(AuditEvent::Refused, None, json!({"message": e.message}))?;
             return Err(e);
         }
     }

@@ -1,6 +1,7 @@
 //! What `plan` and `run` share: load and check everything that can be
 //! checked locally, then connect to AWS, learn who we are, open the incident.
 
+use crate::state::AuditEvent;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -154,7 +155,7 @@ pub async fn open_session(
     if incident.journal.torn_bytes > 0 || incident.audit.torn_bytes > 0 {
         let (j, a) = (incident.journal.torn_bytes, incident.audit.torn_bytes);
         incident.audit.append(
-            "repaired",
+            AuditEvent::Repaired.as_str(),
             None,
             json!({"journal_torn_bytes": j, "audit_torn_bytes": a, "detail": "an interrupted write left an incomplete last record; it was cut off"}),
         )?;
@@ -174,7 +175,7 @@ pub async fn open_session(
         Ok(x) => x,
         Err(e) => {
             incident.audit.append(
-                "error",
+                AuditEvent::Error.as_str(),
                 None,
                 json!({"message": e.to_string(), "hint": e.hint}),
             )?;
@@ -187,7 +188,9 @@ pub async fn open_session(
     details["region"] = json!(aws.region);
     details["endpoint_url"] = json!(aws.endpoint_url);
     details["firebreak_version"] = json!(env!("CARGO_PKG_VERSION"));
-    incident.audit.append("run_started", None, details)?;
+    incident
+        .audit
+        .append(AuditEvent::RunStarted.as_str(), None, details)?;
     Ok(Session::new(aws, caller, incident))
 }
 

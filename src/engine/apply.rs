@@ -2,6 +2,7 @@
 //! (fsync), call AWS, journal the outcome (see the module head of
 //! `engine`).
 
+use crate::state::AuditEvent;
 use serde_json::{json, Map, Value};
 
 use super::planning::backoff;
@@ -88,7 +89,7 @@ impl Session {
                     }
                     Err(e) => {
                         self.audit(
-                            "error",
+                            AuditEvent::Error,
                             Some(&sp.id),
                             json!({"message": e.to_string(), "hint": e.hint()}),
                         )?;
@@ -145,10 +146,14 @@ impl Session {
                     // Already at `after`.
                     let outcome = if doubt {
                         self.journal(step, JournalEvent::Applied, &change, true, None)?;
-                        self.audit("confirmed", Some(&sp.id), json!({"change": change, "detail": "an interrupted earlier run made this change; re-observation confirms it"}))?;
+                        self.audit(AuditEvent::Confirmed, Some(&sp.id), json!({"change": change, "detail": "an interrupted earlier run made this change; re-observation confirms it"}))?;
                         Outcome::Confirmed
                     } else {
-                        self.audit("already_satisfied", Some(&sp.id), json!({"change": change}))?;
+                        self.audit(
+                            AuditEvent::AlreadySatisfied,
+                            Some(&sp.id),
+                            json!({"change": change}),
+                        )?;
                         Outcome::AlreadySatisfied
                     };
                     outcomes.push(ChangeOutcome {
@@ -175,7 +180,7 @@ impl Session {
                     let change = if doubt { n.clone() } else { change };
                     self.journal(step, JournalEvent::Intent, &change, false, None)?;
                     self.audit(
-                        "applying",
+                        AuditEvent::Applying,
                         Some(&sp.id),
                         serde_json::to_value(&change).unwrap_or(Value::Null),
                     )?;
@@ -192,7 +197,7 @@ impl Session {
                             }
                             self.journal(step, JournalEvent::Applied, &change, false, None)?;
                             self.audit(
-                                "applied",
+                                AuditEvent::Applied,
                                 Some(&sp.id),
                                 serde_json::to_value(&change).unwrap_or(Value::Null),
                             )?;
@@ -206,7 +211,7 @@ impl Session {
                             // No outcome record: the intent stays in doubt,
                             // and the next run re-observes to settle it.
                             self.audit(
-                                "outcome_unknown",
+                                AuditEvent::OutcomeUnknown,
                                 Some(&sp.id),
                                 json!({"change": change, "message": e.to_string()}),
                             )?;

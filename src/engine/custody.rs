@@ -21,10 +21,10 @@ use crate::action::evidence::{
     evidence_err, open_store, retention_from, write_listed, Listed, ManifestTarget,
 };
 use crate::action::ActionError;
-use crate::evidence::audit_copy::{AuditCopy, AUDIT_COPY_EVENT};
+use crate::evidence::audit_copy::AuditCopy;
 use crate::evidence::store::{artifact_key, ForensicStore, Retention};
-use crate::evidence::verify::MANIFEST_EVENT;
 use crate::plan::{Plan, StepStatus};
+use crate::state::AuditEvent;
 use crate::state::JournalEvent;
 
 /// Where a run wrote evidence, kept in the incident directory so that
@@ -208,7 +208,7 @@ impl Session {
             .await
             .map_err(custody_err)?;
         self.audit(
-            MANIFEST_EVENT,
+            AuditEvent::EvidenceManifest,
             None,
             serde_json::to_value(&record).unwrap_or(Value::Null),
         )?;
@@ -303,7 +303,7 @@ impl Session {
             lines,
         };
         self.audit(
-            AUDIT_COPY_EVENT,
+            AuditEvent::EvidenceAuditCopy,
             None,
             serde_json::to_value(&copy).unwrap_or(Value::Null),
         )?;

@@ -27,7 +27,7 @@ use crate::action::{Action, ActionError, RunContext, StepContext};
 use crate::aws::{Aws, Caller};
 use crate::playbook::template::Scope;
 use crate::playbook::{Playbook, Step};
-use crate::state::{Incident, JournalRecord, StateError};
+use crate::state::{AuditEvent, Incident, JournalRecord, StateError};
 
 pub use planning::{precheck, resolve_args, scope_for};
 pub use report::{
@@ -175,10 +175,15 @@ impl Session {
         }
     }
 
-    pub fn audit(&self, event: &str, step: Option<&str>, data: Value) -> Result<(), EngineError> {
+    pub fn audit(
+        &self,
+        event: AuditEvent,
+        step: Option<&str>,
+        data: Value,
+    ) -> Result<(), EngineError> {
         self.incident()
             .audit
-            .append(event, step, data)
+            .append(event.as_str(), step, data)
             .map_err(EngineError::from)
     }
 

@@ -2,6 +2,7 @@
 //! that cannot be observed or needs a decision is recorded as such and the
 //! others go on (contract 14).
 
+use crate::state::AuditEvent;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -212,7 +213,7 @@ impl Session {
             };
             if !when {
                 self.audit(
-                    "skipped",
+                    AuditEvent::Skipped,
                     Some(&step.id),
                     json!({"reason": "when is false"}),
                 )?;
@@ -239,7 +240,7 @@ impl Session {
                 }
             };
             self.audit(
-                "observation",
+                AuditEvent::Observation,
                 Some(&step.id),
                 json!({"action": spec.name, "target": observed.target, "state": observed.state}),
             )?;
@@ -251,7 +252,7 @@ impl Session {
                 }) => {
                     resolve_how(&mut decision, step, &playbook.source.display_path());
                     self.audit(
-                        "held",
+                        AuditEvent::Held,
                         Some(&step.id),
                         json!({"target": observed.target, "decision": decision}),
                     )?;
@@ -275,7 +276,7 @@ impl Session {
             };
             for c in &planned.changes {
                 self.audit(
-                    "planned",
+                    AuditEvent::Planned,
                     Some(&step.id),
                     serde_json::to_value(c).unwrap_or(Value::Null),
                 )?;
@@ -345,7 +346,7 @@ impl Session {
             hint.to_string()
         };
         self.audit(
-            "error",
+            AuditEvent::Error,
             Some(&sp.id),
             json!({"message": e.to_string(), "hint": hint, "phase": "plan"}),
         )?;
@@ -388,7 +389,7 @@ impl Session {
         }) {
             let step = find_step(playbook, &sp.id)?;
             let observed = self.observe(step, &sp.args).await?;
-            self.audit("observation", Some(&sp.id), json!({"action": sp.action, "target": observed.target, "state": observed.state, "purpose": "staleness check"}))?;
+            self.audit(AuditEvent::Observation, Some(&sp.id), json!({"action": sp.action, "target": observed.target, "state": observed.state, "purpose": "staleness check"}))?;
             let before = sp.observed.clone().unwrap_or(Value::Null);
             let moved = moved_fields(&before, &observed.state);
             if !moved.is_empty() {
@@ -409,7 +410,7 @@ impl Session {
             Ok(())
         } else {
             self.audit(
-                "error",
+                AuditEvent::Error,
                 None,
                 json!({"message": "stale plan", "details": details}),
             )?;

@@ -12,6 +12,7 @@
 //! A restoration that would re-open a door (public or cross-account access,
 //! broad permissions) is held back unless `--include-risky` is given.
 
+use crate::state::AuditEvent;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -190,7 +191,7 @@ impl Session {
                 }
             };
             self.audit(
-                "recover_planned",
+                AuditEvent::RecoverPlanned,
                 None,
                 json!({"id": id, "status": status, "change": change, "reason": reason}),
             )?;
@@ -268,7 +269,7 @@ impl Session {
                     Err(e) => format!("could not re-read it before restoring: {e}"),
                 };
                 self.audit(
-                    "error",
+                    AuditEvent::Error,
                     Some("recover"),
                     json!({"id": item.id, "message": detail}),
                 )?;
@@ -293,7 +294,7 @@ impl Session {
             };
             let intent = record(JournalEvent::Intent);
             self.incident().journal.append(intent)?;
-            self.audit("applying", Some("recover"), json!(item.change))?;
+            self.audit(AuditEvent::Applying, Some("recover"), json!(item.change))?;
             crate::hooks::pause_point("before_apply", "recover");
             let history = self.incident().journal.records().to_vec();
             let args = serde_json::Map::new();
@@ -305,7 +306,7 @@ impl Session {
                 Ok(()) => {
                     let applied = record(JournalEvent::Applied);
                     self.incident().journal.append(applied)?;
-                    self.audit("applied", Some("recover"), json!(item.change))?;
+                    self.audit(AuditEvent::Applied, Some("recover"), json!(item.change))?;
                     let history = self.incident().journal.records().to_vec();
                     let now = action
                         .read(
@@ -325,7 +326,7 @@ impl Session {
                         Err(e) => (false, format!("restored, but could not read it back: {e}")),
                     };
                     self.audit(
-                        "verification",
+                        AuditEvent::Verification,
                         Some("recover"),
                         json!({"id": item.id, "passed": ok, "detail": detail}),
                     )?;
@@ -342,7 +343,7 @@ impl Session {
                         self.incident().journal.append(failed)?;
                     }
                     self.audit(
-                        "error",
+                        AuditEvent::Error,
                         Some("recover"),
                         json!({"id": item.id, "message": e.to_string(), "hint": e.hint()}),
                     )?;

@@ -10,6 +10,7 @@
 //! that could not be planned is skipped and reported; nothing else waits
 //! for it (contract 14).
 
+use crate::state::AuditEvent;
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
@@ -80,7 +81,7 @@ impl Session {
             Targets::Select { selectors, max } => {
                 let functions = targets::expand(self, selectors).await?;
                 self.audit(
-                    "targets",
+                    AuditEvent::Targets,
                     None,
                     json!({"selectors": selectors, "matched": functions, "max_targets": max}),
                 )?;
@@ -188,7 +189,7 @@ impl Session {
         };
         report.timings.plan_ms = set.planned_ms;
         self.audit(
-            "run_finished",
+            AuditEvent::RunFinished,
             None,
             json!({
                 "command": command,
@@ -208,7 +209,7 @@ impl Session {
         report.timings.plan_ms = set.planned_ms;
         report.api_calls = self.aws.api_calls();
         self.audit(
-            "run_finished",
+            AuditEvent::RunFinished,
             None,
             json!({
                 "command": command,

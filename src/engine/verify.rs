@@ -7,6 +7,7 @@ use super::{find_step, EngineError, Session};
 use crate::action::{Check, Observation};
 use crate::plan::{Plan, StepStatus};
 use crate::playbook::Playbook;
+use crate::state::AuditEvent;
 use serde_json::Value;
 
 impl Session {
@@ -63,7 +64,7 @@ impl Session {
             };
             for check in checks {
                 self.audit(
-                    "verification",
+                    AuditEvent::Verification,
                     Some(&sp.id),
                     serde_json::to_value(&check).unwrap_or(Value::Null),
                 )?;

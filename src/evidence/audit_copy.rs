@@ -4,8 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::state::AuditEvent;
+
 /// The audit event that records a copy.
-pub const AUDIT_COPY_EVENT: &str = "evidence.audit_copy";
+pub const AUDIT_COPY_EVENT: &str = AuditEvent::EvidenceAuditCopy.as_str();
 
 /// Where an audit trail copy went, as recorded in the trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,8 +12,10 @@ use super::store::{sha256_parts, ForensicStore};
 use super::EvidenceError;
 use crate::aws::AwsErrorKind;
 use crate::state::audit::{self, AuditRecord};
+use crate::state::AuditEvent;
 
-pub const MANIFEST_EVENT: &str = "evidence.manifest";
+/// The trail name of `AuditEvent::EvidenceManifest`, which verification reads.
+pub const MANIFEST_EVENT: &str = AuditEvent::EvidenceManifest.as_str();
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mismatch {

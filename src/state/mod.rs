@@ -9,6 +9,7 @@
 //! ```
 
 pub mod audit;
+pub mod event;
 pub mod journal;
 pub mod lock;
 
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use audit::AuditLog;
+pub use event::AuditEvent;
 pub use journal::{Journal, JournalEvent, JournalRecord};
 pub use lock::{Holder, IncidentLock};
 

@@ -16,8 +16,8 @@ use crate::action::spec::{ParamDef, ValueType};
 use crate::action::{ActionError, Receipt, StepContext};
 use crate::evidence::manifest::{Manifest, ManifestRecord};
 use crate::evidence::store::{artifact_key, ForensicStore, Retention, RetentionMode, Stored};
-use crate::evidence::verify::MANIFEST_EVENT;
 use crate::evidence::EvidenceError;
+use crate::state::AuditEvent;
 
 /// The parameters every evidence action takes for where and how it writes.
 pub const BUCKET_PARAM: ParamDef =
@@ -229,7 +229,7 @@ pub async fn write_manifest(
     };
     let record = write_listed(store, &target, listed).await?;
     Ok(Receipt {
-        event: MANIFEST_EVENT,
+        event: AuditEvent::EvidenceManifest,
         data: serde_json::to_value(&record).unwrap_or(Value::Null),
     })
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::code_inventory::{self, Source};
 use super::{
-    evidence_err, manifest_journaled, prefix, put_observed, recall, remember, store,
+    evidence_err, forget, manifest_journaled, prefix, put_observed, recall, remember, store,
     write_manifest, Listed, BUCKET_PARAM, BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE,
     RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
@@ -314,6 +314,7 @@ impl Action for SnapshotCode {
         let key = change.after["key"].as_str().unwrap_or_default();
         if change.attribute == INVENTORY {
             put_observed(&store, key, |k| recall(cx, k), self.observe(cx)).await?;
+            forget(cx, key);
             return Ok(None);
         }
         self.store_package(cx, &store, &f, change, key).await?;

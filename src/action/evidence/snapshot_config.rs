@@ -14,8 +14,8 @@ use serde_json::{json, Map, Value};
 
 use super::config_documents::{self, Document};
 use super::{
-    manifest_journaled, prefix, put_observed, recall, remember, store, write_manifest, Listed,
-    BUCKET_PARAM, BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM,
+    forget, manifest_journaled, prefix, put_observed, recall, remember, store, write_manifest,
+    Listed, BUCKET_PARAM, BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM,
     RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
@@ -228,6 +228,9 @@ impl Action for SnapshotConfig {
         }
         let key = change.after["key"].as_str().unwrap_or_default();
         put_observed(&store, key, |k| recall(cx, k), self.observe(cx)).await?;
+        // Written for good: the run need not hold it (it may hold
+        // environment variable values).
+        forget(cx, key);
         Ok(None)
     }
 }

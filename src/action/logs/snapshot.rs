@@ -32,8 +32,8 @@ use crate::aws::error::classify;
 use crate::aws::{AwsError, AwsErrorKind};
 use crate::evidence::manifest::Manifest;
 use crate::evidence::store::{artifact_key, ForensicStore, Stored};
-use crate::evidence::verify::MANIFEST_EVENT;
 use crate::plan::Change;
+use crate::state::AuditEvent;
 
 pub struct Snapshot;
 
@@ -508,7 +508,7 @@ impl Snapshot {
         );
         let record = m.write(store).await.map_err(evidence_err)?;
         Ok(Receipt {
-            event: MANIFEST_EVENT,
+            event: AuditEvent::EvidenceManifest,
             data: serde_json::to_value(&record).unwrap_or(Value::Null),
         })
     }
