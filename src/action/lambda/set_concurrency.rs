@@ -37,9 +37,13 @@ static SPEC: ActionSpec = ActionSpec {
         )
         .nullable(),
     ],
+    // DeleteFunctionConcurrency: `recover` undoes this step with this
+    // action, and a function that had no reserved concurrency gets the
+    // setting deleted, not set.
     iam_actions: &[
         "lambda:GetFunctionConcurrency",
         "lambda:PutFunctionConcurrency",
+        "lambda:DeleteFunctionConcurrency",
         "lambda:InvokeFunction",
     ],
 };
