@@ -20,7 +20,8 @@ static SPEC: ActionSpec = ActionSpec {
     stops_harm: true,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
-            .check(function::check_literal),
+            .check(function::check_literal)
+            .parts(function::check_part),
         ParamDef::new(
             "value",
             ValueType::Integer,
