@@ -59,6 +59,25 @@ impl ValueType {
 /// Extra checks on a literal or resolved value beyond its type.
 pub type ValueCheck = fn(&Value) -> Result<(), String>;
 
+/// Checks one literal part of a text value built around references
+/// (`prod-${params.name}`, `arn:aws:lambda:...:function:${...}`): the part
+/// must be something that can appear in a valid value. The whole value is
+/// checked again with `ValueCheck` once the references are resolved; this
+/// catches at validation what can never resolve to a valid value
+/// (`$(rm -rf /)${params.function}`, `my ${params.fn}`).
+pub type PartCheck = fn(&str) -> Result<(), String>;
+
+/// For a `PartCheck`: every character of `part` is one `ok` accepts;
+/// `what` names what the value is and lists what it may hold.
+pub fn part_chars(part: &str, ok: fn(char) -> bool, what: &str) -> Result<(), String> {
+    match part.chars().find(|c| !ok(*c)) {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "the text `{part}` around the reference cannot be part of {what}: {c:?} is not allowed"
+        )),
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct ParamDef {
     pub name: &'static str,
@@ -68,6 +87,9 @@ pub struct ParamDef {
     pub min: Option<i64>,
     pub max: Option<i64>,
     pub check: Option<ValueCheck>,
+    /// For text built around references, or a list item that is: what its
+    /// literal parts may hold. `None`: anything.
+    pub parts: Option<PartCheck>,
 }
 
 impl ParamDef {
@@ -80,6 +102,7 @@ impl ParamDef {
             min: None,
             max: None,
             check: None,
+            parts: None,
         }
     }
 
@@ -97,6 +120,19 @@ impl ParamDef {
     pub const fn check(mut self, check: ValueCheck) -> Self {
         self.check = Some(check);
         self
+    }
+
+    pub const fn parts(mut self, check: PartCheck) -> Self {
+        self.parts = Some(check);
+        self
+    }
+
+    /// Checks one literal part of a value built around references.
+    pub fn validate_part(&self, part: &str) -> Result<(), String> {
+        match self.parts {
+            Some(check) => check(part).map_err(|e| format!("`{}`: {e}", self.name)),
+            None => Ok(()),
+        }
     }
 
     /// Checks a concrete value: type, range and the extra check.
@@ -207,6 +243,18 @@ impl ActionSpec {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parts_are_checked_only_when_a_part_check_is_declared() {
+        let free = ParamDef::new("filter", ValueType::String, "");
+        assert!(free.validate_part("$(rm -rf /)").is_ok());
+        let named = free.parts(|p| part_chars(p, |c| c.is_ascii_alphanumeric(), "a name"));
+        assert!(named.validate_part("prod").is_ok());
+        assert_eq!(
+            named.validate_part("my ").unwrap_err(),
+            "`filter`: the text `my ` around the reference cannot be part of a name: ' ' is not allowed"
+        );
+    }
 
     #[test]
     fn validate_checks_type_and_range() {

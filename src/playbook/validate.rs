@@ -14,7 +14,7 @@ use super::model::{
 };
 use super::raw::{RawPlaybook, RawStep};
 use super::source::{Pos, Source};
-use super::template::{self, Reference, Template};
+use super::template::{self, Reference, Segment, Template};
 use crate::action::registry;
 use crate::action::spec::{article, describe_value, ParamDef, ValueType};
 use crate::action::Action;
@@ -59,6 +59,22 @@ impl Validator {
     }
 
     /// The position of `needle` inside the scalar at `pos`, or the scalar.
+    /// Where `needle` first occurs at or after `pos`: a list's items have
+    /// no position of their own, and a flow sequence's span may cover only
+    /// its opening bracket. Bounded, so a long file is not searched whole.
+    fn pos_after(&self, pos: Pos, needle: &str) -> Pos {
+        let text = &self.source.text;
+        let start = pos.offset.min(text.len());
+        let mut end = (start + 4096).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        match text.get(start..end).and_then(|s| s.find(needle)) {
+            Some(i) => self.source.pos_at(start + i, needle.len()),
+            None => pos,
+        }
+    }
+
     fn pos_within(&self, pos: Pos, needle: &str) -> Pos {
         let slice = self.source.slice(pos);
         match slice.find(needle) {
@@ -546,6 +562,9 @@ fn check_value(
                         );
                     }
                 }
+                if def.ty == ValueType::String {
+                    check_parts(v, def, &t, pos);
+                }
             } else if let Err(msg) = def.validate(value) {
                 v.push(
                     Problem::new(pos, msg)
@@ -560,6 +579,10 @@ fn check_value(
                     match template::parse(s) {
                         Ok(t) => {
                             check_references(v, known, phase, &t, s, pos);
+                            if let Some(def) = def.filter(|_| t.has_references()) {
+                                let at = v.pos_after(pos, s);
+                                check_parts(v, def, &t, at);
+                            }
                         }
                         Err(e) => {
                             let at = v.pos_within(pos, s);
@@ -576,14 +599,25 @@ fn check_value(
                 let literal = items
                     .iter()
                     .all(|i| !i.as_str().is_some_and(|s| s.contains("${")));
-                if literal || def.ty != ValueType::List {
-                    if let Err(msg) = def.validate(value) {
-                        v.push(
-                            Problem::new(pos, msg)
-                                .label("invalid value")
-                                .hint(def.description),
-                        );
-                    }
+                // With references among the items, the literal items are
+                // still checked now; the others once they are resolved.
+                let checked = if literal || def.ty != ValueType::List {
+                    value.clone()
+                } else {
+                    Value::Array(
+                        items
+                            .iter()
+                            .filter(|i| !i.as_str().is_some_and(|s| s.contains("${")))
+                            .cloned()
+                            .collect(),
+                    )
+                };
+                if let Err(msg) = def.validate(&checked) {
+                    v.push(
+                        Problem::new(pos, msg)
+                            .label("invalid value")
+                            .hint(def.description),
+                    );
                 }
             }
         }
@@ -597,6 +631,25 @@ fn check_value(
                     );
                 }
             }
+        }
+    }
+}
+
+/// Checks the literal text of a value built around references: each part
+/// must be able to appear in a valid value (`$(rm -rf /)${params.fn}` can
+/// never name a function). The references are checked once resolved.
+fn check_parts(v: &mut Validator, def: &ParamDef, t: &Template, pos: Pos) {
+    for segment in &t.segments {
+        let Segment::Literal(part) = segment else {
+            continue;
+        };
+        if let Err(msg) = def.validate_part(part) {
+            let at = v.pos_within(pos, part);
+            v.push(
+                Problem::new(at, msg)
+                    .label("cannot be part of this value")
+                    .hint(def.description),
+            );
         }
     }
 }

@@ -10,6 +10,7 @@ mod crash;
 mod dry_run_guard;
 mod errors;
 mod evidence;
+mod iam_declared;
 mod lock;
 mod logs;
 mod mocked;

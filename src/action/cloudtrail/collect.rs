@@ -40,7 +40,7 @@ static SPEC: ActionSpec = ActionSpec {
     stops_harm: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
-            .check(function::check_literal),
+            .check(function::check_literal).parts(function::check_part),
         BUCKET_PARAM,
         BUCKET_ROLE_PARAM,
         ParamDef::new(
@@ -48,21 +48,23 @@ static SPEC: ActionSpec = ActionSpec {
             ValueType::String,
             "the role whose events to collect (name or ARN); default: the function's execution role (GetFunctionConfiguration). Give it when the function was deleted",
         )
-        .optional(),
+        .optional()
+        .check(crate::action::iam::role::check_literal)
+        .parts(crate::action::iam::role::check_part),
         ParamDef::new(
             "start",
             ValueType::String,
             "window start, RFC 3339 (default: 24 h before the incident started)",
         )
         .optional()
-        .check(window::check_time),
+        .check(window::check_time).parts(crate::action::logs::window::check_time_part),
         ParamDef::new(
             "end",
             ValueType::String,
             "window end, RFC 3339 (default: the time of the first collection, kept by re-runs)",
         )
         .optional()
-        .check(window::check_time),
+        .check(window::check_time).parts(crate::action::logs::window::check_time_part),
         ParamDef::new(
             "lookup_api",
             ValueType::Boolean,
@@ -75,7 +77,7 @@ static SPEC: ActionSpec = ActionSpec {
             "the S3 bucket a trail delivers to: its log files for the window are read too",
         )
         .optional()
-        .check(check_bucket),
+        .check(check_bucket).parts(evidence::check_bucket_part),
         ParamDef::new(
             "trail_prefix",
             ValueType::String,

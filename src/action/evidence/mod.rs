@@ -21,7 +21,9 @@ use crate::state::AuditEvent;
 
 /// The parameters every evidence action takes for where and how it writes.
 pub const BUCKET_PARAM: ParamDef =
-    ParamDef::new("bucket", ValueType::String, "the forensic bucket").check(check_bucket);
+    ParamDef::new("bucket", ValueType::String, "the forensic bucket")
+        .check(check_bucket)
+        .parts(check_bucket_part);
 pub const RETENTION_DAYS_PARAM: ParamDef = ParamDef::new(
     "retention_days",
     ValueType::Integer,
@@ -71,7 +73,8 @@ pub const BUCKET_ROLE_PARAM: ParamDef = ParamDef::new(
     "a role ARN to assume for writing the bucket, when it is in a separate forensic account (its trust policy must name this caller)",
 )
 .optional()
-.check(check_role_arn);
+.check(check_role_arn)
+.parts(crate::action::iam::role::check_part);
 
 /// An IAM role ARN, checked before any call.
 pub fn check_role_arn(v: &Value) -> Result<(), String> {
@@ -349,6 +352,16 @@ pub fn check_bucket(v: &Value) -> Result<(), String> {
     } else {
         Err(format!("`{s}` is not a valid S3 bucket name (3-63 lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit)"))
     }
+}
+
+/// Part check for a bucket name in text around references
+/// (`forensics-${params.account}`).
+pub fn check_bucket_part(part: &str) -> Result<(), String> {
+    crate::action::spec::part_chars(
+        part,
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'),
+        "an S3 bucket name (lowercase letters, digits, `-` and `.`)",
+    )
 }
 
 pub fn check_retention_mode(v: &Value) -> Result<(), String> {

@@ -34,7 +34,7 @@ static SPEC: ActionSpec = ActionSpec {
     stops_harm: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
-            .check(function::check_literal),
+            .check(function::check_literal).parts(function::check_part),
         BUCKET_PARAM,
         BUCKET_ROLE_PARAM,
         RETENTION_DAYS_PARAM,

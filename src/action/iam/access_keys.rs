@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_iam::types::StatusType;
 use serde_json::{json, Map, Value};
 
+use super::role;
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
@@ -23,7 +24,9 @@ static SPEC: ActionSpec = ActionSpec {
         "users",
         ValueType::List,
         "IAM user names whose keys to deactivate (an empty list does nothing)",
-    )],
+    )
+    .check(check_users)
+    .parts(role::check_name_part)],
     outputs: &[OutputDef::new(
         "deactivated_keys",
         ValueType::List,
@@ -33,6 +36,20 @@ static SPEC: ActionSpec = ActionSpec {
 };
 
 const KEY: &str = "access_key:";
+
+/// Every item is an IAM user name (an item holding a reference is checked
+/// once it is resolved).
+fn check_users(v: &Value) -> Result<(), String> {
+    let items = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    for user in items.iter().filter_map(Value::as_str) {
+        if !user.contains("${") && !role::valid_name(user) {
+            return Err(format!(
+                "`{user}` is not an IAM user name (1-64 letters, digits and `+=,.@_-`)"
+            ));
+        }
+    }
+    Ok(())
+}
 
 fn user_arn(cx: &StepContext<'_>, user: &str) -> String {
     let partition = cx.caller.arn.split(':').nth(1).unwrap_or("aws");

@@ -37,14 +37,18 @@ static SPEC: ActionSpec = ActionSpec {
     mutating: true,
     stops_harm: true,
     params: &[
-        ParamDef::new("role", ValueType::String, "the role's name or ARN, e.g. ${steps.facts.role_arn}"),
+        ParamDef::new("role", ValueType::String, "the role's name or ARN, e.g. ${steps.facts.role_arn}")
+            .check(role::check_literal)
+            .parts(role::check_part),
         ParamDef::new("function", ValueType::String, "the compromised function (name or ARN): excluded from the blast radius, and the target of `scope: function`")
             .optional()
-            .check(function::check_literal),
+            .check(function::check_literal).parts(function::check_part),
         ParamDef::new("scope", ValueType::String, "for a role other functions share: `role` contains them all, `function` denies only this function's sessions; `ask` (default) stops the run")
             .optional()
             .check(check_scope),
-        ParamDef::new("keep", ValueType::List, "policy ARNs or names to leave in place").optional(),
+        ParamDef::new("keep", ValueType::List, "policy ARNs or names to leave in place")
+            .optional()
+            .parts(role::check_part),
         ParamDef::new("revoke_sessions", ValueType::Boolean, "deny credentials issued before the incident started (default true)").optional(),
         ParamDef::new("detach", ValueType::Boolean, "detach managed and delete inline policies after the deny (default true; not with scope function)").optional(),
     ],

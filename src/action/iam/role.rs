@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::policy;
+use crate::action::spec::part_chars;
 use crate::action::{ActionError, StepContext};
 use crate::aws::error::classify;
 use crate::aws::{Aws, AwsErrorKind, Caller};
@@ -14,6 +15,72 @@ use crate::aws::{Aws, AwsErrorKind, Caller};
 pub struct RoleRef {
     pub name: String,
     pub arn: String,
+}
+
+/// IAM's rule for role and user names: 1-64 of letters, digits, `+=,.@_-`.
+pub fn valid_name(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.chars().all(name_char)
+}
+
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
+}
+
+/// Param check for a role name or ARN, at validation and again once a
+/// reference is resolved: `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`
+/// (a path may hold any printable ASCII but a space, as IAM allows), or a
+/// name. The account is compared with the caller's when the plan is made.
+pub fn check_literal(v: &Value) -> Result<(), String> {
+    let Some(s) = v.as_str() else {
+        return Ok(()); // the type check reports it
+    };
+    let ok = match s.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            match parts.as_slice() {
+                [partition, "iam", "", account, resource] => {
+                    let path_and_name = resource.strip_prefix("role/").unwrap_or_default();
+                    let (path, name) = path_and_name
+                        .rsplit_once('/')
+                        .unwrap_or(("", path_and_name));
+                    !partition.is_empty()
+                        && account.len() == 12
+                        && account.chars().all(|c| c.is_ascii_digit())
+                        && path.len() <= 510
+                        && path.chars().all(|c| c.is_ascii_graphic())
+                        && valid_name(name)
+                }
+                _ => false,
+            }
+        }
+        None => valid_name(s),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is neither a role name (1-64 letters, digits and `+=,.@_-`) nor a role ARN (arn:aws:iam::123456789012:role/NAME)"))
+    }
+}
+
+/// Part check for a role (or policy) name or ARN in text around
+/// references. Stricter than a whole value: an ARN's path may hold other
+/// punctuation, but next to a reference such text is far likelier a
+/// mistake or an injection than a path; pass such an ARN whole.
+pub fn check_part(part: &str) -> Result<(), String> {
+    part_chars(
+        part,
+        |c| name_char(c) || matches!(c, ':' | '/'),
+        "a role or policy name or ARN (letters, digits, `+=,.@_-`, and `:` and `/` between ARN fields)",
+    )
+}
+
+/// Part check for an IAM user name in text around references.
+pub fn check_name_part(part: &str) -> Result<(), String> {
+    part_chars(
+        part,
+        name_char,
+        "an IAM user name (letters, digits and `+=,.@_-`)",
+    )
 }
 
 /// `arn:aws:iam::ACCOUNT:role[/path]/NAME` or a plain name.
@@ -225,4 +292,40 @@ pub async fn functions_using(
     role: &RoleRef,
 ) -> Result<Vec<String>, ActionError> {
     Ok(cx.run.functions(cx.aws).await?.using_role(&role.arn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn role_values_are_names_or_role_arns() {
+        for ok in [
+            "lambda-exec",
+            "a+b=c,d.e@f_g-h",
+            "arn:aws:iam::123456789012:role/lambda-exec",
+            "arn:aws:iam::123456789012:role/service-role/team/lambda-exec",
+            "arn:aws-cn:iam::123456789012:role/x",
+        ] {
+            assert!(check_literal(&json!(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "admin role",
+            "$(rm -rf /)",
+            "arn:aws:iam::123456789012:user/alice",
+            "arn:aws:iam::1234:role/x",
+            "arn:aws:iam:us-east-1:123456789012:role/x",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam::123456789012:role/a path/x",
+        ] {
+            assert!(check_literal(&json!(bad)).is_err(), "{bad:?}");
+        }
+        assert!(check_part("arn:aws:iam::").is_ok());
+        assert!(check_part(":role/service-role/").is_ok());
+        assert!(check_part(" --no-deny").is_err());
+        assert!(check_name_part("ops-").is_ok());
+        assert!(check_name_part("ops/").is_err());
+    }
 }

@@ -21,7 +21,8 @@ static SPEC: ActionSpec = ActionSpec {
     stops_harm: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
-            .check(function::check_literal),
+            .check(function::check_literal)
+            .parts(function::check_part),
     ],
     outputs: &[
         OutputDef::new("function_arn", ValueType::String, "the function's ARN"),

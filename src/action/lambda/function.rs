@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::action::spec::part_chars;
 use crate::action::ActionError;
 use crate::aws::Caller;
 
@@ -77,6 +78,26 @@ pub fn check_literal(v: &Value) -> Result<(), String> {
 /// qualifier the ARN names (public access, event sources).
 pub fn check_literal_whole(v: &Value) -> Result<(), String> {
     check(v, true)
+}
+
+/// Part check for `function` (text around references): what a name or an
+/// unqualified ARN can hold.
+pub fn check_part(part: &str) -> Result<(), String> {
+    part_chars(
+        part,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'),
+        "a function name or ARN (letters, digits, `-`, `_`, and `:` between ARN fields)",
+    )
+}
+
+/// `check_part` for actions that accept an alias or version ARN, whose
+/// qualifier may be `$LATEST`.
+pub fn check_part_whole(part: &str) -> Result<(), String> {
+    part_chars(
+        part,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '$'),
+        "a function, alias or version name or ARN (letters, digits, `-`, `_`, `$`, and `:` between ARN fields)",
+    )
 }
 
 fn check(v: &Value, qualifier_allowed: bool) -> Result<(), String> {
@@ -193,6 +214,17 @@ mod tests {
             account: "111122223333".into(),
             arn: "arn:aws:iam::111122223333:user/oncall".into(),
         }
+    }
+
+    #[test]
+    fn parts_around_references_must_fit_a_name_or_arn() {
+        assert!(check_part("arn:aws:lambda:us-east-1:").is_ok());
+        assert!(check_part(":function:prod-").is_ok());
+        assert!(check_part("$(rm -rf /)").is_err());
+        assert!(check_part("my ").is_err());
+        assert!(check_part(":$LATEST").is_err());
+        assert!(check_part_whole(":$LATEST").is_ok());
+        assert!(check_part_whole(";id").is_err());
     }
 
     #[test]

@@ -35,7 +35,7 @@ static SPEC: ActionSpec = ActionSpec {
         ValueType::String,
         "the function's name or ARN (an alias or version ARN contains the whole function)",
     )
-    .check(function::check_literal_whole)],
+    .check(function::check_literal_whole).parts(function::check_part_whole)],
     outputs: &[
         OutputDef::new("function_arn", ValueType::String, "the function's ARN"),
         OutputDef::new("qualifiers", ValueType::List, "what was read: $LATEST, each alias, each version"),

@@ -17,7 +17,7 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Restore the reserved concurrency recorded before this incident changed it.",
     mutating: true,
     stops_harm: false,
-    params: &[ParamDef::new("function", ValueType::String, "the function's name or ARN").check(function::check_literal)],
+    params: &[ParamDef::new("function", ValueType::String, "the function's name or ARN").check(function::check_literal).parts(function::check_part)],
     outputs: &[
         OutputDef::new("function_arn", ValueType::String, "the function's ARN"),
         OutputDef::new("restored", ValueType::Integer, "the reserved concurrency restored (absent when the setting is removed or nothing was recorded)").nullable(),

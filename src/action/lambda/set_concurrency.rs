@@ -20,7 +20,8 @@ static SPEC: ActionSpec = ActionSpec {
     stops_harm: true,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
-            .check(function::check_literal),
+            .check(function::check_literal)
+            .parts(function::check_part),
         ParamDef::new(
             "value",
             ValueType::Integer,
@@ -37,9 +38,13 @@ static SPEC: ActionSpec = ActionSpec {
         )
         .nullable(),
     ],
+    // DeleteFunctionConcurrency: `recover` undoes this step with this
+    // action, and a function that had no reserved concurrency gets the
+    // setting deleted, not set.
     iam_actions: &[
         "lambda:GetFunctionConcurrency",
         "lambda:PutFunctionConcurrency",
+        "lambda:DeleteFunctionConcurrency",
         "lambda:InvokeFunction",
     ],
 };

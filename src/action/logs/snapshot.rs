@@ -46,18 +46,18 @@ static SPEC: ActionSpec = ActionSpec {
     stops_harm: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN (evidence goes under its prefix)")
-            .check(function::check_literal),
+            .check(function::check_literal).parts(function::check_part),
         ParamDef::new("log_group", ValueType::String, "the log group (default /aws/lambda/<function name>)")
             .optional()
-            .check(window::check_log_group),
+            .check(window::check_log_group).parts(window::check_log_group_part),
         BUCKET_PARAM,
         BUCKET_ROLE_PARAM,
         ParamDef::new("start", ValueType::String, "the window's start, RFC 3339 (default: `hours_before` the incident's start)")
             .optional()
-            .check(window::check_time),
+            .check(window::check_time).parts(window::check_time_part),
         ParamDef::new("end", ValueType::String, "the window's end, RFC 3339 (default: now, fixed the first time the step runs in this incident)")
             .optional()
-            .check(window::check_time),
+            .check(window::check_time).parts(window::check_time_part),
         ParamDef::new("hours_before", ValueType::Integer, "hours before the incident's start the window opens (default 24)")
             .optional()
             .range(1, 24 * 90),

@@ -88,6 +88,25 @@ pub fn check_log_group(v: &Value) -> Result<(), String> {
     }
 }
 
+/// Part check for `log_group` in text around references.
+pub fn check_log_group_part(part: &str) -> Result<(), String> {
+    crate::action::spec::part_chars(
+        part,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#'),
+        "a log group name (letters, digits and . - _ / #)",
+    )
+}
+
+/// Part check for a time in text around references
+/// (`2026-11-${params.day}T00:00:00Z`).
+pub fn check_time_part(part: &str) -> Result<(), String> {
+    crate::action::spec::part_chars(
+        part,
+        |c| c.is_ascii_digit() || matches!(c, '-' | ':' | '.' | '+' | 'T' | 'Z' | 't' | 'z'),
+        "an RFC 3339 time (digits, `-`, `:`, `.`, `+`, `T`, `Z`)",
+    )
+}
+
 /// A log group name as one key part: `/` becomes `%2F` (`%` cannot occur
 /// in a log group name, so two groups never share a key part).
 pub fn group_key_part(group: &str) -> String {
