@@ -27,7 +27,7 @@ pub const REVOKE_POLICY: &str = "firebreak-revoke-sessions";
 fn check_scope(v: &Value) -> Result<(), String> {
     match v.as_str() {
         Some("ask" | "role" | "function") => Ok(()),
-        _ => Err("must be `ask` (stop when the role is shared), `role` or `function`".into()),
+        _ => Err("must be `ask` (hold the step for a decision when the role is shared), `role` or `function`".into()),
     }
 }
 
@@ -43,7 +43,7 @@ static SPEC: ActionSpec = ActionSpec {
         ParamDef::new("function", ValueType::String, "the compromised function (name or ARN): excluded from the blast radius, and the target of `scope: function`")
             .optional()
             .check(function::check_literal).parts(function::check_part),
-        ParamDef::new("scope", ValueType::String, "for a role other functions share: `role` contains them all, `function` denies only this function's sessions; `ask` (default) stops the run")
+        ParamDef::new("scope", ValueType::String, "for a role other functions share: `role` contains them all, `function` denies only this function's sessions; `ask` (default) holds this step for a decision while the rest of the run goes on")
             .optional()
             .check(check_scope),
         ParamDef::new("keep", ValueType::List, "policy ARNs or names to leave in place")
