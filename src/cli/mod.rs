@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod audit;
+pub mod confirm;
 pub mod error;
 pub mod evidence;
 pub mod plan;

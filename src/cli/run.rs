@@ -1,12 +1,12 @@
 //! `firebreak run`: plan, confirm, apply under the journal, verify.
 
 use crate::state::AuditEvent;
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
 
+use super::confirm::confirm;
 use super::session::{prepare, resolve_playbook_path, ParamsInput, PhaseArg};
 use super::{targets, CliError, ErrorClass, GlobalArgs, OutputFormat};
 use crate::engine::runner::PlanSet;
@@ -51,29 +51,6 @@ pub struct RunArgs {
     /// How many targets to work on at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
-}
-
-fn confirm(n: usize, account: &str, region: &str) -> Result<(), CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::new(
-            ErrorClass::Refused,
-            format!("{n} change(s) need confirmation, but there is no terminal to ask; nothing was changed"),
-            "review the plan and pass --yes to apply it unattended",
-        ));
-    }
-    eprint!("Apply {n} change(s) to account {account} in {region}? Type `yes` to go on: ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    if answer.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            ErrorClass::Refused,
-            "not confirmed; nothing was changed",
-            "type `yes` at the prompt, or pass --yes",
-        ))
-    }
 }
 
 pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
@@ -136,7 +113,12 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
     let pending = changes > 0 || !p.session.incident().journal.in_doubt().is_empty();
     if pending && !args.yes {
         let (account, region) = (&p.session.caller.account, &p.session.aws.region);
-        if let Err(e) = confirm(changes, account, region) {
+        let asked = confirm(
+            &format!("Apply {changes} change(s) to account {account} in {region}?"),
+            &format!("{changes} change(s)"),
+            "review the plan and pass --yes to apply it unattended",
+        );
+        if let Err(e) = asked {
             p.session
                 .audit(AuditEvent::Refused, None, json!({"message": e.message}))?;
             return Err(e);
