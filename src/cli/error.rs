@@ -141,7 +141,7 @@ impl From<StateError> for CliError {
     fn from(e: StateError) -> Self {
         let class = match e {
             StateError::Locked { .. } => ErrorClass::Refused,
-            StateError::BadIncidentId(_) => ErrorClass::Input,
+            StateError::BadIncidentId(_) | StateError::NoTrail { .. } => ErrorClass::Input,
             _ => ErrorClass::State,
         };
         CliError::new(class, e.to_string(), e.hint())
