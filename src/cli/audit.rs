@@ -1,4 +1,4 @@
-//! `firebreak audit verify PATH`.
+//! `firebreak audit verify PATH` / `--incident ID`.
 
 use std::path::PathBuf;
 
@@ -6,15 +6,20 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{exit, CliError, ErrorClass, GlobalArgs, OutputFormat};
-use crate::state::audit;
+use crate::state::{self, audit, IncidentId};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check a trail's hash chain, sequence and head; name the first broken line.
     Verify {
-        /// The trail (`audit.jsonl`) or an incident directory holding one.
-        path: PathBuf,
-        /// Check the chain even when the head file beside the trail is missing.
+        /// An incident directory, or a trail file (a copy of one, with its
+        /// head beside it).
+        #[arg(required_unless_present = "incident", conflicts_with = "incident")]
+        path: Option<PathBuf>,
+        /// The incident whose trail to check, in the state store (--state-dir).
+        #[arg(long)]
+        incident: Option<String>,
+        /// Check the chain even when the trail's head is missing.
         #[arg(long)]
         allow_missing_head: bool,
     },
@@ -23,20 +28,25 @@ pub enum AuditCommand {
 pub fn exec(global: &GlobalArgs, cmd: AuditCommand) -> Result<u8, CliError> {
     let AuditCommand::Verify {
         path,
+        incident,
         allow_missing_head,
     } = cmd;
-    let path = if path.is_dir() {
-        path.join("audit.jsonl")
-    } else {
-        path
+    // Read-only, without the lease: a trail can be checked while a run
+    // appends to it. A path is the local backend's address for a trail.
+    let trail = match (&path, &incident) {
+        (Some(path), _) => state::local::read_trail_at(path),
+        (None, Some(id)) => global.state_store().read_trail(&IncidentId::parse(id)?),
+        (None, None) => unreachable!("clap requires PATH or --incident"),
     };
-    let report = audit::verify(&path, !allow_missing_head).map_err(|e| {
-        CliError::new(
-            ErrorClass::Input,
-            e.to_string(),
-            "pass the path of an audit.jsonl file or of an incident directory",
-        )
-    })?;
+    let report = trail
+        .and_then(|t| audit::verify(&t, !allow_missing_head))
+        .map_err(|e| {
+            CliError::new(
+                ErrorClass::Input,
+                e.to_string(),
+                "pass an incident directory or a copy of its trail, or --incident ID (with --state-dir)",
+            )
+        })?;
     match global.output {
         OutputFormat::Json => {
             let out = json!({"kind": "audit_verify", "report": report, "summary": {"changes": 0, "records": report.records, "intact": report.broken.is_none()}});

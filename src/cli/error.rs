@@ -140,8 +140,11 @@ impl From<AwsError> for CliError {
 impl From<StateError> for CliError {
     fn from(e: StateError) -> Self {
         let class = match e {
-            StateError::Locked { .. } => ErrorClass::Refused,
-            StateError::BadIncidentId(_) => ErrorClass::Input,
+            // Someone else holds the incident, or took it over mid-run.
+            StateError::Locked { .. }
+            | StateError::Conflict { .. }
+            | StateError::LeaseLost { .. } => ErrorClass::Refused,
+            StateError::BadIncidentId(_) | StateError::NoTrail { .. } => ErrorClass::Input,
             _ => ErrorClass::State,
         };
         CliError::new(class, e.to_string(), e.hint())
@@ -163,7 +166,11 @@ impl From<EngineError> for CliError {
         let hint = e.hint();
         let class = match &e {
             EngineError::Stale { .. } | EngineError::PlanMismatch(_) => ErrorClass::Refused,
-            EngineError::State(StateError::Locked { .. }) => ErrorClass::Refused,
+            EngineError::State(
+                StateError::Locked { .. }
+                | StateError::Conflict { .. }
+                | StateError::LeaseLost { .. },
+            ) => ErrorClass::Refused,
             EngineError::State(_) => ErrorClass::State,
             EngineError::Resolve { .. } => ErrorClass::Input,
             EngineError::Targets { refused: true, .. } => ErrorClass::Refused,

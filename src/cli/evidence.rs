@@ -22,7 +22,8 @@ pub enum EvidenceCommand {
         /// The forensic bucket.
         #[arg(long)]
         bucket: String,
-        /// The audit trail to start from (default: the incident's, under --state-dir).
+        /// The audit trail to start from: an incident directory or a copy of
+        /// its trail (default: the incident's, under --state-dir).
         #[arg(long)]
         trail: Option<PathBuf>,
         /// A role to assume for reading the bucket (a separate forensic account).
@@ -61,15 +62,11 @@ pub async fn exec(global: &GlobalArgs, cmd: EvidenceCommand) -> Result<u8, CliEr
         )?;
     }
     let id = IncidentId::parse(&incident)?;
-    let trail = trail
-        .unwrap_or_else(|| crate::state::incident_dir(&global.state_dir, &id).join("audit.jsonl"));
-    if !trail.is_file() {
-        return Err(CliError::new(
-            ErrorClass::Input,
-            format!("no audit trail at {}", trail.display()),
-            "check --incident and --state-dir, or pass --trail with a copy of the incident's audit.jsonl",
-        ));
-    }
+    // Read-only, without the lease: the trail as stored, wherever it is.
+    let trail = match &trail {
+        Some(path) => crate::state::local::read_trail_at(path),
+        None => global.state_store().read_trail(&id),
+    }?;
     // Dry-run clients: verification must be unable to write, whatever a bug does.
     let aws = Aws::connect(&AwsSettings {
         region: global.region.clone(),

@@ -69,6 +69,14 @@ pub struct GlobalArgs {
     pub quotas: Option<PathBuf>,
 }
 
+impl GlobalArgs {
+    /// Where incident state lives: the one place a command chooses the
+    /// backend. Today the local directory `--state-dir`.
+    pub fn state_store(&self) -> Box<dyn crate::state::StateStore> {
+        Box::new(crate::state::LocalStore::new(&self.state_dir))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check playbooks without touching AWS (exit 1 on any problem).

@@ -122,13 +122,11 @@ fn confirm(n: usize) -> Result<(), CliError> {
 
 pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError> {
     let id = IncidentId::parse(&args.incident)?;
-    if !crate::state::incident_dir(&global.state_dir, &id)
-        .join("journal.jsonl")
-        .exists()
-    {
+    let store = global.state_store();
+    if !store.exists(&id)? {
         return Err(CliError::new(
             ErrorClass::Input,
-            format!("incident {id} has no journal under {}", global.state_dir.display()),
+            format!("incident {id} has no journal at {}", store.address(&id)),
             "check --incident and --state-dir: recover undoes what `firebreak run` recorded for that incident",
         ));
     }

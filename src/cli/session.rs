@@ -151,7 +151,8 @@ pub async fn open_session(
     command: &str,
     mut details: Value,
 ) -> Result<Session, CliError> {
-    let mut incident = Incident::open(&global.state_dir, id, &new_run_id(), command)?;
+    let store = global.state_store();
+    let mut incident = Incident::open_in(&*store, id, &new_run_id(), command)?;
     if incident.journal.torn_bytes > 0 || incident.audit.torn_bytes > 0 {
         let (j, a) = (incident.journal.torn_bytes, incident.audit.torn_bytes);
         incident.audit.append(

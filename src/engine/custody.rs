@@ -27,9 +27,10 @@ use crate::plan::{Plan, StepStatus};
 use crate::state::AuditEvent;
 use crate::state::JournalEvent;
 
-/// Where a run wrote evidence, kept in the incident directory so that
-/// `recover`, which works from the journal alone, copies its trail there too.
-const CUSTODY_FILE: &str = "custody.json";
+/// Where a run wrote evidence, kept with the incident's state (metadata
+/// `custody`) so that `recover`, which works from the journal alone,
+/// copies its trail there too.
+const CUSTODY_META: &str = "custody";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct CustodyConfig {
@@ -216,32 +217,24 @@ impl Session {
     }
 
     fn remember_custody(&self, c: &CustodyConfig) -> Result<(), EngineError> {
-        let dir = self.incident().dir.clone();
-        let path = dir.join(CUSTODY_FILE);
-        let tmp = dir.join(format!("{CUSTODY_FILE}.tmp"));
-        let bytes = serde_json::to_vec_pretty(c).unwrap_or_default();
-        let io = |source| crate::state::StateError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::write(&tmp, bytes).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        Ok(())
+        Ok(self.incident().write_meta(CUSTODY_META, c)?)
     }
 
     /// After `recover` restored something: copies the audit trail to the
     /// bucket an earlier run of this incident wrote its evidence to.
     pub async fn seal_recover(&self) -> Result<Option<AuditCopy>, EngineError> {
-        let path = self.incident().dir.join(CUSTODY_FILE);
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return Ok(None); // this incident wrote no evidence
+        let read = self.incident().read_meta::<CustodyConfig>(CUSTODY_META);
+        let c = match read {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(None), // this incident wrote no evidence
+            Err(e @ crate::state::StateError::Corrupt { .. }) => {
+                return Err(custody_err(ActionError::input(
+                    format!("the incident's custody record is not valid: {e}"),
+                    "it records where the incident's evidence went; restore it from a backup or delete it to skip the copy",
+                )))
+            }
+            Err(e) => return Err(e.into()),
         };
-        let c: CustodyConfig = serde_json::from_str(&text).map_err(|e| {
-            custody_err(ActionError::input(
-                format!("{} is not valid: {e}", path.display()),
-                "it records where the incident's evidence went; restore it from a backup or delete it to skip the copy",
-            ))
-        })?;
         let store = open_store(
             &self.aws,
             &self.run,
@@ -277,11 +270,7 @@ impl Session {
     }
 
     async fn copy_audit(&self, store: &ForensicStore) -> Result<AuditCopy, EngineError> {
-        let path = self.incident().audit.path().to_path_buf();
-        let bytes = std::fs::read(&path).map_err(|source| crate::state::StateError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = self.incident().audit.trail_bytes()?;
         let lines = bytes.iter().filter(|b| **b == b'\n').count();
         let key = artifact_key(&[
             &self.incident_id,

@@ -2,8 +2,6 @@
 //! hash; each manifest names each object with its size and hash. Every link
 //! is re-read and re-hashed, and every break is named.
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use super::audit_copy::{AuditCopy, AUDIT_COPY_EVENT};
@@ -13,13 +11,14 @@ use super::EvidenceError;
 use crate::aws::AwsErrorKind;
 use crate::state::audit::{self, AuditRecord};
 use crate::state::AuditEvent;
+use crate::state::Trail;
 
 /// The trail name of `AuditEvent::EvidenceManifest`, which verification reads.
 pub const MANIFEST_EVENT: &str = AuditEvent::EvidenceManifest.as_str();
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mismatch {
-    /// The object (or `audit.jsonl`) at fault.
+    /// The object (or the audit trail) at fault.
     pub key: String,
     pub problem: String,
 }
@@ -35,7 +34,7 @@ pub struct VerifyReport {
 
 /// The manifests the trail recorded for `bucket`, oldest first.
 pub fn recorded_manifests(
-    trail: &Path,
+    trail: &Trail,
     bucket: &str,
 ) -> Result<(Vec<ManifestRecord>, Vec<Mismatch>), EvidenceError> {
     let mut problems = Vec::new();
@@ -46,10 +45,7 @@ pub fn recorded_manifests(
             problem: format!("audit trail broken at line {}: {}", b.line, b.problem),
         });
     }
-    let text = std::fs::read_to_string(trail).map_err(|source| crate::state::StateError::Io {
-        path: trail.to_path_buf(),
-        source,
-    })?;
+    let text = String::from_utf8_lossy(&trail.bytes);
     let mut records = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let Ok(rec) = serde_json::from_str::<AuditRecord>(line) else {
@@ -67,12 +63,12 @@ pub fn recorded_manifests(
     Ok((records, problems))
 }
 
-pub async fn verify(store: &ForensicStore, trail: &Path) -> Result<VerifyReport, EvidenceError> {
+pub async fn verify(store: &ForensicStore, trail: &Trail) -> Result<VerifyReport, EvidenceError> {
     let bucket = store.facts().bucket.clone();
     let (recorded, mut mismatches) = recorded_manifests(trail, &bucket)?;
     if recorded.is_empty() {
         mismatches.push(Mismatch {
-            key: trail.display().to_string(),
+            key: trail.address.clone(),
             problem: format!("the audit trail records no manifest in bucket {bucket}"),
         });
     }
@@ -173,15 +169,12 @@ pub async fn verify(store: &ForensicStore, trail: &Path) -> Result<VerifyReport,
 /// lines (a local trail edited after the copy, or a copy replaced, shows).
 async fn verify_audit_copies(
     store: &ForensicStore,
-    trail: &Path,
+    trail: &Trail,
     mismatches: &mut Vec<Mismatch>,
 ) -> Result<usize, EvidenceError> {
     let bucket = &store.facts().bucket;
-    let local = std::fs::read(trail).map_err(|source| crate::state::StateError::Io {
-        path: trail.to_path_buf(),
-        source,
-    })?;
-    let text = String::from_utf8_lossy(&local);
+    let local = &trail.bytes;
+    let text = String::from_utf8_lossy(local);
     let copies: Vec<AuditCopy> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())

@@ -54,6 +54,12 @@ async fn plan_shows_one_change_and_changes_nothing() {
     );
     cx.run(&["audit", "verify", ".firebreak/incidents/INC-P"])
         .expect_code(0);
+    // The same trail by incident id, in the state store.
+    let by_id = cx.run(&["audit", "verify", "--incident", "INC-P"]);
+    by_id.expect_code(0);
+    assert!(by_id.stdout.starts_with("ok: "), "{}", by_id.stdout);
+    cx.run(&["audit", "verify", "--incident", "INC-NEVER"])
+        .expect_code(1);
 }
 
 #[tokio::test]

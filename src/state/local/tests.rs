@@ -1,0 +1,140 @@
+//! The local backend against the shared contract, and what is particular
+//! to it: the files on disk, torn lines, the head caught up after a crash.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+
+use serde_json::json;
+
+use super::*;
+use crate::state::conformance::{self, record, Harness};
+use crate::state::{Incident, JournalEvent};
+
+struct Local {
+    _dir: tempfile::TempDir,
+    store: LocalStore,
+}
+
+impl Local {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        Self { _dir: dir, store }
+    }
+
+    fn file(&self, id: &IncidentId, name: &str) -> PathBuf {
+        self.store.dir(id).join(name)
+    }
+}
+
+impl Harness for Local {
+    type Store = LocalStore;
+
+    fn store(&self) -> &LocalStore {
+        &self.store
+    }
+
+    fn tear(&self, id: &IncidentId, log: LogKind) -> bool {
+        let name = match log {
+            LogKind::Journal => JOURNAL,
+            LogKind::Audit => AUDIT,
+        };
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(self.file(id, name))
+            .unwrap();
+        f.write_all(b"{\"seq\":9,\"time\":\"t\",\"ru").unwrap();
+        true
+    }
+
+    /// Another process's handle on the same files without the flock: what
+    /// a host that cannot see our flock (NFS) would have. In-process the
+    /// flock itself refuses a second handle, so the lock is bypassed here.
+    fn intruder(&self, id: &IncidentId) -> Box<dyn IncidentBackend> {
+        let dir = self.store.dir(id);
+        Box::new(LocalIncident {
+            id: id.clone(),
+            lease: Lease {
+                holder: Holder::current("intruder"),
+                expires_at: None,
+            },
+            flock: None,
+            released: AtomicBool::new(false),
+            journal: LineFile::open(&dir.join(JOURNAL), "journal", id.as_str()).unwrap(),
+            audit: LineFile::open(&dir.join(AUDIT), "audit trail", id.as_str()).unwrap(),
+            dir,
+        })
+    }
+}
+
+#[test]
+fn the_local_backend_keeps_the_state_contract() {
+    conformance::run_all(&Local::new());
+}
+
+#[test]
+fn the_layout_on_disk_is_what_the_docs_describe() {
+    let h = Local::new();
+    let i = IncidentId::parse("INC-1").unwrap();
+    let mut inc = Incident::open_in(&h.store, &i, "run-1", "test").unwrap();
+    inc.journal.append(record(JournalEvent::Intent)).unwrap();
+    inc.audit.append("observation", None, json!({})).unwrap();
+    inc.write_meta("custody", &json!({"bucket": "b"})).unwrap();
+    for name in [
+        "incident.json",
+        "custody.json",
+        "lock",
+        "journal.jsonl",
+        "audit.jsonl",
+        "audit.jsonl.head",
+    ] {
+        assert!(h.file(&i, name).is_file(), "{name}");
+    }
+    let journal = std::fs::read_to_string(h.file(&i, JOURNAL)).unwrap();
+    assert_eq!(journal.lines().count(), 1);
+    assert!(journal.starts_with("{\"seq\":1,"), "{journal}");
+    // A directory or the trail file itself names the trail.
+    let by_dir = read_trail_at(&h.store.dir(&i)).unwrap();
+    assert_eq!(by_dir, read_trail_at(&h.file(&i, AUDIT)).unwrap());
+    assert_eq!(by_dir, h.store.read_trail(&i).unwrap());
+}
+
+#[test]
+fn a_corrupt_middle_journal_line_stops_the_incident() {
+    let h = Local::new();
+    let i = IncidentId::parse("INC-1").unwrap();
+    drop(Incident::open_in(&h.store, &i, "run-1", "test").unwrap());
+    std::fs::write(h.file(&i, JOURNAL), "not json\n{}\n").unwrap();
+    assert!(matches!(
+        Incident::open_in(&h.store, &i, "run-2", "test"),
+        Err(StateError::Corrupt { line: 1, .. })
+    ));
+}
+
+#[test]
+fn a_head_left_behind_by_a_crash_is_caught_up_but_a_cut_trail_is_refused() {
+    let h = Local::new();
+    let i = IncidentId::parse("INC-1").unwrap();
+    let open = |run: &str| Incident::open_in(&h.store, &i, run, "test");
+    let mut inc = open("run-1").unwrap();
+    for n in 0..3 {
+        inc.audit
+            .append("observation", None, json!({"n": n}))
+            .unwrap();
+    }
+    let head = std::fs::read(h.file(&i, "audit.jsonl.head")).unwrap();
+    inc.audit.append("observation", None, json!({})).unwrap();
+    drop(inc);
+    // As if killed between the record's fsync and the head's rename.
+    std::fs::write(h.file(&i, "audit.jsonl.head"), &head).unwrap();
+    let verify = || crate::state::audit::verify(&h.store.read_trail(&i).unwrap(), true).unwrap();
+    assert!(verify().broken.is_some());
+    drop(open("run-2").unwrap());
+    assert_eq!(verify().broken, None);
+
+    let trail = std::fs::read_to_string(h.file(&i, AUDIT)).unwrap();
+    let kept: String = trail.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(h.file(&i, AUDIT), kept).unwrap();
+    assert!(matches!(open("run-3"), Err(StateError::Corrupt { .. })));
+}
