@@ -288,7 +288,7 @@ async fn an_alias_arn_contains_the_whole_function_and_says_so() {
     ]);
     run.expect_code(0);
     let v = run.json();
-    for step in v["steps"].as_array().expect("steps") {
+    for step in v["targets"][0]["steps"].as_array().expect("steps") {
         let note = step["note"].as_str().unwrap_or_default();
         assert!(
             note.contains("names alias live") && note.contains(&format!("whole function {arn}")),

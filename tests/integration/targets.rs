@@ -143,11 +143,20 @@ async fn harm_stopping_changes_go_first_for_every_target() {
         .filter(|r| r["event"] == "applied")
         .map(|r| r["step"].as_str().unwrap())
         .collect();
-    let last_harm = applied.iter().rposition(|s| *s != "mark").unwrap();
-    let first_tag = applied.iter().position(|s| *s == "mark").unwrap();
+    // Every harm-stopping step of both targets before any other change
+    // (evidence writes, tags) of either.
+    let harm = [
+        "throttle",
+        "close-public-access",
+        "stop-event-sources",
+        "quarantine-role",
+        "deactivate-keys",
+    ];
+    let last_harm = applied.iter().rposition(|s| harm.contains(s)).unwrap();
+    let first_other = applied.iter().position(|s| !harm.contains(s)).unwrap();
     assert!(
-        last_harm < first_tag,
-        "tagging waited for containment of both: {applied:?}"
+        last_harm < first_other,
+        "the rest waited for containment of both: {applied:?}"
     );
     assert_eq!(applied.iter().filter(|s| **s == "throttle").count(), 2);
     // recover undoes both targets.
