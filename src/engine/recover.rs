@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 
 use super::{EngineError, Session};
 use crate::action::{registry, Action, StepContext};
+use crate::aws::CallCounts;
+use crate::evidence::audit_copy::AuditCopy;
 use crate::plan::{short, Change};
 use crate::state::{JournalEvent, JournalRecord};
 
@@ -60,6 +62,54 @@ pub struct RecoverOutcome {
     pub id: String,
     pub ok: bool,
     pub detail: String,
+}
+
+/// Counts of a recovery, for the summary line and JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecoverSummary {
+    /// Items to restore (what `--dry-run` says is pending).
+    pub changes: usize,
+    pub restore: usize,
+    pub held: usize,
+    pub excluded: usize,
+    pub already_restored: usize,
+    pub drifted: usize,
+    pub restored: usize,
+    pub failed: usize,
+}
+
+/// What `firebreak recover` (or any other caller) gets back.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoverReport {
+    pub incident: String,
+    pub dry_run: bool,
+    /// Newest change first.
+    pub items: Vec<RecoverItem>,
+    pub outcomes: Vec<RecoverOutcome>,
+    /// Where the trail was copied once something was restored.
+    pub audit_copy: Option<AuditCopy>,
+    pub api_calls: CallCounts,
+}
+
+impl RecoverReport {
+    pub fn count(&self, status: ItemStatus) -> usize {
+        self.items.iter().filter(|i| i.status == status).count()
+    }
+
+    pub fn summary(&self) -> RecoverSummary {
+        let failed = self.outcomes.iter().filter(|o| !o.ok).count();
+        let restore = self.count(ItemStatus::Restore);
+        RecoverSummary {
+            changes: restore,
+            restore,
+            held: self.count(ItemStatus::Held),
+            excluded: self.count(ItemStatus::Excluded),
+            already_restored: self.count(ItemStatus::Restored),
+            drifted: self.count(ItemStatus::Drifted),
+            restored: self.outcomes.len() - failed,
+            failed,
+        }
+    }
 }
 
 fn resource_name(arn: &str) -> &str {
@@ -356,5 +406,43 @@ impl Session {
             }
         }
         Ok(outcomes)
+    }
+}
+
+impl Session {
+    /// A recovery after its plan (`plan_recover`) and any confirmation:
+    /// restores what is to be restored (nothing with `dry_run`), records
+    /// the end in the trail and, once something was restored, copies the
+    /// trail to the incident's forensic bucket.
+    pub async fn execute_recover(
+        &self,
+        items: Vec<RecoverItem>,
+        dry_run: bool,
+    ) -> Result<RecoverReport, EngineError> {
+        let outcomes = if dry_run {
+            Vec::new()
+        } else {
+            self.apply_recover(&items).await?
+        };
+        let failed = outcomes.iter().filter(|o| !o.ok).count();
+        self.audit(
+            AuditEvent::RunFinished,
+            None,
+            json!({"command": "firebreak recover", "restored": outcomes.len() - failed, "failed": failed}),
+        )?;
+        // The trail now records what was restored: it joins the evidence.
+        let audit_copy = if outcomes.is_empty() {
+            None
+        } else {
+            self.seal_recover().await?
+        };
+        Ok(RecoverReport {
+            incident: self.incident_id().to_string(),
+            dry_run,
+            items,
+            outcomes,
+            audit_copy,
+            api_calls: self.aws.api_calls(),
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! same data (`PlanView`), so `--output json` can never drift from the text.
 
 pub mod json;
+pub mod recover;
 pub mod text;
 
 use crate::engine::runner::PlanSet;
