@@ -173,6 +173,7 @@ impl From<EngineError> for CliError {
             ) => ErrorClass::Refused,
             EngineError::State(_) => ErrorClass::State,
             EngineError::Resolve { .. } => ErrorClass::Input,
+            EngineError::Connect(_) => ErrorClass::Aws,
             EngineError::Targets { refused: true, .. } => ErrorClass::Refused,
             EngineError::Targets { .. } => ErrorClass::Input,
             EngineError::Step {

@@ -1,18 +1,17 @@
 //! What `plan` and `run` share: load and check everything that can be
 //! checked locally, then connect to AWS, learn who we are, open the incident.
 
-use crate::state::AuditEvent;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
 
 use super::{CliError, GlobalArgs};
-use crate::aws::{Aws, AwsSettings};
+use crate::aws::AwsSettings;
 use crate::engine::{self, params, Session};
 use crate::playbook::template::Scope;
 use crate::playbook::{self, Phase, Playbook};
-use crate::state::{Incident, IncidentId};
+use crate::state::IncidentId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PhaseArg {
@@ -67,14 +66,6 @@ pub struct Prepared {
     pub params: Map<String, Value>,
     pub phases: Vec<Phase>,
     pub session: Session,
-}
-
-fn new_run_id() -> String {
-    format!(
-        "run-{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
-        std::process::id()
-    )
 }
 
 /// Loads and checks everything local (playbook, params, incident lock,
@@ -142,25 +133,15 @@ pub async fn prepare(
     })
 }
 
-/// Opens (and locks) the incident, reaches AWS, learns the caller and
-/// records the start of the command in the audit trail.
+/// The engine's session for this command: the incident in `--state-dir`,
+/// AWS as the global flags say.
 pub async fn open_session(
     global: &GlobalArgs,
     id: &IncidentId,
     dry_run: bool,
     command: &str,
-    mut details: Value,
+    details: Value,
 ) -> Result<Session, CliError> {
-    let store = global.state_store();
-    let mut incident = Incident::open_in(&*store, id, &new_run_id(), command)?;
-    if incident.journal.torn_bytes > 0 || incident.audit.torn_bytes > 0 {
-        let (j, a) = (incident.journal.torn_bytes, incident.audit.torn_bytes);
-        incident.audit.append(
-            AuditEvent::Repaired.as_str(),
-            None,
-            json!({"journal_torn_bytes": j, "audit_torn_bytes": a, "detail": "an interrupted write left an incomplete last record; it was cut off"}),
-        )?;
-    }
     let settings = AwsSettings {
         region: global.region.clone(),
         profile: global.profile.clone(),
@@ -168,31 +149,8 @@ pub async fn open_session(
         dry_run,
         quotas: global.quotas.clone(),
     };
-    let connected = match Aws::connect(&settings).await {
-        Ok(aws) => aws.caller().await.map(|c| (aws, c)),
-        Err(e) => Err(e),
-    };
-    let (aws, caller) = match connected {
-        Ok(x) => x,
-        Err(e) => {
-            incident.audit.append(
-                AuditEvent::Error.as_str(),
-                None,
-                json!({"message": e.to_string(), "hint": e.hint}),
-            )?;
-            return Err(e.into());
-        }
-    };
-    incident.audit.caller = Some(caller.clone());
-    details["command"] = json!(command);
-    details["dry_run"] = json!(dry_run);
-    details["region"] = json!(aws.region);
-    details["endpoint_url"] = json!(aws.endpoint_url);
-    details["firebreak_version"] = json!(env!("CARGO_PKG_VERSION"));
-    incident
-        .audit
-        .append(AuditEvent::RunStarted.as_str(), None, details)?;
-    Ok(Session::new(aws, caller, incident))
+    let store = global.state_store();
+    Ok(Session::open(&*store, id, &settings, command, details).await?)
 }
 
 pub fn resolve_playbook_path(

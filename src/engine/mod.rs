@@ -11,6 +11,7 @@
 
 mod apply;
 pub mod custody;
+mod open;
 pub mod params;
 mod planning;
 pub mod recover;
@@ -60,6 +61,9 @@ pub enum EngineError {
         hint: String,
         refused: bool,
     },
+    /// AWS could not be reached, or the credentials do not work.
+    #[error(transparent)]
+    Connect(Box<crate::aws::AwsError>),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -73,6 +77,7 @@ impl EngineError {
             EngineError::Stale { .. } => "make a new plan (`firebreak plan ... --out FILE`), review it, and apply that one".into(),
             EngineError::PlanMismatch(_) => "apply a plan with the same playbook, incident, account and region it was made for, or make a new plan".into(),
             EngineError::Targets { hint, .. } => hint.clone(),
+            EngineError::Connect(e) => e.hint.clone(),
             EngineError::State(e) => e.hint(),
         }
     }
