@@ -74,6 +74,11 @@ impl Session {
                 progress.reached.push(sp.id.clone());
                 continue;
             }
+            // The heartbeat, before every step that changes something: a
+            // shared store's lease stays ours through a long run, and a
+            // responder that lost it (another took the incident over)
+            // stops before its next change instead of racing the new holder.
+            self.incident().renew_lease()?;
             let mut attempt = 0;
             loop {
                 match self.apply_step(sp, step).await {
