@@ -32,6 +32,11 @@ pub struct StepContext<'a> {
     pub aws: &'a Aws,
     /// What this run shares between steps and targets (dropped with it).
     pub run: &'a RunContext,
+    /// Read AWS afresh, never from the run's memo of planning reads: the
+    /// compare-and-swap re-read right before a write, verification and
+    /// recovery are true; only planning reads (nothing has changed yet)
+    /// share what another step already read (`RunContext::planned_read`).
+    pub fresh: bool,
     pub caller: &'a Caller,
     /// Arguments with every reference resolved.
     pub args: &'a Map<String, Value>,

@@ -56,6 +56,10 @@ impl FunctionInventory {
 #[derive(Default)]
 pub struct RunContext {
     functions: OnceCell<Arc<FunctionInventory>>,
+    /// Planning reads by key (operation and resource), shared by the steps
+    /// and targets of one plan: nothing changes while a plan is made, so a
+    /// second read would only spend quota.
+    planned: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
     slots: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -87,6 +91,36 @@ impl RunContext {
         // The map is keyed by the type id, so the downcast cannot fail; an
         // empty slot is the safe answer if it ever did.
         any.downcast::<T>().unwrap_or_default()
+    }
+
+    /// A read made while planning, shared with every other planning read of
+    /// the same `key` in this run (e.g. describe and set_concurrency both
+    /// read a function's concurrency). With `fresh` (the re-read before a
+    /// write, verification, recovery) AWS is always read, and the answer
+    /// replaces the shared one. Failures are never kept.
+    pub async fn planned_read<T, F>(
+        &self,
+        fresh: bool,
+        key: String,
+        fetch: F,
+    ) -> Result<T, ActionError>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = Result<T, ActionError>>,
+    {
+        if !fresh {
+            let hit = {
+                let memo = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+                memo.get(&key).cloned()
+            };
+            if let Some(v) = hit.and_then(|a| a.downcast::<T>().ok()) {
+                return Ok(T::clone(&v));
+            }
+        }
+        let value = fetch.await?;
+        let mut memo = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+        memo.insert(key, Arc::new(value.clone()));
+        Ok(value)
     }
 
     /// Every function in the region (ListFunctions, every page), read the
@@ -157,6 +191,22 @@ mod tests {
         assert_eq!(*run.slot::<Counter>().0.lock().unwrap(), 2);
         let next = RunContext::new();
         assert_eq!(*next.slot::<Counter>().0.lock().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn planning_reads_are_shared_and_fresh_reads_are_not() {
+        let run = RunContext::new();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let read = |fresh: bool| {
+            run.planned_read(fresh, "GetFunctionConcurrency f".into(), async {
+                Ok::<u32, ActionError>(calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+            })
+        };
+        assert_eq!(read(false).await.unwrap(), 0);
+        assert_eq!(read(false).await.unwrap(), 0, "shared while planning");
+        assert_eq!(read(true).await.unwrap(), 1, "a fresh read goes to AWS");
+        assert_eq!(read(false).await.unwrap(), 1, "and replaces the shared one");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -133,7 +133,8 @@ impl Session {
         step: &Step,
     ) -> Result<Vec<ChangeOutcome>, EngineError> {
         // Once: `apply_plan` retries the whole step, re-observing each time.
-        let observed = self.observe_once(step, &sp.args).await?;
+        // The compare-and-swap re-read: always from AWS.
+        let observed = self.observe_once(step, &sp.args, true).await?;
         let now = self.plan_step(step, &sp.args, &observed)?;
         let in_doubt = self.in_doubt_for(&sp.id, Some(&observed.target));
         let mut outcomes = Vec::new();

@@ -155,6 +155,7 @@ impl Session {
         StepContext {
             aws: &self.aws,
             run: &self.run,
+            fresh: true,
             caller: &self.caller,
             args,
             history,

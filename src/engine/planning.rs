@@ -113,13 +113,17 @@ fn eval_when(step: &Step, scope: &Scope) -> Result<bool, EngineError> {
 }
 
 impl Session {
+    /// One observation. `fresh` is false only while planning, when a read
+    /// another step already made in this run may be shared.
     pub(crate) async fn observe_once(
         &self,
         step: &Step,
         args: &Map<String, Value>,
+        fresh: bool,
     ) -> Result<Observation, EngineError> {
         let history = self.incident().journal.records().to_vec();
-        let cx = self.step_context(args, &history, &step.id);
+        let mut cx = self.step_context(args, &history, &step.id);
+        cx.fresh = fresh;
         match tokio::time::timeout(step.timeout, step.action.observe(&cx)).await {
             Ok(r) => r.map_err(|e| Self::step_error(step, e)),
             Err(_) => Err(EngineError::Timeout {
@@ -137,7 +141,7 @@ impl Session {
     ) -> Result<Observation, EngineError> {
         let mut attempt = 0;
         loop {
-            match self.observe_once(step, args).await {
+            match self.observe_once(step, args, false).await {
                 Err(e) if e.retryable() && attempt < step.retries => {
                     tracing::warn!(step = %step.id, attempt, "observe failed, retrying: {e}");
                     tokio::time::sleep(backoff(attempt)).await;

@@ -103,6 +103,7 @@ impl Driver {
         StepContext {
             aws: &self.aws,
             run: &self.run,
+            fresh: true,
             caller: &self.caller,
             args,
             history,
