@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_iam::types::StatusType;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::role;
@@ -34,6 +35,11 @@ static SPEC: ActionSpec = ActionSpec {
     )],
     iam_actions: &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
 };
+
+#[derive(Debug, Deserialize)]
+struct DeactivateArgs {
+    users: Vec<String>,
+}
 
 const KEY: &str = "access_key:";
 
@@ -92,15 +98,7 @@ impl Action for DeactivateAccessKeys {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let users: Vec<String> = cx
-            .args
-            .get("users")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
+        let DeactivateArgs { users } = cx.args_as(&SPEC)?;
         let mut state = Map::new();
         for u in &users {
             let k: Map<String, Value> = keys(cx, u)

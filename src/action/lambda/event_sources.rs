@@ -186,7 +186,10 @@ impl Action for DisableEventSources {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let named = cx
+            .args_as::<function::FunctionArgs>(&SPEC)?
+            .function
+            .resolve_whole(cx)?;
         let f = named.function;
         let state = state_of(mappings(cx, &f).await?);
         Ok(Observation {
@@ -213,11 +216,12 @@ impl Action for DisableEventSources {
                 ),
             ));
         }
-        let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let arg = cx.args_as::<function::FunctionArgs>(&SPEC)?.function;
+        let named = arg.resolve_whole(cx)?;
         let note = named.qualifier.map(|q| {
             format!(
                 "`{}` names {}: the mappings of the whole function {} are disabled, whatever they feed",
-                cx.str_arg("function").unwrap_or_default(),
+                arg.as_str(),
                 Qualifier::from_label(&q).describe(),
                 observed.target
             )

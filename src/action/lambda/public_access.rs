@@ -216,7 +216,10 @@ impl Action for RemovePublicAccess {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let named = cx
+            .args_as::<function::FunctionArgs>(&SPEC)?
+            .function
+            .resolve_whole(cx)?;
         let f = named.function;
         let state = reading::read(cx, &f).await.into_state()?;
         Ok(Observation {
@@ -370,11 +373,12 @@ fn whole_function_note(
     target: &str,
     qs: &[Qualifier],
 ) -> Result<Option<String>, ActionError> {
-    let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+    let arg = cx.args_as::<function::FunctionArgs>(&SPEC)?.function;
+    let named = arg.resolve_whole(cx)?;
     Ok(named.qualifier.map(|q| {
         format!(
             "`{}` names {}: the whole function {target} is contained, on {}",
-            cx.str_arg("function").unwrap_or_default(),
+            arg.as_str(),
             Qualifier::from_label(&q).describe(),
             qualifiers::join(qs)
         )

@@ -31,7 +31,9 @@ static SPEC: ActionSpec = ActionSpec {
 };
 
 fn target(cx: &StepContext<'_>) -> Result<function::FunctionRef, ActionError> {
-    function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)
+    cx.args_as::<function::FunctionArgs>(&SPEC)?
+        .function
+        .resolve(cx)
 }
 
 #[async_trait]

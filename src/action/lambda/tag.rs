@@ -68,7 +68,10 @@ impl Action for Tag {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let f = cx
+            .args_as::<function::FunctionArgs>(&SPEC)?
+            .function
+            .resolve(cx)?;
         let t = tags(cx, &f.arn).await?;
         let ours: Map<String, Value> = wanted(cx)
             .iter()
