@@ -9,13 +9,13 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{policy, role};
 use crate::action::lambda::function;
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
-use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
+use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
 use crate::plan::{Change, Decision, DecisionOption};
@@ -76,6 +76,18 @@ static SPEC: ActionSpec = ActionSpec {
 const INLINE: &str = "inline_policy:";
 const ATTACHED: &str = "attached_policy:";
 
+/// What quarantine observes of the role. Policy documents stay JSON: they
+/// are IAM's documents, recorded verbatim for recovery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RoleState {
+    /// Managed policy ARNs.
+    attached: Vec<String>,
+    /// Inline policy name → document.
+    inline: BTreeMap<String, Value>,
+    /// ARNs of the region's functions whose execution role this is.
+    functions_using_role: Vec<String>,
+}
+
 #[derive(Debug, Deserialize)]
 struct QuarantineArgs {
     role: role::RoleArg,
@@ -133,9 +145,14 @@ impl Action for QuarantineRole {
         let attached = role::attached(cx.aws, &r).await?;
         let inline = role::inline(cx.aws, &r).await?;
         let users = role::functions_using(cx, &r).await?;
+        let state = RoleState {
+            attached,
+            inline,
+            functions_using_role: users,
+        };
         Ok(Observation {
             target: r.arn.clone(),
-            state: json!({"attached": attached, "inline": inline, "functions_using_role": users}),
+            state: state_of(&SPEC, &state)?,
         })
     }
 
@@ -143,13 +160,14 @@ impl Action for QuarantineRole {
         let args: QuarantineArgs = cx.args_as(&SPEC)?;
         let role_arn = &observed.target;
         let this = args.function_arn(cx)?;
-        let others: Vec<String> = observed.state["functions_using_role"]
-            .as_array()
+        let RoleState {
+            attached,
+            inline,
+            functions_using_role,
+        } = cx.state_as(&SPEC, observed)?;
+        let others: Vec<String> = functions_using_role
             .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter(|f| Some(*f) != this.as_deref())
-            .map(str::to_string)
+            .filter(|f| Some(f.as_str()) != this.as_deref())
             .collect();
         let scope = args.scope;
         if !others.is_empty() && scope == Scope::Ask {
@@ -183,8 +201,6 @@ impl Action for QuarantineRole {
             })?),
             _ => None,
         };
-        let inline: BTreeMap<String, Value> =
-            serde_json::from_value(observed.state["inline"].clone()).unwrap_or_default();
         let mut changes = Vec::new();
         let mut want = vec![(
             DENY_POLICY,
@@ -216,12 +232,7 @@ impl Action for QuarantineRole {
         }
         let mut removed = Vec::new();
         if args.detach && source.is_none() {
-            for arn in observed.state["attached"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
+            for arn in &attached {
                 if !args.kept(arn) {
                     removed.push(arn.to_string());
                     changes.push(Change::new(

@@ -72,12 +72,12 @@ impl Action for SetConcurrency {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        concurrency::observe(cx.aws, &target(cx)?).await
+        concurrency::observe(cx.aws, &SPEC, &target(cx)?).await
     }
 
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
         let desired = json!(args(cx)?.value);
-        let current = concurrency::current(observed);
+        let current = concurrency::current(cx, &SPEC, observed)?;
         let mut outputs = Map::new();
         outputs.insert("function_arn".into(), json!(observed.target));
         outputs.insert("previous".into(), current.clone());
