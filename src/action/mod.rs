@@ -18,6 +18,7 @@ pub mod run_context;
 pub mod spec;
 
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -50,23 +51,69 @@ pub struct StepContext<'a> {
 }
 
 impl StepContext<'_> {
-    pub fn str_arg(&self, name: &str) -> Result<&str, ActionError> {
-        self.args.get(name).and_then(Value::as_str).ok_or_else(|| {
+    /// The step's arguments as the action's typed struct, read once.
+    ///
+    /// Each argument is first checked against the action's spec (presence,
+    /// type, range, extra check), so that the error names the argument even
+    /// where serde would only say "invalid type"; then the whole map is
+    /// deserialized. Validation checked the playbook, but a reference
+    /// resolved at run time (`${steps.x.y}`, `--param`) can still carry a
+    /// value the action cannot use: that is the user's input, so the error
+    /// says what to fix.
+    pub fn args_as<T: DeserializeOwned>(&self, spec: &ActionSpec) -> Result<T, ActionError> {
+        let fail = |what: String| {
             ActionError::input(
-                format!("missing string argument `{name}`"),
-                "this is a validation bug; please report it",
+                format!("step `{}` ({}): {what}", self.step_id, spec.name),
+                format!(
+                    "fix the step's `with:` in the playbook (or the `--param` or step output it refers to); `firebreak actions {}` lists its arguments",
+                    spec.name
+                ),
             )
-        })
+        };
+        for p in spec.params {
+            match self.args.get(p.name) {
+                // An optional argument given as null is treated as absent,
+                // as it always was.
+                None | Some(Value::Null) if !p.required => {}
+                None => return Err(fail(format!("argument `{}` is missing", p.name))),
+                Some(v) => p.validate(v).map_err(|e| fail(format!("argument {e}")))?,
+            }
+        }
+        serde_json::from_value(Value::Object(self.args.clone()))
+            .map_err(|e| fail(format!("the arguments cannot be read: {e}")))
     }
 
-    pub fn int_arg(&self, name: &str) -> Result<i64, ActionError> {
-        self.args.get(name).and_then(Value::as_i64).ok_or_else(|| {
+    /// An observation's state as the action's typed struct. The state comes
+    /// from `observe` in this process, or from a saved plan or the journal
+    /// written by another run: one that does not fit was written by another
+    /// version of firebreak.
+    pub fn state_as<T: DeserializeOwned>(
+        &self,
+        spec: &ActionSpec,
+        observed: &Observation,
+    ) -> Result<T, ActionError> {
+        T::deserialize(&observed.state).map_err(|e| {
             ActionError::input(
-                format!("missing integer argument `{name}`"),
-                "this is a validation bug; please report it",
+                format!(
+                    "step `{}` ({}): the observed state of {} cannot be read: {e}",
+                    self.step_id, spec.name, observed.target
+                ),
+                "the saved plan or journal was written by another version of firebreak (or edited); plan again with this version",
             )
         })
     }
+}
+
+/// Serializes a typed observed state. The types hold only strings, numbers,
+/// booleans, lists and maps with string keys, which always serialize; a
+/// failure would be a bug in a type, and is reported rather than panicking.
+pub fn state_of<T: Serialize>(spec: &ActionSpec, state: &T) -> Result<Value, ActionError> {
+    serde_json::to_value(state).map_err(|e| {
+        ActionError::input(
+            format!("{}: the observed state cannot be recorded: {e}", spec.name),
+            "this is a bug in firebreak; please report it",
+        )
+    })
 }
 
 /// What a step read: the resource and the state its plan depends on.
@@ -210,5 +257,121 @@ pub trait Action: Send + Sync {
         _observed: &Observation,
     ) -> Result<Vec<Check>, ActionError> {
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spec::{ParamDef, ValueType};
+    use super::*;
+    use serde_json::json;
+
+    static SPEC: ActionSpec = ActionSpec {
+        name: "test.action",
+        summary: "",
+        mutating: false,
+        stops_harm: false,
+        params: &[
+            ParamDef::new("function", ValueType::String, "").check(lambda::function::check_literal),
+            ParamDef::new("value", ValueType::Integer, "")
+                .optional()
+                .range(0, 10),
+        ],
+        outputs: &[],
+        iam_actions: &[],
+    };
+
+    #[derive(Debug, Deserialize)]
+    struct Args {
+        function: lambda::function::FunctionArg,
+        value: Option<i32>,
+    }
+
+    fn with_cx<R>(args: Value, f: impl FnOnce(&StepContext<'_>) -> R) -> R {
+        let sdk = aws_types::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .build();
+        let aws = Aws::from_sdk_config(&sdk, "us-east-1".into(), &Default::default());
+        let run = RunContext::new();
+        let caller = Caller {
+            account: "111122223333".into(),
+            arn: "arn:aws:iam::111122223333:user/oncall".into(),
+        };
+        let args = args.as_object().cloned().unwrap_or_default();
+        f(&StepContext {
+            aws: &aws,
+            run: &run,
+            caller: &caller,
+            args: &args,
+            history: &[],
+            step_id: "contain",
+            incident_started_at: "2026-01-01T00:00:00Z",
+            incident_id: "inc-1",
+        })
+    }
+
+    #[test]
+    fn arguments_are_read_once_into_their_types() {
+        let args: Args = with_cx(json!({"function": "demo", "value": 3}), |cx| {
+            cx.args_as(&SPEC)
+        })
+        .unwrap();
+        assert_eq!(args.function.as_str(), "demo");
+        assert_eq!(args.value, Some(3));
+        let args: Args = with_cx(json!({"function": "demo", "value": null}), |cx| {
+            cx.args_as(&SPEC)
+        })
+        .unwrap();
+        assert_eq!(args.value, None);
+    }
+
+    #[test]
+    fn a_bad_argument_is_named_with_its_step_and_action() {
+        let e = with_cx(json!({"value": 3}), |cx| cx.args_as::<Args>(&SPEC)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "step `contain` (test.action): argument `function` is missing"
+        );
+        assert!(!e.hint().contains("validation bug"), "{}", e.hint());
+        let e = with_cx(json!({"function": "demo", "value": "3"}), |cx| {
+            cx.args_as::<Args>(&SPEC)
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "step `contain` (test.action): argument `value` must be an integer, found the string \"3\""
+        );
+        let e = with_cx(json!({"function": "bad name!"}), |cx| {
+            cx.args_as::<Args>(&SPEC)
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("argument `function`: `bad name!` is neither"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_state_from_another_version_is_an_input_error() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct State {
+            tags: Map<String, Value>,
+        }
+        let observed = Observation {
+            target: "arn:x".into(),
+            state: json!({"tags": ["a"]}),
+        };
+        let e = with_cx(json!({}), |cx| cx.state_as::<State>(&SPEC, &observed)).unwrap_err();
+        assert!(matches!(e, ActionError::Input { .. }));
+        assert!(
+            e.to_string().starts_with(
+                "step `contain` (test.action): the observed state of arn:x cannot be read"
+            ),
+            "{e}"
+        );
+        assert!(e.hint().contains("another version"));
     }
 }

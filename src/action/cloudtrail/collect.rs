@@ -17,13 +17,15 @@
 //! the first run (see `window`), so a re-run writes nothing new.
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::sources::{self, bytes_for, forget, role_of, LOOKUP, TRAIL};
 use super::window;
 use crate::action::evidence::{
-    self, check_bucket, manifest_journaled, prefix, put_observed, store, Listed, BUCKET_PARAM,
-    BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
+    self, check_bucket, manifest_journaled, prefix, put_observed, store, Listed, StoreArgs,
+    BUCKET_PARAM, BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM,
+    RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
@@ -32,6 +34,26 @@ use crate::evidence::store::{sha256_parts, ForensicStore};
 use crate::plan::Change;
 
 pub struct Collect;
+
+/// The step's arguments; `sources` and `window` read their own parts.
+#[derive(Debug, Deserialize)]
+pub struct CollectArgs {
+    pub function: function::FunctionArg,
+    #[serde(flatten)]
+    pub store: StoreArgs,
+    pub role: Option<crate::action::iam::role::RoleArg>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    #[serde(default = "yes")]
+    pub lookup_api: bool,
+    pub trail_bucket: Option<String>,
+    #[serde(default)]
+    pub trail_prefix: String,
+}
+
+fn yes() -> bool {
+    true
+}
 
 static SPEC: ActionSpec = ActionSpec {
     name: "cloudtrail.collect",
@@ -185,13 +207,14 @@ impl Action for Collect {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
-        let store = store(cx).await?;
-        let role = role_of(cx, &f).await?;
-        let window = window::resolve(cx, SPEC.name, &f.arn)?;
+        let args: CollectArgs = cx.args_as(&SPEC)?;
+        let f = args.function.resolve(cx)?;
+        let store = store(cx, &args.store).await?;
+        let role = role_of(cx, &args, &f).await?;
+        let window = window::resolve(cx, &args, SPEC.name, &f.arn)?;
         let prefix = prefix(cx, &f)?;
         let dir = format!("{prefix}/cloudtrail/{}", window.stamp());
-        let collected = sources::collect(cx, &f, &role, &window, &dir).await?;
+        let collected = sources::collect(cx, &args, &f, &role, &window, &dir).await?;
         let mut artifacts = Vec::new();
         for (name, key, bytes) in &collected.artifacts {
             let (sha256, _) = sha256_parts(bytes);
@@ -291,7 +314,8 @@ impl Action for Collect {
         cx: &StepContext<'_>,
         change: &Change,
     ) -> Result<Option<Receipt>, ActionError> {
-        let store = store(cx).await?;
+        let args: CollectArgs = cx.args_as(&SPEC)?;
+        let store = store(cx, &args.store).await?;
         let f = function::from_arn(&change.target)?;
         if change.attribute == MANIFEST {
             return write_manifest(cx, &store, &f, change).await.map(Some);

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_cloudtrail::types::LookupAttributeKey;
 use serde_json::{json, Value};
 
+use super::collect::CollectArgs;
 use super::lookup::{self, Query};
 use super::records::{gzip_lines, Matcher};
 use super::trail::{self, Source};
@@ -76,9 +77,13 @@ pub fn forget(cx: &StepContext<'_>, keys: &[&str]) {
 }
 
 /// The role to search for: `role` when given, else the execution role.
-pub async fn role_of(cx: &StepContext<'_>, f: &FunctionRef) -> Result<RoleRef, ActionError> {
-    if let Some(r) = cx.args.get("role").and_then(Value::as_str) {
-        return role::resolve(r, cx.caller);
+pub async fn role_of(
+    cx: &StepContext<'_>,
+    args: &CollectArgs,
+    f: &FunctionRef,
+) -> Result<RoleRef, ActionError> {
+    if let Some(r) = &args.role {
+        return r.resolve(cx.caller);
     }
     let c = cx
         .aws
@@ -110,22 +115,15 @@ pub async fn role_of(cx: &StepContext<'_>, f: &FunctionRef) -> Result<RoleRef, A
 
 pub async fn collect(
     cx: &StepContext<'_>,
+    args: &CollectArgs,
     f: &FunctionRef,
     role: &RoleRef,
     window: &Window,
     dir: &str,
 ) -> Result<Collected, ActionError> {
-    let lookup_api = cx
-        .args
-        .get("lookup_api")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    let trail_bucket = cx.args.get("trail_bucket").and_then(Value::as_str);
-    let trail_prefix = cx
-        .args
-        .get("trail_prefix")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let lookup_api = args.lookup_api;
+    let trail_bucket = args.trail_bucket.as_deref();
+    let trail_prefix = args.trail_prefix.as_str();
     if !lookup_api && trail_bucket.is_none() {
         return Err(ActionError::input(
             "cloudtrail.collect has nothing to read: `lookup_api` is false and no `trail_bucket` is given",

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
+use super::collect::CollectArgs;
 use crate::action::{ActionError, StepContext};
 
 /// Before the incident: the default look-back.
@@ -91,19 +92,25 @@ struct ChosenEnds(Mutex<HashMap<String, DateTime<Utc>>>);
 
 /// The window of this step for `target`: `start`/`end` when given, the
 /// journal's when an earlier run fixed it, else fixed now.
-pub fn resolve(cx: &StepContext<'_>, action: &str, target: &str) -> Result<Window, ActionError> {
-    let arg_time = |name: &str| -> Result<Option<DateTime<Utc>>, ActionError> {
-        match cx.args.get(name).and_then(Value::as_str) {
-            None => Ok(None),
-            Some(s) => parse_time(s).map(Some).map_err(|e| {
-                ActionError::input(
-                    format!("`{name}`: {e}"),
-                    "give the time in UTC, e.g. 2026-11-23T08:00:00Z",
-                )
-            }),
-        }
-    };
-    let start = match arg_time("start")? {
+pub fn resolve(
+    cx: &StepContext<'_>,
+    args: &CollectArgs,
+    action: &str,
+    target: &str,
+) -> Result<Window, ActionError> {
+    let arg_time =
+        |name: &str, given: Option<&str>| -> Result<Option<DateTime<Utc>>, ActionError> {
+            match given {
+                None => Ok(None),
+                Some(s) => parse_time(s).map(Some).map_err(|e| {
+                    ActionError::input(
+                        format!("`{name}`: {e}"),
+                        "give the time in UTC, e.g. 2026-11-23T08:00:00Z",
+                    )
+                }),
+            }
+        };
+    let start = match arg_time("start", args.start.as_deref())? {
         Some(t) => t,
         None => {
             let started = parse_time(cx.incident_started_at).map_err(|e| {
@@ -115,7 +122,7 @@ pub fn resolve(cx: &StepContext<'_>, action: &str, target: &str) -> Result<Windo
             started - Duration::hours(DEFAULT_LOOKBACK_HOURS)
         }
     };
-    let end = match arg_time("end")? {
+    let end = match arg_time("end", args.end.as_deref())? {
         Some(t) => t,
         None => fixed_end(cx, action, target, start),
     };

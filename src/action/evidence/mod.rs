@@ -8,6 +8,7 @@ pub mod snapshot_config;
 
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::action::lambda::function::FunctionRef;
@@ -46,25 +47,50 @@ pub fn evidence_err(e: EvidenceError) -> ActionError {
     }
 }
 
-/// The retention the step asks for (`retention_days`, `retention_mode`).
-pub fn retention(cx: &StepContext<'_>) -> Option<Retention> {
-    Some(retention_from(cx.args))
+/// Where and how an evidence step writes: the parameters every evidence
+/// action takes, flattened into each action's own argument struct.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoreArgs {
+    pub bucket: String,
+    pub bucket_role: Option<String>,
+    #[serde(flatten)]
+    pub retention: RetentionArgs,
+}
+
+/// `retention_days` (1..=36500 by the spec) and `retention_mode`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RetentionArgs {
+    pub retention_days: Option<u32>,
+    pub retention_mode: Option<RetentionModeArg>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetentionModeArg {
+    Compliance,
+    Governance,
+}
+
+impl RetentionArgs {
+    /// The retention asked for, with its defaults (compliance, 365 days).
+    pub fn retention(&self) -> Retention {
+        Retention {
+            mode: match self.retention_mode {
+                Some(RetentionModeArg::Governance) => RetentionMode::Governance,
+                Some(RetentionModeArg::Compliance) | None => RetentionMode::Compliance,
+            },
+            days: self.retention_days.unwrap_or(365),
+        }
+    }
 }
 
 /// The retention arguments of an evidence step, with their defaults.
+/// Custody reads them from whichever evidence step it finds; that step
+/// reports a bad value itself, so here one falls back to the defaults.
 pub fn retention_from(args: &serde_json::Map<String, Value>) -> Retention {
-    let days = args
-        .get("retention_days")
-        .and_then(Value::as_u64)
-        .unwrap_or(365);
-    let mode = match args.get("retention_mode").and_then(Value::as_str) {
-        Some("governance") => RetentionMode::Governance,
-        _ => RetentionMode::Compliance,
-    };
-    Retention {
-        mode,
-        days: u32::try_from(days).unwrap_or(365),
-    }
+    serde_json::from_value::<RetentionArgs>(Value::Object(args.clone()))
+        .unwrap_or_default()
+        .retention()
 }
 
 pub const BUCKET_ROLE_PARAM: ParamDef = ParamDef::new(
@@ -166,14 +192,13 @@ pub async fn open_store(
 }
 
 /// Opens the step's `bucket`.
-pub async fn store(cx: &StepContext<'_>) -> Result<ForensicStore, ActionError> {
-    let role = cx.args.get("bucket_role").and_then(Value::as_str);
+pub async fn store(cx: &StepContext<'_>, args: &StoreArgs) -> Result<ForensicStore, ActionError> {
     open_store(
         cx.aws,
         cx.run,
-        cx.str_arg("bucket")?,
-        role,
-        retention(cx),
+        &args.bucket,
+        args.bucket_role.as_deref(),
+        Some(args.retention.retention()),
         cx.incident_id,
     )
     .await

@@ -9,12 +9,13 @@
 //! `evidence verify` flags any package whose bytes differ from it.
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::code_inventory::{self, Source};
 use super::{
     evidence_err, forget, manifest_journaled, prefix, put_observed, recall, remember, store,
-    write_manifest, Listed, BUCKET_PARAM, BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE,
+    write_manifest, Listed, StoreArgs, BUCKET_PARAM, BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE,
     RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
@@ -26,6 +27,13 @@ use crate::evidence::store::{sha256_parts, ForensicStore};
 use crate::plan::Change;
 
 pub struct SnapshotCode;
+
+#[derive(Debug, Deserialize)]
+struct SnapshotCodeArgs {
+    function: function::FunctionArg,
+    #[serde(flatten)]
+    store: StoreArgs,
+}
 
 static SPEC: ActionSpec = ActionSpec {
     name: "evidence.snapshot_code",
@@ -153,8 +161,9 @@ impl Action for SnapshotCode {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
-        let store = store(cx).await?;
+        let args: SnapshotCodeArgs = cx.args_as(&SPEC)?;
+        let f = args.function.resolve(cx)?;
+        let store = store(cx, &args.store).await?;
         let prefix = prefix(cx, &f)?;
         let inv = code_inventory::collect(cx, &f).await?;
 
@@ -306,7 +315,8 @@ impl Action for SnapshotCode {
         cx: &StepContext<'_>,
         change: &Change,
     ) -> Result<Option<Receipt>, ActionError> {
-        let store = store(cx).await?;
+        let args: SnapshotCodeArgs = cx.args_as(&SPEC)?;
+        let store = store(cx, &args.store).await?;
         let f = function::from_arn(&change.target)?;
         if change.attribute == MANIFEST {
             return self.write_manifest(cx, &store, &f, change).await.map(Some);

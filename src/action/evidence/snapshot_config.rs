@@ -10,12 +10,13 @@
 //! audit trail as an `evidence.manifest` receipt.
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::config_documents::{self, Document};
 use super::{
     forget, manifest_journaled, prefix, put_observed, recall, remember, store, write_manifest,
-    Listed, BUCKET_PARAM, BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM,
+    Listed, StoreArgs, BUCKET_PARAM, BUCKET_ROLE_PARAM, MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM,
     RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
@@ -25,6 +26,15 @@ use crate::evidence::store::{sha256_parts, ForensicStore};
 use crate::plan::Change;
 
 pub struct SnapshotConfig;
+
+#[derive(Debug, Deserialize)]
+struct SnapshotConfigArgs {
+    function: function::FunctionArg,
+    #[serde(default)]
+    include_env_values: bool,
+    #[serde(flatten)]
+    store: StoreArgs,
+}
 
 static SPEC: ActionSpec = ActionSpec {
     name: "evidence.snapshot_config",
@@ -109,14 +119,11 @@ impl Action for SnapshotConfig {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
-        let store = store(cx).await?;
+        let args: SnapshotConfigArgs = cx.args_as(&SPEC)?;
+        let f = args.function.resolve(cx)?;
+        let store = store(cx, &args.store).await?;
         let prefix = prefix(cx, &f)?;
-        let env_values = cx
-            .args
-            .get("include_env_values")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let env_values = args.include_env_values;
         let docs: Vec<Document> = config_documents::collect(cx, &f, env_values).await?;
         let mut artifacts = Vec::new();
         for d in docs {
@@ -221,7 +228,8 @@ impl Action for SnapshotConfig {
         cx: &StepContext<'_>,
         change: &Change,
     ) -> Result<Option<Receipt>, ActionError> {
-        let store = store(cx).await?;
+        let args: SnapshotConfigArgs = cx.args_as(&SPEC)?;
+        let store = store(cx, &args.store).await?;
         let f = function::from_arn(&change.target)?;
         if change.attribute == MANIFEST {
             return self.write_manifest(cx, &store, &f, change).await.map(Some);

@@ -4,11 +4,13 @@
 
 use async_trait::async_trait;
 use aws_sdk_iam::types::StatusType;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::role;
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
-use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
+use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
 use crate::plan::Change;
@@ -34,6 +36,18 @@ static SPEC: ActionSpec = ActionSpec {
     )],
     iam_actions: &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
 };
+
+#[derive(Debug, Deserialize)]
+struct DeactivateArgs {
+    users: Vec<String>,
+}
+
+/// The observed keys: user ARN → key id → status (`Active`, `Inactive`),
+/// in the order the users were given and the keys listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct KeysState {
+    keys: IndexMap<String, IndexMap<String, String>>,
+}
 
 const KEY: &str = "access_key:";
 
@@ -92,23 +106,13 @@ impl Action for DeactivateAccessKeys {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let users: Vec<String> = cx
-            .args
-            .get("users")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
-        let mut state = Map::new();
+        let DeactivateArgs { users } = cx.args_as(&SPEC)?;
+        let mut state = KeysState {
+            keys: IndexMap::new(),
+        };
         for u in &users {
-            let k: Map<String, Value> = keys(cx, u)
-                .await?
-                .into_iter()
-                .map(|(id, s)| (id, json!(s)))
-                .collect();
-            state.insert(user_arn(cx, u), Value::Object(k));
+            let k = keys(cx, u).await?.into_iter().collect();
+            state.keys.insert(user_arn(cx, u), k);
         }
         Ok(Observation {
             target: format!(
@@ -119,15 +123,16 @@ impl Action for DeactivateAccessKeys {
                     users.join(", ")
                 }
             ),
-            state: json!({"keys": state}),
+            state: state_of(&SPEC, &state)?,
         })
     }
 
-    fn plan(&self, _cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
+    fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
+        let state: KeysState = cx.state_as(&SPEC, observed)?;
         let mut changes = Vec::new();
         let mut ids = Vec::new();
-        for (user, keys) in observed.state["keys"].as_object().into_iter().flatten() {
-            for (id, status) in keys.as_object().into_iter().flatten() {
+        for (user, keys) in &state.keys {
+            for (id, status) in keys {
                 if status == "Active" {
                     ids.push(id.clone());
                     changes.push(Change::new(

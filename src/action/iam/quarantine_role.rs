@@ -9,12 +9,13 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{policy, role};
 use crate::action::lambda::function;
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
-use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
+use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
 use crate::plan::{Change, Decision, DecisionOption};
@@ -75,28 +76,60 @@ static SPEC: ActionSpec = ActionSpec {
 const INLINE: &str = "inline_policy:";
 const ATTACHED: &str = "attached_policy:";
 
-fn bool_arg(cx: &StepContext<'_>, name: &str, default: bool) -> bool {
-    cx.args
-        .get(name)
-        .and_then(Value::as_bool)
-        .unwrap_or(default)
+/// What quarantine observes of the role. Policy documents stay JSON: they
+/// are IAM's documents, recorded verbatim for recovery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RoleState {
+    /// Managed policy ARNs.
+    attached: Vec<String>,
+    /// Inline policy name → document.
+    inline: BTreeMap<String, Value>,
+    /// ARNs of the region's functions whose execution role this is.
+    functions_using_role: Vec<String>,
 }
 
-fn kept(cx: &StepContext<'_>, policy: &str) -> bool {
-    cx.args
-        .get("keep")
-        .and_then(Value::as_array)
-        .is_some_and(|keep| {
-            keep.iter()
-                .filter_map(Value::as_str)
-                .any(|k| k == policy || policy.ends_with(&format!("/{k}")))
-        })
+#[derive(Debug, Deserialize)]
+struct QuarantineArgs {
+    role: role::RoleArg,
+    function: Option<function::FunctionArg>,
+    #[serde(default)]
+    scope: Scope,
+    #[serde(default)]
+    keep: Vec<String>,
+    #[serde(default = "yes")]
+    revoke_sessions: bool,
+    #[serde(default = "yes")]
+    detach: bool,
 }
 
-fn function_arn(cx: &StepContext<'_>) -> Result<Option<String>, ActionError> {
-    match cx.args.get("function").and_then(Value::as_str) {
-        Some(f) => Ok(Some(function::resolve(f, cx.caller, &cx.aws.region)?.arn)),
-        None => Ok(None),
+fn yes() -> bool {
+    true
+}
+
+/// What a shared role's quarantine covers (`scope:`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Scope {
+    /// Hold the step for a decision when other functions share the role.
+    #[default]
+    Ask,
+    Role,
+    Function,
+}
+
+impl QuarantineArgs {
+    /// Whether `keep` names the policy (by ARN, or by the name an ARN ends in).
+    fn kept(&self, policy: &str) -> bool {
+        self.keep
+            .iter()
+            .any(|k| k == policy || policy.ends_with(&format!("/{k}")))
+    }
+
+    fn function_arn(&self, cx: &StepContext<'_>) -> Result<Option<String>, ActionError> {
+        self.function
+            .as_ref()
+            .map(|f| f.resolve(cx).map(|f| f.arn))
+            .transpose()
     }
 }
 
@@ -107,33 +140,37 @@ impl Action for QuarantineRole {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let r = role::get(cx.aws, &role::resolve(cx.str_arg("role")?, cx.caller)?).await?;
+        let args: QuarantineArgs = cx.args_as(&SPEC)?;
+        let r = role::get(cx.aws, &args.role.resolve(cx.caller)?).await?;
         let attached = role::attached(cx.aws, &r).await?;
         let inline = role::inline(cx.aws, &r).await?;
         let users = role::functions_using(cx, &r).await?;
+        let state = RoleState {
+            attached,
+            inline,
+            functions_using_role: users,
+        };
         Ok(Observation {
             target: r.arn.clone(),
-            state: json!({"attached": attached, "inline": inline, "functions_using_role": users}),
+            state: state_of(&SPEC, &state)?,
         })
     }
 
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
+        let args: QuarantineArgs = cx.args_as(&SPEC)?;
         let role_arn = &observed.target;
-        let this = function_arn(cx)?;
-        let others: Vec<String> = observed.state["functions_using_role"]
-            .as_array()
+        let this = args.function_arn(cx)?;
+        let RoleState {
+            attached,
+            inline,
+            functions_using_role,
+        } = cx.state_as(&SPEC, observed)?;
+        let others: Vec<String> = functions_using_role
             .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter(|f| Some(*f) != this.as_deref())
-            .map(str::to_string)
+            .filter(|f| Some(f.as_str()) != this.as_deref())
             .collect();
-        let scope = cx
-            .args
-            .get("scope")
-            .and_then(Value::as_str)
-            .unwrap_or("ask");
-        if !others.is_empty() && scope == "ask" {
+        let scope = args.scope;
+        if !others.is_empty() && scope == Scope::Ask {
             return Err(ActionError::Decision(Box::new(Decision {
                 question: format!(
                     "role {role_arn} is shared by {} other function(s); quarantining it would stop them too",
@@ -156,7 +193,7 @@ impl Action for QuarantineRole {
             })));
         }
         let source = match scope {
-            "function" => Some(this.clone().ok_or_else(|| {
+            Scope::Function => Some(this.clone().ok_or_else(|| {
                 ActionError::input(
                     "`scope: function` needs the `function` parameter",
                     "add `function:` (the compromised function) to the step",
@@ -164,15 +201,13 @@ impl Action for QuarantineRole {
             })?),
             _ => None,
         };
-        let inline: BTreeMap<String, Value> =
-            serde_json::from_value(observed.state["inline"].clone()).unwrap_or_default();
         let mut changes = Vec::new();
         let mut want = vec![(
             DENY_POLICY,
             policy::deny_all(source.as_deref()),
             "contain: explicit deny of every action to the role",
         )];
-        if bool_arg(cx, "revoke_sessions", true) {
+        if args.revoke_sessions {
             want.push((
                 REVOKE_POLICY,
                 policy::revoke_sessions(cx.incident_started_at, source.as_deref()),
@@ -196,14 +231,9 @@ impl Action for QuarantineRole {
             }
         }
         let mut removed = Vec::new();
-        if bool_arg(cx, "detach", true) && source.is_none() {
-            for arn in observed.state["attached"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                if !kept(cx, arn) {
+        if args.detach && source.is_none() {
+            for arn in &attached {
+                if !args.kept(arn) {
                     removed.push(arn.to_string());
                     changes.push(Change::new(
                         role_arn,
@@ -215,7 +245,7 @@ impl Action for QuarantineRole {
                 }
             }
             for (name, doc) in &inline {
-                if name != DENY_POLICY && name != REVOKE_POLICY && !kept(cx, name) {
+                if name != DENY_POLICY && name != REVOKE_POLICY && !args.kept(name) {
                     removed.push(name.clone());
                     changes.push(Change::new(
                         role_arn,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::policy;
@@ -81,6 +82,28 @@ pub fn check_name_part(part: &str) -> Result<(), String> {
         name_char,
         "an IAM user name (letters, digits and `+=,.@_-`)",
     )
+}
+
+/// A `role` argument: a role name or ARN, its shape checked when the
+/// step's arguments are read; `resolve` compares its account with the
+/// caller's.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RoleArg(String);
+
+impl TryFrom<String> for RoleArg {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        check_literal(&Value::String(s.clone()))?;
+        Ok(RoleArg(s))
+    }
+}
+
+impl RoleArg {
+    pub fn resolve(&self, caller: &Caller) -> Result<RoleRef, ActionError> {
+        resolve(&self.0, caller)
+    }
 }
 
 /// `arn:aws:iam::ACCOUNT:role[/path]/NAME` or a plain name.

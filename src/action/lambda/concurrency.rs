@@ -3,10 +3,12 @@
 
 use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::function::FunctionRef;
-use crate::action::{ActionError, Check, Observation};
+use crate::action::spec::ActionSpec;
+use crate::action::{state_of, ActionError, Check, Observation, StepContext};
 use crate::aws::error::classify;
 use crate::aws::{Aws, AwsErrorKind};
 use crate::plan::Change;
@@ -37,20 +39,38 @@ pub async fn read(aws: &Aws, f: &FunctionRef) -> Result<Option<i32>, ActionError
     Ok(out.reserved_concurrent_executions())
 }
 
-pub async fn observe(aws: &Aws, f: &FunctionRef) -> Result<Observation, ActionError> {
-    let current = read(aws, f).await?;
+/// What `set_concurrency` and `restore_concurrency` observe: `{"reserved_concurrency": N|null}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct ConcurrencyState {
+    /// `None`: no reserved concurrency set.
+    reserved_concurrency: Option<i32>,
+}
+
+pub async fn observe(
+    aws: &Aws,
+    spec: &ActionSpec,
+    f: &FunctionRef,
+) -> Result<Observation, ActionError> {
+    let reserved_concurrency = read(aws, f).await?;
     Ok(Observation {
         target: f.arn.clone(),
-        state: json!({ ATTRIBUTE: current }),
+        state: state_of(
+            spec,
+            &ConcurrencyState {
+                reserved_concurrency,
+            },
+        )?,
     })
 }
 
-pub fn current(observed: &Observation) -> Value {
-    observed
-        .state
-        .get(ATTRIBUTE)
-        .cloned()
-        .unwrap_or(Value::Null)
+/// The observed setting as a change's value (null when none is set).
+pub fn current(
+    cx: &StepContext<'_>,
+    spec: &ActionSpec,
+    observed: &Observation,
+) -> Result<Value, ActionError> {
+    let state: ConcurrencyState = cx.state_as(spec, observed)?;
+    Ok(json!(state.reserved_concurrency))
 }
 
 /// Sets (`after` is a number) or removes (`after` is null) the setting.

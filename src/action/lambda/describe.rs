@@ -67,7 +67,10 @@ impl Action for Describe {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let f = cx
+            .args_as::<function::FunctionArgs>(&SPEC)?
+            .function
+            .resolve(cx)?;
         let out = cx
             .aws
             .lambda

@@ -12,12 +12,14 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::function::{self, FunctionRef};
 use super::qualifiers::{self, Qualifier};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
-use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
+use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::plan::Change;
 
@@ -74,12 +76,33 @@ fn value(enabled: bool, source: Option<&str>) -> Value {
     json!({"enabled": enabled, "event_source_arn": source})
 }
 
+/// One mapping as observed; as a change's `before`/`after` it is `value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Mapping {
+    enabled: bool,
+    event_source_arn: Option<String>,
+}
+
+impl Mapping {
+    fn value(&self) -> Value {
+        value(self.enabled, self.event_source_arn.as_deref())
+    }
+}
+
+/// The observed state: mappings by qualifier label, then UUID. Index maps
+/// keep the order they were built in (qualifiers as `Qualifier` sorts them,
+/// `$LATEST` first), which plans, saved plans and the trail show.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct MappingsState {
+    mappings: IndexMap<String, IndexMap<String, Mapping>>,
+}
+
 /// Every mapping of the function by qualifier, then UUID.
 async fn mappings(
     cx: &StepContext<'_>,
     f: &FunctionRef,
-) -> Result<BTreeMap<Qualifier, BTreeMap<String, Value>>, ActionError> {
-    let mut out: BTreeMap<Qualifier, BTreeMap<String, Value>> = BTreeMap::new();
+) -> Result<BTreeMap<Qualifier, BTreeMap<String, Mapping>>, ActionError> {
+    let mut out: BTreeMap<Qualifier, BTreeMap<String, Mapping>> = BTreeMap::new();
     // The largest page Lambda allows: one call in all but the busiest regions.
     let mut pages = cx
         .aws
@@ -102,7 +125,10 @@ async fn mappings(
             if let (Some(q), Some(uuid)) = (q, m.uuid()) {
                 out.entry(q).or_default().insert(
                     uuid.to_string(),
-                    value(is_on(m.state()), m.event_source_arn()),
+                    Mapping {
+                        enabled: is_on(m.state()),
+                        event_source_arn: m.event_source_arn().map(str::to_string),
+                    },
                 );
             }
         }
@@ -118,24 +144,23 @@ fn label(q: &Qualifier, uuid: &str) -> String {
 }
 
 /// The enabled mappings of an observed state, as (qualifier, UUID, value).
-fn enabled(state: &Value) -> Vec<(Qualifier, String, Value)> {
+fn enabled(state: &MappingsState) -> Vec<(Qualifier, String, Mapping)> {
     let mut out = Vec::new();
-    for (q, ms) in state["mappings"].as_object().into_iter().flatten() {
-        for (uuid, m) in ms.as_object().into_iter().flatten() {
-            if m["enabled"] == true {
-                out.push((Qualifier::from_label(q), uuid.clone(), m.clone()));
-            }
+    for (q, ms) in &state.mappings {
+        for (uuid, m) in ms.iter().filter(|(_, m)| m.enabled) {
+            out.push((Qualifier::from_label(q), uuid.clone(), m.clone()));
         }
     }
     out
 }
 
-fn state_of(all: BTreeMap<Qualifier, BTreeMap<String, Value>>) -> Value {
-    let all: Map<String, Value> = all
-        .into_iter()
-        .map(|(q, ms)| (q.to_string(), json!(ms)))
-        .collect();
-    json!({ "mappings": all })
+fn observed_state(all: BTreeMap<Qualifier, BTreeMap<String, Mapping>>) -> MappingsState {
+    MappingsState {
+        mappings: all
+            .into_iter()
+            .map(|(q, ms)| (q.to_string(), ms.into_iter().collect()))
+            .collect(),
+    }
 }
 
 /// The check of contract 15: it names the qualifiers it read (the listing
@@ -143,7 +168,7 @@ fn state_of(all: BTreeMap<Qualifier, BTreeMap<String, Value>>) -> Value {
 fn check(
     target: &str,
     qualifiers: Result<qualifiers::Qualifiers, String>,
-    found: Result<Value, String>,
+    found: Result<MappingsState, String>,
 ) -> Check {
     let (passed, detail) = match (qualifiers, found) {
         (Err(e), _) => (false, format!("could not list the function's aliases and versions, so not every qualifier was named: {e}")),
@@ -186,9 +211,12 @@ impl Action for DisableEventSources {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let named = cx
+            .args_as::<function::FunctionArgs>(&SPEC)?
+            .function
+            .resolve_whole(cx)?;
         let f = named.function;
-        let state = state_of(mappings(cx, &f).await?);
+        let state = state_of(&SPEC, &observed_state(mappings(cx, &f).await?))?;
         Ok(Observation {
             target: f.arn,
             state,
@@ -198,13 +226,14 @@ impl Action for DisableEventSources {
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
         let mut changes = Vec::new();
         let mut disabled = Vec::new();
-        for (q, uuid, m) in enabled(&observed.state) {
+        let state: MappingsState = cx.state_as(&SPEC, observed)?;
+        for (q, uuid, m) in enabled(&state) {
             disabled.push(label(&q, &uuid));
-            let source = m["event_source_arn"].as_str();
+            let source = m.event_source_arn.as_deref();
             changes.push(Change::new(
                 &observed.target,
                 qualifiers::attribute(MAPPING, &q, Some(&uuid)),
-                m.clone(),
+                m.value(),
                 value(false, source),
                 format!(
                     "contain: stop events from {} into {} (the mapping is disabled, not deleted)",
@@ -213,11 +242,12 @@ impl Action for DisableEventSources {
                 ),
             ));
         }
-        let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let arg = cx.args_as::<function::FunctionArgs>(&SPEC)?.function;
+        let named = arg.resolve_whole(cx)?;
         let note = named.qualifier.map(|q| {
             format!(
                 "`{}` names {}: the mappings of the whole function {} are disabled, whatever they feed",
-                cx.str_arg("function").unwrap_or_default(),
+                arg.as_str(),
                 Qualifier::from_label(&q).describe(),
                 observed.target
             )
@@ -303,7 +333,7 @@ impl Action for DisableEventSources {
         let qs = qualifiers::list(cx, &f).await.map_err(|e| e.to_string());
         let found = mappings(cx, &f)
             .await
-            .map(state_of)
+            .map(observed_state)
             .map_err(|e| e.to_string());
         Ok(vec![check(&f.arn, qs, found)])
     }
@@ -355,22 +385,31 @@ mod tests {
             .or_insert_with(BTreeMap::new)
             .insert(
                 "u1".to_string(),
-                value(false, Some("arn:aws:sqs:us-east-1:1:q")),
+                Mapping {
+                    enabled: false,
+                    event_source_arn: Some("arn:aws:sqs:us-east-1:1:q".into()),
+                },
             );
-        let c = check("arn", Ok(listed()), Ok(state_of(all.clone())));
+        let c = check("arn", Ok(listed()), Ok(observed_state(all.clone())));
         assert!(c.passed);
         assert_eq!(c.detail, "no enabled mapping on $LATEST, live, 1, 2");
 
         all.entry(Qualifier::Named("1".into()))
             .or_insert_with(BTreeMap::new)
-            .insert("u2".to_string(), value(true, None));
-        let c = check("arn", Ok(listed()), Ok(state_of(all)));
+            .insert(
+                "u2".to_string(),
+                Mapping {
+                    enabled: true,
+                    event_source_arn: None,
+                },
+            );
+        let c = check("arn", Ok(listed()), Ok(observed_state(all)));
         assert!(!c.passed);
         assert_eq!(c.detail, "still enabled: 1:u2");
 
         let c = check("arn", Ok(listed()), Err("access denied".into()));
         assert!(!c.passed && c.detail.contains("could not read the event source mappings of $LATEST, live, 1, 2: access denied"));
-        let c = check("arn", Err("throttled".into()), Ok(json!({"mappings": {}})));
+        let c = check("arn", Err("throttled".into()), Ok(MappingsState::default()));
         assert!(!c.passed && c.detail.contains("throttled"));
     }
 }

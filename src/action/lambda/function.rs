@@ -1,10 +1,11 @@
 //! A function named by name or ARN, checked against the caller's account
 //! and region before any Lambda call is made.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::action::spec::part_chars;
-use crate::action::ActionError;
+use crate::action::{ActionError, StepContext};
 use crate::aws::Caller;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +114,46 @@ fn check(v: &Value, qualifier_allowed: bool) -> Result<(), String> {
     } else {
         Err(format!("`{s}` is neither a function name (1-64 letters, digits, `-`, `_`) nor a Lambda function ARN"))
     }
+}
+
+/// A `function` argument: a function name or a Lambda function ARN (an
+/// alias or version ARN too), its shape checked when the step's arguments
+/// are read. Placing it in the caller's account and region (`resolve`)
+/// needs the run, so it happens when the action uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct FunctionArg(String);
+
+impl TryFrom<String> for FunctionArg {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        check(&Value::String(s.clone()), true)?;
+        Ok(FunctionArg(s))
+    }
+}
+
+impl FunctionArg {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The whole function in the caller's account and region; an alias or
+    /// version ARN is refused (see `resolve`).
+    pub fn resolve(&self, cx: &StepContext<'_>) -> Result<FunctionRef, ActionError> {
+        resolve(&self.0, cx.caller, &cx.aws.region)
+    }
+
+    /// The function and the qualifier its ARN named (see `resolve_whole`).
+    pub fn resolve_whole(&self, cx: &StepContext<'_>) -> Result<Named, ActionError> {
+        resolve_whole(&self.0, cx.caller, &cx.aws.region)
+    }
+}
+
+/// The arguments of an action whose only parameter is `function`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FunctionArgs {
+    pub function: FunctionArg,
 }
 
 /// The function a recorded change is about (its target is always a full,

@@ -17,11 +17,12 @@ use serde_json::{json, Map, Value};
 use super::function::{self, FunctionRef};
 use super::qualifiers::{self, Qualifier};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
-use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
+use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
 use crate::plan::Change;
 use policy::{condition, public_reason, sid};
+use reading::PublicAccessState;
 
 pub struct RemovePublicAccess;
 
@@ -199,13 +200,11 @@ fn gone_is_done(r: Result<(), crate::aws::AwsError>) -> Result<(), ActionError> 
 }
 
 /// The observed state's qualifiers, in the order they were listed.
-fn listed(state: &Value) -> Vec<Qualifier> {
-    state["qualifiers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(Qualifier::from_label)
+fn listed(state: &PublicAccessState) -> Vec<Qualifier> {
+    state
+        .qualifiers
+        .iter()
+        .map(|q| Qualifier::from_label(q))
         .collect()
 }
 
@@ -216,20 +215,23 @@ impl Action for RemovePublicAccess {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let named = cx
+            .args_as::<function::FunctionArgs>(&SPEC)?
+            .function
+            .resolve_whole(cx)?;
         let f = named.function;
         let state = reading::read(cx, &f).await.into_state()?;
         Ok(Observation {
             target: f.arn,
-            state,
+            state: state_of(&SPEC, &state)?,
         })
     }
 
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
-        let state = &observed.state;
-        let qs = listed(state);
+        let state: PublicAccessState = cx.state_as(&SPEC, observed)?;
+        let qs = listed(&state);
         let mut changes = Vec::new();
-        for (label, url) in state["function_urls"].as_object().into_iter().flatten() {
+        for (label, url) in &state.function_urls {
             let q = Qualifier::from_label(label);
             changes.push(Change::new(
                 &observed.target,
@@ -245,8 +247,8 @@ impl Action for RemovePublicAccess {
         }
         let (mut removed, mut kept) = (Vec::new(), Vec::new());
         for q in &qs {
-            let sts = &state["statements"][q.to_string()];
-            for st in sts.as_array().into_iter().flatten() {
+            let sts = state.statements.get(&q.to_string());
+            for st in sts.into_iter().flatten() {
                 let name = reading::label(q, &sid(st));
                 match public_reason(st, &cx.caller.account) {
                     Some(why) => {
@@ -370,11 +372,12 @@ fn whole_function_note(
     target: &str,
     qs: &[Qualifier],
 ) -> Result<Option<String>, ActionError> {
-    let named = function::resolve_whole(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+    let arg = cx.args_as::<function::FunctionArgs>(&SPEC)?.function;
+    let named = arg.resolve_whole(cx)?;
     Ok(named.qualifier.map(|q| {
         format!(
             "`{}` names {}: the whole function {target} is contained, on {}",
-            cx.str_arg("function").unwrap_or_default(),
+            arg.as_str(),
             Qualifier::from_label(&q).describe(),
             qualifiers::join(qs)
         )
@@ -413,7 +416,12 @@ mod tests {
 
     #[test]
     fn listed_qualifiers_keep_their_order() {
-        let state = json!({"qualifiers": ["$LATEST", "live", "1"]});
+        let state = PublicAccessState {
+            qualifiers: vec!["$LATEST".into(), "live".into(), "1".into()],
+            aliases: Default::default(),
+            function_urls: Default::default(),
+            statements: Default::default(),
+        };
         assert_eq!(
             listed(&state),
             [

@@ -31,7 +31,9 @@ static SPEC: ActionSpec = ActionSpec {
 };
 
 fn target(cx: &StepContext<'_>) -> Result<function::FunctionRef, ActionError> {
-    function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)
+    cx.args_as::<function::FunctionArgs>(&SPEC)?
+        .function
+        .resolve(cx)
 }
 
 #[async_trait]
@@ -41,7 +43,7 @@ impl Action for RestoreConcurrency {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        concurrency::observe(cx.aws, &target(cx)?).await
+        concurrency::observe(cx.aws, &SPEC, &target(cx)?).await
     }
 
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
@@ -59,7 +61,7 @@ impl Action for RestoreConcurrency {
             });
         };
         outputs.insert("restored".into(), prior.clone());
-        let current = concurrency::current(observed);
+        let current = concurrency::current(cx, &SPEC, observed)?;
         let changes = if current == prior {
             vec![]
         } else {

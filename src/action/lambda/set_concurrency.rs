@@ -4,6 +4,7 @@
 //! `recover` can put it back exactly.
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{concurrency, function};
@@ -49,8 +50,19 @@ static SPEC: ActionSpec = ActionSpec {
     ],
 };
 
+#[derive(Debug, Deserialize)]
+struct SetConcurrencyArgs {
+    function: function::FunctionArg,
+    /// 0..=1_000_000 by the spec, so it fits Lambda's i32.
+    value: i32,
+}
+
+fn args(cx: &StepContext<'_>) -> Result<SetConcurrencyArgs, ActionError> {
+    cx.args_as(&SPEC)
+}
+
 fn target(cx: &StepContext<'_>) -> Result<function::FunctionRef, ActionError> {
-    function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)
+    args(cx)?.function.resolve(cx)
 }
 
 #[async_trait]
@@ -60,12 +72,12 @@ impl Action for SetConcurrency {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        concurrency::observe(cx.aws, &target(cx)?).await
+        concurrency::observe(cx.aws, &SPEC, &target(cx)?).await
     }
 
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
-        let desired = json!(cx.int_arg("value")?);
-        let current = concurrency::current(observed);
+        let desired = json!(args(cx)?.value);
+        let current = concurrency::current(cx, &SPEC, observed)?;
         let mut outputs = Map::new();
         outputs.insert("function_arn".into(), json!(observed.target));
         outputs.insert("previous".into(), current.clone());
@@ -112,7 +124,9 @@ impl Action for SetConcurrency {
         cx: &StepContext<'_>,
         _observed: &Observation,
     ) -> Result<Vec<Check>, ActionError> {
-        concurrency::verify(cx.aws, &target(cx)?, Some(cx.int_arg("value")?)).await
+        let args = args(cx)?;
+        let f = args.function.resolve(cx)?;
+        concurrency::verify(cx.aws, &f, Some(i64::from(args.value))).await
     }
 }
 

@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::function;
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
-use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
+use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::plan::Change;
 
@@ -37,6 +39,12 @@ static SPEC: ActionSpec = ActionSpec {
 };
 
 const TAG: &str = "tag:";
+
+/// Our three tags as observed (null when absent), in `wanted`'s order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TagState {
+    tags: IndexMap<String, Option<String>>,
+}
 
 async fn tags(cx: &StepContext<'_>, arn: &str) -> Result<BTreeMap<String, String>, ActionError> {
     let out = cx
@@ -68,27 +76,32 @@ impl Action for Tag {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let f = cx
+            .args_as::<function::FunctionArgs>(&SPEC)?
+            .function
+            .resolve(cx)?;
         let t = tags(cx, &f.arn).await?;
-        let ours: Map<String, Value> = wanted(cx)
+        let tags = wanted(cx)
             .iter()
-            .map(|(k, _)| (k.to_string(), json!(t.get(*k))))
+            .map(|(k, _)| (k.to_string(), t.get(*k).cloned()))
             .collect();
         Ok(Observation {
             target: f.arn,
-            state: json!({"tags": ours}),
+            state: state_of(&SPEC, &TagState { tags })?,
         })
     }
 
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
+        let state: TagState = cx.state_as(&SPEC, observed)?;
+        let now = |k: &str| json!(state.tags.get(k).cloned().flatten());
         let changes = wanted(cx)
             .into_iter()
-            .filter(|(k, v)| observed.state["tags"][*k] != json!(v))
+            .filter(|(k, v)| now(k) != json!(v))
             .map(|(k, v)| {
                 Change::new(
                     &observed.target,
                     format!("{TAG}{k}"),
-                    observed.state["tags"][k].clone(),
+                    now(k),
                     json!(v),
                     "mark the function as contained by this incident",
                 )

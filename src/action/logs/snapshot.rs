@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -21,7 +22,7 @@ use super::stream::{self, Request, StreamError};
 use super::summary::{Summary, MAX_SUMMARY_BYTES};
 use super::window::{self, Window};
 use crate::action::evidence::{
-    evidence_err, manifest_journaled, prefix, store, BUCKET_PARAM, BUCKET_ROLE_PARAM,
+    evidence_err, manifest_journaled, prefix, store, StoreArgs, BUCKET_PARAM, BUCKET_ROLE_PARAM,
     MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
@@ -36,6 +37,21 @@ use crate::plan::Change;
 use crate::state::AuditEvent;
 
 pub struct Snapshot;
+
+#[derive(Debug, Deserialize)]
+struct SnapshotArgs {
+    function: function::FunctionArg,
+    log_group: Option<String>,
+    #[serde(flatten)]
+    store: StoreArgs,
+    start: Option<String>,
+    end: Option<String>,
+    hours_before: Option<i64>,
+    filter: Option<String>,
+    /// Superseded: read only to warn that it is ignored.
+    requests_per_second: Option<i64>,
+    part_size_mib: Option<i64>,
+}
 
 const DEFAULT_PART_MIB: i64 = 8;
 
@@ -124,15 +140,15 @@ fn memo_key(cx: &StepContext<'_>, target: &str) -> String {
     format!("{}\n{}\n{target}", cx.incident_id, cx.step_id)
 }
 
-fn opt_str<'a>(cx: &'a StepContext<'_>, name: &str) -> Option<&'a str> {
-    cx.args.get(name).and_then(Value::as_str)
-}
-
-fn window_for(cx: &StepContext<'_>, target: &str) -> Result<Window, ActionError> {
+fn window_for(
+    cx: &StepContext<'_>,
+    args: &SnapshotArgs,
+    target: &str,
+) -> Result<Window, ActionError> {
     let w = window::resolve(
-        opt_str(cx, "start"),
-        opt_str(cx, "end"),
-        cx.args.get("hours_before").and_then(Value::as_i64),
+        args.start.as_deref(),
+        args.end.as_deref(),
+        args.hours_before,
         cx.incident_started_at,
         fixed_end(cx, target),
         chrono::Utc::now().timestamp_millis(),
@@ -143,7 +159,7 @@ fn window_for(cx: &StepContext<'_>, target: &str) -> Result<Window, ActionError>
             "fix `start`, `end` or `hours_before` in the step's `with:`",
         )
     })?;
-    if opt_str(cx, "end").is_none() {
+    if args.end.is_none() {
         let ends = cx.run.slot::<FixedEnds>();
         let mut m = ends.0.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(memo_key(cx, target)).or_insert(w.end_ms);
@@ -223,14 +239,16 @@ impl Action for Snapshot {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
-        let group = opt_str(cx, "log_group")
-            .map(str::to_string)
+        let args: SnapshotArgs = cx.args_as(&SPEC)?;
+        let f = args.function.resolve(cx)?;
+        let group = args
+            .log_group
+            .clone()
             .unwrap_or_else(|| format!("/aws/lambda/{}", f.name));
-        let store = store(cx).await?;
+        let store = store(cx, &args.store).await?;
         ensure_group(cx, &group).await?;
-        let w = window_for(cx, &f.arn)?;
-        let filter = opt_str(cx, "filter").filter(|s| !s.is_empty());
+        let w = window_for(cx, &args, &f.arn)?;
+        let filter = args.filter.as_deref().filter(|s| !s.is_empty());
         let prefix = prefix(cx, &f)?;
         let dir = dir_for(&prefix, &group, &w, filter)?;
         let summary_key = format!("{dir}/summary.json");
@@ -333,10 +351,11 @@ impl Action for Snapshot {
         cx: &StepContext<'_>,
         change: &Change,
     ) -> Result<Option<Receipt>, ActionError> {
-        let store = store(cx).await?;
+        let args: SnapshotArgs = cx.args_as(&SPEC)?;
+        let store = store(cx, &args.store).await?;
         let f = function::from_arn(&change.target)?;
         match change.attribute.as_str() {
-            LOGS => self.collect(cx, &store, change).await.map(|()| None),
+            LOGS => self.collect(cx, &args, &store, change).await.map(|()| None),
             MANIFEST => self.write_manifest(cx, &store, &f, change).await.map(Some),
             other => Err(ActionError::input(
                 format!("logs.snapshot cannot apply `{other}`"),
@@ -359,6 +378,7 @@ impl Snapshot {
     async fn collect(
         &self,
         cx: &StepContext<'_>,
+        args: &SnapshotArgs,
         store: &ForensicStore,
         change: &Change,
     ) -> Result<(), ActionError> {
@@ -379,17 +399,13 @@ impl Snapshot {
             end_ms: window::parse_ms(after_str(change, "end")?).ok_or_else(|| bad_time("end"))?,
         };
         let filter = change.after["filter"].as_str();
-        if cx.args.contains_key("requests_per_second") {
+        if args.requests_per_second.is_some() {
             tracing::warn!(
                 step = cx.step_id,
                 "logs.snapshot: requests_per_second is ignored; FilterLogEvents is paced by the run's quotas (--quotas, family logs_filter)"
             );
         }
-        let part_mib = cx
-            .args
-            .get("part_size_mib")
-            .and_then(Value::as_i64)
-            .unwrap_or(DEFAULT_PART_MIB);
+        let part_mib = args.part_size_mib.unwrap_or(DEFAULT_PART_MIB);
         let req = Request {
             log_group: group,
             window,

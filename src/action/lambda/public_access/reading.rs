@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_lambda::types::{Cors, FunctionUrlAuthType, InvokeMode};
-use serde_json::{json, Map, Value};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::super::function::FunctionRef;
 use super::super::qualifiers::{self, Qualifier, Qualifiers};
@@ -174,27 +176,42 @@ pub async fn read(cx: &StepContext<'_>, f: &FunctionRef) -> Reading {
     }
 }
 
+/// What `lambda.remove_public_access` observes. Maps keyed by qualifier
+/// label keep the order they were read in (`Qualifier`'s, `$LATEST`
+/// first). URL configurations and statements stay JSON: they are recorded
+/// verbatim as a change's `before` and put back as they were.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublicAccessState {
+    /// `$LATEST`, each alias, each version, in the order they were listed.
+    pub qualifiers: Vec<String>,
+    /// Alias name → the version it points at.
+    pub aliases: BTreeMap<String, String>,
+    /// Qualifier label → URL configuration (`url_value`).
+    pub function_urls: IndexMap<String, Value>,
+    /// Qualifier label → its resource policy's statements.
+    pub statements: IndexMap<String, Vec<Value>>,
+}
+
 impl Reading {
     /// The observed state; any failed read fails the observation, because
     /// a plan made without it could leave a door open unnoticed.
-    pub fn into_state(self) -> Result<Value, ActionError> {
+    pub fn into_state(self) -> Result<PublicAccessState, ActionError> {
         let qs = self.qualifiers?;
-        let urls: Map<String, Value> = self
+        let function_urls = self
             .urls?
             .into_iter()
             .map(|(q, v)| (q.to_string(), v))
             .collect();
-        let mut statements = Map::new();
+        let mut statements = IndexMap::new();
         for (q, got) in self.policies {
-            statements.insert(q.to_string(), Value::Array(got?));
+            statements.insert(q.to_string(), got?);
         }
-        let labels: Vec<String> = qs.all().iter().map(ToString::to_string).collect();
-        Ok(json!({
-            "qualifiers": labels,
-            "aliases": qs.aliases,
-            "function_urls": urls,
-            "statements": statements,
-        }))
+        Ok(PublicAccessState {
+            qualifiers: qs.all().iter().map(ToString::to_string).collect(),
+            aliases: qs.aliases,
+            function_urls,
+            statements,
+        })
     }
 
     /// The two checks of contract 15: each names what it read, and a part
@@ -399,10 +416,16 @@ mod tests {
 
     #[test]
     fn observation_fails_on_any_failed_read() {
-        let state = closed().into_state().unwrap();
+        let state = serde_json::to_value(closed().into_state().unwrap()).unwrap();
         assert_eq!(state["qualifiers"], json!(["$LATEST", "live", "1", "2"]));
         assert_eq!(state["aliases"], json!({"live": "2"}));
         assert_eq!(state["statements"]["1"], json!([]));
+        // The JSON plans and saved plans hold: fields in this order.
+        let keys: Vec<&String> = state.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["qualifiers", "aliases", "function_urls", "statements"]
+        );
         let mut r = closed();
         r.policies.insert(named("1"), Err(denied("GetPolicy")));
         assert!(r.into_state().is_err());
