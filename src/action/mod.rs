@@ -302,6 +302,7 @@ mod tests {
         f(&StepContext {
             aws: &aws,
             run: &run,
+            fresh: true,
             caller: &caller,
             args: &args,
             history: &[],
