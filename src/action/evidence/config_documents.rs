@@ -199,7 +199,7 @@ pub async fn collect(
     docs.push(Document {
         name: "concurrency",
         source: "lambda:GetFunctionConcurrency",
-        body: json!({"ReservedConcurrentExecutions": concurrency::read(cx.aws, f).await?}),
+        body: json!({"ReservedConcurrentExecutions": concurrency::read_planned(cx, f).await?}),
     });
 
     let tags: BTreeMap<String, String> = lambda
@@ -246,7 +246,7 @@ async fn execution_role(cx: &StepContext<'_>, arn: &str) -> Result<Value, Action
         return Ok(json!({"RoleArn": arn, "Missing": "GetRole answered NoSuchEntity"}));
     };
     let role_out = got.role();
-    let mut attached = role::attached(cx.aws, &r).await?;
+    let mut attached = role::attached_planned(cx, &r).await?;
     attached.sort();
     let mut managed = Vec::new();
     for p in &attached {
@@ -260,6 +260,6 @@ async fn execution_role(cx: &StepContext<'_>, arn: &str) -> Result<Value, Action
         "MaxSessionDuration": role_out.and_then(|x| x.max_session_duration()),
         "AssumeRolePolicyDocument": role_out.and_then(|x| x.assume_role_policy_document()).map(policy::decode),
         "AttachedPolicies": managed,
-        "InlinePolicies": role::inline(cx.aws, &r).await?,
+        "InlinePolicies": role::inline_planned(cx, &r).await?,
     }))
 }

@@ -141,9 +141,9 @@ impl Action for QuarantineRole {
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
         let args: QuarantineArgs = cx.args_as(&SPEC)?;
-        let r = role::get(cx.aws, &args.role.resolve(cx.caller)?).await?;
-        let attached = role::attached(cx.aws, &r).await?;
-        let inline = role::inline(cx.aws, &r).await?;
+        let r = role::get_planned(cx, &args.role.resolve(cx.caller)?).await?;
+        let attached = role::attached_planned(cx, &r).await?;
+        let inline = role::inline_planned(cx, &r).await?;
         let users = role::functions_using(cx, &r).await?;
         let state = RoleState {
             attached,

@@ -317,6 +317,34 @@ pub async fn functions_using(
     Ok(cx.run.functions(cx.aws).await?.using_role(&role.arn))
 }
 
+/// `get`, `attached` and `inline` shared with the other planning reads of
+/// this run (the quarantine and the evidence snapshot both read the role);
+/// fresh when the context says so.
+pub async fn get_planned(cx: &StepContext<'_>, role: &RoleRef) -> Result<RoleRef, ActionError> {
+    let key = format!("GetRole {}", role.arn);
+    cx.run.planned_read(cx.fresh, key, get(cx.aws, role)).await
+}
+
+pub async fn attached_planned(
+    cx: &StepContext<'_>,
+    role: &RoleRef,
+) -> Result<Vec<String>, ActionError> {
+    let key = format!("ListAttachedRolePolicies {}", role.arn);
+    cx.run
+        .planned_read(cx.fresh, key, attached(cx.aws, role))
+        .await
+}
+
+pub async fn inline_planned(
+    cx: &StepContext<'_>,
+    role: &RoleRef,
+) -> Result<BTreeMap<String, Value>, ActionError> {
+    let key = format!("ListRolePolicies+GetRolePolicy {}", role.arn);
+    cx.run
+        .planned_read(cx.fresh, key, inline(cx.aws, role))
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

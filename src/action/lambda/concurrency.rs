@@ -46,12 +46,23 @@ struct ConcurrencyState {
     reserved_concurrency: Option<i32>,
 }
 
+/// `read`, shared with the other planning reads of this run (describe,
+/// the evidence snapshot and the throttle all need it); fresh when the
+/// context says so.
+pub async fn read_planned(
+    cx: &StepContext<'_>,
+    f: &FunctionRef,
+) -> Result<Option<i32>, ActionError> {
+    let key = format!("GetFunctionConcurrency {}", f.arn);
+    cx.run.planned_read(cx.fresh, key, read(cx.aws, f)).await
+}
+
 pub async fn observe(
-    aws: &Aws,
+    cx: &StepContext<'_>,
     spec: &ActionSpec,
     f: &FunctionRef,
 ) -> Result<Observation, ActionError> {
-    let reserved_concurrency = read(aws, f).await?;
+    let reserved_concurrency = read_planned(cx, f).await?;
     Ok(Observation {
         target: f.arn.clone(),
         state: state_of(

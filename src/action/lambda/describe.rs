@@ -88,7 +88,7 @@ impl Action for Describe {
                 }
                 ActionError::from(e)
             })?;
-        let reserved = concurrency::read(cx.aws, &f).await?;
+        let reserved = concurrency::read_planned(cx, &f).await?;
         let c = out.configuration();
         let mut env_names: Vec<String> = c
             .and_then(|c| c.environment())

@@ -72,7 +72,7 @@ impl Action for SetConcurrency {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        concurrency::observe(cx.aws, &SPEC, &target(cx)?).await
+        concurrency::observe(cx, &SPEC, &target(cx)?).await
     }
 
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
