@@ -15,6 +15,7 @@ pub mod lambda;
 pub mod logs;
 pub mod registry;
 pub mod run_context;
+pub mod secrets;
 pub mod spec;
 
 use async_trait::async_trait;

@@ -1,7 +1,7 @@
 //! Every action firebreak knows, by name.
 
 use super::Action;
-use super::{cloudtrail, evidence, iam, lambda, logs};
+use super::{cloudtrail, evidence, iam, lambda, logs, secrets};
 
 static ALL: &[&dyn Action] = &[
     &lambda::describe::Describe,
@@ -16,6 +16,9 @@ static ALL: &[&dyn Action] = &[
     &evidence::snapshot_code::SnapshotCode,
     &logs::snapshot::Snapshot,
     &cloudtrail::collect::Collect,
+    &secrets::discover::Discover,
+    &secrets::rotate::Rotate,
+    &secrets::ssm::RotateParameter,
 ];
 
 pub fn all() -> &'static [&'static dyn Action] {

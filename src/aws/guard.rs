@@ -100,6 +100,27 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
             "GetLogEvents",
         ],
     ),
+    // GetSecretValue reads a value (into `SecretValue` only): rotation
+    // checks that the key is usable and rewrites JSON keys from it.
+    (
+        "secrets manager",
+        &[
+            "DescribeSecret",
+            "GetSecretValue",
+            "ListSecretVersionIds",
+            "ListSecrets",
+        ],
+    ),
+    (
+        "ssm",
+        &[
+            "DescribeParameters",
+            "GetParameter",
+            "GetParameterHistory",
+            "GetParameters",
+            "GetParametersByPath",
+        ],
+    ),
     // AssumeRole changes nothing in the account; dry-run needs it to read
     // another account.
     ("sts", &["GetCallerIdentity", "AssumeRole"]),
@@ -192,6 +213,11 @@ mod tests {
         assert!(is_read_operation("cloudtrail", "LookupEvents"));
         assert!(!is_read_operation("cloudtrail", "StopLogging"));
         assert!(!is_read_operation("cloudtrail", "DeleteTrail"));
+        assert!(is_read_operation("Secrets Manager", "DescribeSecret"));
+        assert!(!is_read_operation("Secrets Manager", "PutSecretValue"));
+        assert!(!is_read_operation("Secrets Manager", "RotateSecret"));
+        assert!(is_read_operation("SSM", "GetParameterHistory"));
+        assert!(!is_read_operation("SSM", "PutParameter"));
         assert!(
             !is_read_operation("logs", "FilterLogEvents"),
             "a service not listed is all mutation"

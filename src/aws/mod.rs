@@ -58,6 +58,8 @@ pub struct Aws {
     /// backed off on the call path; what outlasts that is asked again by
     /// `action::cloudtrail::lookup`, not also by the SDK.
     pub cloudtrail: aws_sdk_cloudtrail::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
@@ -191,6 +193,18 @@ impl Aws {
                 .interceptor(stamp.clone())
                 .build(),
         );
+        let secretsmanager = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .interceptor(stamp.clone())
+                .build(),
+        );
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .interceptor(stamp.clone())
+                .build(),
+        );
         let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
                 .interceptor(guard)
@@ -205,6 +219,8 @@ impl Aws {
             s3,
             logs,
             cloudtrail,
+            secretsmanager,
+            ssm,
             region,
             endpoint_url: settings.endpoint_url.clone(),
             dry_run: settings.dry_run,
@@ -247,6 +263,21 @@ impl Aws {
                 .interceptor(guard.clone())
                 .build(),
         );
+        // Likewise for secrets: `with_secrets` replaces them.
+        let secretsmanager = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::new()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(Region::new(region.to_string()))
+                .interceptor(guard.clone())
+                .build(),
+        );
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::new()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(Region::new(region.to_string()))
+                .interceptor(guard.clone())
+                .build(),
+        );
         Self {
             lambda,
             lambda_probe,
@@ -255,6 +286,8 @@ impl Aws {
             s3,
             logs,
             cloudtrail,
+            secretsmanager,
+            ssm,
             region: region.to_string(),
             endpoint_url: None,
             dry_run: guard.dry_run,
@@ -337,6 +370,13 @@ impl Aws {
     /// the caller attaches the guard).
     pub fn with_logs(mut self, logs: aws_sdk_cloudwatchlogs::Client) -> Self {
         self.logs = logs;
+        self
+    }
+
+    /// Replaces the Secrets Manager client (tests with recorded responses;
+    /// the caller attaches the guard).
+    pub fn with_secretsmanager(mut self, client: aws_sdk_secretsmanager::Client) -> Self {
+        self.secretsmanager = client;
         self
     }
 

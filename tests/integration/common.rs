@@ -767,3 +767,55 @@ impl TestContext {
         (url, statements)
     }
 }
+
+/// Secrets Manager and SSM seeding, and reading back every object of a
+/// bucket (issue 11: secrets rotation and the leak scan).
+impl TestContext {
+    async fn sdk_config(&self) -> aws_types::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(&self.account, "test", None, None, "tests"))
+            .load()
+            .await
+    }
+
+    pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.sdk_config().await)
+    }
+
+    /// Every object in `bucket` (all versions' current keys), as bytes.
+    pub async fn bucket_objects(&self, bucket: &str) -> Vec<(String, Vec<u8>)> {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
+                .force_path_style(true)
+                .build(),
+        );
+        let mut out = Vec::new();
+        let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for o in page.expect("list objects").contents() {
+                let key = o.key().expect("key").to_string();
+                let body = s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .expect("get object")
+                    .body
+                    .collect()
+                    .await
+                    .expect("body")
+                    .into_bytes()
+                    .to_vec();
+                out.push((key, body));
+            }
+        }
+        out
+    }
+}

@@ -618,9 +618,107 @@ async fn exercise(
             ));
             out
         }
+        "secrets.discover" => {
+            // Every source: an environment reference, and a role with
+            // managed and inline policies to read.
+            let role = cx.unique("iam-sd-role");
+            let role_arn = cx.seed_role(&role).await;
+            let f = cx.unique("iam-sd");
+            let secret = cx.unique("iam-sd-secret");
+            cx.secretsmanager()
+                .await
+                .create_secret()
+                .name(&secret)
+                .secret_string("x")
+                .send()
+                .await
+                .expect("secret");
+            cx.create_function_full(&f, &role_arn, &[("SECRET_NAME", secret.as_str())])
+                .await;
+            let d = Driver::new(cx, &incident).await;
+            d.run_step(action, json!({"function": f}), &[]).await;
+            Exercised::plain(&d)
+        }
+        "secrets.rotate" => {
+            let secret = cx.unique("iam-rot");
+            cx.secretsmanager()
+                .await
+                .create_secret()
+                .name(&secret)
+                .secret_string(r#"{"password":"x"}"#)
+                .send()
+                .await
+                .expect("secret");
+            let d = Driver::new(cx, &incident).await;
+            let changes = d
+                .run_step(action, json!({"secrets": [secret], "generate": true}), &[])
+                .await;
+            rotation_is_never_undone(&d, action, &changes).await;
+            let mut out = Exercised::plain(&d);
+            out.excused.extend([
+                ("secretsmanager:RotateSecret", "the rotation-Lambda path: LocalStack accepts RotateSecret but never runs the Lambda; tests/integration/secrets_rotation.rs covers it with recorded responses"),
+                ("kms:Decrypt", "checked by KMS on the secret's key when Secrets Manager decrypts for the caller; not a call firebreak sends"),
+                ("kms:GenerateDataKey", "checked by KMS on the secret's key when Secrets Manager encrypts for the caller; not a call firebreak sends"),
+            ]);
+            out
+        }
+        "ssm.rotate_parameter" => {
+            let name = format!("/{}", cx.unique("iam-param"));
+            cx.ssm()
+                .await
+                .put_parameter()
+                .name(&name)
+                .value("x")
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .expect("parameter");
+            let d = Driver::new(cx, &incident).await;
+            let changes = d
+                .run_step(action, json!({"parameters": [name], "generate": true}), &[])
+                .await;
+            rotation_is_never_undone(&d, action, &changes).await;
+            let mut out = Exercised::plain(&d);
+            out.excused.extend([
+                ("kms:Decrypt", "checked by KMS on the parameter's key when SSM decrypts for the caller; not a call firebreak sends"),
+                ("kms:Encrypt", "checked by KMS on the parameter's key when SSM encrypts for the caller; not a call firebreak sends"),
+            ]);
+            out
+        }
         _ => return None,
     };
     Some(out)
+}
+
+/// What recover does with a rotation: reads it, judges it risky, and
+/// refuses to put the old value back.
+async fn rotation_is_never_undone(d: &Driver, action: &dyn Action, changes: &[Change]) {
+    let name = action.spec().name;
+    let args = Map::new();
+    let cx = d.step(&args, &[], "recover");
+    for change in changes {
+        let now = action
+            .read(&cx, &change.target, &change.attribute)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: read: {e}"));
+        assert_eq!(now, change.after, "{name}: read as apply left it");
+        let inverse = Change::new(
+            &change.target,
+            &change.attribute,
+            now,
+            change.before.clone(),
+            "recover",
+        );
+        let risk = action
+            .restore_risk(&cx, &inverse)
+            .await
+            .expect("restore_risk");
+        assert!(risk.is_some_and(|r| r.contains("applications must pick up the new value")));
+        assert!(
+            action.apply(&cx, &inverse).await.is_err(),
+            "{name}: an old value is never restored"
+        );
+    }
 }
 
 /// One CloudTrail log file about `function_arn`, filed where a trail in

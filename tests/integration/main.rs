@@ -19,4 +19,5 @@ mod qualifiers;
 mod runner;
 mod saved_plan;
 mod secrets;
+mod secrets_rotation;
 mod targets;

@@ -35,12 +35,20 @@ pub enum Family {
     CloudtrailLookup,
     Cloudtrail,
     S3,
+    /// Secrets Manager: reads are thousands a second, PutSecretValue and
+    /// RotateSecret 50/s; paced as one bucket at the write rate.
+    SecretsManager,
+    /// SSM Parameter Store reads (GetParameter 40/s; history and
+    /// DescribeParameters lower).
+    Ssm,
+    /// PutParameter: 3/s at the default throughput.
+    SsmPut,
     /// A service firebreak does not know yet.
     Other,
 }
 
 impl Family {
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 15] = [
         Family::Lambda,
         Family::LambdaGetFunction,
         Family::LambdaGetPolicy,
@@ -52,6 +60,9 @@ impl Family {
         Family::CloudtrailLookup,
         Family::Cloudtrail,
         Family::S3,
+        Family::SecretsManager,
+        Family::Ssm,
+        Family::SsmPut,
         Family::Other,
     ];
 
@@ -74,6 +85,9 @@ impl Family {
             ("cloudtrail", "LookupEvents") => Family::CloudtrailLookup,
             ("cloudtrail", _) => Family::Cloudtrail,
             ("s3", _) => Family::S3,
+            ("secretsmanager", _) => Family::SecretsManager,
+            ("ssm", "PutParameter") => Family::SsmPut,
+            ("ssm", _) => Family::Ssm,
             _ => Family::Other,
         };
         Some(family)
@@ -93,6 +107,9 @@ impl Family {
             Family::CloudtrailLookup => "cloudtrail_lookup",
             Family::Cloudtrail => "cloudtrail",
             Family::S3 => "s3",
+            Family::SecretsManager => "secretsmanager",
+            Family::Ssm => "ssm",
+            Family::SsmPut => "ssm_put",
             Family::Other => "other",
         }
     }
@@ -124,6 +141,9 @@ impl Family {
             // Thousands per second per prefix: only a guard against runaway
             // loops, never a limit evidence collection reaches.
             Family::S3 => (200.0, 50),
+            Family::SecretsManager => (50.0, 10),
+            Family::Ssm => (10.0, 5),
+            Family::SsmPut => (3.0, 1),
             Family::Other => (10.0, 5),
         };
         Quota { rate, burst }
@@ -256,7 +276,7 @@ fn bare_message(text: &str) -> String {
     }
 }
 
-pub const QUOTAS_HINT: &str = "a quotas file looks like `quotas: {lambda: {rate: 15, burst: 5}}`; families: lambda, lambda_get_function, lambda_get_policy, iam, iam_write, sts, logs_filter, logs, cloudtrail_lookup, cloudtrail, s3, other; rate is requests per second, burst (optional) how many may leave at once";
+pub const QUOTAS_HINT: &str = "a quotas file looks like `quotas: {lambda: {rate: 15, burst: 5}}`; families: lambda, lambda_get_function, lambda_get_policy, iam, iam_write, sts, logs_filter, logs, cloudtrail_lookup, cloudtrail, s3, secretsmanager, ssm, ssm_put, other; rate is requests per second, burst (optional) how many may leave at once";
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuotaError {
@@ -309,11 +329,14 @@ struct FamilyEntries {
     cloudtrail_lookup: Option<Entry>,
     cloudtrail: Option<Entry>,
     s3: Option<Entry>,
+    secretsmanager: Option<Entry>,
+    ssm: Option<Entry>,
+    ssm_put: Option<Entry>,
     other: Option<Entry>,
 }
 
 impl FamilyEntries {
-    fn entries(self) -> [(Family, Option<Entry>); 12] {
+    fn entries(self) -> [(Family, Option<Entry>); 15] {
         [
             (Family::Lambda, self.lambda),
             (Family::LambdaGetFunction, self.lambda_get_function),
@@ -326,6 +349,9 @@ impl FamilyEntries {
             (Family::CloudtrailLookup, self.cloudtrail_lookup),
             (Family::Cloudtrail, self.cloudtrail),
             (Family::S3, self.s3),
+            (Family::SecretsManager, self.secretsmanager),
+            (Family::Ssm, self.ssm),
+            (Family::SsmPut, self.ssm_put),
             (Family::Other, self.other),
         ]
     }
@@ -371,6 +397,12 @@ mod tests {
             Some(Family::CloudtrailLookup)
         );
         assert_eq!(Family::of("S3", "PutObject"), Some(Family::S3));
+        assert_eq!(
+            Family::of("Secrets Manager", "RotateSecret"),
+            Some(Family::SecretsManager)
+        );
+        assert_eq!(Family::of("SSM", "PutParameter"), Some(Family::SsmPut));
+        assert_eq!(Family::of("SSM", "GetParameter"), Some(Family::Ssm));
         assert_eq!(Family::of("Kinesis", "PutRecord"), Some(Family::Other));
     }
 

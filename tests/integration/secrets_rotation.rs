@@ -1,0 +1,585 @@
+//! Issue 11: what a compromised function could read is found, rotated once
+//! per incident, and no secret value ever leaves AWS.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_ssm::types::ParameterType;
+use serde_json::Value;
+
+use crate::common::{crate_root, TestContext};
+
+/// Seeded values, searched for everywhere in the leak scan.
+const DB_PASSWORD: &str = "seeded-db-pw-7f3a9c1e55";
+const TOKEN: &str = "seeded-token-b84d02aa19";
+const SHARED_1: &str = "seeded-shared-one-3c5e7a";
+const SHARED_2: &str = "seeded-shared-two-9d1f4b";
+const UNRELATED: &str = "seeded-unrelated-6a2c8e";
+const SIGNING: &str = "seeded-signing-key-0e4b7d";
+const CFG_KEY: &str = "seeded-cfg-key-5b9a3f";
+const PLAINTEXT: &str = "sk_live_51Hx9QpLmZvT8kR2wYbN4cJs";
+
+struct Seeded {
+    function: String,
+    /// ARNs of the secrets the function can read.
+    secrets: BTreeSet<String>,
+    unrelated: String,
+    parameters: BTreeSet<String>,
+}
+
+async fn secret(cx: &TestContext, name: &str, value: &str) -> String {
+    cx.secretsmanager()
+        .await
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret")
+        .arn()
+        .expect("arn")
+        .to_string()
+}
+
+async fn parameter(cx: &TestContext, name: &str, value: &str) {
+    cx.ssm()
+        .await
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(ParameterType::SecureString)
+        .send()
+        .await
+        .expect("put parameter");
+}
+
+/// A function referencing one secret by ARN, one by name and one parameter
+/// in its environment, with a plaintext API key beside them; its role
+/// grants `shared/*` (two secrets) and a parameter path.
+async fn seed(cx: &TestContext) -> Seeded {
+    let f = cx.unique("holder");
+    let db = secret(
+        cx,
+        &format!("{f}/db"),
+        &format!(r#"{{"username":"app","password":"{DB_PASSWORD}"}}"#),
+    )
+    .await;
+    let token = secret(cx, &format!("{f}/token"), TOKEN).await;
+    let s1 = secret(cx, &format!("{f}-shared/one"), SHARED_1).await;
+    let s2 = secret(cx, &format!("{f}-shared/two"), SHARED_2).await;
+    let unrelated = secret(cx, &format!("{f}-other/x"), UNRELATED).await;
+    parameter(cx, &format!("/{f}/signing"), SIGNING).await;
+    parameter(cx, &format!("/{f}/cfg/key"), CFG_KEY).await;
+    parameter(cx, &format!("/{f}-other/p"), UNRELATED).await;
+
+    let role = format!("{f}-role");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let role_arn = cx
+        .iam
+        .create_role()
+        .role_name(&role)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .expect("role")
+        .role()
+        .expect("role")
+        .arn()
+        .to_string();
+    let a = &cx.account;
+    let doc = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+        {{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:us-east-1:{a}:secret:{f}-shared/*"}},
+        {{"Effect":"Allow","Action":"ssm:GetParametersByPath","Resource":"arn:aws:ssm:us-east-1:{a}:parameter/{f}/cfg"}}]}}"#
+    );
+    cx.iam
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name("read-secrets")
+        .policy_document(doc)
+        .send()
+        .await
+        .expect("inline policy");
+    cx.create_function_full(
+        &f,
+        &role_arn,
+        &[
+            ("DB_SECRET_ARN", db.as_str()),
+            ("TOKEN_SECRET", &format!("{f}/token")),
+            ("SIGNING_PARAM", &format!("/{f}/signing")),
+            ("STRIPE_API_KEY", PLAINTEXT),
+            ("STAGE", "prod"),
+        ],
+    )
+    .await;
+    Seeded {
+        secrets: [db, token, s1, s2].into_iter().collect(),
+        unrelated,
+        parameters: [format!("/{f}/cfg/key"), format!("/{f}/signing")]
+            .into_iter()
+            .collect(),
+        function: f,
+    }
+}
+
+fn playbook() -> String {
+    crate_root()
+        .join("playbooks/lambda-compromise.yaml")
+        .display()
+        .to_string()
+}
+
+fn step<'a>(plan: &'a Value, id: &str) -> &'a Value {
+    plan["targets"][0]["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("no step {id} in {plan}"))
+}
+
+fn set(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+async fn args(cx: &TestContext, s: &Seeded, generate: bool) -> Vec<String> {
+    let mut out = vec![
+        format!("function={}", s.function),
+        format!("generate_secrets={generate}"),
+    ];
+    out.extend(cx.evidence_params().await);
+    out
+}
+
+fn with_params<'a>(base: &[&'a str], params: &'a [String]) -> Vec<&'a str> {
+    let mut v = base.to_vec();
+    for p in params {
+        v.push("-p");
+        v.push(p);
+    }
+    v
+}
+
+#[tokio::test]
+async fn discovery_finds_what_the_function_can_read_and_nothing_else() {
+    let cx = TestContext::new().await;
+    let s = seed(&cx).await;
+    let params = args(&cx, &s, false).await;
+    let pb = playbook();
+    let plan = cx.run(&with_params(
+        &["--output", "json", "plan", &pb, "--incident", "INC-SD"],
+        &params,
+    ));
+    let v = plan.json();
+    let found = &step(&v, "find-secrets")["outputs"];
+    assert_eq!(set(&found["secrets"]), s.secrets, "{found}");
+    assert!(!set(&found["secrets"]).contains(&s.unrelated));
+    assert_eq!(set(&found["parameters"]), s.parameters, "{found}");
+    assert_eq!(
+        found["plaintext_findings"],
+        serde_json::json!(["STRIPE_API_KEY"])
+    );
+    // Without `generate`, nothing has a rotation Lambda: every secret is an
+    // open item, none is changed.
+    let rotate = step(&v, "rotate-secrets");
+    assert_eq!(set(&rotate["outputs"]["rotate_at_source"]), s.secrets);
+    assert!(
+        rotate["changes"].as_array().is_none_or(|c| c.is_empty()),
+        "{rotate}"
+    );
+    assert!(rotate["note"]
+        .as_str()
+        .unwrap_or("")
+        .contains("rotate at the source"));
+}
+
+async fn current_and_previous(cx: &TestContext, arn: &str) -> (String, Option<String>) {
+    let sm = cx.secretsmanager().await;
+    let d = sm
+        .describe_secret()
+        .secret_id(arn)
+        .send()
+        .await
+        .expect("describe");
+    let stage = |label: &str| {
+        d.version_ids_to_stages()
+            .into_iter()
+            .flatten()
+            .find(|(_, st)| st.iter().any(|s| s == label))
+            .map(|(id, _)| id.clone())
+    };
+    (stage("AWSCURRENT").expect("current"), stage("AWSPREVIOUS"))
+}
+
+async fn value_of(cx: &TestContext, arn: &str) -> String {
+    cx.secretsmanager()
+        .await
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .expect("value")
+        .secret_string()
+        .expect("string")
+        .to_string()
+}
+
+async fn parameter_version(cx: &TestContext, name: &str) -> (i64, String) {
+    let p = cx
+        .ssm()
+        .await
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("parameter");
+    let p = p.parameter().expect("parameter");
+    (p.version(), p.value().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn run_rotates_each_secret_once_and_no_value_leaks_anywhere() {
+    let cx = TestContext::new().await;
+    let s = seed(&cx).await;
+    let mut before = Vec::new();
+    for arn in &s.secrets {
+        before.push(current_and_previous(&cx, arn).await.0);
+    }
+    let params = args(&cx, &s, true).await;
+    let pb = playbook();
+    let inc = "INC-SR";
+    let mut outputs = Vec::new();
+    for base in [
+        vec!["-vv", "--output", "json", "plan", &pb, "--incident", inc],
+        vec!["-vv", "plan", &pb, "--incident", inc],
+        vec![
+            "-vv",
+            "--output",
+            "json",
+            "run",
+            &pb,
+            "--incident",
+            inc,
+            "--yes",
+        ],
+    ] {
+        let r = cx.run(&with_params(&base, &params));
+        outputs.push(r);
+    }
+    outputs[2].expect_code(0);
+
+    // Each secret: a new AWSCURRENT, the seeded version now AWSPREVIOUS.
+    let mut new_values = Vec::new();
+    for (arn, old) in s.secrets.iter().zip(&before) {
+        let (cur, prev) = current_and_previous(&cx, arn).await;
+        assert_ne!(&cur, old, "{arn} rotated");
+        assert_eq!(
+            prev.as_ref(),
+            Some(old),
+            "{arn}: the old version stays AWSPREVIOUS"
+        );
+        new_values.push(value_of(&cx, arn).await);
+    }
+    // The JSON secret changed only its password.
+    let db: Value = serde_json::from_str(
+        &value_of(
+            &cx,
+            s.secrets.iter().find(|a| a.contains("/db")).expect("db"),
+        )
+        .await,
+    )
+    .expect("json");
+    assert_eq!(db["username"], "app");
+    assert_ne!(db["password"], DB_PASSWORD);
+    let mut versions = Vec::new();
+    for p in &s.parameters {
+        let (v, value) = parameter_version(&cx, p).await;
+        assert_eq!(v, 2, "{p} has a new version");
+        new_values.push(value);
+        versions.push(v);
+    }
+    let currents: Vec<String> = {
+        let mut c = Vec::new();
+        for arn in &s.secrets {
+            c.push(current_and_previous(&cx, arn).await.0);
+        }
+        c
+    };
+
+    // Again: nothing more is rotated.
+    for base in [
+        vec![
+            "-vv",
+            "--output",
+            "json",
+            "run",
+            &pb,
+            "--incident",
+            inc,
+            "--yes",
+        ],
+        vec!["-vv", "run", &pb, "--incident", inc, "--yes"],
+    ] {
+        let r = cx.run(&with_params(&base, &params));
+        r.expect_code(0);
+        outputs.push(r);
+    }
+    for (arn, cur) in s.secrets.iter().zip(&currents) {
+        assert_eq!(
+            &current_and_previous(&cx, arn).await.0,
+            cur,
+            "{arn} not rotated twice"
+        );
+    }
+    for p in &s.parameters {
+        assert_eq!(
+            parameter_version(&cx, p).await.0,
+            2,
+            "{p} not rotated twice"
+        );
+    }
+
+    // Recover lists the rotations and restores none of them.
+    for base in [
+        vec![
+            "-vv",
+            "--output",
+            "json",
+            "recover",
+            "--incident",
+            inc,
+            "--yes",
+        ],
+        vec!["-vv", "recover", "--incident", inc, "--dry-run"],
+    ] {
+        outputs.push(cx.run(&base));
+    }
+    let rec = outputs[outputs.len() - 2].json();
+    let rotated: Vec<&Value> = rec["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["action"] == "secrets.rotate" || i["action"] == "ssm.rotate_parameter")
+        .collect();
+    assert_eq!(rotated.len(), s.secrets.len() + s.parameters.len(), "{rec}");
+    for i in &rotated {
+        assert_eq!(i["status"], "held", "{i}");
+        assert!(
+            i["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("applications must pick up the new value"),
+            "{i}"
+        );
+    }
+    for (arn, cur) in s.secrets.iter().zip(&currents) {
+        assert_eq!(
+            &current_and_previous(&cx, arn).await.0,
+            cur,
+            "{arn} not restored"
+        );
+    }
+    let bucket = params
+        .iter()
+        .find_map(|p| p.strip_prefix("forensic_bucket="))
+        .expect("bucket")
+        .to_string();
+    for base in [
+        vec![
+            "-vv",
+            "evidence",
+            "verify",
+            "--incident",
+            inc,
+            "--bucket",
+            &bucket,
+        ],
+        vec![
+            "-vv",
+            "--output",
+            "json",
+            "evidence",
+            "verify",
+            "--incident",
+            inc,
+            "--bucket",
+            &bucket,
+        ],
+    ] {
+        outputs.push(cx.run(&base));
+    }
+
+    // The leak scan: every output, every state file, every object.
+    let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, r) in outputs.iter().enumerate() {
+        haystacks.push((format!("stdout #{i}"), r.stdout.clone().into_bytes()));
+        haystacks.push((format!("stderr #{i}"), r.stderr.clone().into_bytes()));
+    }
+    let mut dirs = vec![cx.path(".firebreak")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("state dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                haystacks.push((p.display().to_string(), std::fs::read(&p).expect("read")));
+            }
+        }
+    }
+    let objects = cx.bucket_objects(&bucket).await;
+    assert!(!objects.is_empty(), "evidence was written");
+    haystacks.extend(objects);
+    let mut needles: Vec<String> = [
+        DB_PASSWORD,
+        TOKEN,
+        SHARED_1,
+        SHARED_2,
+        SIGNING,
+        CFG_KEY,
+        PLAINTEXT,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    needles.extend(new_values.iter().filter(|v| v.len() >= 16).cloned());
+    if let Some(pw) = db["password"].as_str() {
+        needles.push(pw.to_string());
+    }
+    let mut hits = Vec::new();
+    for (name, bytes) in &haystacks {
+        let text = String::from_utf8_lossy(bytes);
+        for n in &needles {
+            if text.contains(n.as_str()) {
+                hits.push(format!("{name} holds a value ({} chars)", n.len()));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "secret values leaked: {hits:#?}");
+    assert!(
+        haystacks.len() > 20,
+        "the scan saw everything ({})",
+        haystacks.len()
+    );
+}
+
+/// The rotation-Lambda path, which LocalStack accepts but never runs:
+/// recorded responses.
+mod rotation_lambda {
+    use std::sync::Arc;
+
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+    use aws_sdk_secretsmanager::operation::rotate_secret::RotateSecretOutput;
+    use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use firebreak::action::secrets::rotation_token;
+    use firebreak::aws::{Aws, CallRecorder, Caller, Guard};
+    use firebreak::engine::Session;
+    use firebreak::playbook::{self, Phase};
+    use firebreak::state::{Incident, IncidentId};
+    use serde_json::Map;
+
+    const ACCOUNT: &str = "111122223333";
+    const ARN: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:app/db-AbCdEf";
+    const OLD: &str = "00000000-0000-0000-0000-000000000001";
+    const LAMBDA: &str = "arn:aws:lambda:us-east-1:111122223333:function:rotate-db";
+
+    fn described(stages: &[(&str, &str)]) -> DescribeSecretOutput {
+        let mut b = DescribeSecretOutput::builder()
+            .arn(ARN)
+            .name("app/db")
+            .rotation_enabled(true)
+            .rotation_lambda_arn(LAMBDA);
+        for (id, stage) in stages {
+            b = b.version_ids_to_stages(*id, vec![stage.to_string()]);
+        }
+        b.build()
+    }
+
+    #[tokio::test]
+    async fn rotate_secret_runs_once_and_waits_for_the_new_awscurrent() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = rotation_token("INC-RL", ARN);
+        let t1 = token.clone();
+        let t2 = token.clone();
+        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .sequence()
+            // plan, the engine's re-observation, apply's own check
+            .output(|| described(&[(OLD, "AWSCURRENT")]))
+            .times(3)
+            // the Lambda is still at work
+            .output(move || described(&[(OLD, "AWSCURRENT"), (&t1, "AWSPENDING")]))
+            .output(move || described(&[(&t2, "AWSCURRENT"), (OLD, "AWSPREVIOUS")]))
+            .repeatedly()
+            .build();
+        let t3 = token.clone();
+        let rotate = mock!(aws_sdk_secretsmanager::Client::rotate_secret)
+            .match_requests(move |r| {
+                r.client_request_token() == Some(t3.as_str())
+                    && r.rotate_immediately() == Some(true)
+            })
+            .then_output(|| RotateSecretOutput::builder().arn(ARN).build());
+        let guard = Guard {
+            dry_run: false,
+            recorder: Arc::new(CallRecorder::default()),
+        };
+        let g = guard.clone();
+        let sm = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            &[&describe, &rotate],
+            move |b| b.interceptor(g.clone())
+        );
+        let sts_rule = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+            GetCallerIdentityOutput::builder()
+                .account(ACCOUNT)
+                .arn(format!("arn:aws:iam::{ACCOUNT}:user/oncall"))
+                .build()
+        });
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[&sts_rule]);
+        let none: [&Rule; 0] = [];
+        let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, &none);
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &none);
+        let aws = Aws::from_clients(lambda.clone(), lambda, sts, iam, "us-east-1", &guard)
+            .with_secretsmanager(sm);
+        let incident = Incident::open(
+            dir.path(),
+            &IncidentId::parse("INC-RL").unwrap(),
+            "run-rl",
+            "test",
+        )
+        .unwrap();
+        let caller = Caller {
+            account: ACCOUNT.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:user/oncall"),
+        };
+        let s = Session::new(aws, caller, incident);
+        let text = format!(
+            "apiVersion: firebreak/v1\nkind: Playbook\nname: rl\nphases:\n  contain:\n    - id: rotate\n      action: secrets.rotate\n      with: {{secrets: [\"{ARN}\"], wait_seconds: 30}}\n"
+        );
+        let pb =
+            playbook::load::parse(std::path::Path::new("rl.yaml"), text).expect("valid playbook");
+        let plan = s
+            .build_plan(&pb, &Map::new(), &[Phase::Contain])
+            .await
+            .unwrap();
+        let change = &plan.steps[0].changes[0];
+        assert_eq!(change.before, serde_json::json!(OLD));
+        assert_eq!(
+            change.after,
+            serde_json::json!(token),
+            "the new version id is known before the call"
+        );
+        let report = s.apply_plan(&plan, &pb).await.unwrap();
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        assert_eq!(report.outcomes.len(), 1);
+        assert_eq!(
+            rotate.num_calls(),
+            1,
+            "RotateSecret once, with the incident's token"
+        );
+        assert!(describe.num_calls() >= 5, "waited for AWSCURRENT");
+    }
+}
