@@ -240,6 +240,13 @@ pub trait Action: Send + Sync {
         true
     }
 
+    /// Why `recover` lists this action's changes but never restores them,
+    /// not even with `--include-risky` (a rotated secret: the old value
+    /// must be assumed stolen). `None`: restored like any other change.
+    fn never_restored(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Why moving a resource to `change.after` during recovery would re-open
     /// a door (public or cross-account access, broad permissions); `None`
     /// when it is safe. Such restorations are held back unless asked for.

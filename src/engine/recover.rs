@@ -38,6 +38,8 @@ pub enum ItemStatus {
     Restored,
     /// Changed by someone else since: cannot be restored exactly.
     Drifted,
+    /// Listed, never restored (a rotated secret); `reason` says what to do.
+    Kept,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +76,8 @@ pub struct RecoverSummary {
     pub excluded: usize,
     pub already_restored: usize,
     pub drifted: usize,
+    /// Listed, never restored (rotated secrets).
+    pub kept: usize,
     pub restored: usize,
     pub failed: usize,
 }
@@ -106,6 +110,7 @@ impl RecoverReport {
             excluded: self.count(ItemStatus::Excluded),
             already_restored: self.count(ItemStatus::Restored),
             drifted: self.count(ItemStatus::Drifted),
+            kept: self.count(ItemStatus::Kept),
             restored: self.outcomes.len() - failed,
             failed,
         }
@@ -216,6 +221,8 @@ impl Session {
                     ItemStatus::Drifted,
                     Some(format!("changed since firebreak left it at {}: now {}; not restored, review by hand", short(&left), short(&now))),
                 )
+            } else if let Some(why) = action.never_restored() {
+                (ItemStatus::Kept, Some(why.to_string()))
             } else if exclude.contains(&id) {
                 (ItemStatus::Excluded, Some("excluded with --exclude".into()))
             } else {

@@ -15,6 +15,7 @@ fn mark(s: ItemStatus) -> &'static str {
         ItemStatus::Excluded => "excluded",
         ItemStatus::Restored => "=",
         ItemStatus::Drifted => "DRIFTED",
+        ItemStatus::Kept => "KEPT",
     }
 }
 
@@ -76,8 +77,8 @@ pub fn text(r: &RecoverReport) -> String {
     let s = r.summary();
     let _ = writeln!(
         out,
-        "\nRecover: {} to restore, {} held back, {} excluded, {} already restored, {} changed by others.",
-        s.restore, s.held, s.excluded, s.already_restored, s.drifted
+        "\nRecover: {} to restore, {} held back, {} excluded, {} already restored, {} changed by others, {} kept (never restored).",
+        s.restore, s.held, s.excluded, s.already_restored, s.drifted, s.kept
     );
     if r.items.iter().any(|i| {
         i.status == ItemStatus::Restore

@@ -709,11 +709,9 @@ async fn rotation_is_never_undone(d: &Driver, action: &dyn Action, changes: &[Ch
             change.before.clone(),
             "recover",
         );
-        let risk = action
-            .restore_risk(&cx, &inverse)
-            .await
-            .expect("restore_risk");
-        assert!(risk.is_some_and(|r| r.contains("applications must pick up the new value")));
+        assert!(action
+            .never_restored()
+            .is_some_and(|r| r.contains("applications must pick up the new value")));
         assert!(
             action.apply(&cx, &inverse).await.is_err(),
             "{name}: an old value is never restored"

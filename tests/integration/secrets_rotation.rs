@@ -342,7 +342,8 @@ async fn run_rotates_each_secret_once_and_no_value_leaks_anywhere() {
         );
     }
 
-    // Recover lists the rotations and restores none of them.
+    // Recover lists the rotations and restores none of them, not even when
+    // risky restorations are asked for.
     for base in [
         vec![
             "-vv",
@@ -352,12 +353,15 @@ async fn run_rotates_each_secret_once_and_no_value_leaks_anywhere() {
             "--incident",
             inc,
             "--yes",
+            "--include-risky",
         ],
         vec!["-vv", "recover", "--incident", inc, "--dry-run"],
     ] {
         outputs.push(cx.run(&base));
     }
+    outputs[outputs.len() - 2].expect_code(0);
     let rec = outputs[outputs.len() - 2].json();
+    assert_eq!(rec["summary"]["kept"], rotated_count(&rec), "{rec}");
     let rotated: Vec<&Value> = rec["items"]
         .as_array()
         .into_iter()
@@ -366,7 +370,7 @@ async fn run_rotates_each_secret_once_and_no_value_leaks_anywhere() {
         .collect();
     assert_eq!(rotated.len(), s.secrets.len() + s.parameters.len(), "{rec}");
     for i in &rotated {
-        assert_eq!(i["status"], "held", "{i}");
+        assert_eq!(i["status"], "kept", "{i}");
         assert!(
             i["reason"]
                 .as_str()
@@ -582,4 +586,14 @@ mod rotation_lambda {
         );
         assert!(describe.num_calls() >= 5, "waited for AWSCURRENT");
     }
+}
+
+/// Items of a recover report that are secret rotations.
+fn rotated_count(rec: &Value) -> usize {
+    rec["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["action"] == "secrets.rotate" || i["action"] == "ssm.rotate_parameter")
+        .count()
 }

@@ -296,7 +296,8 @@ impl Action for Discover {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let f = function::resolve(cx.str_arg("function")?, cx.caller, &cx.aws.region)?;
+        let args: function::FunctionArgs = cx.args_as(&SPEC)?;
+        let f = args.function.resolve(cx)?;
         let out = cx
             .aws
             .lambda

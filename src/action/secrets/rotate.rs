@@ -332,12 +332,8 @@ impl Action for Rotate {
         Ok(json!(current_of(&d)))
     }
 
-    async fn restore_risk(
-        &self,
-        _cx: &StepContext<'_>,
-        _change: &Change,
-    ) -> Result<Option<String>, ActionError> {
-        Ok(Some("would bring back a value that must be assumed stolen; the secret was rotated: applications must pick up the new value (the old one stays AWSPREVIOUS for the investigation; firebreak never restores it)".into()))
+    fn never_restored(&self) -> Option<&'static str> {
+        Some("rotated for this incident: applications must pick up the new value (restart or redeploy what caches it); the old value stays AWSPREVIOUS for the investigation and, assumed stolen, is never restored")
     }
 
     async fn verify(
