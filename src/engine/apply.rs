@@ -15,6 +15,13 @@ use crate::playbook::model::OnError;
 use crate::playbook::{Playbook, Step};
 use crate::state::{JournalEvent, JournalRecord};
 
+/// What one step's changes came to.
+pub(crate) struct StepApplied {
+    pub outcomes: Vec<ChangeOutcome>,
+    /// Changes AWS refused (each journaled as failed); the others went on.
+    pub failed: Vec<EngineError>,
+}
+
 /// Where one target's run has got to.
 #[derive(Debug, Default)]
 pub(crate) struct TargetProgress {
@@ -81,43 +88,38 @@ impl Session {
             self.incident().renew_lease()?;
             let mut attempt = 0;
             loop {
-                match self.apply_step(sp, step).await {
-                    Ok(mut outcomes) => {
-                        report.outcomes.append(&mut outcomes);
-                        progress.reached.push(sp.id.clone());
-                        break;
+                let failed = match self.apply_step(sp, step).await {
+                    Ok(applied) => {
+                        report.outcomes.extend(applied.outcomes);
+                        applied.failed
                     }
-                    Err(e) if e.retryable() && attempt < step.retries => {
-                        tracing::warn!(step = %step.id, attempt, "step failed, retrying after re-observing: {e}");
-                        tokio::time::sleep(backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    Err(e) => {
-                        self.audit(
-                            AuditEvent::Error,
-                            Some(&sp.id),
-                            json!({"message": e.to_string(), "hint": e.hint()}),
-                        )?;
-                        let refused = matches!(e, EngineError::Stale { .. });
-                        report.failures.push(StepFailure {
-                            step: sp.id.clone(),
-                            target: sp.target.clone(),
-                            refused,
-                            stops_harm: step.action.spec().stops_harm,
-                            action: sp.action.clone(),
-                            message: e.to_string(),
-                            hint: e.hint(),
-                        });
-                        if refused || step.on_error == OnError::Abort {
-                            progress.aborted_at = Some(sp.id.clone());
-                            report.aborted.push(Aborted {
-                                function: target_function(plan),
-                                step: sp.id.clone(),
-                            });
-                        }
-                        break;
-                    }
+                    Err(e) => vec![e],
+                };
+                if failed.is_empty() {
+                    progress.reached.push(sp.id.clone());
+                    break;
                 }
+                // Retrying re-observes: what did go through is satisfied
+                // by then and is not repeated.
+                if failed.iter().all(EngineError::retryable) && attempt < step.retries {
+                    tracing::warn!(step = %step.id, attempt, "step failed, retrying after re-observing: {}", failed[0]);
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                    continue;
+                }
+                let mut refused = false;
+                for e in failed {
+                    refused |= matches!(e, EngineError::Stale { .. });
+                    self.record_failure(sp, step, &e, report)?;
+                }
+                if refused || step.on_error == OnError::Abort {
+                    progress.aborted_at = Some(sp.id.clone());
+                    report.aborted.push(Aborted {
+                        function: target_function(plan),
+                        step: sp.id.clone(),
+                    });
+                }
+                break;
             }
             if progress.aborted_at.is_some() {
                 break;
@@ -126,18 +128,44 @@ impl Session {
         Ok(())
     }
 
-    /// One step: re-observe, then settle each planned change.
-    async fn apply_step(
+    fn record_failure(
         &self,
         sp: &StepPlan,
         step: &Step,
-    ) -> Result<Vec<ChangeOutcome>, EngineError> {
+        e: &EngineError,
+        report: &mut RunReport,
+    ) -> Result<(), EngineError> {
+        self.audit(
+            AuditEvent::Error,
+            Some(&sp.id),
+            json!({"message": e.to_string(), "hint": e.hint()}),
+        )?;
+        report.failures.push(StepFailure {
+            step: sp.id.clone(),
+            target: sp.target.clone(),
+            refused: matches!(e, EngineError::Stale { .. }),
+            stops_harm: step.action.spec().stops_harm,
+            action: sp.action.clone(),
+            message: e.to_string(),
+            hint: e.hint(),
+        });
+        Ok(())
+    }
+
+    /// One step: re-observe, then settle each planned change. A change AWS
+    /// refuses outright is journaled as failed and the step's other
+    /// changes still go through (one statement that cannot be removed must
+    /// not keep the others open, one secret that cannot be rotated must not
+    /// keep the others valid). A stale change, or one whose outcome is
+    /// unknown, stops the step: the next run re-observes.
+    async fn apply_step(&self, sp: &StepPlan, step: &Step) -> Result<StepApplied, EngineError> {
         // Once: `apply_plan` retries the whole step, re-observing each time.
         // The compare-and-swap re-read: always from AWS.
         let observed = self.observe_once(step, &sp.args, true).await?;
         let now = self.plan_step(step, &sp.args, &observed)?;
         let in_doubt = self.in_doubt_for(&sp.id, Some(&observed.target));
         let mut outcomes = Vec::new();
+        let mut failed = Vec::new();
         // Planned changes, plus in-doubt ones a fresh plan no longer lists.
         let mut todo: Vec<Change> = sp.changes.clone();
         for r in &in_doubt {
@@ -231,13 +259,13 @@ impl Session {
                                 false,
                                 Some(e.to_string()),
                             )?;
-                            return Err(e);
+                            failed.push(e);
                         }
                     }
                 }
             }
         }
-        Ok(outcomes)
+        Ok(StepApplied { outcomes, failed })
     }
 
     async fn call_apply(

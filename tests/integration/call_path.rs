@@ -62,7 +62,9 @@ async fn plan_works_through_the_call_path_and_honours_a_quotas_file() {
     eprintln!("plan unpaced {fast_took:?}, at 1 request/s {slow_took:?}");
     assert_eq!(slow.stdout.replace("INC-CP2", "INC-CP1"), fast.stdout);
     assert!(
-        slow_took >= Duration::from_secs(3) && slow_took > fast_took,
+        // A lower bound only: four control-plane reads at 1/s with no burst
+        // cannot take less, however busy LocalStack is.
+        slow_took >= Duration::from_secs(3),
         "paced at 1/s: {slow_took:?} (unpaced: {fast_took:?})"
     );
     assert_eq!(cx.concurrency(&f).await, None, "plan changed nothing");

@@ -251,3 +251,60 @@ async fn a_mutation_with_an_unknown_outcome_stays_in_doubt_and_is_settled_later(
     assert_eq!(report.checks_failed(), 0, "{:?}", report.checks);
     assert_eq!(invoke.num_calls(), 1);
 }
+
+/// One change of a step refused by AWS does not keep the step's other
+/// changes from being made: each is journaled with its own outcome and
+/// the refusal is reported with its hint.
+#[tokio::test]
+async fn a_refused_change_does_not_stop_the_other_changes_of_its_step() {
+    use aws_sdk_lambda::operation::list_tags::ListTagsOutput;
+    use aws_sdk_lambda::operation::tag_resource::{TagResourceError, TagResourceOutput};
+    let dir = tempfile::tempdir().unwrap();
+    let list =
+        mock!(aws_sdk_lambda::Client::list_tags).then_output(|| ListTagsOutput::builder().build());
+    let tag = mock!(aws_sdk_lambda::Client::tag_resource)
+        .sequence()
+        .error(|| {
+            TagResourceError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized to perform: lambda:TagResource")
+                    .build(),
+            )
+        })
+        .output(|| TagResourceOutput::builder().build())
+        .repeatedly()
+        .build();
+    let s = session(&[&list, &tag], dir.path());
+    let text = "apiVersion: firebreak/v1\nkind: Playbook\nname: mark\nphases:\n  contain:\n    - id: mark\n      action: lambda.tag\n      with: {function: victim}\n";
+    let pb = playbook::load::parse(Path::new("mark.yaml"), text.into()).expect("valid playbook");
+    let plan = s
+        .build_plan(&pb, &Map::new(), &[Phase::Contain])
+        .await
+        .unwrap();
+    assert_eq!(plan.summary().changes, 3);
+    let report = s.apply_plan(&plan, &pb).await.unwrap();
+
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert!(report.failures[0].message.contains("AccessDeniedException"));
+    assert_eq!(report.outcomes.len(), 2, "the other two tags were written");
+    assert_eq!(tag.num_calls(), 3);
+    let events: Vec<JournalEvent> = s
+        .incident()
+        .journal
+        .records()
+        .iter()
+        .map(|r| r.event)
+        .collect();
+    assert_eq!(
+        events,
+        [
+            JournalEvent::Intent,
+            JournalEvent::Failed,
+            JournalEvent::Intent,
+            JournalEvent::Applied,
+            JournalEvent::Intent,
+            JournalEvent::Applied,
+        ]
+    );
+}
