@@ -43,10 +43,37 @@ pub struct TestContext {
     pub lambda: aws_sdk_lambda::Client,
     pub iam: aws_sdk_iam::Client,
     counter: AtomicU64,
+    /// Held for the whole test: shared by ordinary tests, exclusive for one
+    /// that seeds a hundred functions (see `new_exclusive`).
+    _turn: Turn,
+}
+
+/// Host-mode LocalStack keeps two threads per function version; while a
+/// test creates a hundred functions it can stall other tests' requests past
+/// their timeouts. Such a test runs alone; the others share LocalStack.
+static LOCALSTACK: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+enum Turn {
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>),
+    Exclusive(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
 }
 
 impl TestContext {
     pub async fn new() -> Self {
+        // A test that panicked while holding its turn poisons the lock; the
+        // lock guards no data, so the turn is still good.
+        let turn = Turn::Shared(LOCALSTACK.read().unwrap_or_else(|e| e.into_inner()));
+        Self::with_turn(turn).await
+    }
+
+    /// For a test that loads LocalStack heavily: it waits for the others
+    /// and runs alone.
+    pub async fn new_exclusive() -> Self {
+        let turn = Turn::Exclusive(LOCALSTACK.write().unwrap_or_else(|e| e.into_inner()));
+        Self::with_turn(turn).await
+    }
+
+    async fn with_turn(turn: Turn) -> Self {
         let endpoint = endpoint();
         let health = format!("{endpoint}/_localstack/health");
         let up = std::net::TcpStream::connect_timeout(
@@ -83,6 +110,7 @@ impl TestContext {
             lambda: aws_sdk_lambda::Client::from_conf(conf),
             iam: aws_sdk_iam::Client::from_conf(iam_conf),
             counter: AtomicU64::new(0),
+            _turn: turn,
         }
     }
 

@@ -6,7 +6,7 @@ use crate::common::TestContext;
 
 #[tokio::test]
 async fn a_hundred_functions_contained_in_one_run_by_glob() {
-    let cx = TestContext::new().await;
+    let cx = TestContext::new_exclusive().await;
     let fleet: Vec<String> = (0..100).map(|i| format!("fleet-{i:03}")).collect();
     cx.create_functions(&fleet).await;
     cx.create_function("bystander").await;
