@@ -597,3 +597,62 @@ fn rotated_count(rec: &Value) -> usize {
         .filter(|i| i["action"] == "secrets.rotate" || i["action"] == "ssm.rotate_parameter")
         .count()
 }
+
+/// SIGKILL right after the first secret's new value went in, before the
+/// journal recorded it: the re-run finds the incident's version (its id is
+/// derived from the incident and the secret) and rotates nothing twice.
+#[tokio::test]
+async fn a_run_killed_after_a_rotation_resumes_without_rotating_twice() {
+    let cx = TestContext::new().await;
+    let s = seed(&cx).await;
+    let mut seeded = Vec::new();
+    for arn in &s.secrets {
+        seeded.push(current_and_previous(&cx, arn).await.0);
+    }
+    let params = args(&cx, &s, true).await;
+    let pb = playbook();
+    let base = ["run", pb.as_str(), "--incident", "INC-SRK", "--yes"];
+    let run = with_params(&base, &params);
+    crate::crash::kill_at(&cx, &run, "after_apply:rotate-secrets");
+
+    // Exactly one secret was rotated before the kill.
+    let mut after_kill = Vec::new();
+    for arn in &s.secrets {
+        after_kill.push(current_and_previous(&cx, arn).await.0);
+    }
+    let rotated_before_kill: Vec<usize> = (0..seeded.len())
+        .filter(|i| after_kill[*i] != seeded[*i])
+        .collect();
+    assert_eq!(rotated_before_kill.len(), 1, "{after_kill:?} vs {seeded:?}");
+
+    let r = cx.run(&run);
+    r.expect_code(0);
+    for (i, arn) in s.secrets.iter().enumerate() {
+        let (cur, prev) = current_and_previous(&cx, arn).await;
+        assert_eq!(
+            prev.as_ref(),
+            Some(&seeded[i]),
+            "{arn}: rotated exactly once, the seeded version is AWSPREVIOUS"
+        );
+        if rotated_before_kill.contains(&i) {
+            assert_eq!(cur, after_kill[i], "{arn}: not rotated a second time");
+        } else {
+            assert_ne!(cur, seeded[i], "{arn}: rotated by the re-run");
+        }
+    }
+    // A third run has nothing left to rotate.
+    let again = cx.run(&with_params(
+        &[
+            "--output",
+            "json",
+            "run",
+            pb.as_str(),
+            "--incident",
+            "INC-SRK",
+            "--yes",
+        ],
+        &params,
+    ));
+    again.expect_code(0);
+    assert_eq!(again.json()["summary"]["applied"], 0, "{}", again.stdout);
+}

@@ -349,6 +349,31 @@ impl Action for Discover {
             for (name, doc) in role::inline(cx.aws, &r).await? {
                 docs.push((format!("{} (inline)", name), doc));
             }
+            // What this incident's quarantine took off the role still
+            // counts: the function could read those secrets before it was
+            // contained, and a run resumed after the quarantine must not
+            // forget them (the journal holds each removed policy's prior
+            // state).
+            for rec in cx.history.iter().filter(|rec| {
+                rec.event == crate::state::JournalEvent::Intent
+                    && rec.action == "iam.quarantine_role"
+                    && rec.change.target == r.arn
+                    && rec.change.after.is_null()
+                    && !rec.change.before.is_null()
+            }) {
+                let attribute = &rec.change.attribute;
+                if let Some(policy) = attribute.strip_prefix("attached_policy:") {
+                    if !docs.iter().any(|(p, _)| p == policy) {
+                        let doc = role::managed_document(cx.aws, policy).await?;
+                        docs.push((format!("{policy} (detached by this incident)"), doc));
+                    }
+                } else if let Some(name) = attribute.strip_prefix("inline_policy:") {
+                    docs.push((
+                        format!("{name} (inline, deleted by this incident)"),
+                        rec.change.before.clone(),
+                    ));
+                }
+            }
             from_policies(cx, &inv, &mut found, &docs);
         }
         for s in list_arg(cx.args, "secrets") {
