@@ -727,78 +727,6 @@ async fn public_access_is_closed_and_only_reopened_when_asked() {
     assert_eq!(last.json()["summary"]["changes"], 0);
 }
 
-async fn sqs_mapping(cx: &TestContext, function: &str) -> String {
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new(crate::common::REGION))
-            .endpoint_url(&cx.endpoint)
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                &cx.account,
-                "test",
-                None,
-                None,
-                "tests",
-            ))
-            .build(),
-    );
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{function}-jobs"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url()
-        .expect("url")
-        .to_string();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attrs");
-    let arn = attrs
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .expect("arn")
-        .clone();
-    let m = cx
-        .lambda
-        .create_event_source_mapping()
-        .function_name(function)
-        .event_source_arn(arn)
-        .enabled(true)
-        .send()
-        .await
-        .expect("mapping");
-    let uuid = m.uuid().expect("uuid").to_string();
-    wait_mapping(cx, &uuid, "Enabled").await;
-    uuid
-}
-
-async fn wait_mapping(cx: &TestContext, uuid: &str, want: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let m = cx
-            .lambda
-            .get_event_source_mapping()
-            .uuid(uuid)
-            .send()
-            .await
-            .expect("get mapping");
-        if m.state() == Some(want) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "mapping {uuid} never became {want}: {:?}",
-            m.state()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test]
 async fn event_sources_are_disabled_never_deleted_and_re_enabled_by_recover() {
     let cx = TestContext::new().await;
@@ -807,7 +735,7 @@ async fn event_sources_are_disabled_never_deleted_and_re_enabled_by_recover() {
     let role = format!("{f}-role");
     let role_arn = cx.seed_role(&role).await;
     cx.create_function_with_role(&f, &role_arn).await;
-    let uuid = sqs_mapping(&cx, &f).await;
+    let uuid = cx.create_sqs_mapping(&f).await;
 
     let run = cx.run(&[
         "--output",
@@ -833,7 +761,7 @@ async fn event_sources_are_disabled_never_deleted_and_re_enabled_by_recover() {
         step(&v, "stop-event-sources")["outputs"]["disabled_mappings"],
         json!([uuid])
     );
-    wait_mapping(&cx, &uuid, "Disabled").await;
+    cx.wait_mapping_state(&uuid, "Disabled").await;
 
     let again = cx.run(&[
         "--output",
@@ -856,7 +784,7 @@ async fn event_sources_are_disabled_never_deleted_and_re_enabled_by_recover() {
 
     cx.run(&["recover", "--incident", "INC-ESM", "--yes"])
         .expect_code(0);
-    wait_mapping(&cx, &uuid, "Enabled").await;
+    cx.wait_mapping_state(&uuid, "Enabled").await;
 }
 
 #[tokio::test]
@@ -1016,7 +944,7 @@ async fn sigkill_at_every_mutating_step_then_rerun_contains_once_and_recover_is_
         let role_arn = cx.seed_role(&role).await;
         cx.create_function_with_role(&f, &role_arn).await;
         cx.seed_public_access(&f).await;
-        let uuid = sqs_mapping(&cx, &f).await;
+        let uuid = cx.create_sqs_mapping(&f).await;
         let user = format!("{f}-user");
         cx.iam
             .create_user()
@@ -1124,7 +1052,7 @@ async fn sigkill_at_every_mutating_step_then_rerun_contains_once_and_recover_is_
             public_before.0.is_some(),
             "{point}"
         );
-        wait_mapping(&cx, &uuid, "Enabled").await;
+        cx.wait_mapping_state(&uuid, "Enabled").await;
         assert_eq!(cx.concurrency(&f).await, None, "{point}");
     }
 }
