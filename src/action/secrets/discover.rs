@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{list_arg, value::SecretValue, wildcard_match};
+use super::{value::SecretValue, wildcard_match, SecretArgs};
 use crate::action::iam::role;
 use crate::action::lambda::function;
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
@@ -376,11 +376,12 @@ impl Action for Discover {
             }
             from_policies(cx, &inv, &mut found, &docs);
         }
-        for s in list_arg(cx.args, "secrets") {
+        let listed: SecretArgs = cx.args_as(&SPEC)?;
+        for s in listed.secrets {
             let arn = find_secret(&inv, &s).cloned().unwrap_or(s);
             found.secret(&arn, "playbook".into());
         }
-        for p in list_arg(cx.args, "parameters") {
+        for p in listed.parameters {
             found.parameter(&p, "playbook".into());
         }
         let secrets: Vec<Value> = found

@@ -18,7 +18,6 @@ pub mod rotate;
 pub mod ssm;
 pub mod value;
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::action::spec::{ParamDef, ValueType};
@@ -71,15 +70,26 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-/// The string items of a list argument.
-pub fn list_arg(args: &serde_json::Map<String, Value>, name: &str) -> Vec<String> {
-    args.get(name)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
+/// The arguments the secrets actions read, typed once (each action's spec
+/// declares which of them it takes; the others stay at their defaults).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SecretArgs {
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub parameters: Vec<String>,
+    #[serde(default)]
+    pub generate: bool,
+    /// The JSON keys a generated value replaces (default `password`).
+    pub keys: Option<Vec<String>>,
+}
+
+impl SecretArgs {
+    pub fn keys(&self) -> Vec<String> {
+        self.keys
+            .clone()
+            .unwrap_or_else(|| vec!["password".to_string()])
+    }
 }
 
 /// The parameters both rotating actions share: whether to generate a value
@@ -112,14 +122,6 @@ pub const GENERATE_PARAMS: [ParamDef; 4] = [
     )
     .optional(),
 ];
-
-/// `keys`, defaulting to `password`.
-pub fn keys_arg(args: &serde_json::Map<String, Value>) -> Vec<String> {
-    match args.get("keys") {
-        Some(_) => list_arg(args, "keys"),
-        None => vec!["password".to_string()],
-    }
-}
 
 #[cfg(test)]
 mod tests {

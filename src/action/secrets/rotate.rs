@@ -22,7 +22,7 @@ use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use serde_json::{json, Map, Value};
 
 use super::value::{self, Generator, SecretValue};
-use super::{keys_arg, list_arg, rotation_token, BLOCKED_PREFIX, GENERATE_PARAMS};
+use super::{rotation_token, SecretArgs, BLOCKED_PREFIX, GENERATE_PARAMS};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
@@ -192,14 +192,10 @@ impl Action for Rotate {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let generate = cx
-            .args
-            .get("generate")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let args: SecretArgs = cx.args_as(&SPEC)?;
         let mut secrets = Vec::new();
-        for s in list_arg(cx.args, "secrets") {
-            secrets.push(assess(cx, &s, generate).await?);
+        for s in &args.secrets {
+            secrets.push(assess(cx, s, args.generate).await?);
         }
         Ok(Observation {
             target: format!("{} secret(s)", secrets.len()),
@@ -266,11 +262,8 @@ impl Action for Rotate {
                 "applications must pick up the new value; the old one stays AWSPREVIOUS for the investigation",
             ));
         }
-        let generate = cx
-            .args
-            .get("generate")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let args: SecretArgs = cx.args_as(&SPEC)?;
+        let generate = args.generate;
         let s = assess(cx, &change.target, generate).await?;
         let arn = s["arn"].as_str().unwrap_or(&change.target).to_string();
         match s["status"].as_str() {
@@ -296,8 +289,7 @@ impl Action for Rotate {
                         "see the secret's KMS key policy and this caller's permissions",
                     )
                 })?;
-                let new =
-                    value::replace(&current, &keys_arg(cx.args), &Generator::from_args(cx.args))?;
+                let new = value::replace(&current, &args.keys(), &Generator::from_args(cx.args))?;
                 drop(current);
                 cx.aws
                     .secretsmanager

@@ -13,7 +13,7 @@ use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use serde_json::{json, Map, Value};
 
 use super::value::{self, Generator, SecretValue};
-use super::{keys_arg, list_arg, rotation_token, BLOCKED_PREFIX, GENERATE_PARAMS};
+use super::{rotation_token, SecretArgs, BLOCKED_PREFIX, GENERATE_PARAMS};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, StepContext};
 use crate::aws::error::classify;
@@ -156,14 +156,10 @@ impl Action for RotateParameter {
     }
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
-        let generate = cx
-            .args
-            .get("generate")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let args: SecretArgs = cx.args_as(&SPEC)?;
         let mut all = Vec::new();
-        for p in list_arg(cx.args, "parameters") {
-            all.push(assess(cx, &p, generate).await?);
+        for p in &args.parameters {
+            all.push(assess(cx, p, args.generate).await?);
         }
         Ok(Observation {
             target: format!("{} parameter(s)", all.len()),
@@ -277,7 +273,8 @@ impl Action for RotateParameter {
             description = format!("[{} for incident {}]", marker(&token), cx.incident_id);
         }
         let current = decrypted(cx, &name).await?;
-        let new = value::replace(&current, &keys_arg(cx.args), &Generator::from_args(cx.args))?;
+        let keys = cx.args_as::<SecretArgs>(&SPEC)?.keys();
+        let new = value::replace(&current, &keys, &Generator::from_args(cx.args))?;
         drop(current);
         let mut put = cx
             .aws
