@@ -4,6 +4,7 @@
 //! call path (pacing, throttling, counts) are attached here and nowhere
 //! else, so no code path can hold an unguarded or unpaced client.
 
+mod assume;
 pub mod call_path;
 pub mod error;
 pub mod guard;
@@ -60,6 +61,13 @@ pub struct Aws {
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub ssm: aws_sdk_ssm::Client,
+    /// The event path: alarms and findings re-read before acting, the
+    /// queue `watch` consumes, the topic a route notifies.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub guardduty: aws_sdk_guardduty::Client,
+    pub securityhub: aws_sdk_securityhub::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
@@ -207,11 +215,46 @@ impl Aws {
         );
         let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .interceptor(stamp.clone())
+                .build(),
+        );
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .interceptor(stamp.clone())
+                .build(),
+        );
+        let guardduty = aws_sdk_guardduty::Client::from_conf(
+            aws_sdk_guardduty::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .interceptor(stamp.clone())
+                .build(),
+        );
+        let securityhub = aws_sdk_securityhub::Client::from_conf(
+            aws_sdk_securityhub::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .interceptor(stamp.clone())
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .interceptor(stamp.clone())
+                .build(),
+        );
+        let sns = aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(sdk)
                 .interceptor(guard)
                 .interceptor(stamp)
                 .build(),
         );
         Self {
+            cloudwatch,
+            guardduty,
+            securityhub,
+            sqs,
+            sns,
             lambda,
             lambda_probe,
             sts,
@@ -278,7 +321,23 @@ impl Aws {
                 .interceptor(guard.clone())
                 .build(),
         );
+        macro_rules! unconfigured {
+            ($krate:ident) => {
+                $krate::Client::from_conf(
+                    $krate::config::Builder::new()
+                        .behavior_version(aws_config::BehaviorVersion::latest())
+                        .region(Region::new(region.to_string()))
+                        .interceptor(guard.clone())
+                        .build(),
+                )
+            };
+        }
         Self {
+            cloudwatch: unconfigured!(aws_sdk_cloudwatch),
+            guardduty: unconfigured!(aws_sdk_guardduty),
+            securityhub: unconfigured!(aws_sdk_securityhub),
+            sqs: unconfigured!(aws_sdk_sqs),
+            sns: unconfigured!(aws_sdk_sns),
             lambda,
             lambda_probe,
             sts,
@@ -298,74 +357,6 @@ impl Aws {
         }
     }
 
-    /// An S3 client acting as `role_arn` (a forensic bucket in a separate
-    /// account): STS AssumeRole with the run's credentials, then the same
-    /// endpoint, timeouts, retries and dry-run guard as `self.s3`. The
-    /// temporary credentials live in the client only; never shown.
-    /// Returns the client and the identity it acts as (GetCallerIdentity
-    /// with the new credentials), which plans and manifests name.
-    pub async fn s3_assuming(
-        &self,
-        role_arn: &str,
-        session: &str,
-    ) -> Result<(aws_sdk_s3::Client, String), AwsError> {
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(role_arn)
-            .role_session_name(session)
-            .duration_seconds(3600)
-            .send()
-            .await
-            .map_err(|e| {
-                let mut err = error::classify("AssumeRole", "sts:AssumeRole", role_arn, e);
-                if err.kind == AwsErrorKind::AccessDenied {
-                    err.hint = format!("the forensic account's role {role_arn} must trust this caller (its trust policy names this account or role) and this caller needs sts:AssumeRole on it");
-                }
-                err
-            })?;
-        let c = out.credentials().ok_or_else(|| {
-            AwsError::new(
-                "AssumeRole",
-                role_arn,
-                AwsErrorKind::Other,
-                "STS answered without credentials",
-                "check the endpoint: it does not behave like AWS STS",
-            )
-        })?;
-        let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
-        let creds = aws_sdk_s3::config::Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            expiry,
-            "firebreak-forensic-role",
-        );
-        // The role's account is in its ARN (arn:aws:iam::ACCOUNT:role/..):
-        // its requests are paced in that account's buckets, not the run's.
-        let account = role_arn.split(':').nth(4).filter(|a| !a.is_empty());
-        let stamp = account.map(|a| self.call_path.stamp_for_account(a));
-        let mut sts = self
-            .sts
-            .config()
-            .to_builder()
-            .credentials_provider(creds.clone());
-        if let Some(stamp) = &stamp {
-            sts = sts.interceptor(stamp.clone());
-        }
-        let sts = aws_sdk_sts::Client::from_conf(sts.build());
-        let me = sts.get_caller_identity().send().await.map_err(|e| {
-            error::classify("GetCallerIdentity", "sts:GetCallerIdentity", role_arn, e)
-        })?;
-        let writer = me.arn().unwrap_or(role_arn).to_string();
-        let mut s3 = self.s3.config().to_builder().credentials_provider(creds);
-        if let Some(stamp) = stamp {
-            s3 = s3.interceptor(stamp);
-        }
-        let s3 = aws_sdk_s3::Client::from_conf(s3.build());
-        Ok((s3, writer))
-    }
-
     /// Replaces the CloudWatch Logs client (tests with recorded responses;
     /// the caller attaches the guard).
     pub fn with_logs(mut self, logs: aws_sdk_cloudwatchlogs::Client) -> Self {
@@ -377,6 +368,23 @@ impl Aws {
     /// the caller attaches the guard).
     pub fn with_secretsmanager(mut self, client: aws_sdk_secretsmanager::Client) -> Self {
         self.secretsmanager = client;
+        self
+    }
+
+    /// Replaces the event-path clients (tests with recorded responses;
+    /// the caller attaches the guard).
+    pub fn with_cloudwatch(mut self, client: aws_sdk_cloudwatch::Client) -> Self {
+        self.cloudwatch = client;
+        self
+    }
+
+    pub fn with_guardduty(mut self, client: aws_sdk_guardduty::Client) -> Self {
+        self.guardduty = client;
+        self
+    }
+
+    pub fn with_securityhub(mut self, client: aws_sdk_securityhub::Client) -> Self {
+        self.securityhub = client;
         self
     }
 

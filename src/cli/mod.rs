@@ -7,6 +7,7 @@ pub mod error;
 pub mod evidence;
 pub mod plan;
 pub mod recover;
+pub mod respond;
 pub mod run;
 pub mod session;
 pub mod targets;
@@ -79,7 +80,7 @@ impl GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check playbooks without touching AWS (exit 1 on any problem).
+    /// Check playbooks and routes files without touching AWS (exit 1 on any problem).
     Validate(validate::ValidateArgs),
     /// Observe and print what a playbook would change (dry run).
     Plan(plan::PlanArgs),
@@ -87,6 +88,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Undo everything an incident changed, from its journal (risky items held back).
     Recover(recover::RecoverArgs),
+    /// Handle one alarm or finding event as the routes say (no prompt).
+    Respond(respond::RespondArgs),
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -104,6 +107,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Plan(args) => plan::exec(&cli.global, args).await,
         Command::Run(args) => run::exec(&cli.global, args).await,
         Command::Recover(args) => recover::exec(&cli.global, args).await,
+        Command::Respond(args) => respond::exec(&cli.global, args).await,
         Command::Audit(cmd) => audit::exec(&cli.global, cmd),
         Command::Evidence(cmd) => evidence::exec(&cli.global, cmd).await,
         Command::Actions => actions::exec(&cli.global),

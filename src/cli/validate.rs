@@ -10,7 +10,7 @@ use crate::playbook::{self, LoadError};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Playbook files to check.
+    /// Playbook or routes files to check.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
@@ -20,14 +20,22 @@ pub fn exec(global: &GlobalArgs, args: ValidateArgs) -> Result<u8, CliError> {
     let mut invalid = 0;
     for file in &args.files {
         let shown = crate::playbook::source::display_path(file);
-        match playbook::load(file) {
-            Ok(pb) => {
+        let loaded = if crate::respond::routes::looks_like_routes(file) {
+            crate::respond::routes::load(file).map(|r| {
+                format!("routes, {} route(s) over {} playbook(s)", r.routes.len(), {
+                    let mut p: Vec<_> = r.routes.iter().map(|x| &x.playbook_path).collect();
+                    p.sort();
+                    p.dedup();
+                    p.len()
+                })
+            })
+        } else {
+            playbook::load(file).map(|pb| format!("playbook {}, {} steps", pb.name, pb.steps.len()))
+        };
+        match loaded {
+            Ok(what) => {
                 if global.output == OutputFormat::Text {
-                    println!(
-                        "ok: {shown} (playbook {}, {} steps)",
-                        pb.name,
-                        pb.steps.len()
-                    );
+                    println!("ok: {shown} ({what})");
                 }
                 results.push(json!({"file": shown, "valid": true, "problems": []}));
             }

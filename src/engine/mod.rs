@@ -30,7 +30,9 @@ use crate::playbook::template::Scope;
 use crate::playbook::{Playbook, Step};
 use crate::state::{AuditEvent, Incident, JournalRecord, StateError};
 
+pub use open::new_run_id;
 pub use planning::{precheck, resolve_args, scope_for};
+pub use report::RunSummary;
 pub use report::{
     Aborted, ChangeOutcome, Outcome, PendingDecision, RunReport, RunStatus, StepCheck, StepFailure,
     Timings,

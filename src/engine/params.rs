@@ -93,3 +93,60 @@ pub fn resolve(playbook: &Playbook, given: &[String]) -> Result<Map<String, Valu
         })
     }
 }
+
+/// Checks already typed values (a route's `params:`) against the
+/// playbook's params and fills in the defaults. `skip` names params the
+/// caller supplies later (the route's target sets `function`).
+pub fn check_typed(
+    playbook: &Playbook,
+    given: &Map<String, Value>,
+    skip: &[&str],
+) -> Result<Map<String, Value>, ParamsError> {
+    let mut problems = Vec::new();
+    let mut out = Map::new();
+    for (k, v) in given {
+        match playbook.param(k) {
+            None => {
+                let known: Vec<&str> = playbook.params.iter().map(|p| p.name.as_str()).collect();
+                problems.push(format!(
+                    "playbook `{}` has no param `{k}` (it has: {})",
+                    playbook.name,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            }
+            Some(spec) if !spec.ty.matches(v) => {
+                problems.push(format!("param `{k}` must be {}", article(spec.ty)))
+            }
+            Some(_) => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    for spec in &playbook.params {
+        if out.contains_key(&spec.name)
+            || given.contains_key(&spec.name)
+            || skip.contains(&spec.name.as_str())
+        {
+            continue;
+        }
+        match (&spec.default, spec.required) {
+            (Some(d), _) => {
+                out.insert(spec.name.clone(), d.clone());
+            }
+            (None, true) => problems.push(format!("param `{}` is required", spec.name)),
+            (None, false) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(ParamsError {
+            problems,
+            hint: "give the playbook's params their declared types; `firebreak validate PLAYBOOK` lists them".into(),
+        })
+    }
+}

@@ -50,7 +50,7 @@ impl LoadError {
     }
 }
 
-fn options() -> Options {
+pub(crate) fn options() -> Options {
     let mut budget = Budget::default();
     budget.max_depth = MAX_DEPTH;
     budget.max_nodes = 50_000;
@@ -104,7 +104,7 @@ pub fn parse(path: &Path, text: String) -> Result<Playbook, LoadError> {
     })
 }
 
-fn syntax_error(source: &Arc<Source>, e: &serde_saphyr::Error) -> PlaybookErrors {
+pub(crate) fn syntax_error(source: &Arc<Source>, e: &serde_saphyr::Error) -> PlaybookErrors {
     let pos = e
         .location()
         .map(|l| Pos::from_location(&l, source))

@@ -64,10 +64,17 @@ pub enum AuditEvent {
     /// The audit trail copied to the forensic bucket, with its hash.
     #[serde(rename = "evidence.audit_copy")]
     EvidenceAuditCopy,
+    /// The alarm or finding that started this incident, as delivered and
+    /// as re-read from AWS (`firebreak respond`, `watch`).
+    #[serde(rename = "triggered")]
+    Triggered,
+    /// An event the responder would not act on, and why (the refusals log).
+    #[serde(rename = "event_refused")]
+    EventRefused,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 20] = [
+    pub const ALL: [AuditEvent; 22] = [
         AuditEvent::RunStarted,
         AuditEvent::Targets,
         AuditEvent::Observation,
@@ -88,6 +95,8 @@ impl AuditEvent {
         AuditEvent::RunFinished,
         AuditEvent::EvidenceManifest,
         AuditEvent::EvidenceAuditCopy,
+        AuditEvent::Triggered,
+        AuditEvent::EventRefused,
     ];
 
     /// The name written in the trail.
@@ -113,6 +122,8 @@ impl AuditEvent {
             AuditEvent::RunFinished => "run_finished",
             AuditEvent::EvidenceManifest => "evidence.manifest",
             AuditEvent::EvidenceAuditCopy => "evidence.audit_copy",
+            AuditEvent::Triggered => "triggered",
+            AuditEvent::EventRefused => "event_refused",
         }
     }
 

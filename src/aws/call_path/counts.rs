@@ -38,6 +38,24 @@ pub struct CallCounts {
     pub by_operation: BTreeMap<String, OpCount>,
 }
 
+impl CallCounts {
+    /// Adds another recorder's counts (a responder holds one connection
+    /// per region and account).
+    pub fn add(&mut self, other: &CallCounts) {
+        self.total += other.total;
+        self.mutating += other.mutating;
+        self.throttled += other.throttled;
+        self.refused += other.refused;
+        for (op, c) in &other.by_operation {
+            let mine = self.by_operation.entry(op.clone()).or_default();
+            mine.calls += c.calls;
+            mine.mutating += c.mutating;
+            mine.throttled += c.throttled;
+            mine.refused += c.refused;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OpCount {
     pub calls: u64,

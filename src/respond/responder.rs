@@ -1,0 +1,347 @@
+//! One event in, one incident worked (or one refusal recorded): the path
+//! `firebreak respond`, `watch` and the Lambda handler share.
+//!
+//! Order matters for safety: parse (bounded, strict) → route and allowlist
+//! → re-read the source of truth → decide again on what was re-read →
+//! only then open the incident and run the playbook. Every refusal before
+//! the run makes no call beyond the re-read's reads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::decide::{decide, target_of, Decision};
+use super::event::{self, Event, Refusal};
+use super::notify;
+use super::refusals;
+use super::reread::{reread, RereadError};
+use super::routes::Routes;
+use crate::aws::{Aws, AwsSettings, Caller};
+use crate::engine::{EngineError, RunRequest, RunStatus, RunSummary, Session, Targets};
+use crate::state::{AuditEvent, StateError, StateStore};
+
+/// What became of one event.
+#[derive(Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Not acted on, for good: recorded in the refusals log.
+    Refused {
+        code: &'static str,
+        reason: String,
+        event: Option<String>,
+    },
+    /// Not acted on yet: AWS could not be asked, or another responder
+    /// holds the incident. Keep the message; a redelivery tries again.
+    Deferred {
+        reason: String,
+        hint: String,
+        incident: Option<String>,
+    },
+    /// The playbook ran.
+    Responded(Box<Responded>),
+}
+
+#[derive(Debug, Serialize)]
+pub struct Responded {
+    pub incident: String,
+    pub route: String,
+    pub function: String,
+    pub account: String,
+    pub region: String,
+    pub playbook: String,
+    pub playbook_path: String,
+    /// The incident existed already (a redelivery, or a run resumed).
+    pub resumed: bool,
+    pub status: RunStatus,
+    pub summary: RunSummary,
+    /// Steps held for a decision, with the flag that resolves each.
+    pub decisions: Vec<Value>,
+    pub failures: Vec<Value>,
+    /// Notification sent to the route's topic, or why not.
+    pub notified: Option<String>,
+}
+
+impl Outcome {
+    /// Whether the message that carried the event may be deleted: it was
+    /// handled for good (refused, or its containment is journaled).
+    pub fn settled(&self) -> bool {
+        !matches!(self, Outcome::Deferred { .. })
+    }
+}
+
+#[derive(Clone)]
+struct Connected {
+    aws: Aws,
+    caller: Caller,
+}
+
+/// The responder: routes loaded once, a connection per region reused
+/// across events.
+pub struct Responder {
+    pub routes: Routes,
+    store: Arc<dyn StateStore>,
+    settings: AwsSettings,
+    connections: tokio::sync::Mutex<HashMap<String, Connected>>,
+    run: String,
+}
+
+impl Responder {
+    pub fn new(routes: Routes, store: Arc<dyn StateStore>, settings: AwsSettings) -> Self {
+        Self {
+            routes,
+            store,
+            settings,
+            connections: Default::default(),
+            run: crate::engine::new_run_id(),
+        }
+    }
+
+    /// Every request this responder sent, over all its connections.
+    pub async fn api_calls(&self) -> crate::aws::CallCounts {
+        let mut total = crate::aws::CallCounts::default();
+        for c in self.connections.lock().await.values() {
+            total.add(&c.aws.api_calls());
+        }
+        total
+    }
+
+    /// One event as received (EventBridge, SNS, or a one-record SQS event).
+    pub async fn respond(&self, raw: &[u8]) -> Vec<Outcome> {
+        match event::parse(raw, &self.routes.allow.sns_topics) {
+            Ok(events) => self.handle_all(raw, events).await,
+            Err(r) => vec![self.refuse(raw, None, r).await],
+        }
+    }
+
+    /// The body of one SQS message.
+    pub async fn respond_body(&self, body: &[u8], message_id: Option<String>) -> Vec<Outcome> {
+        match event::parse_body(body, message_id, &self.routes.allow.sns_topics) {
+            Ok(events) => self.handle_all(body, events).await,
+            Err(r) => vec![self.refuse(body, None, r).await],
+        }
+    }
+
+    async fn handle_all(&self, raw: &[u8], events: Vec<Event>) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        for e in events {
+            out.push(self.handle(raw, e).await);
+        }
+        out
+    }
+
+    async fn refuse(&self, raw: &[u8], event: Option<&Event>, refusal: Refusal) -> Outcome {
+        let claimed = event.and_then(|e| serde_json::to_value(e).ok());
+        let logged = refusals::record(
+            &*self.store,
+            &self.run,
+            &refusal,
+            refusals::describe(raw, claimed),
+        )
+        .await;
+        if let Err(e) = logged {
+            tracing::error!(error = %e, "could not record a refusal in the refusals log");
+        }
+        tracing::warn!(code = refusal.code, reason = %refusal.reason, "event refused");
+        Outcome::Refused {
+            code: refusal.code,
+            reason: refusal.reason,
+            event: event.map(Event::describe),
+        }
+    }
+
+    async fn handle(&self, raw: &[u8], event: Event) -> Outcome {
+        let decision = match decide(&self.routes, &event) {
+            Ok(d) => d,
+            Err(r) => return self.refuse(raw, Some(&event), r).await,
+        };
+        let conn = match self.connection(&decision, &event).await {
+            Ok(c) => c,
+            Err(o) => return o,
+        };
+        if let Err(r) = self.check_caller(&decision, &event, &conn.caller) {
+            return self.refuse(raw, Some(&event), r).await;
+        }
+        let truth = match reread(&conn.aws, &event).await {
+            Ok(t) => t,
+            Err(RereadError::Refused(r)) => return self.refuse(raw, Some(&event), r).await,
+            Err(RereadError::Failed(e)) => {
+                return Outcome::Deferred {
+                    reason: format!("could not re-read the event's source: {e}"),
+                    hint: e.hint,
+                    incident: Some(decision.incident.to_string()),
+                }
+            }
+        };
+        // Act on what was re-read: the target as AWS names it now must be
+        // the one the event named.
+        match target_of(decision.route, &truth) {
+            Ok(f) if f == decision.function => {}
+            Ok(f) => {
+                let r = Refusal::new(
+                    "reread_mismatch",
+                    format!(
+                        "the event names function {} but AWS names {f}",
+                        decision.function
+                    ),
+                );
+                return self.refuse(raw, Some(&event), r).await;
+            }
+            Err(r) => return self.refuse(raw, Some(&event), r).await,
+        }
+        self.run_playbook(&decision, &event, &truth, conn).await
+    }
+
+    /// Credentials must be for the event's account, unless the route
+    /// assumes a role there.
+    fn check_caller(
+        &self,
+        d: &Decision<'_>,
+        event: &Event,
+        caller: &Caller,
+    ) -> Result<(), Refusal> {
+        let account = event.account();
+        if caller.account == account {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            "account_mismatch",
+            format!(
+                "the event is about account {account} but the responder's credentials are for {} and route `{}` assumes no role there",
+                caller.account, d.route.name
+            ),
+        ))
+    }
+
+    async fn connection(&self, d: &Decision<'_>, event: &Event) -> Result<Connected, Outcome> {
+        let region = event.region().to_string();
+        let role = d.route.assume_role.get(event.account()).cloned();
+        let key = format!("{region}|{}", role.as_deref().unwrap_or(""));
+        let mut cache = self.connections.lock().await;
+        if let Some(c) = cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let settings = AwsSettings {
+            region: Some(region),
+            ..self.settings.clone()
+        };
+        let deferred = |e: crate::aws::AwsError| Outcome::Deferred {
+            reason: format!("could not reach AWS: {e}"),
+            hint: e.hint.clone(),
+            incident: Some(d.incident.to_string()),
+        };
+        let mut aws = Aws::connect(&settings).await.map_err(deferred)?;
+        if let Some(role) = &role {
+            aws = aws
+                .assuming(role, "firebreak-responder")
+                .await
+                .map_err(deferred)?;
+        }
+        let caller = aws.caller().await.map_err(deferred)?;
+        let c = Connected { aws, caller };
+        cache.insert(key, c.clone());
+        Ok(c)
+    }
+
+    async fn run_playbook(
+        &self,
+        d: &Decision<'_>,
+        event: &Event,
+        truth: &Event,
+        conn: Connected,
+    ) -> Outcome {
+        let route = d.route;
+        let resumed = self.store.exists(&d.incident).unwrap_or(false);
+        let mut params = route.params.clone();
+        params.insert("function".into(), json!(d.function));
+        let details = json!({
+            "playbook": {"name": route.playbook.name, "path": route.playbook.source.display_path(), "sha256": route.playbook.sha256},
+            "params": params,
+            "phases": route.phases,
+            "route": route.name,
+            "routes_sha256": self.routes.sha256,
+        });
+        let opened = Session::open_connected(
+            &*self.store,
+            &d.incident,
+            conn.aws,
+            conn.caller,
+            "firebreak respond",
+            details,
+        );
+        let session = match opened {
+            Ok(s) => s,
+            Err(EngineError::State(e @ StateError::Locked { .. })) => {
+                return Outcome::Deferred {
+                    reason: e.to_string(),
+                    hint: "nothing to do: that responder finishes it, or it is taken over once its lease expires".into(),
+                    incident: Some(d.incident.to_string()),
+                }
+            }
+            Err(e) => return self.failed(d, e),
+        };
+        let trigger =
+            json!({"event": event, "reread": truth, "route": route.name, "function": d.function});
+        if let Err(e) = session.audit(AuditEvent::Triggered, None, trigger) {
+            return self.failed(d, e);
+        }
+        let result = async {
+            let request = RunRequest {
+                playbook: &route.playbook,
+                params: &params,
+                phases: &route.phases,
+                targets: Targets::AsGiven,
+                concurrency: 1,
+            };
+            let set = session.plan_targets(&request).await?;
+            let report = session
+                .execute(&route.playbook, &set, 1, "firebreak respond")
+                .await?;
+            Ok::<_, EngineError>((set, report))
+        }
+        .await;
+        let (set, report) = match result {
+            Ok(x) => x,
+            Err(e) => return self.failed(d, e),
+        };
+        let mut responded = Responded {
+            incident: d.incident.to_string(),
+            route: route.name.clone(),
+            function: d.function.clone(),
+            account: event.account().to_string(),
+            region: event.region().to_string(),
+            playbook: route.playbook.name.clone(),
+            playbook_path: route.playbook.source.display_path(),
+            resumed,
+            status: report.status(),
+            summary: report.summary(set.summary()),
+            decisions: report
+                .decisions
+                .iter()
+                .filter_map(|x| serde_json::to_value(x).ok())
+                .collect(),
+            failures: report
+                .failures
+                .iter()
+                .filter_map(|x| serde_json::to_value(x).ok())
+                .collect(),
+            notified: None,
+        };
+        if let Some(topic) = &route.notify {
+            responded.notified = Some(notify::send(&session.aws, topic, &responded).await);
+        }
+        drop(session);
+        Outcome::Responded(Box::new(responded))
+    }
+
+    /// The run could not finish. Its journal holds what was done, so the
+    /// message is kept: the redelivery resumes the incident.
+    fn failed(&self, d: &Decision<'_>, e: EngineError) -> Outcome {
+        Outcome::Deferred {
+            reason: format!("incident {}: {e}", d.incident),
+            hint: e.hint(),
+            incident: Some(d.incident.to_string()),
+        }
+    }
+}

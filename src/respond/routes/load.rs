@@ -1,0 +1,63 @@
+//! Reading a routes file: the same limits and diagnostics as playbooks
+//! (1 MiB, bounded YAML, every problem at `file:line:col`).
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::raw::RawRoutes;
+use super::validate::validate;
+use super::Routes;
+use crate::playbook::diagnostics::PlaybookErrors;
+use crate::playbook::load::{options, syntax_error, MAX_PLAYBOOK_BYTES};
+use crate::playbook::source::Source;
+use crate::playbook::LoadError;
+
+/// Reads, parses and validates a routes file, and every playbook it names
+/// (relative paths are relative to the routes file).
+pub fn load(path: &Path) -> Result<Routes, LoadError> {
+    let read_err = |source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    if size > MAX_PLAYBOOK_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 {
+        path: path.to_path_buf(),
+    })?;
+    parse(path, text)
+}
+
+pub fn parse(path: &Path, text: String) -> Result<Routes, LoadError> {
+    let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+    let source = Source::new(path, text);
+    let raw: RawRoutes = match serde_saphyr::from_str_with_options(&source.text, options()) {
+        Ok(raw) => raw,
+        Err(e) => return Err(syntax_error(&source, &e).into()),
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    validate(raw, source.clone(), sha256, base).map_err(|problems| {
+        LoadError::Invalid(PlaybookErrors {
+            file: source,
+            problems,
+        })
+    })
+}
+
+/// Whether a YAML file declares `kind: Routes` (so that `validate` can
+/// take playbooks and routes alike). A cheap look at the top-level lines;
+/// the real check is the parse.
+pub fn looks_like_routes(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| {
+        text.lines().any(|l| {
+            let l = l.trim_end();
+            l == "kind: Routes" || l == "kind: \"Routes\"" || l == "kind: 'Routes'"
+        })
+    })
+}
