@@ -121,6 +121,10 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
             "GetParametersByPath",
         ],
     ),
+    // The event path's re-read of alarms and findings.
+    ("cloudwatch", &["DescribeAlarms"]),
+    ("guardduty", &["GetFindings", "ListDetectors"]),
+    ("securityhub", &["GetFindings"]),
     // AssumeRole changes nothing in the account; dry-run needs it to read
     // another account.
     ("sts", &["GetCallerIdentity", "AssumeRole"]),

@@ -98,6 +98,17 @@ impl Responder {
         }
     }
 
+    /// Uses `aws` (acting as `caller`) for events in `region` instead of
+    /// connecting: a Lambda handler that already holds clients, and tests
+    /// with recorded responses.
+    pub async fn with_connection(self, region: &str, aws: Aws, caller: Caller) -> Self {
+        self.connections
+            .lock()
+            .await
+            .insert(format!("{region}|"), Connected { aws, caller });
+        self
+    }
+
     /// Every request this responder sent, over all its connections.
     pub async fn api_calls(&self) -> crate::aws::CallCounts {
         let mut total = crate::aws::CallCounts::default();

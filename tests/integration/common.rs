@@ -799,7 +799,7 @@ impl TestContext {
 /// Secrets Manager and SSM seeding, and reading back every object of a
 /// bucket (issue 11: secrets rotation and the leak scan).
 impl TestContext {
-    async fn sdk_config(&self) -> aws_types::SdkConfig {
+    pub async fn sdk_config(&self) -> aws_types::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
