@@ -17,6 +17,7 @@ mod mocked;
 mod plan_run;
 mod qualifiers;
 mod respond;
+mod respond_findings;
 mod runner;
 mod saved_plan;
 mod secrets;
