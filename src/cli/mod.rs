@@ -12,6 +12,7 @@ pub mod run;
 pub mod session;
 pub mod targets;
 pub mod validate;
+pub mod watch;
 
 use std::path::PathBuf;
 
@@ -90,6 +91,8 @@ pub enum Command {
     Recover(recover::RecoverArgs),
     /// Handle one alarm or finding event as the routes say (no prompt).
     Respond(respond::RespondArgs),
+    /// Consume an SQS queue of alarms and findings and respond to each.
+    Watch(watch::WatchArgs),
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -108,6 +111,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => run::exec(&cli.global, args).await,
         Command::Recover(args) => recover::exec(&cli.global, args).await,
         Command::Respond(args) => respond::exec(&cli.global, args).await,
+        Command::Watch(args) => watch::exec(&cli.global, args).await,
         Command::Audit(cmd) => audit::exec(&cli.global, cmd),
         Command::Evidence(cmd) => evidence::exec(&cli.global, cmd).await,
         Command::Actions => actions::exec(&cli.global),

@@ -98,8 +98,14 @@ impl Session {
         };
         // Observation only: several targets at once, the plans kept in
         // target order.
-        let plans: Vec<Result<Plan, EngineError>> = stream::iter(params)
+        // The futures are made by an iterator, not by `StreamExt::map`: a
+        // stream's closure over borrowed data is not provably `Send` for
+        // every lifetime, which a caller spawning this run (`watch`) needs.
+        let futures: Vec<_> = params
+            .into_iter()
             .map(|p| async move { self.build_plan(req.playbook, &p, req.phases).await })
+            .collect();
+        let plans: Vec<Result<Plan, EngineError>> = stream::iter(futures)
             .buffered(req.concurrency.max(1))
             .collect()
             .await;
@@ -122,23 +128,26 @@ impl Session {
             plans.iter().map(|_| TargetProgress::default()).collect();
         let started = Instant::now();
         for harm in [true, false] {
-            let parts: Vec<Result<RunReport, EngineError>> =
-                stream::iter(plans.iter().zip(progress.iter_mut()))
-                    .map(|(plan, progress)| async move {
-                        let mut part = RunReport::default();
-                        self.apply_steps(
-                            plan,
-                            playbook,
-                            |s| s.action.spec().stops_harm == harm,
-                            &mut part,
-                            progress,
-                        )
-                        .await
-                        .map(|()| part)
-                    })
-                    .buffer_unordered(concurrency.max(1))
-                    .collect()
-                    .await;
+            let futures: Vec<_> = plans
+                .iter()
+                .zip(progress.iter_mut())
+                .map(|(plan, progress)| async move {
+                    let mut part = RunReport::default();
+                    self.apply_steps(
+                        plan,
+                        playbook,
+                        |s| s.action.spec().stops_harm == harm,
+                        &mut part,
+                        progress,
+                    )
+                    .await
+                    .map(|()| part)
+                })
+                .collect();
+            let parts: Vec<Result<RunReport, EngineError>> = stream::iter(futures)
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
             for part in parts {
                 report.merge(part?);
             }
@@ -146,7 +155,9 @@ impl Session {
         report.timings.apply_ms = millis(started);
         let started = Instant::now();
         let failures = &report.failures;
-        let checks: Vec<Result<RunReport, EngineError>> = stream::iter(plans.iter().zip(&progress))
+        let futures: Vec<_> = plans
+            .iter()
+            .zip(&progress)
             .map(|(plan, progress)| async move {
                 // Failed steps are not verified (matched by step and target).
                 let mut part = RunReport {
@@ -160,6 +171,8 @@ impl Session {
                         ..RunReport::default()
                     })
             })
+            .collect();
+        let checks: Vec<Result<RunReport, EngineError>> = stream::iter(futures)
             .buffered(concurrency.max(1))
             .collect()
             .await;

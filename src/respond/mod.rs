@@ -12,6 +12,7 @@ pub mod refusals;
 pub mod reread;
 pub mod responder;
 pub mod routes;
+pub mod watch;
 
 pub use event::{Event, Refusal};
 pub use responder::{Outcome, Responded, Responder};
