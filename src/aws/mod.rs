@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use call_path::{CallCounts, CallPath, OpCount, Quotas};
 pub use error::{AwsError, AwsErrorKind};
 pub use guard::{CallRecorder, DryRunRefused, Guard};
-pub use state_client::state_s3_client;
+pub use state_client::{state_s3_client, state_s3_client_from};
 
 /// How to reach AWS, from the global flags.
 #[derive(Debug, Clone, Default)]

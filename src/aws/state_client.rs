@@ -22,6 +22,14 @@ use aws_config::{BehaviorVersion, Region};
 
 use super::{AwsError, AwsErrorKind, AwsSettings};
 
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(15))
+        .operation_timeout(Duration::from_secs(20))
+        .build()
+}
+
 pub async fn state_s3_client(settings: &AwsSettings) -> Result<aws_sdk_s3::Client, AwsError> {
     let https = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
@@ -31,13 +39,7 @@ pub async fn state_s3_client(settings: &AwsSettings) -> Result<aws_sdk_s3::Clien
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(https)
         .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(15))
-                .operation_timeout(Duration::from_secs(20))
-                .build(),
-        );
+        .timeout_config(timeouts());
     if let Some(r) = &settings.region {
         loader = loader.region(Region::new(r.clone()));
     }
@@ -48,6 +50,13 @@ pub async fn state_s3_client(settings: &AwsSettings) -> Result<aws_sdk_s3::Clien
         loader = loader.endpoint_url(e);
     }
     let sdk = loader.load().await;
+    state_s3_client_from(&sdk)
+}
+
+/// The same client from an SDK configuration built elsewhere (tests give
+/// each LocalStack account its own credentials): retries off, the store's
+/// timeouts, path-style addressing whenever an endpoint is set.
+pub fn state_s3_client_from(sdk: &aws_types::SdkConfig) -> Result<aws_sdk_s3::Client, AwsError> {
     if sdk.region().is_none() {
         return Err(AwsError::new(
             "configure",
@@ -58,10 +67,12 @@ pub async fn state_s3_client(settings: &AwsSettings) -> Result<aws_sdk_s3::Clien
         ));
     }
     Ok(aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
+        aws_sdk_s3::config::Builder::from(sdk)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts())
             // Path-style whenever an endpoint is given (LocalStack, an S3
             // compatible store): virtual-host names need DNS we cannot assume.
-            .force_path_style(settings.endpoint_url.is_some() || sdk.endpoint_url().is_some())
+            .force_path_style(sdk.endpoint_url().is_some())
             .build(),
     ))
 }

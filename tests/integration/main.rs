@@ -17,6 +17,7 @@ mod mocked;
 mod plan_run;
 mod qualifiers;
 mod runner;
+mod s3_state;
 mod saved_plan;
 mod secrets;
 mod secrets_rotation;

@@ -31,7 +31,7 @@ pub use lease::LeaseTerms;
 use super::{Holder, IncidentBackend, IncidentId, StateError, StateStore, Trail};
 use crate::aws::AwsSettings;
 use lease::LeaseCell;
-use worker::Worker;
+use worker::{ClientSource, Worker};
 
 /// Knobs a test turns (small listing pages prove pagination).
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,7 +59,23 @@ impl S3Store {
         settings: AwsSettings,
         terms: LeaseTerms,
     ) -> Result<Self, StateError> {
-        let worker = Worker::start(settings, location.to_string())?;
+        let worker = Worker::start(ClientSource::Settings(settings), location.to_string())?;
+        Ok(Self {
+            location,
+            worker,
+            terms,
+            tuning: Tuning::default(),
+        })
+    }
+
+    /// A store using `client` (build it with `aws::state_s3_client_from`:
+    /// the store retries by itself and needs the SDK's retries off).
+    pub fn with_client(
+        location: S3Location,
+        client: aws_sdk_s3::Client,
+        terms: LeaseTerms,
+    ) -> Result<Self, StateError> {
+        let worker = Worker::start(ClientSource::Ready(client), location.to_string())?;
         Ok(Self {
             location,
             worker,
@@ -119,7 +135,9 @@ impl StateStore for S3Store {
                 bucket: &keys.bucket,
                 key: &key,
             };
-            Ok(objects::etag(&c, t).await?.is_some())
+            // GetObject, not HeadObject: a HEAD's bare 404 cannot tell a
+            // missing bucket from a new incident.
+            Ok(objects::get(&c, t).await?.is_some())
         })
     }
 
@@ -153,9 +171,14 @@ impl StateStore for S3Store {
             .call(move |c| async move { log::read_trail(&c, &keys, page).await })?;
         match found {
             Some(t) => Ok(t),
+            // Opened, nothing recorded yet: an empty trail, which
+            // verification reports as such.
             None if self.exists(id)? => Ok(Trail {
                 address: self.address(id),
-                head_address: self.address(id),
+                head_address: self
+                    .location
+                    .incident(id)
+                    .url(&self.location.incident(id).head()),
                 bytes: Vec::new(),
                 head: None,
             }),

@@ -318,3 +318,100 @@ pub fn nonce() -> Result<String, StateError> {
     })?;
     Ok(hex::encode(buf))
 }
+
+#[cfg(test)]
+mod tests {
+    //! A lost answer, staged with recorded responses (LocalStack cannot
+    //! drop a response on purpose).
+
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+    use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    use super::*;
+
+    const PRECONDITION: &str = "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>";
+
+    /// PutObject answers 503 (it may have landed), then 412 to the retry;
+    /// HeadObject shows the nonce of the attempt (`ours`) or another one.
+    async fn lost_answer_then_412(ours: bool) -> Put {
+        let seen = Arc::new(Mutex::new(String::new()));
+        let capture = seen.clone();
+        let put_rule = mock!(Client::put_object)
+            .match_requests(move |r| {
+                let nonce = r.metadata().and_then(|m| m.get(NONCE)).cloned();
+                *capture.lock().unwrap() = nonce.unwrap_or_default();
+                r.if_none_match() == Some("*")
+            })
+            .sequence()
+            .http_status(503, None)
+            .http_status(412, Some(PRECONDITION.into()))
+            .build();
+        let head = mock!(Client::head_object).then_output(move || {
+            let nonce = if ours {
+                seen.lock().unwrap().clone()
+            } else {
+                "theirs".into()
+            };
+            HeadObjectOutput::builder()
+                .e_tag("\"e1\"")
+                .metadata(NONCE, nonce)
+                .build()
+        });
+        let c = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put_rule, &head], |b| b
+            .retry_config(aws_config::retry::RetryConfig::disabled()));
+        let t = Target {
+            bucket: "b",
+            key: "INC-1/journal/00000000000000000001.json",
+        };
+        put(&c, t, b"{}", Cond::Create).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_412_after_a_lost_answer_is_ours_when_the_object_carries_our_nonce() {
+        assert_eq!(
+            lost_answer_then_412(true).await,
+            Put::Done {
+                etag: "\"e1\"".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_412_after_a_lost_answer_is_a_conflict_when_another_writer_won() {
+        assert_eq!(lost_answer_then_412(false).await, Put::Precondition);
+    }
+
+    #[tokio::test]
+    async fn a_plain_412_is_a_conflict_without_reading_back() {
+        // No HeadObject rule: reading back would fail the test.
+        let put_rule = mock!(Client::put_object)
+            .match_requests(|r| r.if_match() == Some("\"e0\""))
+            .then_http_response(|| {
+                aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(412).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(PRECONDITION),
+                )
+            });
+        let ok = mock!(Client::put_object)
+            .then_output(|| PutObjectOutput::builder().e_tag("\"e2\"").build());
+        let c = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put_rule, &ok], |b| b
+            .retry_config(aws_config::retry::RetryConfig::disabled()));
+        let t = || Target {
+            bucket: "b",
+            key: "INC-1/lock.json",
+        };
+        assert_eq!(
+            put(&c, t(), b"{}", Cond::Match("\"e0\"")).await.unwrap(),
+            Put::Precondition
+        );
+        assert_eq!(
+            put(&c, t(), b"{}", Cond::Match("\"e1\"")).await.unwrap(),
+            Put::Done {
+                etag: "\"e2\"".into()
+            }
+        );
+    }
+}

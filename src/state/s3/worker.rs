@@ -37,6 +37,15 @@ type Job =
 /// number of attempts, well inside this.
 const ANSWER_WITHIN: Duration = Duration::from_secs(300);
 
+/// Where the worker's client comes from.
+#[derive(Debug)]
+pub enum ClientSource {
+    /// Built on the worker from the global AWS settings.
+    Settings(AwsSettings),
+    /// Built by the caller (tests, with their own credentials).
+    Ready(Client),
+}
+
 #[derive(Debug, Clone)]
 pub struct Worker {
     jobs: mpsc::UnboundedSender<Job>,
@@ -47,7 +56,7 @@ pub struct Worker {
 impl Worker {
     /// Starts the thread; the client is built on it (credentials are
     /// resolved there too), and a failure to build it is every job's answer.
-    pub fn start(settings: AwsSettings, at: String) -> Result<Self, StateError> {
+    pub fn start(source: ClientSource, at: String) -> Result<Self, StateError> {
         let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -61,7 +70,10 @@ impl Worker {
             .name("firebreak-state-s3".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let client = crate::aws::state_s3_client(&settings).await;
+                    let client = match source {
+                        ClientSource::Settings(s) => crate::aws::state_s3_client(&s).await,
+                        ClientSource::Ready(c) => Ok(c),
+                    };
                     while let Some(job) = rx.recv().await {
                         tokio::spawn(job(client.clone()));
                     }
@@ -123,5 +135,60 @@ impl Worker {
                 "re-run the command; if it persists, run with -vv and report it",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    use super::*;
+
+    fn worker() -> Worker {
+        let rule = mock!(Client::get_object).then_output(|| {
+            GetObjectOutput::builder()
+                .body(ByteStream::from_static(b"ok"))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+        Worker::start(ClientSource::Ready(client), "s3://b/p".into()).unwrap()
+    }
+
+    /// One blocking call, the way the traits make it.
+    fn fetch(w: &Worker) -> Vec<u8> {
+        w.call(|c| async move {
+            let out = c.get_object().bucket("b").key("k").send().await.unwrap();
+            Ok(out.body.collect().await.unwrap().into_bytes().to_vec())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_call_works_outside_any_runtime() {
+        assert_eq!(fetch(&worker()), b"ok");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_works_inside_a_current_thread_runtime() {
+        // The caller's only thread blocks; the request runs on the worker.
+        assert_eq!(fetch(&worker()), b"ok");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_works_inside_a_multi_thread_runtime_and_from_its_tasks() {
+        let w = worker();
+        assert_eq!(fetch(&w), b"ok");
+        let from_task = tokio::spawn(async move { fetch(&w) }).await.unwrap();
+        assert_eq!(from_task, b"ok");
+    }
+
+    #[test]
+    fn an_error_comes_back_as_the_answer() {
+        let w = worker();
+        let r: Result<(), StateError> =
+            w.call(|_| async { Err(StateError::BadMetaName("x".into())) });
+        assert!(matches!(r, Err(StateError::BadMetaName(_))));
     }
 }
