@@ -420,6 +420,53 @@ async fn a_run_with_s3_state_then_audit_verify_and_recover() {
 }
 
 #[tokio::test]
+async fn the_full_playbook_with_s3_state_then_evidence_verify_reads_the_trail_from_s3() {
+    let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
+    let forensic = ev[0].trim_start_matches("forensic_bucket=").to_string();
+    let f = cx.unique("s3ev");
+    let role_arn = cx.seed_role(&format!("{f}-role")).await;
+    cx.create_function_with_role(&f, &role_arn).await;
+    let (_, url) = state_bucket(&cx, "ev").await;
+    let flagship = crate::common::crate_root()
+        .join("playbooks/lambda-compromise.yaml")
+        .display()
+        .to_string();
+    let param = format!("function={f}");
+    let state = ["--state", url.as_str()];
+    let run = [
+        "run",
+        &flagship,
+        "--incident",
+        "INC-S3EV",
+        "-p",
+        &param,
+        "-p",
+        "scope=role",
+        "--yes",
+    ];
+    let params: Vec<&str> = ev.iter().flat_map(|p| ["-p", p.as_str()]).collect();
+    cx.run(&[&state[..], &run[..], &params[..]].concat())
+        .expect_code(0);
+    let verify = [
+        "evidence",
+        "verify",
+        "--incident",
+        "INC-S3EV",
+        "--bucket",
+        &forensic,
+    ];
+    let ok = cx.run(&[&state[..], &verify[..]].concat());
+    ok.expect_code(0);
+    assert!(ok.stdout.contains(" 0 mismatch(es)"), "{}", ok.stdout);
+    // The trail it checked the manifests against is the one in S3: there
+    // is none in the local directory.
+    let local = cx.run(&verify);
+    assert_ne!(local.code, 0, "{}", local.stdout);
+    assert!(local.stderr.contains("no audit trail"), "{}", local.stderr);
+}
+
+#[tokio::test]
 async fn a_run_killed_mid_way_is_resumed_by_another_process_once_its_lease_expires() {
     let cx = TestContext::new().await;
     let f = cx.unique("s3kill");
