@@ -91,7 +91,11 @@ impl StateError {
         match self {
             StateError::Io { .. } => "check that the state directory (--state-dir) is writable and the disk is not full".into(),
             StateError::Corrupt { .. } => "the incident state was edited or damaged; do not edit it by hand. Keep a copy for the investigation and use a new --incident id, or --state-dir to start afresh".into(),
-            StateError::Locked { .. } => "wait for that run to finish (it releases the lock when it exits, even if it crashes), then run again: the journal makes the second run resume, not repeat".into(),
+            StateError::Locked { lease, .. } => match lease.as_ref().and_then(|l| l.expires_at.as_ref()) {
+                // A shared store's lease: a crashed holder keeps it until it lapses.
+                Some(t) => format!("wait for that run to finish (it releases the incident when it exits); if it died, its lease lapses at {t} and the next run takes the incident over: the journal makes it resume, not repeat"),
+                None => "wait for that run to finish (it releases the lock when it exits, even if it crashes), then run again: the journal makes the second run resume, not repeat".into(),
+            },
             StateError::Conflict { .. } | StateError::LeaseLost { .. } => "another responder took this incident over (this one's lock was lost or not honoured); stop here and let it finish, or run again later: the journal makes a new run resume from what was recorded".into(),
             StateError::NoTrail { .. } => "check --incident and --state-dir, or pass an incident directory or a copy of its trail".into(),
             StateError::BadIncidentId(_) => "use 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit (e.g. INC-2026-0042)".into(),

@@ -520,7 +520,14 @@ async fn a_run_killed_mid_way_is_resumed_by_another_process_once_its_lease_expir
     first.kill().expect("SIGKILL");
     let _ = first.wait();
     // Nothing frees a killed holder's lock but time.
-    cx.run(&args).expect_code(3);
+    let refused = cx.run(&args);
+    refused.expect_code(3);
+    assert!(refused.stderr.contains("lease until"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("if it died, its lease lapses at"),
+        "{}",
+        refused.stderr
+    );
     std::thread::sleep(Duration::from_secs(LEASE + 1));
 
     let resumed = cx.run(&[&["--output", "json"][..], &args].concat());
