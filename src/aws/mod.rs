@@ -8,6 +8,7 @@ mod assume;
 pub mod call_path;
 pub mod error;
 pub mod guard;
+mod state_client;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use call_path::{CallCounts, CallPath, OpCount, Quotas};
 pub use error::{AwsError, AwsErrorKind};
 pub use guard::{CallRecorder, DryRunRefused, Guard};
+pub use state_client::{state_s3_client, state_s3_client_from};
 
 /// How to reach AWS, from the global flags.
 #[derive(Debug, Clone, Default)]

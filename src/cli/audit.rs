@@ -16,7 +16,7 @@ pub enum AuditCommand {
         /// head beside it).
         #[arg(required_unless_present = "incident", conflicts_with = "incident")]
         path: Option<PathBuf>,
-        /// The incident whose trail to check, in the state store (--state-dir).
+        /// The incident whose trail to check, in the state store (--state-dir or --state).
         #[arg(long)]
         incident: Option<String>,
         /// Check the chain even when the trail's head is missing.
@@ -35,17 +35,19 @@ pub fn exec(global: &GlobalArgs, cmd: AuditCommand) -> Result<u8, CliError> {
     // appends to it. A path is the local backend's address for a trail.
     let trail = match (&path, &incident) {
         (Some(path), _) => state::local::read_trail_at(path),
-        (None, Some(id)) => global.state_store().read_trail(&IncidentId::parse(id)?),
+        (None, Some(id)) => global.state_store()?.read_trail(&IncidentId::parse(id)?),
         (None, None) => unreachable!("clap requires PATH or --incident"),
     };
     let report = trail
         .and_then(|t| audit::verify(&t, !allow_missing_head))
-        .map_err(|e| {
-            CliError::new(
+        .map_err(|e| match e {
+            // The shared store could not be read: its own hint says why.
+            state::StateError::Store { .. } => CliError::from(e),
+            e => CliError::new(
                 ErrorClass::Input,
                 e.to_string(),
-                "pass an incident directory or a copy of its trail, or --incident ID (with --state-dir)",
-            )
+                "pass an incident directory or a copy of its trail, or --incident ID (with --state-dir or --state)",
+            ),
         })?;
     match global.output {
         OutputFormat::Json => {

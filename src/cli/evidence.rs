@@ -7,7 +7,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{exit, CliError, ErrorClass, GlobalArgs, OutputFormat};
-use crate::aws::{Aws, AwsSettings};
+use crate::aws::Aws;
 use crate::evidence::{verify, EvidenceError};
 use crate::state::IncidentId;
 
@@ -23,7 +23,7 @@ pub enum EvidenceCommand {
         #[arg(long)]
         bucket: String,
         /// The audit trail to start from: an incident directory or a copy of
-        /// its trail (default: the incident's, under --state-dir).
+        /// its trail (default: the incident's, in --state-dir or --state).
         #[arg(long)]
         trail: Option<PathBuf>,
         /// A role to assume for reading the bucket (a separate forensic account).
@@ -65,17 +65,10 @@ pub async fn exec(global: &GlobalArgs, cmd: EvidenceCommand) -> Result<u8, CliEr
     // Read-only, without the lease: the trail as stored, wherever it is.
     let trail = match &trail {
         Some(path) => crate::state::local::read_trail_at(path),
-        None => global.state_store().read_trail(&id),
+        None => global.state_store()?.read_trail(&id),
     }?;
     // Dry-run clients: verification must be unable to write, whatever a bug does.
-    let aws = Aws::connect(&AwsSettings {
-        region: global.region.clone(),
-        profile: global.profile.clone(),
-        endpoint_url: global.endpoint_url.clone(),
-        dry_run: true,
-        quotas: global.quotas.clone(),
-    })
-    .await?;
+    let aws = Aws::connect(&global.aws_settings(true)).await?;
     let store = crate::action::evidence::open_store(
         &aws,
         &crate::action::RunContext::new(),

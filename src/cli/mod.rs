@@ -15,8 +15,12 @@ pub mod validate;
 pub mod watch;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::aws::AwsSettings;
+use crate::state::{LeaseTerms, LocalStore, S3Location, S3Store, StateStore};
 
 pub use error::{exit, CliError, ErrorClass};
 
@@ -65,17 +69,62 @@ pub struct GlobalArgs {
         default_value = ".firebreak"
     )]
     pub state_dir: PathBuf,
+    /// Keep incident state in S3 instead of --state-dir, shared by every
+    /// responder (locks and records by conditional writes).
+    #[arg(
+        long,
+        global = true,
+        env = "FIREBREAK_STATE",
+        value_name = "s3://BUCKET/PREFIX",
+        value_parser = parse_state_location
+    )]
+    pub state: Option<S3Location>,
+    /// With --state: seconds a responder's lease on an incident lasts
+    /// without renewal (renewed every quarter of it); after that another
+    /// responder may take a dead one's incident over.
+    #[arg(
+        long,
+        global = true,
+        env = "FIREBREAK_STATE_LEASE",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub state_lease: u64,
     /// A YAML file overriding the AWS request quotas the run paces itself to
     /// (e.g. `quotas: {lambda: {rate: 10, burst: 2}}`; see docs/architecture.md).
     #[arg(long, global = true, env = "FIREBREAK_QUOTAS", value_name = "FILE")]
     pub quotas: Option<PathBuf>,
 }
 
+fn parse_state_location(given: &str) -> Result<S3Location, String> {
+    S3Location::parse(given).map_err(|e| format!("{e}\n  hint: {}", e.hint()))
+}
+
 impl GlobalArgs {
+    /// How to reach AWS, from the global flags.
+    pub fn aws_settings(&self, dry_run: bool) -> AwsSettings {
+        AwsSettings {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            dry_run,
+            quotas: self.quotas.clone(),
+        }
+    }
+
     /// Where incident state lives: the one place a command chooses the
-    /// backend. Today the local directory `--state-dir`.
-    pub fn state_store(&self) -> Box<dyn crate::state::StateStore> {
-        Box::new(crate::state::LocalStore::new(&self.state_dir))
+    /// backend. `--state s3://BUCKET/PREFIX` when given, otherwise the
+    /// local directory `--state-dir`.
+    pub fn state_store(&self) -> Result<Box<dyn StateStore>, CliError> {
+        match &self.state {
+            None => Ok(Box::new(LocalStore::new(&self.state_dir))),
+            Some(location) => Ok(Box::new(S3Store::connect(
+                location.clone(),
+                self.aws_settings(false),
+                LeaseTerms::new(Duration::from_secs(self.state_lease)),
+            )?)),
+        }
     }
 }
 

@@ -33,12 +33,12 @@ pub struct RecoverArgs {
 
 pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError> {
     let id = IncidentId::parse(&args.incident)?;
-    let store = global.state_store();
+    let store = global.state_store()?;
     if !store.exists(&id)? {
         return Err(CliError::new(
             ErrorClass::Input,
             format!("incident {id} has no journal at {}", store.address(&id)),
-            "check --incident and --state-dir: recover undoes what `firebreak run` recorded for that incident",
+            "check --incident and --state-dir (or --state): recover undoes what `firebreak run` recorded for that incident",
         ));
     }
     let details = json!({"include_risky": args.include_risky, "exclude": args.exclude});

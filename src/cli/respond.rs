@@ -39,7 +39,7 @@ pub fn responder(
     };
     Ok(Responder::new(
         routes,
-        Arc::from(global.state_store()),
+        Arc::from(global.state_store()?),
         settings,
     ))
 }

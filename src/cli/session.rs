@@ -7,7 +7,6 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
 
 use super::{CliError, GlobalArgs};
-use crate::aws::AwsSettings;
 use crate::engine::{self, params, Session};
 use crate::playbook::template::Scope;
 use crate::playbook::{self, Phase, Playbook};
@@ -133,7 +132,8 @@ pub async fn prepare(
     })
 }
 
-/// The engine's session for this command: the incident in `--state-dir`,
+/// The engine's session for this command: the incident in the state store
+/// (`--state-dir` or `--state`),
 /// AWS as the global flags say.
 pub async fn open_session(
     global: &GlobalArgs,
@@ -142,14 +142,8 @@ pub async fn open_session(
     command: &str,
     details: Value,
 ) -> Result<Session, CliError> {
-    let settings = AwsSettings {
-        region: global.region.clone(),
-        profile: global.profile.clone(),
-        endpoint_url: global.endpoint_url.clone(),
-        dry_run,
-        quotas: global.quotas.clone(),
-    };
-    let store = global.state_store();
+    let settings = global.aws_settings(dry_run);
+    let store = global.state_store()?;
     Ok(Session::open(&*store, id, &settings, command, details).await?)
 }
 

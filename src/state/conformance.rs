@@ -1,6 +1,7 @@
 //! The contract of `store.rs`, as tests any backend runs: a backend's test
 //! module implements [`Harness`] and calls [`run_all`] (the local one in
-//! `local/tests.rs`; the shared store's will run against LocalStack).
+//! `local/tests.rs`; the shared store's against LocalStack, in
+//! `tests/integration/s3_state.rs`).
 
 use serde_json::json;
 
@@ -13,7 +14,7 @@ use crate::plan::Change;
 
 /// What the suite needs beyond the trait: ways to misbehave that only the
 /// backend knows how to stage.
-pub(crate) trait Harness {
+pub trait Harness {
     type Store: StateStore;
 
     fn store(&self) -> &Self::Store;
@@ -28,7 +29,7 @@ pub(crate) trait Harness {
     fn intruder(&self, id: &IncidentId) -> Box<dyn IncidentBackend>;
 }
 
-pub(crate) fn run_all<H: Harness>(h: &H) {
+pub fn run_all<H: Harness>(h: &H) {
     the_lease_is_exclusive_and_names_its_holder(h);
     appends_survive_reopen(h);
     a_torn_tail_is_repaired(h);
@@ -45,7 +46,7 @@ fn open<H: Harness>(h: &H, id: &IncidentId) -> Result<Incident, StateError> {
     Incident::open_in(h.store(), id, "run-1", "firebreak run")
 }
 
-pub(crate) fn record(event: JournalEvent) -> JournalRecord {
+pub fn record(event: JournalEvent) -> JournalRecord {
     JournalRecord {
         seq: 0,
         time: "t".into(),

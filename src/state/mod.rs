@@ -6,19 +6,24 @@
 //! backend. Where the bytes live is behind [`StateStore`] /
 //! [`IncidentBackend`] (`store.rs`, which states what a backend must
 //! guarantee); [`LocalStore`] (`local/`) is the directory backend and the
-//! only code that knows a file name. Nothing outside this module knows a
-//! file name, a key or a layout.
+//! only code that knows a file name; [`S3Store`] (`s3/`) is the shared
+//! backend (S3 with conditional writes) and the only code that knows a key.
+//! Nothing outside this module knows a file name, a key or a layout.
 
 pub mod audit;
 pub mod event;
 pub mod journal;
 mod lease;
 pub mod local;
+pub mod s3;
 pub mod store;
 mod verify;
 
-#[cfg(test)]
-pub(crate) mod conformance;
+/// The contract of `store.rs` as executable checks. Public (hidden) so that
+/// the integration tests run it against the shared store on LocalStack;
+/// nothing but tests calls it.
+#[doc(hidden)]
+pub mod conformance;
 
 use std::fmt;
 use std::path::Path;
@@ -31,6 +36,7 @@ pub use event::AuditEvent;
 pub use journal::{Journal, JournalEvent, JournalRecord};
 pub use lease::{Holder, Lease};
 pub use local::LocalStore;
+pub use s3::{LeaseTerms, S3Location, S3Store};
 pub use store::{IncidentBackend, LogContents, LogKind, StateStore, Trail};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +76,14 @@ pub enum StateError {
     BadIncidentId(String),
     #[error("invalid incident metadata name `{0}`")]
     BadMetaName(String),
+    /// A request to a shared store (S3) failed: what AWS answered (code and
+    /// message) and what to do about it.
+    #[error("incident state at {at}: {source}")]
+    Store {
+        at: String,
+        #[source]
+        source: Box<crate::aws::AwsError>,
+    },
 }
 
 impl StateError {
@@ -77,11 +91,16 @@ impl StateError {
         match self {
             StateError::Io { .. } => "check that the state directory (--state-dir) is writable and the disk is not full".into(),
             StateError::Corrupt { .. } => "the incident state was edited or damaged; do not edit it by hand. Keep a copy for the investigation and use a new --incident id, or --state-dir to start afresh".into(),
-            StateError::Locked { .. } => "wait for that run to finish (it releases the lock when it exits, even if it crashes), then run again: the journal makes the second run resume, not repeat".into(),
+            StateError::Locked { lease, .. } => match lease.as_ref().and_then(|l| l.expires_at.as_ref()) {
+                // A shared store's lease: a crashed holder keeps it until it lapses.
+                Some(t) => format!("wait for that run to finish (it releases the incident when it exits); if it died, its lease lapses at {t} and the next run takes the incident over: the journal makes it resume, not repeat"),
+                None => "wait for that run to finish (it releases the lock when it exits, even if it crashes), then run again: the journal makes the second run resume, not repeat".into(),
+            },
             StateError::Conflict { .. } | StateError::LeaseLost { .. } => "another responder took this incident over (this one's lock was lost or not honoured); stop here and let it finish, or run again later: the journal makes a new run resume from what was recorded".into(),
             StateError::NoTrail { .. } => "check --incident and --state-dir, or pass an incident directory or a copy of its trail".into(),
             StateError::BadIncidentId(_) => "use 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit (e.g. INC-2026-0042)".into(),
             StateError::BadMetaName(_) => "a metadata name is 1 to 32 lowercase letters or `_` (a firebreak bug if you see this)".into(),
+            StateError::Store { source, .. } => source.hint.clone(),
         }
     }
 }

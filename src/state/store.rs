@@ -1,5 +1,5 @@
-//! The incident state contract: what any backend (the local directory
-//! today, a shared store with conditional writes next) must guarantee.
+//! The incident state contract: what any backend (the local directory,
+//! the shared store in S3 with conditional writes) must guarantee.
 //!
 //! A backend stores, per incident, two append-only logs of opaque records
 //! (the journal and the audit trail), the trail's head, a few small named

@@ -19,6 +19,7 @@ mod qualifiers;
 mod respond;
 mod respond_findings;
 mod runner;
+mod s3_state;
 mod saved_plan;
 mod secrets;
 mod secrets_rotation;
