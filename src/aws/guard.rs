@@ -122,7 +122,7 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
         ],
     ),
     // The event path's re-read of alarms and findings.
-    ("cloudwatch", &["DescribeAlarms"]),
+    ("cloudwatch", &["DescribeAlarmHistory", "DescribeAlarms"]),
     ("guardduty", &["GetFindings", "ListDetectors"]),
     ("securityhub", &["GetFindings"]),
     // AssumeRole changes nothing in the account; dry-run needs it to read

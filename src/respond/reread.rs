@@ -3,7 +3,7 @@
 //! it cannot make CloudWatch hold an alarm in ALARM or GuardDuty hold an
 //! active finding. What the responder acts on is what it re-read here.
 
-use aws_sdk_cloudwatch::types::StateValue;
+use aws_sdk_cloudwatch::types::{HistoryItemType, StateValue};
 use aws_sdk_securityhub::types::{
     AwsSecurityFindingFilters, RecordState, StringFilter, StringFilterComparison, WorkflowStatus,
 };
@@ -79,16 +79,6 @@ async fn alarm(aws: &Aws, a: &AlarmChange) -> Result<AlarmChange, RereadError> {
             ),
         ));
     }
-    if found.state_value() != Some(&StateValue::Alarm) {
-        return Err(refuse(
-            "not_in_alarm",
-            format!(
-                "alarm {} is {} now, not ALARM",
-                a.name,
-                found.state_value().map_or("(no state)", |s| s.as_str())
-            ),
-        ));
-    }
     let mut dimensions: Vec<(String, String)> = Vec::new();
     let stats = found
         .metrics()
@@ -116,11 +106,65 @@ async fn alarm(aws: &Aws, a: &AlarmChange) -> Result<AlarmChange, RereadError> {
             ),
         ));
     }
+    // An alarm forced into ALARM, or one whose errors stopped because the
+    // function was throttled, may be back to OK by the time we look: its
+    // history still proves the transition the event reports.
+    if found.state_value() != Some(&StateValue::Alarm) && !went_to_alarm_at(aws, a).await? {
+        return Err(refuse(
+            "not_in_alarm",
+            format!(
+                "alarm {} is {} now and its history shows no change to ALARM at {}",
+                a.name,
+                found.state_value().map_or("(no state)", |s| s.as_str()),
+                a.changed_at
+            ),
+        ));
+    }
     Ok(AlarmChange {
         dimensions,
         state: "ALARM".into(),
         ..a.clone()
     })
+}
+
+/// How far the history's timestamp of a state change may be from the one
+/// in the notification (they are taken at slightly different moments).
+const HISTORY_SLACK_SECS: i64 = 5;
+
+async fn went_to_alarm_at(aws: &Aws, a: &AlarmChange) -> Result<bool, RereadError> {
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(&a.changed_at) else {
+        return Ok(false);
+    };
+    let at = at.timestamp();
+    // Newest first; filtered here rather than with StartDate/EndDate,
+    // which LocalStack cannot compare (naive vs aware datetimes).
+    let out = aws
+        .cloudwatch
+        .describe_alarm_history()
+        .alarm_name(&a.name)
+        .history_item_type(HistoryItemType::StateUpdate)
+        .max_records(100)
+        .send()
+        .await
+        .map_err(|e| {
+            RereadError::Failed(classify(
+                "DescribeAlarmHistory",
+                "cloudwatch:DescribeAlarmHistory",
+                &a.arn,
+                e,
+            ))
+        })?;
+    Ok(out.alarm_history_items().iter().any(|item| {
+        let near = item
+            .timestamp()
+            .is_some_and(|t| (t.secs() - at).abs() <= HISTORY_SLACK_SECS);
+        near && item
+            .history_data()
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .is_some_and(|d| {
+                d.pointer("/newState/stateValue").and_then(|v| v.as_str()) == Some("ALARM")
+            })
+    }))
 }
 
 async fn guardduty(aws: &Aws, f: &Finding) -> Result<Finding, RereadError> {

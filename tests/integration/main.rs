@@ -24,3 +24,4 @@ mod saved_plan;
 mod secrets;
 mod secrets_rotation;
 mod targets;
+mod watch;
