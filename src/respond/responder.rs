@@ -61,6 +61,22 @@ pub struct Responded {
     pub failures: Vec<Value>,
     /// Notification sent to the route's topic, or why not.
     pub notified: Option<String>,
+    pub timing: Timing,
+}
+
+/// Where the time of one event went. `own_ms` is exact when events are
+/// handled one at a time (concurrent ones share the connection's clock of
+/// AWS round trips).
+#[derive(Debug, Default, Serialize)]
+pub struct Timing {
+    /// When the event reached the responder (RFC 3339, ms).
+    pub received_at: String,
+    /// From the event's arrival to the end of its run.
+    pub handled_ms: u64,
+    /// Of which waiting for AWS's answers.
+    pub aws_ms: u64,
+    /// Of which firebreak's own work (parsing, planning, journaling).
+    pub own_ms: u64,
 }
 
 impl Outcome {
@@ -137,9 +153,31 @@ impl Responder {
     async fn handle_all(&self, raw: &[u8], events: Vec<Event>) -> Vec<Outcome> {
         let mut out = Vec::new();
         for e in events {
-            out.push(self.handle(raw, e).await);
+            let received_at = crate::time::now_rfc3339();
+            let (started, waited) = (std::time::Instant::now(), self.aws_wait().await);
+            let mut outcome = self.handle(raw, e).await;
+            if let Outcome::Responded(r) = &mut outcome {
+                let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                let handled = started.elapsed();
+                let aws = self.aws_wait().await.saturating_sub(waited);
+                r.timing = Timing {
+                    received_at,
+                    handled_ms: ms(handled),
+                    aws_ms: ms(aws),
+                    own_ms: ms(handled.saturating_sub(aws)),
+                };
+            }
+            out.push(outcome);
         }
         out
+    }
+
+    async fn aws_wait(&self) -> std::time::Duration {
+        let mut total = std::time::Duration::ZERO;
+        for c in self.connections.lock().await.values() {
+            total += c.aws.calls.aws_wait();
+        }
+        total
     }
 
     async fn refuse(&self, raw: &[u8], event: Option<&Event>, refusal: Refusal) -> Outcome {
@@ -338,6 +376,7 @@ impl Responder {
                 .filter_map(|x| serde_json::to_value(x).ok())
                 .collect(),
             notified: None,
+            timing: Timing::default(),
         };
         if let Some(topic) = &route.notify {
             responded.notified = Some(notify::send(&session.aws, topic, &responded).await);

@@ -78,8 +78,10 @@ async fn send(
         // Cloned before sending: a sent body is consumed.
         let replay = (sends < MAX_SENDS).then(|| request.try_clone()).flatten();
         bucket.acquire().await;
-        let response = inner.call(request).await?;
-        let (response, throttled) = throttle::inspect(response)
+        let started = std::time::Instant::now();
+        let response = inner.call(request).await;
+        path.recorder.record_wait(started.elapsed());
+        let (response, throttled) = throttle::inspect(response?)
             .await
             .map_err(|e| ConnectorError::io(e.into()))?;
         let Some(t) = throttled else {

@@ -5,6 +5,7 @@
 //! operation (a few dozen at most), in the order each was first seen.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use indexmap::IndexMap;
@@ -77,6 +78,9 @@ struct Row {
 #[derive(Debug, Default)]
 pub struct CallRecorder {
     rows: Mutex<IndexMap<(String, String), Row>>,
+    /// Time spent waiting for AWS's answers (not for our own pacing): what
+    /// is left of a run's wall time is firebreak's own.
+    aws_wait_ns: AtomicU64,
 }
 
 impl CallRecorder {
@@ -91,6 +95,17 @@ impl CallRecorder {
                 ..Row::default()
             });
         f(row);
+    }
+
+    /// One request's round trip to AWS.
+    pub fn record_wait(&self, took: std::time::Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.aws_wait_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Every round trip so far, summed.
+    pub fn aws_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.aws_wait_ns.load(Ordering::Relaxed))
     }
 
     /// A request left the process.
