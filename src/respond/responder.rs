@@ -151,6 +151,30 @@ impl Responder {
     }
 
     async fn handle_all(&self, raw: &[u8], events: Vec<Event>) -> Vec<Outcome> {
+        // One delivery (a Security Hub event with many findings) may name
+        // several functions; a route bounds how many it acts on at once.
+        let mut per_route: HashMap<&str, usize> = HashMap::new();
+        for e in &events {
+            if let Ok(d) = decide(&self.routes, e) {
+                *per_route.entry(d.route.name.as_str()).or_default() += 1;
+            }
+        }
+        let over = self.routes.routes.iter().find(|r| {
+            per_route
+                .get(r.name.as_str())
+                .is_some_and(|n| *n > r.max_targets as usize)
+        });
+        if let Some(route) = over {
+            let n = per_route.get(route.name.as_str()).copied().unwrap_or(0);
+            let refusal = Refusal::new(
+                "too_many_targets",
+                format!(
+                    "the event names {n} functions for route `{}`, which acts on at most {} per event (`max_targets`)",
+                    route.name, route.max_targets
+                ),
+            );
+            return vec![self.refuse(raw, events.first(), refusal).await];
+        }
         let mut out = Vec::new();
         for e in events {
             let received_at = crate::time::now_rfc3339();

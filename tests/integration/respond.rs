@@ -179,7 +179,7 @@ routes:
 /// An event file with this test's names filled in.
 pub fn event_file(cx: &TestContext, path: &Path, p: &AlarmPath, extra: &[(&str, &str)]) -> PathBuf {
     let mut bytes = std::fs::read(path).expect("event file");
-    let mut pairs = vec![
+    let defaults = vec![
         ("__ACCOUNT__", cx.account.clone()),
         ("__FUNCTION__", p.function.clone()),
         ("__ALARM__", p.alarm.clone()),
@@ -205,7 +205,12 @@ pub fn event_file(cx: &TestContext, path: &Path, p: &AlarmPath, extra: &[(&str, 
             ),
         ),
     ];
-    pairs.extend(extra.iter().map(|(a, b)| (*a, b.to_string())));
+    // Given values first: a placeholder replaced once is gone.
+    let pairs: Vec<(&str, String)> = extra
+        .iter()
+        .map(|(a, b)| (*a, b.to_string()))
+        .chain(defaults)
+        .collect();
     // Only valid UTF-8 files carry placeholders; the non-UTF-8 one is sent
     // as it is.
     if let Ok(mut text) = String::from_utf8(bytes.clone()) {
@@ -449,4 +454,40 @@ routes:
     ]);
     r.expect_code(1);
     assert!(r.stderr.contains("bad-routes.yaml:4:"), "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn one_alarm_change_delivered_three_ways_is_one_incident() {
+    let cx = TestContext::new().await;
+    let p = cx.alarm_path(&TestContext::throttle_playbook(), "").await;
+    cx.set_alarm(&p.alarm, aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .await;
+    // AWS's own formats (the SNS message names the region in words), all
+    // about the same state change: one incident, one change.
+    let at = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string();
+    let mut incidents = std::collections::BTreeSet::new();
+    let mut applied = 0;
+    for (i, name) in [
+        "alarm-sns.json",
+        "alarm-eventbridge.json",
+        "alarm-sqs-lambda-event.json",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let file = crate_root().join("tests/events/accepted").join(name);
+        let event = event_file(&cx, &file, &p, &[("__TIME__", at.as_str())]);
+        let (exit, out) = respond(&cx, &p.routes, &event);
+        assert_eq!(exit, 0, "{name}: {out}");
+        let r = &out["outcomes"][0];
+        assert_eq!(r["outcome"], "responded", "{name}: {out}");
+        assert_eq!(r["resumed"], i > 0, "{name}: {out}");
+        incidents.insert(r["incident"].as_str().unwrap_or("").to_string());
+        applied += r["summary"]["applied"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(applied, 1);
+    assert_eq!(cx.concurrency(&p.function).await, Some(0));
 }
