@@ -128,8 +128,9 @@ impl Text {
         let mut out = String::new();
         for f in &report.failures {
             let on = f
-                .target
+                .resource
                 .as_deref()
+                .or(f.target.as_deref())
                 .map(|t| format!(" on {t}"))
                 .unwrap_or_default();
             let _ = writeln!(

@@ -19,5 +19,6 @@ mod qualifiers;
 mod runner;
 mod saved_plan;
 mod secrets;
+mod secrets_bad_input;
 mod secrets_rotation;
 mod targets;

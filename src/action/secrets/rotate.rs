@@ -119,14 +119,23 @@ async fn current_value(cx: &StepContext<'_>, arn: &str) -> Result<SecretValue, V
 
 /// One secret as rotation sees it; no value, ever.
 async fn assess(cx: &StepContext<'_>, secret: &str, generate: bool) -> Result<Value, ActionError> {
+    let blocked = |detail: String| {
+        json!({"arn": secret, "status": "blocked", "current": null,
+            "token": rotation_token(cx.incident_id, secret), "detail": detail})
+    };
     let d = match describe(cx, secret).await {
         Ok(d) => d,
         Err(e) if e.kind == AwsErrorKind::NotFound => {
-            return Ok(json!({"arn": secret, "status": "blocked", "current": null,
-                "token": rotation_token(cx.incident_id, secret),
-                "detail": "it does not exist (a stale reference, or deleted)"}))
+            return Ok(blocked(
+                "it does not exist (a stale reference, or deleted)".into(),
+            ))
         }
-        Err(e) => return Err(e.into()),
+        // A pause may help (the step's retries re-observe): not this
+        // secret's fault, so the step fails as a whole.
+        Err(e) if e.kind.retryable() => return Err(e.into()),
+        // Refused for this secret only (a resource policy's deny, a bad
+        // name): it is reported, the others are still rotated.
+        Err(e) => return Ok(blocked(format!("it cannot be described ({})", e.message))),
     };
     let arn = d.arn().unwrap_or(secret).to_string();
     let token = rotation_token(cx.incident_id, &arn);
@@ -159,12 +168,13 @@ async fn assess(cx: &StepContext<'_>, secret: &str, generate: bool) -> Result<Va
             "rotated",
             json!("rotated for this incident; AWSCURRENT has moved since"),
         )
+    } else if lambda.is_none() && !generate {
+        // Nothing here would rotate it anyway, in progress or not.
+        ("at_source", Value::Null)
     } else if pending_other {
-        ("blocked", json!("a rotation is already in progress (an AWSPENDING version exists): let it finish or cancel it (CancelRotateSecret)"))
+        ("blocked", json!("a rotation is already in progress (an AWSPENDING version exists that is not this incident's): let it finish, or cancel it (CancelRotateSecret) and run again"))
     } else if let Some(l) = &lambda {
         ("rotate", json!(l))
-    } else if !generate {
-        ("at_source", Value::Null)
     } else {
         match current_value(cx, &arn).await {
             Ok(_) => ("generate", Value::Null),
@@ -278,7 +288,12 @@ impl Action for Rotate {
                     .send()
                     .await
                     .map_err(|e| {
-                        classify("RotateSecret", "secretsmanager:RotateSecret", &arn, e)
+                        rotate_error(classify(
+                            "RotateSecret",
+                            "secretsmanager:RotateSecret",
+                            &arn,
+                            e,
+                        ))
                     })?;
             }
             Some("waiting") => {}
@@ -326,6 +341,21 @@ impl Action for Rotate {
 
     fn never_restored(&self) -> Option<&'static str> {
         Some("rotated for this incident: applications must pick up the new value (restart or redeploy what caches it); the old value stays AWSPREVIOUS for the investigation and, assumed stolen, is never restored")
+    }
+
+    /// Each change is one secret: a rotation Lambda that times out on one
+    /// says nothing about the next.
+    fn independent_changes(&self) -> bool {
+        true
+    }
+
+    /// The step's target is the whole list: each secret is its own resource.
+    fn covers(&self, observed: &Observation, resource: &str) -> bool {
+        observed.state["secrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["arn"] == resource)
     }
 
     async fn verify(
@@ -381,11 +411,21 @@ async fn wait_current(cx: &StepContext<'_>, arn: &str, token: &str) -> Result<()
                 "RotateSecret",
                 arn,
                 AwsErrorKind::Timeout,
-                format!("the rotation Lambda did not make version {token} AWSCURRENT within {secs} s"),
-                "check the rotation Lambda's logs; run again to keep waiting (it is not started twice), or CancelRotateSecret",
+                format!("the rotation Lambda did not make version {token} AWSCURRENT within {secs} s (it failed, or is still at work)"),
+                "check the rotation Lambda's logs; run again to keep waiting (it is not started twice), or cancel it (CancelRotateSecret) and rotate at the source",
             )
             .into());
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+}
+
+/// RotateSecret refused: when Secrets Manager could not start the rotation
+/// Lambda (its resource policy, a deleted function), say so rather than
+/// blame the caller's own permission.
+fn rotate_error(mut e: AwsError) -> AwsError {
+    if e.message.to_ascii_lowercase().contains("lambda") {
+        e.hint = "Secrets Manager could not run the secret's rotation Lambda: check that the function exists, that its resource policy lets secretsmanager.amazonaws.com invoke it, and its logs; the other secrets were rotated".into();
+    }
+    e
 }

@@ -101,14 +101,20 @@ async fn assess(cx: &StepContext<'_>, name: &str, generate: bool) -> Result<Valu
             let e = classify("GetParameter", "ssm:GetParameter", name, e);
             if e.kind == AwsErrorKind::NotFound || e.code.as_deref() == Some("ParameterNotFound") {
                 None
-            } else {
+            } else if e.kind.retryable() {
+                // A pause may help: the step's retries re-observe.
                 return Err(e.into());
+            } else {
+                // Refused for this parameter only: reported, the others go on.
+                return Ok(json!({"arn": name, "status": "blocked", "current": null,
+                    "token": marker(&rotation_token(cx.incident_id, name)),
+                    "detail": format!("it cannot be read ({})", e.message)}));
             }
         }
     };
     let Some(p) = p else {
         return Ok(
-            json!({"arn": name, "status": "blocked", "current": null, "token": rotation_token(cx.incident_id, name),
+            json!({"arn": name, "status": "blocked", "current": null, "token": marker(&rotation_token(cx.incident_id, name)),
             "detail": "it does not exist (a stale reference, or deleted)"}),
         );
     };
@@ -313,6 +319,20 @@ impl Action for RotateParameter {
 
     fn never_restored(&self) -> Option<&'static str> {
         Some("rotated for this incident: applications must pick up the new value (restart or redeploy what caches it); the old value stays in the parameter history for the investigation and, assumed stolen, is never restored")
+    }
+
+    /// Each change is one parameter.
+    fn independent_changes(&self) -> bool {
+        true
+    }
+
+    /// The step's target is the whole list: each parameter is its own resource.
+    fn covers(&self, observed: &Observation, resource: &str) -> bool {
+        observed.state["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["arn"] == resource)
     }
 }
 
