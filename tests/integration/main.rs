@@ -20,5 +20,6 @@ mod runner;
 mod saved_plan;
 mod secrets;
 mod secrets_bad_input;
+mod secrets_discovery;
 mod secrets_rotation;
 mod targets;
