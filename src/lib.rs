@@ -14,5 +14,6 @@ pub mod hooks;
 pub mod plan;
 pub mod playbook;
 pub mod render;
+pub mod report;
 pub mod state;
 pub mod time;

@@ -111,7 +111,7 @@ pub struct RunSummary {
 
 /// How a run ended, most serious first; each entry point maps it to its
 /// own signal (the CLI: an exit code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// A change was refused because the state moved under the plan.

@@ -16,6 +16,7 @@ mod logs;
 mod mocked;
 mod plan_run;
 mod qualifiers;
+mod report;
 mod runner;
 mod saved_plan;
 mod secrets;

@@ -416,6 +416,33 @@ async fn run_rotates_each_secret_once_and_no_value_leaks_anywhere() {
         outputs.push(cx.run(&base));
     }
 
+    // The incident report, both formats: it shows what was rotated (by
+    // name), never a value.
+    for base in [
+        vec!["-vv", "report", "--incident", inc, "--format", "md"],
+        vec![
+            "-vv",
+            "--output",
+            "json",
+            "report",
+            "--incident",
+            inc,
+            "--format",
+            "json",
+        ],
+    ] {
+        let r = cx.run(&base);
+        r.expect_code(0);
+        outputs.push(r);
+    }
+    let report = outputs[outputs.len() - 1].json();
+    assert_eq!(
+        report["report"]["secrets_rotated"].as_array().map(Vec::len),
+        Some(s.secrets.len() + s.parameters.len()),
+        "{}",
+        report["report"]["secrets_rotated"]
+    );
+
     // The leak scan: every output, every state file, every object.
     let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
     for (i, r) in outputs.iter().enumerate() {
