@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod plan;
 pub mod playbook;
 pub mod render;
+pub mod report;
 pub mod respond;
 pub mod state;
 pub mod time;

@@ -234,6 +234,25 @@ pub trait Action: Send + Sync {
         ))
     }
 
+    /// Whether `resource` is one of the resources `observed` covers: the
+    /// observation's target by default. An action over many resources (a
+    /// list of secrets) names each in its observed state. Resume matches a
+    /// change left in doubt to its step by this, so a change of a sibling
+    /// target's step (the same step id) is not taken for this one's, and a
+    /// secret whose rotation landed is confirmed although its step's target
+    /// is the whole list.
+    fn covers(&self, observed: &Observation, resource: &str) -> bool {
+        observed.target == resource
+    }
+
+    /// Whether each change concerns a resource of its own, so that one
+    /// change left in doubt (a timeout) need not stop the step's other
+    /// changes. False by default: most actions' changes build on each
+    /// other (a role's deny before its policies are detached).
+    fn independent_changes(&self) -> bool {
+        false
+    }
+
     /// Whether `recover` undoes this action's changes. Evidence is never
     /// taken back.
     fn undoable(&self) -> bool {

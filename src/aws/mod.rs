@@ -308,7 +308,7 @@ impl Aws {
                 .interceptor(guard.clone())
                 .build(),
         );
-        // Likewise for secrets: `with_secrets` replaces them.
+        // Likewise for secrets: `with_secretsmanager` and `with_ssm` replace them.
         let secretsmanager = aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::new()
                 .behavior_version(aws_config::BehaviorVersion::latest())
@@ -387,6 +387,13 @@ impl Aws {
 
     pub fn with_securityhub(mut self, client: aws_sdk_securityhub::Client) -> Self {
         self.securityhub = client;
+        self
+    }
+
+    /// Replaces the SSM client (tests with recorded responses; the caller
+    /// attaches the guard).
+    pub fn with_ssm(mut self, client: aws_sdk_ssm::Client) -> Self {
+        self.ssm = client;
         self
     }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod evidence;
 pub mod plan;
 pub mod recover;
+pub mod report;
 pub mod respond;
 pub mod run;
 pub mod session;
@@ -148,6 +149,8 @@ pub enum Command {
     /// Evidence tools.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
+    /// Report on an incident from its audit trail: status, what is left to do, changes, evidence, timeline.
+    Report(report::ReportArgs),
     /// List the actions playbooks can use.
     Actions,
 }
@@ -163,6 +166,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Watch(args) => watch::exec(&cli.global, args).await,
         Command::Audit(cmd) => audit::exec(&cli.global, cmd),
         Command::Evidence(cmd) => evidence::exec(&cli.global, cmd).await,
+        Command::Report(args) => report::exec(&cli.global, args),
         Command::Actions => actions::exec(&cli.global),
     }
 }

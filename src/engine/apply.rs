@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::planning::backoff;
 use super::report::{Aborted, ChangeOutcome, Outcome, RunReport, StepFailure};
 use super::{find_step, EngineError, Session};
-use crate::action::Receipt;
+use crate::action::{Observation, Receipt};
 use crate::hooks;
 use crate::plan::{short, Change, Plan, StepPlan, StepStatus};
 use crate::playbook::model::OnError;
@@ -18,8 +18,25 @@ use crate::state::{JournalEvent, JournalRecord};
 /// What one step's changes came to.
 pub(crate) struct StepApplied {
     pub outcomes: Vec<ChangeOutcome>,
-    /// Changes AWS refused (each journaled as failed); the others went on.
-    pub failed: Vec<EngineError>,
+    /// Changes AWS refused (each journaled as failed), or, for an action
+    /// whose changes are independent, left in doubt; the others went on.
+    pub failed: Vec<Failed>,
+}
+
+/// A step's failure, and the resource of the one change it concerns
+/// (`None`: the step as a whole, e.g. it could not be re-observed).
+pub(crate) struct Failed {
+    pub resource: Option<String>,
+    pub error: EngineError,
+}
+
+impl Failed {
+    fn step(error: EngineError) -> Self {
+        Self {
+            resource: None,
+            error,
+        }
+    }
 }
 
 /// Where one target's run has got to.
@@ -69,7 +86,12 @@ impl Session {
             if !select(step) {
                 continue;
             }
-            let has_doubt = !self.in_doubt_for(&sp.id, sp.target.as_deref()).is_empty();
+            // What the plan observed decides which doubts are this step's.
+            let planned = sp.target.as_ref().map(|target| Observation {
+                target: target.clone(),
+                state: sp.observed.clone().unwrap_or(Value::Null),
+            });
+            let has_doubt = !self.in_doubt_for(step, planned.as_ref()).is_empty();
             let work = match sp.status {
                 StepStatus::Changes => true,
                 StepStatus::Satisfied => has_doubt,
@@ -93,7 +115,7 @@ impl Session {
                         report.outcomes.extend(applied.outcomes);
                         applied.failed
                     }
-                    Err(e) => vec![e],
+                    Err(e) => vec![Failed::step(e)],
                 };
                 if failed.is_empty() {
                     progress.reached.push(sp.id.clone());
@@ -101,16 +123,16 @@ impl Session {
                 }
                 // Retrying re-observes: what did go through is satisfied
                 // by then and is not repeated.
-                if failed.iter().all(EngineError::retryable) && attempt < step.retries {
-                    tracing::warn!(step = %step.id, attempt, "step failed, retrying after re-observing: {}", failed[0]);
+                if failed.iter().all(|f| f.error.retryable()) && attempt < step.retries {
+                    tracing::warn!(step = %step.id, attempt, "step failed, retrying after re-observing: {}", failed[0].error);
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                     continue;
                 }
                 let mut refused = false;
-                for e in failed {
-                    refused |= matches!(e, EngineError::Stale { .. });
-                    self.record_failure(sp, step, &e, report)?;
+                for f in failed {
+                    refused |= matches!(f.error, EngineError::Stale { .. });
+                    self.record_failure(sp, step, &f, report)?;
                 }
                 if refused || step.on_error == OnError::Abort {
                     progress.aborted_at = Some(sp.id.clone());
@@ -132,17 +154,19 @@ impl Session {
         &self,
         sp: &StepPlan,
         step: &Step,
-        e: &EngineError,
+        failed: &Failed,
         report: &mut RunReport,
     ) -> Result<(), EngineError> {
+        let e = &failed.error;
         self.audit(
             AuditEvent::Error,
             Some(&sp.id),
-            json!({"message": e.to_string(), "hint": e.hint()}),
+            json!({"message": e.to_string(), "hint": e.hint(), "resource": failed.resource}),
         )?;
         report.failures.push(StepFailure {
             step: sp.id.clone(),
             target: sp.target.clone(),
+            resource: failed.resource.clone(),
             refused: matches!(e, EngineError::Stale { .. }),
             stops_harm: step.action.spec().stops_harm,
             action: sp.action.clone(),
@@ -156,14 +180,18 @@ impl Session {
     /// refuses outright is journaled as failed and the step's other
     /// changes still go through (one statement that cannot be removed must
     /// not keep the others open, one secret that cannot be rotated must not
-    /// keep the others valid). A stale change, or one whose outcome is
-    /// unknown, stops the step: the next run re-observes.
+    /// keep the others valid). A stale change stops the step, and so does
+    /// one whose outcome is unknown, unless the action's changes are
+    /// independent (`Action::independent_changes`: a rotation Lambda that
+    /// times out on one secret says nothing about the next secret): the
+    /// intent then stays in doubt, the next run re-observes it, and the
+    /// step's other changes go on.
     async fn apply_step(&self, sp: &StepPlan, step: &Step) -> Result<StepApplied, EngineError> {
         // Once: `apply_plan` retries the whole step, re-observing each time.
         // The compare-and-swap re-read: always from AWS.
         let observed = self.observe_once(step, &sp.args, true).await?;
         let now = self.plan_step(step, &sp.args, &observed)?;
-        let in_doubt = self.in_doubt_for(&sp.id, Some(&observed.target));
+        let in_doubt = self.in_doubt_for(step, Some(&observed));
         let mut outcomes = Vec::new();
         let mut failed = Vec::new();
         // Planned changes, plus in-doubt ones a fresh plan no longer lists.
@@ -249,7 +277,13 @@ impl Session {
                                 Some(&sp.id),
                                 json!({"change": change, "message": e.to_string()}),
                             )?;
-                            return Err(e);
+                            if !step.action.independent_changes() {
+                                return Err(e);
+                            }
+                            failed.push(Failed {
+                                resource: Some(change.target.clone()),
+                                error: e,
+                            });
                         }
                         Err(e) => {
                             self.journal(
@@ -259,7 +293,10 @@ impl Session {
                                 false,
                                 Some(e.to_string()),
                             )?;
-                            failed.push(e);
+                            failed.push(Failed {
+                                resource: Some(change.target.clone()),
+                                error: e,
+                            });
                         }
                     }
                 }

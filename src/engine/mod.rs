@@ -129,15 +129,23 @@ impl Session {
         }
     }
 
-    /// Intents of `step` on `target` with no recorded outcome. Several
-    /// targets share step ids, so the resource tells whose they are: a
-    /// sibling target's change in flight is not this target's doubt.
-    pub(crate) fn in_doubt_for(&self, step: &str, target: Option<&str>) -> Vec<JournalRecord> {
+    /// Intents of `step` with no recorded outcome, on a resource that
+    /// `observed` covers (`Action::covers`). Several targets share step
+    /// ids, so the resource tells whose they are: a sibling target's
+    /// change in flight is not this target's doubt.
+    pub(crate) fn in_doubt_for(
+        &self,
+        step: &Step,
+        observed: Option<&crate::action::Observation>,
+    ) -> Vec<JournalRecord> {
         self.incident()
             .journal
             .in_doubt()
             .into_iter()
-            .filter(|r| r.step == step && target.is_none_or(|t| r.change.target == t))
+            .filter(|r| {
+                r.step == step.id
+                    && observed.is_none_or(|o| step.action.covers(o, &r.change.target))
+            })
             .cloned()
             .collect()
     }

@@ -286,7 +286,7 @@ impl Session {
                 )?;
             }
             let in_doubt = self
-                .in_doubt_for(&step.id, Some(&observed.target))
+                .in_doubt_for(step, Some(&observed))
                 .iter()
                 .any(|r| !planned.changes.iter().any(|c| c.same_intent(&r.change)));
             let doubt_note = in_doubt.then(|| {

@@ -43,6 +43,9 @@ pub struct StepFailure {
     /// The step's resource when it was observed; the target function
     /// otherwise (a step that failed before observing).
     pub target: Option<String>,
+    /// The one resource a failed change was about (a secret among the
+    /// step's secrets); `None` when the step failed as a whole.
+    pub resource: Option<String>,
     /// Refused rather than failed: the state moved under the plan.
     pub refused: bool,
     /// The step stops harm (containment did not fully happen).
@@ -108,7 +111,7 @@ pub struct RunSummary {
 
 /// How a run ended, most serious first; each entry point maps it to its
 /// own signal (the CLI: an exit code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// A change was refused because the state moved under the plan.
@@ -206,6 +209,7 @@ pub fn from_plans(plans: &[Plan]) -> RunReport {
                     report.failures.push(StepFailure {
                         step: s.id.clone(),
                         target: s.target.clone().or_else(|| function.clone()),
+                        resource: None,
                         refused: false,
                         stops_harm: registry::find(&s.action).is_some_and(|a| a.spec().stops_harm),
                         action: s.action.clone(),

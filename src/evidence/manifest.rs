@@ -59,6 +59,21 @@ pub struct ManifestRecord {
     pub function: String,
     /// False when the same manifest was already there (nothing new).
     pub written: bool,
+    /// The artifacts this generation added (or listed again), so that the
+    /// trail alone names every artifact with its key and SHA-256 (what an
+    /// incident report shows without reading the bucket). Absent in trails
+    /// written before it existed: the manifest itself always has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listed: Vec<ListedArtifact>,
+}
+
+/// One artifact as the trail names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedArtifact {
+    pub name: String,
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 impl Manifest {
@@ -173,6 +188,7 @@ impl Manifest {
                         artifacts: self.artifacts.len(),
                         function: self.function.clone(),
                         written: stored.written,
+                        listed: Vec::new(),
                     })
                 }
                 Err(EvidenceError::Different { .. }) => continue,

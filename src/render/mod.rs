@@ -1,6 +1,7 @@
 //! Views of plans and run results. Text and JSON are two renderings of the
 //! same data (`PlanView`), so `--output json` can never drift from the text.
 
+pub mod incident;
 pub mod json;
 pub mod recover;
 pub mod text;

@@ -128,8 +128,9 @@ impl Text {
         let mut out = String::new();
         for f in &report.failures {
             let on = f
-                .target
+                .resource
                 .as_deref()
+                .or(f.target.as_deref())
                 .map(|t| format!(" on {t}"))
                 .unwrap_or_default();
             let _ = writeln!(
@@ -231,15 +232,7 @@ impl PlanView for Text {
                 String::new()
             }
         );
-        let status = match report.status() {
-            RunStatus::Ok => "contained and verified",
-            RunStatus::DecisionPending => "contained as far as possible without a decision; decide and run again",
-            RunStatus::Incomplete => "containment holds, but a step that does not stop harm failed: the run is incomplete",
-            RunStatus::VerificationFailed => "a change did not take effect: see the failed checks",
-            RunStatus::Failed => "a harm-stopping step failed: containment is NOT complete",
-            RunStatus::Refused => "refused: the state moved under the plan",
-        };
-        let _ = writeln!(out, "Status: {status}.");
+        let _ = writeln!(out, "Status: {}.", status_words(report.status()));
         let calls = &report.api_calls;
         let _ = writeln!(
             out,
@@ -250,5 +243,21 @@ impl PlanView for Text {
             calls.throttled
         );
         out
+    }
+}
+
+/// How a run ended, in words (the run's `Status` line, the incident report).
+pub fn status_words(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Ok => "contained and verified",
+        RunStatus::DecisionPending => {
+            "contained as far as possible without a decision; decide and run again"
+        }
+        RunStatus::Incomplete => {
+            "containment holds, but a step that does not stop harm failed: the run is incomplete"
+        }
+        RunStatus::VerificationFailed => "a change did not take effect: see the failed checks",
+        RunStatus::Failed => "a harm-stopping step failed: containment is NOT complete",
+        RunStatus::Refused => "refused: the state moved under the plan",
     }
 }

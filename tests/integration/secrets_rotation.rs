@@ -26,7 +26,7 @@ struct Seeded {
     parameters: BTreeSet<String>,
 }
 
-async fn secret(cx: &TestContext, name: &str, value: &str) -> String {
+pub(crate) async fn secret(cx: &TestContext, name: &str, value: &str) -> String {
     cx.secretsmanager()
         .await
         .create_secret()
@@ -40,7 +40,7 @@ async fn secret(cx: &TestContext, name: &str, value: &str) -> String {
         .to_string()
 }
 
-async fn parameter(cx: &TestContext, name: &str, value: &str) {
+pub(crate) async fn parameter(cx: &TestContext, name: &str, value: &str) {
     cx.ssm()
         .await
         .put_parameter()
@@ -121,21 +121,21 @@ async fn seed(cx: &TestContext) -> Seeded {
     }
 }
 
-fn playbook() -> String {
+pub(crate) fn playbook() -> String {
     crate_root()
         .join("playbooks/lambda-compromise.yaml")
         .display()
         .to_string()
 }
 
-fn step<'a>(plan: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn step<'a>(plan: &'a Value, id: &str) -> &'a Value {
     plan["targets"][0]["steps"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["id"] == id))
         .unwrap_or_else(|| panic!("no step {id} in {plan}"))
 }
 
-fn set(v: &Value) -> BTreeSet<String> {
+pub(crate) fn set(v: &Value) -> BTreeSet<String> {
     v.as_array()
         .into_iter()
         .flatten()
@@ -153,7 +153,7 @@ async fn args(cx: &TestContext, s: &Seeded, generate: bool) -> Vec<String> {
     out
 }
 
-fn with_params<'a>(base: &[&'a str], params: &'a [String]) -> Vec<&'a str> {
+pub(crate) fn with_params<'a>(base: &[&'a str], params: &'a [String]) -> Vec<&'a str> {
     let mut v = base.to_vec();
     for p in params {
         v.push("-p");
@@ -195,7 +195,7 @@ async fn discovery_finds_what_the_function_can_read_and_nothing_else() {
         .contains("rotate at the source"));
 }
 
-async fn current_and_previous(cx: &TestContext, arn: &str) -> (String, Option<String>) {
+pub(crate) async fn current_and_previous(cx: &TestContext, arn: &str) -> (String, Option<String>) {
     let sm = cx.secretsmanager().await;
     let d = sm
         .describe_secret()
@@ -213,7 +213,7 @@ async fn current_and_previous(cx: &TestContext, arn: &str) -> (String, Option<St
     (stage("AWSCURRENT").expect("current"), stage("AWSPREVIOUS"))
 }
 
-async fn value_of(cx: &TestContext, arn: &str) -> String {
+pub(crate) async fn value_of(cx: &TestContext, arn: &str) -> String {
     cx.secretsmanager()
         .await
         .get_secret_value()
@@ -226,7 +226,7 @@ async fn value_of(cx: &TestContext, arn: &str) -> String {
         .to_string()
 }
 
-async fn parameter_version(cx: &TestContext, name: &str) -> (i64, String) {
+pub(crate) async fn parameter_version(cx: &TestContext, name: &str) -> (i64, String) {
     let p = cx
         .ssm()
         .await
@@ -416,6 +416,33 @@ async fn run_rotates_each_secret_once_and_no_value_leaks_anywhere() {
         outputs.push(cx.run(&base));
     }
 
+    // The incident report, both formats: it shows what was rotated (by
+    // name), never a value.
+    for base in [
+        vec!["-vv", "report", "--incident", inc, "--format", "md"],
+        vec![
+            "-vv",
+            "--output",
+            "json",
+            "report",
+            "--incident",
+            inc,
+            "--format",
+            "json",
+        ],
+    ] {
+        let r = cx.run(&base);
+        r.expect_code(0);
+        outputs.push(r);
+    }
+    let report = outputs[outputs.len() - 1].json();
+    assert_eq!(
+        report["report"]["secrets_rotated"].as_array().map(Vec::len),
+        Some(s.secrets.len() + s.parameters.len()),
+        "{}",
+        report["report"]["secrets_rotated"]
+    );
+
     // The leak scan: every output, every state file, every object.
     let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
     for (i, r) in outputs.iter().enumerate() {
@@ -469,124 +496,9 @@ async fn run_rotates_each_secret_once_and_no_value_leaks_anywhere() {
     );
 }
 
-/// The rotation-Lambda path, which LocalStack accepts but never runs:
-/// recorded responses.
-mod rotation_lambda {
-    use std::sync::Arc;
-
-    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
-    use aws_sdk_secretsmanager::operation::rotate_secret::RotateSecretOutput;
-    use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
-    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-    use firebreak::action::secrets::rotation_token;
-    use firebreak::aws::{Aws, CallRecorder, Caller, Guard};
-    use firebreak::engine::Session;
-    use firebreak::playbook::{self, Phase};
-    use firebreak::state::{Incident, IncidentId};
-    use serde_json::Map;
-
-    const ACCOUNT: &str = "111122223333";
-    const ARN: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:app/db-AbCdEf";
-    const OLD: &str = "00000000-0000-0000-0000-000000000001";
-    const LAMBDA: &str = "arn:aws:lambda:us-east-1:111122223333:function:rotate-db";
-
-    fn described(stages: &[(&str, &str)]) -> DescribeSecretOutput {
-        let mut b = DescribeSecretOutput::builder()
-            .arn(ARN)
-            .name("app/db")
-            .rotation_enabled(true)
-            .rotation_lambda_arn(LAMBDA);
-        for (id, stage) in stages {
-            b = b.version_ids_to_stages(*id, vec![stage.to_string()]);
-        }
-        b.build()
-    }
-
-    #[tokio::test]
-    async fn rotate_secret_runs_once_and_waits_for_the_new_awscurrent() {
-        let dir = tempfile::tempdir().unwrap();
-        let token = rotation_token("INC-RL", ARN);
-        let t1 = token.clone();
-        let t2 = token.clone();
-        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
-            .sequence()
-            // plan, the engine's re-observation, apply's own check
-            .output(|| described(&[(OLD, "AWSCURRENT")]))
-            .times(3)
-            // the Lambda is still at work
-            .output(move || described(&[(OLD, "AWSCURRENT"), (&t1, "AWSPENDING")]))
-            .output(move || described(&[(&t2, "AWSCURRENT"), (OLD, "AWSPREVIOUS")]))
-            .repeatedly()
-            .build();
-        let t3 = token.clone();
-        let rotate = mock!(aws_sdk_secretsmanager::Client::rotate_secret)
-            .match_requests(move |r| {
-                r.client_request_token() == Some(t3.as_str())
-                    && r.rotate_immediately() == Some(true)
-            })
-            .then_output(|| RotateSecretOutput::builder().arn(ARN).build());
-        let guard = Guard {
-            dry_run: false,
-            recorder: Arc::new(CallRecorder::default()),
-        };
-        let g = guard.clone();
-        let sm = mock_client!(
-            aws_sdk_secretsmanager,
-            RuleMode::MatchAny,
-            &[&describe, &rotate],
-            move |b| b.interceptor(g.clone())
-        );
-        let sts_rule = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
-            GetCallerIdentityOutput::builder()
-                .account(ACCOUNT)
-                .arn(format!("arn:aws:iam::{ACCOUNT}:user/oncall"))
-                .build()
-        });
-        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[&sts_rule]);
-        let none: [&Rule; 0] = [];
-        let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, &none);
-        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &none);
-        let aws = Aws::from_clients(lambda.clone(), lambda, sts, iam, "us-east-1", &guard)
-            .with_secretsmanager(sm);
-        let incident = Incident::open(
-            dir.path(),
-            &IncidentId::parse("INC-RL").unwrap(),
-            "run-rl",
-            "test",
-        )
-        .unwrap();
-        let caller = Caller {
-            account: ACCOUNT.into(),
-            arn: format!("arn:aws:iam::{ACCOUNT}:user/oncall"),
-        };
-        let s = Session::new(aws, caller, incident);
-        let text = format!(
-            "apiVersion: firebreak/v1\nkind: Playbook\nname: rl\nphases:\n  contain:\n    - id: rotate\n      action: secrets.rotate\n      with: {{secrets: [\"{ARN}\"], wait_seconds: 30}}\n"
-        );
-        let pb =
-            playbook::load::parse(std::path::Path::new("rl.yaml"), text).expect("valid playbook");
-        let plan = s
-            .build_plan(&pb, &Map::new(), &[Phase::Contain])
-            .await
-            .unwrap();
-        let change = &plan.steps[0].changes[0];
-        assert_eq!(change.before, serde_json::json!(OLD));
-        assert_eq!(
-            change.after,
-            serde_json::json!(token),
-            "the new version id is known before the call"
-        );
-        let report = s.apply_plan(&plan, &pb).await.unwrap();
-        assert!(report.failures.is_empty(), "{:?}", report.failures);
-        assert_eq!(report.outcomes.len(), 1);
-        assert_eq!(
-            rotate.num_calls(),
-            1,
-            "RotateSecret once, with the incident's token"
-        );
-        assert!(describe.num_calls() >= 5, "waited for AWSCURRENT");
-    }
-}
+/// The rotation-Lambda path and KMS keys the caller cannot use, which
+/// LocalStack cannot produce: recorded responses.
+mod rotation_lambda;
 
 /// Items of a recover report that are secret rotations.
 fn rotated_count(rec: &Value) -> usize {
@@ -640,6 +552,32 @@ async fn a_run_killed_after_a_rotation_resumes_without_rotating_twice() {
             assert_ne!(cur, seeded[i], "{arn}: rotated by the re-run");
         }
     }
+    // The journal records each rotation once: the one the kill interrupted
+    // as confirmed by re-observation (no second call), the others applied.
+    let journal =
+        std::fs::read_to_string(cx.incident_dir("INC-SRK").join("journal.jsonl")).expect("journal");
+    let applied: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
+        .filter(|r| r["event"] == "applied" && r["step"] == "rotate-secrets")
+        .collect();
+    let targets: BTreeSet<String> = applied
+        .iter()
+        .filter_map(|r| r["change"]["target"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(applied.len(), s.secrets.len(), "{applied:#?}");
+    assert_eq!(targets, s.secrets);
+    let confirmed: Vec<&str> = applied
+        .iter()
+        .filter(|r| r["confirmed_by_observation"] == true)
+        .filter_map(|r| r["change"]["target"].as_str())
+        .collect();
+    let killed: Vec<&str> = rotated_before_kill
+        .iter()
+        .filter_map(|i| s.secrets.iter().nth(*i).map(String::as_str))
+        .collect();
+    assert_eq!(confirmed, killed, "the interrupted rotation is confirmed");
+
     // A third run has nothing left to rotate.
     let again = cx.run(&with_params(
         &[

@@ -15,7 +15,7 @@ use crate::action::lambda::function::FunctionRef;
 use crate::action::run_context::Remembered;
 use crate::action::spec::{ParamDef, ValueType};
 use crate::action::{ActionError, Receipt, StepContext};
-use crate::evidence::manifest::{Manifest, ManifestRecord};
+use crate::evidence::manifest::{ListedArtifact, Manifest, ManifestRecord};
 use crate::evidence::store::{artifact_key, ForensicStore, Retention, RetentionMode, Stored};
 use crate::evidence::EvidenceError;
 use crate::state::AuditEvent;
@@ -305,7 +305,19 @@ pub async fn write_listed(
             m.set_reported_sha256(&l.key, r);
         }
     }
-    m.write(store).await.map_err(evidence_err)
+    let mut record = m.write(store).await.map_err(evidence_err)?;
+    record.listed = m
+        .artifacts
+        .iter()
+        .filter(|a| listed.iter().any(|l| l.key == a.key))
+        .map(|a| ListedArtifact {
+            name: a.name.clone(),
+            key: a.key.clone(),
+            size: a.size,
+            sha256: a.sha256.clone(),
+        })
+        .collect();
+    Ok(record)
 }
 
 /// Whether this incident's journal already holds `action`'s manifest change

@@ -14,20 +14,23 @@
 //! (missing, scheduled for deletion, rotation in progress, unreadable key)
 //! gets a change whose apply fails with the reason; those changes are
 //! ordered last so every other secret is rotated first.
+//!
+//! Modules: `assess` reads one secret and decides what can be done;
+//! `by_lambda` starts its rotation Lambda and waits for it; `generated`
+//! puts a generated value.
 
-use std::time::{Duration, Instant};
+mod assess;
+mod by_lambda;
+mod generated;
 
 use async_trait::async_trait;
-use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use serde_json::{json, Map, Value};
 
-use super::value::{self, Generator, SecretValue};
-use super::{rotation_token, SecretArgs, BLOCKED_PREFIX, GENERATE_PARAMS};
+use super::{rotation_token, SecretArgs, GENERATE_PARAMS};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
-use crate::aws::error::classify;
-use crate::aws::{AwsError, AwsErrorKind};
 use crate::plan::Change;
+use assess::{assess, current_of, describe, reason};
 
 pub struct Rotate;
 
@@ -61,129 +64,6 @@ static SPEC: ActionSpec = ActionSpec {
 };
 
 pub const ATTRIBUTE: &str = "AWSCURRENT";
-
-fn current_of(d: &DescribeSecretOutput) -> Option<String> {
-    d.version_ids_to_stages()?
-        .iter()
-        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
-        .map(|(id, _)| id.clone())
-}
-
-fn stages_of<'a>(d: &'a DescribeSecretOutput, id: &str) -> &'a [String] {
-    d.version_ids_to_stages()
-        .and_then(|m| m.get(id))
-        .map_or(&[], Vec::as_slice)
-}
-
-async fn describe(cx: &StepContext<'_>, secret: &str) -> Result<DescribeSecretOutput, AwsError> {
-    cx.aws
-        .secretsmanager
-        .describe_secret()
-        .secret_id(secret)
-        .send()
-        .await
-        .map_err(|e| classify("DescribeSecret", "secretsmanager:DescribeSecret", secret, e))
-}
-
-/// Reads the current value (to rewrite JSON keys, and to prove the key is
-/// usable before anything is planned).
-async fn current_value(cx: &StepContext<'_>, arn: &str) -> Result<SecretValue, Value> {
-    let out = cx
-        .aws
-        .secretsmanager
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await;
-    match out {
-        Ok(o) => match o.secret_string() {
-            Some(s) => Ok(SecretValue::new(s.to_string())),
-            None => Err(json!("it holds binary data: rotate it at the source")),
-        },
-        Err(e) => {
-            let e = classify("GetSecretValue", "secretsmanager:GetSecretValue", arn, e);
-            let why = match e.code.as_deref() {
-                Some(c)
-                    if c.contains("Decryption")
-                        || c.contains("KMS")
-                        || e.kind == AwsErrorKind::AccessDenied =>
-                {
-                    format!("its value cannot be read or its KMS key cannot be used by this caller ({})", e.message)
-                }
-                _ => format!("its value cannot be read ({})", e.message),
-            };
-            Err(json!(why))
-        }
-    }
-}
-
-/// One secret as rotation sees it; no value, ever.
-async fn assess(cx: &StepContext<'_>, secret: &str, generate: bool) -> Result<Value, ActionError> {
-    let d = match describe(cx, secret).await {
-        Ok(d) => d,
-        Err(e) if e.kind == AwsErrorKind::NotFound => {
-            return Ok(json!({"arn": secret, "status": "blocked", "current": null,
-                "token": rotation_token(cx.incident_id, secret),
-                "detail": "it does not exist (a stale reference, or deleted)"}))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let arn = d.arn().unwrap_or(secret).to_string();
-    let token = rotation_token(cx.incident_id, &arn);
-    let current = current_of(&d);
-    let lambda = d
-        .rotation_lambda_arn()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
-    let ours = stages_of(&d, &token);
-    let pending_other = d
-        .version_ids_to_stages()
-        .into_iter()
-        .flatten()
-        .any(|(id, st)| {
-            *id != token
-                && st.iter().any(|s| s == "AWSPENDING")
-                && !st.iter().any(|s| s == "AWSCURRENT")
-        });
-    let (status, detail): (&str, Value) = if d.deleted_date().is_some() {
-        (
-            "blocked",
-            json!("it is scheduled for deletion (restore it first if it is still in use)"),
-        )
-    } else if ours.iter().any(|s| s == "AWSCURRENT") {
-        ("rotated", Value::Null)
-    } else if !ours.is_empty() && ours.iter().any(|s| s == "AWSPENDING") && lambda.is_some() {
-        ("waiting", json!(lambda))
-    } else if !ours.is_empty() {
-        (
-            "rotated",
-            json!("rotated for this incident; AWSCURRENT has moved since"),
-        )
-    } else if pending_other {
-        ("blocked", json!("a rotation is already in progress (an AWSPENDING version exists): let it finish or cancel it (CancelRotateSecret)"))
-    } else if let Some(l) = &lambda {
-        ("rotate", json!(l))
-    } else if !generate {
-        ("at_source", Value::Null)
-    } else {
-        match current_value(cx, &arn).await {
-            Ok(_) => ("generate", Value::Null),
-            Err(why) => ("blocked", why),
-        }
-    };
-    Ok(
-        json!({"arn": arn, "name": d.name(), "current": current, "token": token, "status": status, "detail": detail}),
-    )
-}
-
-fn reason(s: &Value) -> String {
-    match s["status"].as_str() {
-        Some("rotate") => format!("contain: assume it stolen; its rotation Lambda {} makes a new AWSCURRENT", s["detail"].as_str().unwrap_or("?")),
-        Some("waiting") => "contain: a rotation started for this incident; waiting for its Lambda to finish".into(),
-        Some("generate") => "contain: assume it stolen; a generated value becomes AWSCURRENT, the old one stays AWSPREVIOUS for the investigation".into(),
-        _ => format!("{BLOCKED_PREFIX}{}", s["detail"].as_str().unwrap_or("unknown")),
-    }
-}
 
 #[async_trait]
 impl Action for Rotate {
@@ -268,42 +148,9 @@ impl Action for Rotate {
         let arn = s["arn"].as_str().unwrap_or(&change.target).to_string();
         match s["status"].as_str() {
             Some("rotated") => return Ok(()),
-            Some("rotate") => {
-                cx.aws
-                    .secretsmanager
-                    .rotate_secret()
-                    .secret_id(&arn)
-                    .client_request_token(&token)
-                    .rotate_immediately(true)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        classify("RotateSecret", "secretsmanager:RotateSecret", &arn, e)
-                    })?;
-            }
+            Some("rotate") => by_lambda::start(cx, &arn, &token).await?,
             Some("waiting") => {}
-            Some("generate") => {
-                let current = current_value(cx, &arn).await.map_err(|why| {
-                    ActionError::input(
-                        format!("{arn}: {BLOCKED_PREFIX}{}", why.as_str().unwrap_or("")),
-                        "see the secret's KMS key policy and this caller's permissions",
-                    )
-                })?;
-                let new = value::replace(&current, &args.keys(), &Generator::from_args(cx.args))?;
-                drop(current);
-                cx.aws
-                    .secretsmanager
-                    .put_secret_value()
-                    .secret_id(&arn)
-                    .client_request_token(&token)
-                    .secret_string(new.expose())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        classify("PutSecretValue", "secretsmanager:PutSecretValue", &arn, e)
-                    })?;
-                return Ok(());
-            }
+            Some("generate") => return generated::put(cx, &args, &arn, &token).await,
             _ => {
                 return Err(ActionError::input(
                     format!("secret {arn} was not rotated: {}", reason(&s)),
@@ -311,7 +158,7 @@ impl Action for Rotate {
                 ))
             }
         }
-        wait_current(cx, &arn, &token).await
+        by_lambda::wait_current(cx, &arn, &token).await
     }
 
     async fn read(
@@ -326,6 +173,21 @@ impl Action for Rotate {
 
     fn never_restored(&self) -> Option<&'static str> {
         Some("rotated for this incident: applications must pick up the new value (restart or redeploy what caches it); the old value stays AWSPREVIOUS for the investigation and, assumed stolen, is never restored")
+    }
+
+    /// Each change is one secret: a rotation Lambda that times out on one
+    /// says nothing about the next.
+    fn independent_changes(&self) -> bool {
+        true
+    }
+
+    /// The step's target is the whole list: each secret is its own resource.
+    fn covers(&self, observed: &Observation, resource: &str) -> bool {
+        observed.state["secrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["arn"] == resource)
     }
 
     async fn verify(
@@ -359,33 +221,5 @@ impl Action for Rotate {
             });
         }
         Ok(checks)
-    }
-}
-
-/// Waits until `token` is `AWSCURRENT`. Running out of time is "outcome
-/// unknown": the rotation may still finish, and the next run re-observes.
-async fn wait_current(cx: &StepContext<'_>, arn: &str, token: &str) -> Result<(), ActionError> {
-    let secs = cx
-        .args
-        .get("wait_seconds")
-        .and_then(Value::as_u64)
-        .unwrap_or(120);
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let d = describe(cx, arn).await?;
-        if current_of(&d).as_deref() == Some(token) {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(AwsError::new(
-                "RotateSecret",
-                arn,
-                AwsErrorKind::Timeout,
-                format!("the rotation Lambda did not make version {token} AWSCURRENT within {secs} s"),
-                "check the rotation Lambda's logs; run again to keep waiting (it is not started twice), or CancelRotateSecret",
-            )
-            .into());
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }

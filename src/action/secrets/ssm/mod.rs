@@ -7,18 +7,21 @@
 //! the new version's description carries the incident's rotation token,
 //! written in the same call, so a re-run or a crash after the call finds
 //! it in the history and rotates nothing more.
+//!
+//! Modules: `assess` reads one parameter and decides what can be done;
+//! `overwrite` writes the generated version.
+
+mod assess;
+mod overwrite;
 
 use async_trait::async_trait;
-use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use serde_json::{json, Map, Value};
 
-use super::value::{self, Generator, SecretValue};
 use super::{rotation_token, SecretArgs, BLOCKED_PREFIX, GENERATE_PARAMS};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, StepContext};
-use crate::aws::error::classify;
-use crate::aws::{AwsError, AwsErrorKind};
 use crate::plan::Change;
+use assess::{assess, marker, name_of};
 
 pub struct RotateParameter;
 
@@ -49,105 +52,6 @@ static SPEC: ActionSpec = ActionSpec {
 };
 
 pub const ATTRIBUTE: &str = "version";
-const MARKER: &str = "firebreak rotation ";
-
-/// A parameter's name from its ARN (`parameter/a/b` is `/a/b`,
-/// `parameter/a` is `a`: hierarchical names start with `/`).
-fn name_of(target: &str) -> String {
-    match target.split_once(":parameter/") {
-        Some((_, rest)) if rest.contains('/') => format!("/{rest}"),
-        Some((_, rest)) => rest.to_string(),
-        None => target.to_string(),
-    }
-}
-
-fn marker(token: &str) -> String {
-    format!("{MARKER}{token}")
-}
-
-/// Whether a version of `name` carries `token` (this incident rotated it),
-/// and whether that version is the latest.
-async fn rotated_version(
-    cx: &StepContext<'_>,
-    name: &str,
-    token: &str,
-) -> Result<Option<bool>, ActionError> {
-    let mut found = None;
-    let mut latest = 0;
-    let mut pages = cx
-        .aws
-        .ssm
-        .get_parameter_history()
-        .name(name)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| classify("GetParameterHistory", "ssm:GetParameterHistory", name, e))?;
-        for h in page.parameters() {
-            latest = latest.max(h.version());
-            if h.description().is_some_and(|d| d.contains(token)) {
-                found = Some(h.version());
-            }
-        }
-    }
-    Ok(found.map(|v| v == latest))
-}
-
-async fn assess(cx: &StepContext<'_>, name: &str, generate: bool) -> Result<Value, ActionError> {
-    let p = match cx.aws.ssm.get_parameter().name(name).send().await {
-        Ok(o) => o.parameter().cloned(),
-        Err(e) => {
-            let e = classify("GetParameter", "ssm:GetParameter", name, e);
-            if e.kind == AwsErrorKind::NotFound || e.code.as_deref() == Some("ParameterNotFound") {
-                None
-            } else {
-                return Err(e.into());
-            }
-        }
-    };
-    let Some(p) = p else {
-        return Ok(
-            json!({"arn": name, "status": "blocked", "current": null, "token": rotation_token(cx.incident_id, name),
-            "detail": "it does not exist (a stale reference, or deleted)"}),
-        );
-    };
-    let arn = p.arn().unwrap_or(name).to_string();
-    let token = rotation_token(cx.incident_id, &arn);
-    let current = json!(format!("v{}", p.version()));
-    let base = |status: &str, detail: Value| json!({"arn": arn, "name": p.name(), "current": current, "token": marker(&token), "status": status, "detail": detail});
-    if p.r#type() != Some(&ParameterType::SecureString) {
-        let t = p.r#type().map_or("unknown", |t| t.as_str());
-        return Ok(base("blocked", json!(format!("it is a {t} parameter, not SecureString: firebreak rotates only SecureString values (if it holds a credential, rotate it at the source and make it SecureString)"))));
-    }
-    Ok(match rotated_version(cx, p.name().unwrap_or(name), &token).await? {
-        Some(true) => base("rotated", Value::Null),
-        Some(false) => base("rotated", json!("rotated for this incident; a newer version was written since")),
-        None if !generate => base("at_source", Value::Null),
-        None => match decrypted(cx, p.name().unwrap_or(name)).await {
-            Ok(_) => base("generate", Value::Null),
-            Err(e) => base("blocked", json!(format!("its value cannot be read or its KMS key cannot be used by this caller ({})", e.message))),
-        },
-    })
-}
-
-async fn decrypted(cx: &StepContext<'_>, name: &str) -> Result<SecretValue, AwsError> {
-    let out = cx
-        .aws
-        .ssm
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| classify("GetParameter", "ssm:GetParameter", name, e))?;
-    Ok(SecretValue::new(
-        out.parameter()
-            .and_then(|p| p.value())
-            .unwrap_or_default()
-            .to_string(),
-    ))
-}
 
 #[async_trait]
 impl Action for RotateParameter {
@@ -241,60 +145,8 @@ impl Action for RotateParameter {
         let name = p["name"]
             .as_str()
             .map_or_else(|| name_of(&change.target), str::to_string);
-        // Keep the parameter's KMS key, tier and description (the marker is
-        // appended): an overwrite without them would quietly change them.
-        let described = cx
-            .aws
-            .ssm
-            .describe_parameters()
-            .parameter_filters(
-                ParameterStringFilter::builder()
-                    .key("Name")
-                    .option("Equals")
-                    .values(&name)
-                    .build()
-                    .map_err(|e| ActionError::input(e.to_string(), "report it"))?,
-            )
-            .send()
-            .await
-            .map_err(|e| classify("DescribeParameters", "ssm:DescribeParameters", &name, e))?;
-        let meta = described.parameters().first();
-        let old_desc = meta.and_then(|m| m.description()).unwrap_or_default();
-        let kept = old_desc
-            .split(" [firebreak rotation ")
-            .next()
-            .unwrap_or_default();
-        let mut description = format!(
-            "{kept} [{} for incident {}]",
-            marker(&token),
-            cx.incident_id
-        );
-        if description.len() > 1024 {
-            description = format!("[{} for incident {}]", marker(&token), cx.incident_id);
-        }
-        let current = decrypted(cx, &name).await?;
         let keys = cx.args_as::<SecretArgs>(&SPEC)?.keys();
-        let new = value::replace(&current, &keys, &Generator::from_args(cx.args))?;
-        drop(current);
-        let mut put = cx
-            .aws
-            .ssm
-            .put_parameter()
-            .name(&name)
-            .value(new.expose())
-            .r#type(ParameterType::SecureString)
-            .overwrite(true)
-            .description(description);
-        if let Some(k) = meta.and_then(|m| m.key_id()) {
-            put = put.key_id(k);
-        }
-        if let Some(t) = meta.and_then(|m| m.tier()) {
-            put = put.tier(t.clone());
-        }
-        put.send()
-            .await
-            .map_err(|e| classify("PutParameter", "ssm:PutParameter", &name, e))?;
-        Ok(())
+        overwrite::put(cx, &name, &token, &keys).await
     }
 
     async fn read(
@@ -314,19 +166,18 @@ impl Action for RotateParameter {
     fn never_restored(&self) -> Option<&'static str> {
         Some("rotated for this incident: applications must pick up the new value (restart or redeploy what caches it); the old value stays in the parameter history for the investigation and, assumed stolen, is never restored")
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Each change is one parameter.
+    fn independent_changes(&self) -> bool {
+        true
+    }
 
-    #[test]
-    fn names_come_back_from_arns() {
-        assert_eq!(
-            name_of("arn:aws:ssm:us-east-1:1:parameter/app/db/pw"),
-            "/app/db/pw"
-        );
-        assert_eq!(name_of("arn:aws:ssm:us-east-1:1:parameter/token"), "token");
-        assert_eq!(name_of("token"), "token");
+    /// The step's target is the whole list: each parameter is its own resource.
+    fn covers(&self, observed: &Observation, resource: &str) -> bool {
+        observed.state["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["arn"] == resource)
     }
 }
