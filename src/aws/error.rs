@@ -7,7 +7,7 @@
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use std::error::Error as StdError;
 
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use serde::Serialize;
 
 use super::guard::DryRunRefused;
@@ -163,7 +163,7 @@ where
             let msg = e
                 .message()
                 .map(str::to_string)
-                .unwrap_or_else(|| format!("{}", DisplayErrorContext(&err)));
+                .unwrap_or_else(|| chain_text(&err));
             let msg = match &code {
                 Some(c) => format!("{c}: {msg}"),
                 None => msg,
@@ -172,7 +172,7 @@ where
         }
         SdkError::TimeoutError(_) => (AwsErrorKind::Timeout, None, "the request timed out".into()),
         SdkError::DispatchFailure(d) => {
-            let text = format!("{}", DisplayErrorContext(&err));
+            let text = chain_text(&err);
             if d.is_timeout() {
                 (AwsErrorKind::Timeout, None, text)
             } else if is_credentials_problem(&text) {
@@ -195,7 +195,7 @@ where
             if let Some(r) = chain_has::<DryRunRefused>(&err) {
                 (AwsErrorKind::DryRunRefused, None, r.to_string())
             } else {
-                let text = format!("{}", DisplayErrorContext(&err));
+                let text = chain_text(&err);
                 if is_credentials_problem(&text) {
                     (
                         AwsErrorKind::NoCredentials,
@@ -208,7 +208,7 @@ where
             }
         }
         _ => {
-            let text = format!("{}", DisplayErrorContext(&err));
+            let text = chain_text(&err);
             if is_credentials_problem(&text) {
                 (
                     AwsErrorKind::NoCredentials,
@@ -230,6 +230,23 @@ where
     }
 }
 
+/// An error and its sources in words, outermost first. Unlike the SDK's
+/// `DisplayErrorContext`, which ends with the error's `Debug` dump, this
+/// is fit for a responder's terminal.
+pub fn chain_text(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        // Wrappers often repeat their source's message; say it once.
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
 fn is_credentials_problem(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     t.contains("credentials")
@@ -246,6 +263,23 @@ pub fn is_dry_run_refusal(err: &(dyn StdError + 'static)) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn chain_text_has_no_debug_dump() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("connection closed before message completed")]
+        struct Inner;
+        #[derive(Debug, thiserror::Error)]
+        #[error("dispatch failure")]
+        struct Outer(#[source] Inner);
+        let text = chain_text(&Outer(Inner));
+        assert_eq!(
+            text,
+            "dispatch failure: connection closed before message completed"
+        );
+        assert!(!text.contains("Outer") && !text.contains('{'));
+    }
+
     use super::*;
 
     #[test]

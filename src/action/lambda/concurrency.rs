@@ -1,6 +1,7 @@
 //! Reserved concurrency: read, write, and the Invoke probe that proves a
 //! throttle holds. Shared by `set_concurrency` and `restore_concurrency`.
 
+use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use serde::{Deserialize, Serialize};
@@ -172,14 +173,32 @@ pub async fn verify(
     Ok(checks)
 }
 
+/// How often the probe is sent when the connection, not Lambda, failed.
+const PROBE_SENDS: u32 = 3;
+
 async fn probe(aws: &Aws, f: &FunctionRef) -> Result<Check, ActionError> {
-    let result = aws
-        .lambda_probe
-        .invoke()
-        .function_name(&f.name)
-        .payload(Blob::new(br#"{"firebreak":"containment-probe"}"#.to_vec()))
-        .send()
-        .await;
+    // The probe client has no SDK retries (a 429 must be seen once, not
+    // retried into a success), so a dropped connection under load would
+    // fail the check without Lambda having answered: send it again.
+    let mut sends = 1;
+    let result = loop {
+        let r = aws
+            .lambda_probe
+            .invoke()
+            .function_name(&f.name)
+            .payload(Blob::new(br#"{"firebreak":"containment-probe"}"#.to_vec()))
+            .send()
+            .await;
+        match &r {
+            Err(SdkError::DispatchFailure(_) | SdkError::TimeoutError(_))
+                if sends < PROBE_SENDS =>
+            {
+                sends += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            _ => break r,
+        }
+    };
     let (passed, detail) = match result {
         Err(e) => match e.as_service_error() {
             // Only the function's own reserved-concurrency limit proves the
