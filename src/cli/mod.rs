@@ -5,6 +5,7 @@ pub mod audit;
 pub mod confirm;
 pub mod error;
 pub mod evidence;
+pub mod permissions;
 pub mod plan;
 pub mod recover;
 pub mod respond;
@@ -150,6 +151,8 @@ pub enum Command {
     Evidence(evidence::EvidenceCommand),
     /// List the actions playbooks can use.
     Actions,
+    /// Print the least-privilege IAM policy for playbooks (and, with --routes, the responder).
+    Permissions(permissions::PermissionsArgs),
 }
 
 /// Runs a parsed command; returns the exit code.
@@ -164,5 +167,6 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Audit(cmd) => audit::exec(&cli.global, cmd),
         Command::Evidence(cmd) => evidence::exec(&cli.global, cmd).await,
         Command::Actions => actions::exec(&cli.global),
+        Command::Permissions(args) => permissions::exec(&cli.global, args),
     }
 }
