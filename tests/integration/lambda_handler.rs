@@ -52,6 +52,38 @@ async fn handler(cx: &TestContext, p: &AlarmPath) -> (Handler, Arc<S3Store>) {
     (Handler::new(responder), store)
 }
 
+/// Puts the alarm in ALARM and keeps it there. LocalStack evaluates
+/// alarms on a schedule, and one without data would go to
+/// INSUFFICIENT_DATA (the re-read then rightly refuses): the alarm is
+/// defined again, as `alarm_path` made it, but with missing data counted
+/// as breaching, so that every evaluation agrees with ALARM.
+async fn alarm_up(cx: &TestContext, p: &AlarmPath) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+    cx.cloudwatch()
+        .await
+        .put_metric_alarm()
+        .alarm_name(&p.alarm)
+        .metric_name("Errors")
+        .namespace("AWS/Lambda")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .dimensions(
+            Dimension::builder()
+                .name("FunctionName")
+                .value(&p.function)
+                .build(),
+        )
+        .alarm_actions(&p.topic)
+        .treat_missing_data("breaching")
+        .send()
+        .await
+        .expect("alarm");
+    cx.set_alarm(&p.alarm, StateValue::Alarm).await;
+}
+
 fn event(cx: &TestContext, p: &AlarmPath, rel: &str) -> String {
     let path = event_file(cx, &crate_root().join(rel), p, &[]);
     std::fs::read_to_string(path).expect("event")
@@ -75,8 +107,7 @@ fn record(id: &str, body: &str) -> Value {
 async fn an_eventbridge_alarm_event_contains_its_function_in_process() {
     let cx = TestContext::new().await;
     let p = cx.alarm_path(&TestContext::throttle_playbook(), "").await;
-    cx.set_alarm(&p.alarm, aws_sdk_cloudwatch::types::StateValue::Alarm)
-        .await;
+    alarm_up(&cx, &p).await;
     let (handler, store) = handler(&cx, &p).await;
     let payload: Value = serde_json::from_str(&event(
         &cx,
@@ -118,8 +149,7 @@ async fn an_eventbridge_alarm_event_contains_its_function_in_process() {
 async fn an_sqs_batch_reports_exactly_its_unsettled_records() {
     let cx = TestContext::new().await;
     let p = cx.alarm_path(&TestContext::throttle_playbook(), "").await;
-    cx.set_alarm(&p.alarm, aws_sdk_cloudwatch::types::StateValue::Alarm)
-        .await;
+    alarm_up(&cx, &p).await;
     let (handler, store) = handler(&cx, &p).await;
     // The alarm's own notification, as SNS delivered it to the queue.
     let (good_id, good) = cx.receive_one(&p.queue_url).await;
