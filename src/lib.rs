@@ -11,6 +11,8 @@ pub mod cli;
 pub mod engine;
 pub mod evidence;
 pub mod hooks;
+pub mod lambda;
+pub mod permissions;
 pub mod plan;
 pub mod playbook;
 pub mod render;

@@ -9,8 +9,21 @@ use std::path::{Path, PathBuf};
 /// Top to bottom: a module may only use modules after it in this list
 /// (`plan`, `aws`, `hooks` and `time` are the plain bottom everyone speaks).
 const LAYERS: &[&str] = &[
-    "cli", "render", "report", "respond", "engine", "playbook", "action", "evidence", "state",
-    "plan", "aws", "hooks", "time",
+    "cli",
+    "lambda",
+    "permissions",
+    "render",
+    "report",
+    "respond",
+    "engine",
+    "playbook",
+    "action",
+    "evidence",
+    "state",
+    "plan",
+    "aws",
+    "hooks",
+    "time",
 ];
 
 fn crate_root() -> PathBuf {

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod confirm;
 pub mod error;
 pub mod evidence;
+pub mod permissions;
 pub mod plan;
 pub mod recover;
 pub mod report;
@@ -153,6 +154,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// List the actions playbooks can use.
     Actions,
+    /// Print the least-privilege IAM policy for playbooks (and, with --routes, the responder).
+    Permissions(permissions::PermissionsArgs),
 }
 
 /// Runs a parsed command; returns the exit code.
@@ -168,5 +171,6 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Evidence(cmd) => evidence::exec(&cli.global, cmd).await,
         Command::Report(args) => report::exec(&cli.global, args),
         Command::Actions => actions::exec(&cli.global),
+        Command::Permissions(args) => permissions::exec(&cli.global, args),
     }
 }

@@ -39,22 +39,7 @@ pub fn resolve(playbook: &Playbook, given: &[String]) -> Result<Map<String, Valu
             problems.push(format!("param `{k}` is given twice"));
             continue;
         }
-        let parsed = match spec.ty {
-            ValueType::String => Some(Value::String(v.to_string())),
-            ValueType::Integer => v.trim().parse::<i64>().ok().map(Value::from),
-            ValueType::Boolean => match v.trim() {
-                "true" => Some(Value::Bool(true)),
-                "false" => Some(Value::Bool(false)),
-                _ => None,
-            },
-            ValueType::List => Some(Value::Array(
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| Value::String(s.into()))
-                    .collect(),
-            )),
-        };
+        let parsed = parse_value(spec.ty, v);
         match parsed {
             Some(p) => {
                 out.insert(k.to_string(), p);
@@ -91,6 +76,27 @@ pub fn resolve(playbook: &Playbook, given: &[String]) -> Result<Map<String, Valu
             problems,
             hint: "pass params as `--param NAME=VALUE` (lists comma-separated); `firebreak validate` shows the playbook's params".into(),
         })
+    }
+}
+
+/// One `--param` value as its declared type: integers and booleans
+/// parsed, a list comma-separated; `None` when it is not of that type.
+pub fn parse_value(ty: ValueType, v: &str) -> Option<Value> {
+    match ty {
+        ValueType::String => Some(Value::String(v.to_string())),
+        ValueType::Integer => v.trim().parse::<i64>().ok().map(Value::from),
+        ValueType::Boolean => match v.trim() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        ValueType::List => Some(Value::Array(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.into()))
+                .collect(),
+        )),
     }
 }
 
