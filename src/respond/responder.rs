@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::decide::{decide, target_of, Decision};
+use super::decide::{decide, Decision};
 use super::event::{self, Event, Refusal};
 use super::notify;
 use super::refusals;
@@ -247,21 +247,30 @@ impl Responder {
                 }
             }
         };
-        // Act on what was re-read: the target as AWS names it now must be
-        // the one the event named.
-        match target_of(decision.route, &truth) {
-            Ok(f) if f == decision.function => {}
-            Ok(f) => {
+        // Act on what was re-read: routed again on AWS's copy (a forged
+        // severity or finding type must not pick a route the real finding
+        // would not), it must choose the same route and the same function.
+        match decide(&self.routes, &truth) {
+            Ok(again)
+                if again.route.name == decision.route.name
+                    && again.function == decision.function => {}
+            Ok(again) => {
                 let r = Refusal::new(
                     "reread_mismatch",
                     format!(
-                        "the event names function {} but AWS names {f}",
-                        decision.function
+                        "the event selects route `{}` for function {}, but what AWS holds selects route `{}` for function {}",
+                        decision.route.name, decision.function, again.route.name, again.function
                     ),
                 );
                 return self.refuse(raw, Some(&event), r).await;
             }
-            Err(r) => return self.refuse(raw, Some(&event), r).await,
+            Err(r) => {
+                let r = Refusal::new(
+                    "reread_mismatch",
+                    format!("what AWS holds would not be acted on: {}", r.reason),
+                );
+                return self.refuse(raw, Some(&event), r).await;
+            }
         }
         self.run_playbook(&decision, &event, &truth, conn).await
     }

@@ -50,12 +50,16 @@ async fn responder(cx: &TestContext, p: &AlarmPath, gd: Vec<Rule>, sh: Vec<Rule>
 }
 
 fn gd_finding(cx: &TestContext, function: &str, archived: bool) -> GdFinding {
+    gd_finding_rated(cx, function, archived, 8.0)
+}
+
+fn gd_finding_rated(cx: &TestContext, function: &str, archived: bool, severity: f64) -> GdFinding {
     GdFinding::builder()
         .id(FINDING)
         .account_id(&cx.account)
         .region(REGION)
         .r#type("Execution:Lambda/MaliciousFile")
-        .severity(8.0)
+        .severity(severity)
         .resource(
             GdResource::builder()
                 .resource_type("Lambda")
@@ -134,6 +138,12 @@ async fn a_guardduty_finding_contains_its_function_after_the_reread() {
         vec![],
     )
     .await;
+    let o = outcome(&r.respond(&raw).await);
+    assert_eq!(o["code"], "reread_mismatch", "{o}");
+    // Nor one whose real severity is below the route's minimum: the event
+    // claims 8, GuardDuty holds 2, and it is routed again on what AWS holds.
+    let low = gd_finding_rated(&cx, &p.function, false, 2.0);
+    let r = responder(&cx, &p, gd_rules(Some(low)), vec![]).await;
     let o = outcome(&r.respond(&raw).await);
     assert_eq!(o["code"], "reread_mismatch", "{o}");
     assert_eq!(cx.concurrency(&p.function).await, None, "untouched so far");
