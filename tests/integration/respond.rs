@@ -491,3 +491,105 @@ async fn one_alarm_change_delivered_three_ways_is_one_incident() {
     assert_eq!(applied, 1);
     assert_eq!(cx.concurrency(&p.function).await, Some(0));
 }
+
+#[tokio::test]
+async fn a_responder_in_another_account_assumes_the_routes_role_and_notifies() {
+    let cx = TestContext::new().await;
+    let p = cx.alarm_path(&TestContext::throttle_playbook(), "").await;
+    cx.set_alarm(&p.alarm, aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .await;
+    // The incident summary goes to a topic the on-call queue reads.
+    let sns = cx.sns().await;
+    let oncall_topic = sns
+        .create_topic()
+        .name(cx.unique("ir-oncall"))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn()
+        .expect("arn")
+        .to_string();
+    let sqs = cx.sqs();
+    let oncall_queue = sqs
+        .create_queue()
+        .queue_name(cx.unique("ir-oncall"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("url")
+        .to_string();
+    let oncall_arn = format!(
+        "arn:aws:sqs:{REGION}:{}:{}",
+        cx.account,
+        oncall_queue.rsplit('/').next().expect("name")
+    );
+    sns.subscribe()
+        .topic_arn(&oncall_topic)
+        .protocol("sqs")
+        .endpoint(&oncall_arn)
+        .send()
+        .await
+        .expect("subscribe");
+    // The responder's own credentials are for another account: without a
+    // role to assume there, the event is refused.
+    let home = "111111111111";
+    let run = |routes: &Path, event: &Path| {
+        let r = cx
+            .firebreak()
+            .env("AWS_ACCESS_KEY_ID", home)
+            .args([
+                "--output",
+                "json",
+                "respond",
+                "--routes",
+                routes.to_str().expect("utf8"),
+                "--event",
+                event.to_str().expect("utf8"),
+            ])
+            .output()
+            .expect("respond");
+        (
+            r.status.code().unwrap_or(-1),
+            serde_json::from_slice::<Value>(&r.stdout).expect("json"),
+        )
+    };
+    let accepted = crate_root().join("tests/events/accepted/alarm-eventbridge.json");
+    let event = event_file(&cx, &accepted, &p, &[]);
+    let (exit, out) = run(&p.routes, &event);
+    assert_eq!(exit, 3, "{out}");
+    assert_eq!(out["outcomes"][0]["code"], "account_mismatch", "{out}");
+    assert_eq!(cx.concurrency(&p.function).await, None);
+
+    let role = format!("arn:aws:iam::{}:role/firebreak-responder", cx.account);
+    let text = std::fs::read_to_string(&p.routes).expect("routes");
+    let text = text.replacen(
+        "    params: {}\n",
+        &format!(
+            "    params: {{}}\n    assume_role: {{\"{}\": \"{role}\"}}\n    notify: {oncall_topic}\n",
+            cx.account
+        ),
+        1,
+    );
+    let routes = cx.path("routes-assume.yaml");
+    std::fs::write(&routes, text).expect("routes");
+    let (exit, out) = run(&routes, &event);
+    assert_eq!(exit, 0, "{out}");
+    let r = &out["outcomes"][0];
+    assert_eq!(r["outcome"], "responded", "{out}");
+    assert_eq!(r["account"], cx.account.as_str());
+    assert!(
+        r["notified"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("sent")),
+        "{out}"
+    );
+    assert_eq!(cx.concurrency(&p.function).await, Some(0), "contained");
+    let (_, body) = cx.receive_one(&oncall_queue).await;
+    let note: Value = serde_json::from_str(&body).expect("sns envelope");
+    let summary: Value =
+        serde_json::from_str(note["Message"].as_str().expect("message")).expect("summary");
+    assert_eq!(summary["incident"], r["incident"]);
+    assert_eq!(summary["function"], p.function.as_str());
+    assert_eq!(summary["status"], "ok");
+}
