@@ -64,6 +64,11 @@ pub(crate) fn options() -> Options {
 
 /// Reads, parses and validates one playbook file.
 pub fn load(path: &Path) -> Result<Playbook, LoadError> {
+    parse(path, read_text(path)?)
+}
+
+/// A YAML file's text, within the size limit (playbooks and routes alike).
+pub(crate) fn read_text(path: &Path) -> Result<String, LoadError> {
     let read_err = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
@@ -76,10 +81,9 @@ pub fn load(path: &Path) -> Result<Playbook, LoadError> {
         });
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
-    let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 {
+    String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 {
         path: path.to_path_buf(),
-    })?;
-    parse(path, text)
+    })
 }
 
 /// Parses and validates playbook text (the path is only for messages).

@@ -9,29 +9,14 @@ use super::raw::RawRoutes;
 use super::validate::validate;
 use super::Routes;
 use crate::playbook::diagnostics::PlaybookErrors;
-use crate::playbook::load::{options, syntax_error, MAX_PLAYBOOK_BYTES};
+use crate::playbook::load::{options, read_text, syntax_error};
 use crate::playbook::source::Source;
 use crate::playbook::LoadError;
 
 /// Reads, parses and validates a routes file, and every playbook it names
 /// (relative paths are relative to the routes file).
 pub fn load(path: &Path) -> Result<Routes, LoadError> {
-    let read_err = |source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(read_err)?.len();
-    if size > MAX_PLAYBOOK_BYTES {
-        return Err(LoadError::TooLarge {
-            path: path.to_path_buf(),
-            size,
-        });
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
-    let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 {
-        path: path.to_path_buf(),
-    })?;
-    parse(path, text)
+    parse(path, read_text(path)?)
 }
 
 pub fn parse(path: &Path, text: String) -> Result<Routes, LoadError> {
