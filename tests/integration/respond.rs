@@ -33,46 +33,7 @@ impl TestContext {
         let function = self.unique("orders-api");
         self.create_function(&function).await;
         let alarm = format!("{function}-errors");
-        let sns = self.sns().await;
-        let topic = sns
-            .create_topic()
-            .name(self.unique("lambda-alarms"))
-            .send()
-            .await
-            .expect("topic")
-            .topic_arn()
-            .expect("arn")
-            .to_string();
-        let sqs = self.sqs();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(self.unique("firebreak-events"))
-            .send()
-            .await
-            .expect("queue")
-            .queue_url()
-            .expect("url")
-            .to_string();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("attrs")
-            .attributes()
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("queue arn");
-        sns.subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(&queue_arn)
-            .send()
-            .await
-            .expect("subscribe");
+        let (topic, queue_url) = self.topic_into_queue("lambda-alarms").await;
         self.put_alarm(&alarm, &function, &topic).await;
         let routes = self.path("routes.yaml");
         std::fs::write(
@@ -112,6 +73,51 @@ routes:
             queue_url,
             routes,
         }
+    }
+
+    /// An SNS topic subscribed by a new SQS queue: (topic ARN, queue URL).
+    pub async fn topic_into_queue(&self, prefix: &str) -> (String, String) {
+        let sns = self.sns().await;
+        let topic = sns
+            .create_topic()
+            .name(self.unique(prefix))
+            .send()
+            .await
+            .expect("topic")
+            .topic_arn()
+            .expect("arn")
+            .to_string();
+        let sqs = self.sqs();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(self.unique(prefix))
+            .send()
+            .await
+            .expect("queue")
+            .queue_url()
+            .expect("url")
+            .to_string();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("attrs")
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .expect("queue arn");
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .send()
+            .await
+            .expect("subscribe");
+        (topic, queue_url)
     }
 
     /// An alarm on `function`'s Errors metric notifying `topic`.
@@ -499,38 +505,7 @@ async fn a_responder_in_another_account_assumes_the_routes_role_and_notifies() {
     cx.set_alarm(&p.alarm, aws_sdk_cloudwatch::types::StateValue::Alarm)
         .await;
     // The incident summary goes to a topic the on-call queue reads.
-    let sns = cx.sns().await;
-    let oncall_topic = sns
-        .create_topic()
-        .name(cx.unique("ir-oncall"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn()
-        .expect("arn")
-        .to_string();
-    let sqs = cx.sqs();
-    let oncall_queue = sqs
-        .create_queue()
-        .queue_name(cx.unique("ir-oncall"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url()
-        .expect("url")
-        .to_string();
-    let oncall_arn = format!(
-        "arn:aws:sqs:{REGION}:{}:{}",
-        cx.account,
-        oncall_queue.rsplit('/').next().expect("name")
-    );
-    sns.subscribe()
-        .topic_arn(&oncall_topic)
-        .protocol("sqs")
-        .endpoint(&oncall_arn)
-        .send()
-        .await
-        .expect("subscribe");
+    let (oncall_topic, oncall_queue) = cx.topic_into_queue("ir-oncall").await;
     // The responder's own credentials are for another account: without a
     // role to assume there, the event is refused.
     let home = "111111111111";
