@@ -101,6 +101,10 @@ def report(work):
                 "function": f,
                 "end_to_end_ms": (ts(put["time"]) - sent[f]) * 1000,
                 "delivery_ms": (ts(t["received_at"]) - sent[f]) * 1000,
+                "contain_ms": t["to_contain"]["elapsed_ms"],
+                "contain_aws_ms": t["to_contain"]["aws_ms"],
+                "contain_paced_ms": t["to_contain"]["paced_ms"],
+                "contain_own_ms": t["to_contain"]["own_ms"],
                 "own_ms": t["own_ms"],
                 "aws_ms": t["aws_ms"],
             })
@@ -110,11 +114,14 @@ def report(work):
     print(f"{len(rows)} alarms, each: SetAlarmState -> SNS -> SQS -> firebreak watch -> PutFunctionConcurrency")
     print(f"{'':12s} {'median':>9s} {'p95':>9s} {'max':>9s}")
     for key, label in [("end_to_end_ms", "end to end"), ("delivery_ms", "delivery"),
-                       ("aws_ms", "AWS waits"), ("own_ms", "firebreak")]:
+                       ("contain_ms", "to contain"), ("contain_aws_ms", "  AWS waits"),
+                       ("contain_paced_ms", "  paced"), ("contain_own_ms", "  firebreak"),
+                       ("aws_ms", "run: AWS"), ("own_ms", "run: own")]:
         v = [r[key] for r in rows]
         print(f"{label:12s} {statistics.median(v):7.0f}ms {pct(v, 95):7.0f}ms {max(v):7.0f}ms")
-    print("(firebreak = message received to run finished, minus AWS waits: the whole run, "
-          "identify + contain + verify, an upper bound on its share before containment)")
+    print("(to contain = message received to PutFunctionConcurrency answered, split into AWS's\n"
+          " answers, pacing under AWS's quotas, and firebreak's own work; run = the whole run\n"
+          " including verification and sealing)")
 
 
 if __name__ == "__main__":

@@ -248,6 +248,9 @@ impl Session {
                     )?;
                     hooks::pause_point("before_apply", &sp.id);
                     let result = self.call_apply(step, &sp.args, &change).await;
+                    if result.is_ok() {
+                        let _ = self.first_change.set(super::Milestone::now(&self.aws));
+                    }
                     hooks::pause_point("after_apply", &sp.id);
                     match result {
                         Ok(receipt) => {

@@ -115,6 +115,52 @@ pub struct Session {
     incident: Mutex<Incident>,
     incident_id: String,
     started_at: String,
+    first_change: std::sync::OnceLock<Milestone>,
+}
+
+/// A moment of the run with the connection's clocks read at it, so the
+/// time up to it splits into waiting for AWS and firebreak's own work.
+#[derive(Debug, Clone, Copy)]
+pub struct Milestone {
+    pub at: std::time::Instant,
+    /// Round trips to AWS summed up to this moment.
+    pub aws_wait: std::time::Duration,
+    /// Pacing under AWS's quotas summed up to this moment.
+    pub paced: std::time::Duration,
+}
+
+impl Milestone {
+    pub fn now(aws: &Aws) -> Self {
+        Self {
+            at: std::time::Instant::now(),
+            aws_wait: aws.calls.aws_wait(),
+            paced: aws.calls.paced(),
+        }
+    }
+
+    /// Before any call.
+    pub fn zero(at: std::time::Instant) -> Self {
+        Self {
+            at,
+            aws_wait: std::time::Duration::ZERO,
+            paced: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Several connections' clocks added up; the moment is the latest.
+    pub fn sum<
+        'a,
+        I: IntoIterator<Item = &'a (std::sync::Arc<crate::aws::CallRecorder>, Milestone)>,
+    >(
+        clocks: I,
+    ) -> Self {
+        let mut total = Self::zero(std::time::Instant::now());
+        for (_, m) in clocks {
+            total.aws_wait += m.aws_wait;
+            total.paced += m.paced;
+        }
+        total
+    }
 }
 
 impl Session {
@@ -126,7 +172,15 @@ impl Session {
             aws,
             caller,
             run: RunContext::new(),
+            first_change: std::sync::OnceLock::new(),
         }
+    }
+
+    /// When this session's first change to AWS was answered (the
+    /// containment that stops harm comes first): responders measure
+    /// their time to contain by it.
+    pub fn first_change(&self) -> Option<Milestone> {
+        self.first_change.get().copied()
     }
 
     /// Intents of `step` with no recorded outcome, on a resource that

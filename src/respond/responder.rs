@@ -18,8 +18,8 @@ use super::notify;
 use super::refusals;
 use super::reread::{reread, RereadError};
 use super::routes::Routes;
-use crate::aws::{Aws, AwsSettings, Caller};
-use crate::engine::{EngineError, RunRequest, RunStatus, RunSummary, Session, Targets};
+use crate::aws::{Aws, AwsSettings, CallRecorder, Caller};
+use crate::engine::{EngineError, Milestone, RunRequest, RunStatus, RunSummary, Session, Targets};
 use crate::state::{AuditEvent, StateError, StateStore};
 
 /// What became of one event.
@@ -62,6 +62,10 @@ pub struct Responded {
     /// Notification sent to the route's topic, or why not.
     pub notified: Option<String>,
     pub timing: Timing,
+    /// The first change's milestone, on the clocks of the connection
+    /// that made it.
+    #[serde(skip)]
+    first_change: Option<(Milestone, Arc<CallRecorder>)>,
 }
 
 /// Where the time of one event went. `own_ms` is exact when events are
@@ -75,8 +79,41 @@ pub struct Timing {
     pub handled_ms: u64,
     /// Of which waiting for AWS's answers.
     pub aws_ms: u64,
+    /// Of which held back to stay under AWS's request quotas.
+    pub paced_ms: u64,
     /// Of which firebreak's own work (parsing, planning, journaling).
     pub own_ms: u64,
+    /// The same split up to the answer to the first containment change
+    /// (the throttle): how long the harm went on once the event arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_contain: Option<Split>,
+}
+
+/// Time from the event's arrival to a moment, split by where it went.
+#[derive(Debug, Default, Serialize)]
+pub struct Split {
+    pub elapsed_ms: u64,
+    pub aws_ms: u64,
+    pub paced_ms: u64,
+    pub own_ms: u64,
+}
+
+impl Split {
+    fn between(start: &Milestone, end: &Milestone) -> Self {
+        let elapsed = end.at.saturating_duration_since(start.at);
+        let aws = end.aws_wait.saturating_sub(start.aws_wait);
+        let paced = end.paced.saturating_sub(start.paced);
+        Self {
+            elapsed_ms: ms(elapsed),
+            aws_ms: ms(aws),
+            paced_ms: ms(paced),
+            own_ms: ms(elapsed.saturating_sub(aws).saturating_sub(paced)),
+        }
+    }
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Outcome {
@@ -178,17 +215,34 @@ impl Responder {
         let mut out = Vec::new();
         for e in events {
             let received_at = crate::time::now_rfc3339();
-            let (started, waited) = (std::time::Instant::now(), self.aws_wait().await);
+            let clocks = self.clocks().await;
+            let start = Milestone::sum(&clocks);
             let mut outcome = self.handle(raw, e).await;
             if let Outcome::Responded(r) = &mut outcome {
-                let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-                let handled = started.elapsed();
-                let aws = self.aws_wait().await.saturating_sub(waited);
+                let whole = Split::between(&start, &Milestone::sum(&self.clocks().await));
                 r.timing = Timing {
                     received_at,
-                    handled_ms: ms(handled),
-                    aws_ms: ms(aws),
-                    own_ms: ms(handled.saturating_sub(aws)),
+                    handled_ms: whole.elapsed_ms,
+                    aws_ms: whole.aws_ms,
+                    paced_ms: whole.paced_ms,
+                    own_ms: whole.own_ms,
+                    to_contain: r.first_change.as_ref().map(|(m, calls)| {
+                        // Every call of one event goes through one
+                        // connection (re-read and run alike); one made
+                        // for this event started at zero.
+                        let before = clocks
+                            .iter()
+                            .find(|(c, _)| Arc::ptr_eq(c, calls))
+                            .map(|(_, m)| *m)
+                            .unwrap_or(Milestone::zero(start.at));
+                        Split::between(
+                            &Milestone {
+                                at: start.at,
+                                ..before
+                            },
+                            m,
+                        )
+                    }),
                 };
             }
             out.push(outcome);
@@ -196,12 +250,14 @@ impl Responder {
         out
     }
 
-    async fn aws_wait(&self) -> std::time::Duration {
-        let mut total = std::time::Duration::ZERO;
-        for c in self.connections.lock().await.values() {
-            total += c.aws.calls.aws_wait();
-        }
-        total
+    /// Every connection's clocks, now.
+    async fn clocks(&self) -> Vec<(Arc<CallRecorder>, Milestone)> {
+        self.connections
+            .lock()
+            .await
+            .values()
+            .map(|c| (c.aws.calls.clone(), Milestone::now(&c.aws)))
+            .collect()
     }
 
     async fn refuse(&self, raw: &[u8], event: Option<&Event>, refusal: Refusal) -> Outcome {
@@ -410,6 +466,9 @@ impl Responder {
                 .collect(),
             notified: None,
             timing: Timing::default(),
+            first_change: session
+                .first_change()
+                .map(|m| (m, session.aws.calls.clone())),
         };
         if let Some(topic) = &route.notify {
             responded.notified = Some(notify::send(&session.aws, topic, &responded).await);

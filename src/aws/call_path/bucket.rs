@@ -54,7 +54,10 @@ impl Bucket {
             s.next = Some(next + self.interval);
             slot
         };
-        tokio::time::sleep_until(slot).await;
+        // A free slot costs no timer tick.
+        if slot > Instant::now() {
+            tokio::time::sleep_until(slot).await;
+        }
         // A pause that began while we slept (another caller was throttled)
         // holds us too: the quota is spent for the whole family.
         while let Some(until) = self.paused_until() {

@@ -77,7 +77,9 @@ async fn send(
     loop {
         // Cloned before sending: a sent body is consumed.
         let replay = (sends < MAX_SENDS).then(|| request.try_clone()).flatten();
+        let queued = std::time::Instant::now();
         bucket.acquire().await;
+        path.recorder.record_paced(queued.elapsed());
         let started = std::time::Instant::now();
         let response = inner.call(request).await;
         path.recorder.record_wait(started.elapsed());

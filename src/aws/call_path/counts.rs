@@ -81,6 +81,9 @@ pub struct CallRecorder {
     /// Time spent waiting for AWS's answers (not for our own pacing): what
     /// is left of a run's wall time is firebreak's own.
     aws_wait_ns: AtomicU64,
+    /// Time spent holding requests back to stay under AWS's quotas: a wait
+    /// AWS's limits impose, not work of ours.
+    paced_ns: AtomicU64,
 }
 
 impl CallRecorder {
@@ -106,6 +109,17 @@ impl CallRecorder {
     /// Every round trip so far, summed.
     pub fn aws_wait(&self) -> std::time::Duration {
         std::time::Duration::from_nanos(self.aws_wait_ns.load(Ordering::Relaxed))
+    }
+
+    /// One request held back by its family's token bucket.
+    pub fn record_paced(&self, took: std::time::Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.paced_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Every pacing delay so far, summed.
+    pub fn paced(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.paced_ns.load(Ordering::Relaxed))
     }
 
     /// A request left the process.
