@@ -11,9 +11,10 @@
 #   end to end   SetAlarmState sent → PutFunctionConcurrency answered (the
 #                throttle's `applied` record in the incident's audit trail)
 #   delivery     SetAlarmState sent → message received by watch
-#   firebreak    message received → run finished, minus the time spent
-#                waiting for AWS's answers (`own_ms`; the whole run, so an
-#                upper bound on firebreak's share before containment)
+#   to contain   message received → PutFunctionConcurrency answered
+#                (`timing.to_contain`), split into AWS's answers, pacing
+#                under AWS's quotas, and firebreak's own work
+#   run          the same split over the whole run (verify and seal too)
 # Targets (issue 12): firebreak's own share under 50 ms per alarm, end to
 # end p95 under 1 s on LocalStack.
 #

@@ -487,3 +487,37 @@ impl Responder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn a_split_is_what_was_left_after_aws_and_pacing() {
+        let t0 = Instant::now();
+        let start = Milestone {
+            at: t0,
+            aws_wait: Duration::from_millis(500),
+            paced: Duration::from_millis(7),
+        };
+        let end = Milestone {
+            at: t0 + Duration::from_millis(90),
+            aws_wait: Duration::from_millis(560),
+            paced: Duration::from_millis(17),
+        };
+        let s = Split::between(&start, &end);
+        assert_eq!(
+            (s.elapsed_ms, s.aws_ms, s.paced_ms, s.own_ms),
+            (90, 60, 10, 20)
+        );
+        // Clocks shared with concurrent events can run ahead of the wall
+        // clock; the own share never goes negative.
+        let busy = Milestone {
+            aws_wait: Duration::from_millis(700),
+            ..end
+        };
+        assert_eq!(Split::between(&start, &busy).own_ms, 0);
+    }
+}

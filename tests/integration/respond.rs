@@ -335,6 +335,18 @@ async fn an_alarm_through_sns_and_sqs_contains_its_function_once() {
     assert_eq!(r["function"], p.function.as_str());
     assert_eq!(r["resumed"], false);
     assert_eq!(cx.concurrency(&p.function).await, Some(0), "contained");
+    // The time to contain is split and ends within the run.
+    let t = &r["timing"];
+    let to_contain = &t["to_contain"];
+    let n = |v: &Value| v.as_u64().expect("a number of ms");
+    assert!(n(&to_contain["elapsed_ms"]) <= n(&t["handled_ms"]), "{t}");
+    assert!(
+        n(&to_contain["aws_ms"]) > 0,
+        "the re-read and the throttle went to AWS: {t}"
+    );
+    // Each part is rounded down to whole ms on its own.
+    let parts = n(&to_contain["aws_ms"]) + n(&to_contain["paced_ms"]) + n(&to_contain["own_ms"]);
+    assert!(n(&to_contain["elapsed_ms"]).abs_diff(parts) <= 2, "{t}");
     let incident = r["incident"].as_str().expect("incident").to_string();
     assert!(incident.starts_with("alarm-"), "{incident}");
     let trail = cx.audit(&incident);
@@ -356,6 +368,10 @@ async fn an_alarm_through_sns_and_sqs_contains_its_function_once() {
     );
     assert_eq!(r2["resumed"], true);
     assert_eq!(r2["summary"]["applied"], 0, "{again}");
+    assert!(
+        r2["timing"].get("to_contain").is_none(),
+        "nothing changed: {again}"
+    );
     assert_eq!(
         again["api_calls"]["by_operation"]["lambda:PutFunctionConcurrency"],
         Value::Null
