@@ -18,5 +18,5 @@ fi
 echo "test.sh: LocalStack at $endpoint" >&2
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
-FIREBREAK_TEST_ENDPOINT="$endpoint" cargo test --locked --all-targets
+cargo clippy --workspace --all-targets --locked -- -D warnings
+FIREBREAK_TEST_ENDPOINT="$endpoint" cargo test --workspace --locked --all-targets

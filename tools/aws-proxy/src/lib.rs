@@ -1,0 +1,13 @@
+//! An AWS-like reverse proxy for tests and benchmarks: in front of
+//! LocalStack it adds a latency per call and enforces per-API quotas,
+//! answering over-quota requests exactly as AWS does, with time compressed
+//! on request so a long benchmark fits in a minute.
+
+pub mod answer;
+pub mod classify;
+pub mod quota;
+pub mod report;
+pub mod server;
+
+pub use quota::{Quotas, Rule, AWS_DEFAULTS};
+pub use server::{Config, Proxy, ProxyError};

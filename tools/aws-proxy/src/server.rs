@@ -1,0 +1,209 @@
+//! The reverse proxy: each request is classified, held for the configured
+//! latency, checked against its quota, and either answered as AWS answers
+//! an over-quota caller or forwarded to the upstream (LocalStack).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::answer;
+use crate::classify::classify;
+use crate::quota::{Quotas, Verdict};
+use crate::report::Tally;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `http://host:port` of the service behind the proxy.
+    pub upstream: Uri,
+    /// Added to every call (before compression).
+    pub latency: Duration,
+    /// Rates are multiplied and latencies divided by it.
+    pub compress: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("the upstream `{0}` is not an http://HOST:PORT address")]
+    Upstream(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+struct Shared {
+    config: Config,
+    quotas: Quotas,
+    tally: Tally,
+    client: Client<HttpConnector, Full<Bytes>>,
+    next_id: AtomicU64,
+}
+
+/// A running proxy; dropping it (or `stop`) stops accepting.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(listen: &str, config: Config, quotas: Quotas) -> Result<Self, ProxyError> {
+        if config.upstream.scheme_str() != Some("http") || config.upstream.authority().is_none() {
+            return Err(ProxyError::Upstream(config.upstream.to_string()));
+        }
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ProxyError::Listen {
+                addr: listen.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ProxyError::Listen {
+            addr: listen.to_string(),
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            config,
+            quotas,
+            tally: Tally::default(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            next_id: AtomicU64::new(1),
+        });
+        let (stop, mut stopped) = watch::channel(false);
+        let s = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = stopped.changed() => return,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(s.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            shared,
+            stop,
+            task,
+        })
+    }
+
+    /// Requests and throttled answers per API so far.
+    pub fn report(&self) -> serde_json::Value {
+        self.shared.tally.report()
+    }
+
+    pub async fn stop(self) -> serde_json::Value {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.shared.tally.report()
+    }
+}
+
+async fn handle(
+    s: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    match parts.uri.path() {
+        "/_proxy/report" => return Ok(json(StatusCode::OK, s.tally.report())),
+        "/_proxy/reset" => {
+            s.tally.reset();
+            return Ok(json(StatusCode::OK, serde_json::json!({"reset": true})));
+        }
+        _ => {}
+    }
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return Ok(text(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request: {e}"),
+            ))
+        }
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let api = classify(
+        header("authorization"),
+        header("x-amz-target"),
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &body,
+    );
+    let compress = s.config.compress;
+    let latency = s.config.latency.div_f64(compress);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let id = format!("proxy-{:016x}", s.next_id.fetch_add(1, Ordering::Relaxed));
+    if let Verdict::Throttle { retry_after } = s.quotas.check(&api) {
+        s.tally.count(&api.name(), true);
+        let answer = answer::throttled(&api, retry_after, compress != 1.0, &id);
+        let (p, b) = answer.into_parts();
+        return Ok(Response::from_parts(p, Full::new(b)));
+    }
+    s.tally.count(&api.name(), false);
+    let mut uri = s.config.upstream.clone().into_parts();
+    uri.path_and_query = parts.uri.path_and_query().cloned();
+    let Ok(uri) = Uri::from_parts(uri) else {
+        return Ok(text(
+            StatusCode::BAD_REQUEST,
+            "the request's path is not valid".into(),
+        ));
+    };
+    let mut forward = Request::from_parts(parts, Full::new(body));
+    *forward.uri_mut() = uri;
+    let response = match s.client.request(forward).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(text(
+                StatusCode::BAD_GATEWAY,
+                format!("the upstream did not answer: {e}"),
+            ))
+        }
+    };
+    let (p, b) = response.into_parts();
+    match b.collect().await {
+        Ok(b) => Ok(Response::from_parts(p, Full::new(b.to_bytes()))),
+        Err(e) => Ok(text(
+            StatusCode::BAD_GATEWAY,
+            format!("the upstream's answer broke off: {e}"),
+        )),
+    }
+}
+
+fn text(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(message)));
+    *r.status_mut() = status;
+    r
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut r = text(status, value.to_string());
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
