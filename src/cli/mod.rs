@@ -7,6 +7,7 @@ pub mod error;
 pub mod evidence;
 pub mod permissions;
 pub mod plan;
+pub mod progress_bar;
 pub mod recover;
 pub mod report;
 pub mod respond;

@@ -123,7 +123,9 @@ pub async fn prepare(
         "params": params,
         "phases": phases,
     });
-    let session = open_session(global, &id, dry_run, command, details).await?;
+    let session = open_session(global, &id, dry_run, command, details)
+        .await?
+        .with_progress(std::sync::Arc::new(super::progress_bar::Bar::default()));
     Ok(Prepared {
         playbook,
         params,

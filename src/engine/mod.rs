@@ -14,6 +14,7 @@ pub mod custody;
 mod open;
 pub mod params;
 mod planning;
+mod progress;
 pub mod recover;
 pub mod report;
 pub mod runner;
@@ -32,6 +33,7 @@ use crate::state::{AuditEvent, Incident, JournalRecord, StateError};
 
 pub use open::new_run_id;
 pub use planning::{precheck, resolve_args, scope_for};
+pub use progress::{Progress, Stage};
 pub use report::RunSummary;
 pub use report::{
     Aborted, ChangeOutcome, Outcome, PendingDecision, RunReport, RunStatus, StepCheck, StepFailure,
@@ -116,6 +118,7 @@ pub struct Session {
     incident_id: String,
     started_at: String,
     first_change: std::sync::OnceLock<Milestone>,
+    progress: std::sync::Arc<dyn progress::Progress>,
 }
 
 /// A moment of the run with the connection's clocks read at it, so the
@@ -173,7 +176,14 @@ impl Session {
             caller,
             run: RunContext::new(),
             first_change: std::sync::OnceLock::new(),
+            progress: std::sync::Arc::new(progress::Silent),
         }
+    }
+
+    /// Reports the run's stages and targets to `progress` as it goes.
+    pub fn with_progress(mut self, progress: std::sync::Arc<dyn progress::Progress>) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// When this session's first change to AWS was answered (the

@@ -17,6 +17,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
 use super::apply::TargetProgress;
+use super::progress::Stage;
 use super::report::{self, RunReport};
 use super::{targets, EngineError, Session};
 use crate::plan::{Plan, Summary};
@@ -101,9 +102,14 @@ impl Session {
         // The futures are made by an iterator, not by `StreamExt::map`: a
         // stream's closure over borrowed data is not provably `Send` for
         // every lifetime, which a caller spawning this run (`watch`) needs.
+        self.progress.stage(Stage::Planning, params.len());
         let futures: Vec<_> = params
             .into_iter()
-            .map(|p| async move { self.build_plan(req.playbook, &p, req.phases).await })
+            .map(|p| async move {
+                let plan = self.build_plan(req.playbook, &p, req.phases).await;
+                self.progress.target_done();
+                plan
+            })
             .collect();
         let plans: Vec<Result<Plan, EngineError>> = stream::iter(futures)
             .buffered(req.concurrency.max(1))
@@ -128,20 +134,29 @@ impl Session {
             plans.iter().map(|_| TargetProgress::default()).collect();
         let started = Instant::now();
         for harm in [true, false] {
+            let stage = if harm {
+                Stage::Containing
+            } else {
+                Stage::OtherSteps
+            };
+            self.progress.stage(stage, plans.len());
             let futures: Vec<_> = plans
                 .iter()
                 .zip(progress.iter_mut())
                 .map(|(plan, progress)| async move {
                     let mut part = RunReport::default();
-                    self.apply_steps(
-                        plan,
-                        playbook,
-                        |s| s.action.spec().stops_harm == harm,
-                        &mut part,
-                        progress,
-                    )
-                    .await
-                    .map(|()| part)
+                    let applied = self
+                        .apply_steps(
+                            plan,
+                            playbook,
+                            |s| s.action.spec().stops_harm == harm,
+                            &mut part,
+                            progress,
+                        )
+                        .await
+                        .map(|()| part);
+                    self.progress.target_done();
+                    applied
                 })
                 .collect();
             let parts: Vec<Result<RunReport, EngineError>> = stream::iter(futures)
@@ -155,6 +170,7 @@ impl Session {
         report.timings.apply_ms = millis(started);
         let started = Instant::now();
         let failures = &report.failures;
+        self.progress.stage(Stage::Verifying, plans.len());
         let futures: Vec<_> = plans
             .iter()
             .zip(&progress)
@@ -164,12 +180,15 @@ impl Session {
                     failures: failures.clone(),
                     ..RunReport::default()
                 };
-                self.verify_plan(plan, playbook, &mut part, progress)
+                let verified = self
+                    .verify_plan(plan, playbook, &mut part, progress)
                     .await
                     .map(|()| RunReport {
                         checks: part.checks,
                         ..RunReport::default()
-                    })
+                    });
+                self.progress.target_done();
+                verified
             })
             .collect();
         let checks: Vec<Result<RunReport, EngineError>> = stream::iter(futures)

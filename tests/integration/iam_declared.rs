@@ -350,10 +350,24 @@ async fn exercise(
     let incident = format!("INC-IAM-{}", name.replace(['.', '_'], "-"));
     let out = match name {
         "lambda.describe" => {
-            let f = cx.unique("iam-describe");
+            // One untouched function (GetFunction says it all) and one this
+            // incident throttled: GetFunction's silence about a 0 (LocalStack
+            // omits it) is confirmed with GetFunctionConcurrency.
+            let (f, throttled) = (cx.unique("iam-describe"), cx.unique("iam-describe"));
             cx.create_function(&f).await;
+            let arn = cx.create_function(&throttled).await;
+            cx.set_concurrency(&throttled, 0).await;
+            let history = vec![intent(
+                "lambda.set_concurrency",
+                &arn,
+                Value::Null,
+                json!(0),
+                1,
+            )];
             let d = Driver::new(cx, &incident).await;
             d.run_step(action, json!({"function": f}), &[]).await;
+            d.run_step(action, json!({"function": throttled}), &history)
+                .await;
             Exercised::plain(&d)
         }
         "lambda.set_concurrency" => {
@@ -523,12 +537,20 @@ async fn exercise(
             let role = cx.unique("iam-cfg-role");
             let role_arn = cx.seed_role(&role).await;
             let f = cx.unique("iam-cfg");
-            cx.create_function_with_role(&f, &role_arn).await;
+            let arn = cx.create_function_with_role(&f, &role_arn).await;
             cx.seed_public_access(&f).await;
             cx.create_sqs_mapping(&f).await;
-            cx.set_concurrency(&f, 3).await;
+            // Throttled by this incident first, as lambda-compromise does.
+            cx.set_concurrency(&f, 0).await;
+            let history = vec![intent(
+                "lambda.set_concurrency",
+                &arn,
+                Value::Null,
+                json!(0),
+                1,
+            )];
             let d = Driver::new(cx, &incident).await;
-            d.run_step(action, evidence_args(s, &f), &[]).await;
+            d.run_step(action, evidence_args(s, &f), &history).await;
             evidence_exercised(&d)
         }
         "evidence.snapshot_code" => {
@@ -753,8 +775,26 @@ async fn seed_trail_file(cx: &TestContext, setup: &Aws, bucket: &str, function_a
         .expect("seed the trail log file");
 }
 
-#[tokio::test]
-async fn every_action_sends_only_what_it_declares_and_what_it_declares_is_needed() {
+#[test]
+fn every_action_sends_only_what_it_declares_and_what_it_declares_is_needed() {
+    // One scenario per action in one `match`: in a debug build its poll
+    // frame outgrows a test thread's 2 MiB stack, so it runs on its own.
+    let run = std::thread::Builder::new()
+        .stack_size(16 * 1024 * 1024)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(every_action())
+        })
+        .expect("a test thread");
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn every_action() {
     let cx = TestContext::new().await;
     let setup = aws_for(&cx).await;
     let s = shared(&cx, &setup).await;

@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::error::ErrorMetadata;
-use aws_sdk_lambda::operation::get_function_concurrency::{
-    GetFunctionConcurrencyError, GetFunctionConcurrencyOutput,
-};
+use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
 use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyError;
+use aws_sdk_lambda::types::Concurrency;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use firebreak::aws::{Aws, CallRecorder, Guard};
@@ -55,9 +54,21 @@ fn session(lambda_rules: &[&Rule], dir: &Path) -> Session {
     Session::new(aws, caller, incident)
 }
 
+/// GetFunction of a function without reserved concurrency (the planning
+/// read: GetFunction has its own quota, unlike GetFunctionConcurrency).
 fn no_concurrency() -> Rule {
-    mock!(aws_sdk_lambda::Client::get_function_concurrency)
-        .then_output(|| GetFunctionConcurrencyOutput::builder().build())
+    mock!(aws_sdk_lambda::Client::get_function).then_output(|| GetFunctionOutput::builder().build())
+}
+
+/// GetFunction as AWS answers it for a reserved concurrency of `n`.
+fn concurrency(n: i32) -> GetFunctionOutput {
+    GetFunctionOutput::builder()
+        .concurrency(
+            Concurrency::builder()
+                .reserved_concurrent_executions(n)
+                .build(),
+        )
+        .build()
 }
 
 #[tokio::test]
@@ -108,10 +119,10 @@ async fn access_denied_on_the_mutation_is_a_clear_step_error_and_journaled() {
 #[tokio::test]
 async fn throttled_reads_are_retried_by_the_step_and_then_succeed() {
     let dir = tempfile::tempdir().unwrap();
-    let get = mock!(aws_sdk_lambda::Client::get_function_concurrency)
+    let get = mock!(aws_sdk_lambda::Client::get_function)
         .sequence()
         .error(|| {
-            GetFunctionConcurrencyError::generic(
+            GetFunctionError::generic(
                 ErrorMetadata::builder()
                     .code("TooManyRequestsException")
                     .message("Rate exceeded")
@@ -119,11 +130,7 @@ async fn throttled_reads_are_retried_by_the_step_and_then_succeed() {
             )
         })
         .times(2)
-        .output(|| {
-            GetFunctionConcurrencyOutput::builder()
-                .reserved_concurrent_executions(4)
-                .build()
-        })
+        .output(|| concurrency(4))
         .repeatedly()
         .build();
     let s = session(&[&get], dir.path());
@@ -138,8 +145,8 @@ async fn throttled_reads_are_retried_by_the_step_and_then_succeed() {
 #[tokio::test]
 async fn throttling_beyond_the_retries_names_the_cause_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let get = mock!(aws_sdk_lambda::Client::get_function_concurrency).then_error(|| {
-        GetFunctionConcurrencyError::generic(
+    let get = mock!(aws_sdk_lambda::Client::get_function).then_error(|| {
+        GetFunctionError::generic(
             ErrorMetadata::builder()
                 .code("TooManyRequestsException")
                 .message("Rate exceeded")
@@ -214,11 +221,7 @@ async fn a_mutation_with_an_unknown_outcome_stays_in_doubt_and_is_settled_later(
         );
     }
     // It had landed: the next run sees 0 and records it without calling again.
-    let get = mock!(aws_sdk_lambda::Client::get_function_concurrency).then_output(|| {
-        GetFunctionConcurrencyOutput::builder()
-            .reserved_concurrent_executions(0)
-            .build()
-    });
+    let get = mock!(aws_sdk_lambda::Client::get_function).then_output(|| concurrency(0));
     let put = mock!(aws_sdk_lambda::Client::put_function_concurrency).then_error(|| {
         PutFunctionConcurrencyError::generic(ErrorMetadata::builder().code("Unexpected").build())
     });

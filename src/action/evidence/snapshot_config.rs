@@ -69,6 +69,7 @@ static SPEC: ActionSpec = ActionSpec {
         "lambda:GetPolicy",
         "lambda:GetFunctionUrlConfig",
         "lambda:ListEventSourceMappings",
+        "lambda:GetFunction",
         "lambda:GetFunctionConcurrency",
         "lambda:ListTags",
         "iam:GetRole",

@@ -2,6 +2,7 @@
 //! throttle holds. Shared by `set_concurrency` and `restore_concurrency`.
 
 use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use serde::{Deserialize, Serialize};
@@ -47,15 +48,69 @@ struct ConcurrencyState {
     reserved_concurrency: Option<i32>,
 }
 
-/// `read`, shared with the other planning reads of this run (describe,
-/// the evidence snapshot and the throttle all need it); fresh when the
-/// context says so.
+/// The function as GetFunction reads it, shared with every other planning
+/// read of this run (describe, the throttle's plan, the evidence): GetFunction
+/// has its own quota (100/s), so planning spends none of the control plane's
+/// 15 requests a second that the throttles themselves need.
+pub async fn get_planned(
+    cx: &StepContext<'_>,
+    f: &FunctionRef,
+) -> Result<GetFunctionOutput, ActionError> {
+    let key = format!("GetFunction {}", f.arn);
+    let aws = cx.aws;
+    // Boxed: the SDK's send future is large, and describe, the throttle and
+    // the evidence all nest this one in theirs.
+    Box::pin(cx.run.planned_read(cx.fresh, key, async move {
+        aws.lambda
+            .get_function()
+            .function_name(&f.name)
+            .send()
+            .await
+            .map_err(|e| {
+                let mut e = classify("GetFunction", "lambda:GetFunction", &f.arn, e);
+                if e.kind == AwsErrorKind::NotFound {
+                    e.message = format!(
+                        "function `{}` does not exist in account {} region {}",
+                        f.name, cx.caller.account, aws.region
+                    );
+                }
+                ActionError::from(e)
+            })
+    }))
+    .await
+}
+
+/// The reserved concurrency for planning, from GetFunction.
+///
+/// AWS omits `Concurrency` from GetFunction only when none is set, but
+/// LocalStack omits a 0 as well. A 0 this incident set must read as 0 (a
+/// re-run plans nothing), so where the journal shows this incident changed
+/// the setting, a silence is confirmed with GetFunctionConcurrency. A 0 set
+/// by someone else reads as none on LocalStack only; see
+/// docs/performance.md.
 pub async fn read_planned(
     cx: &StepContext<'_>,
     f: &FunctionRef,
 ) -> Result<Option<i32>, ActionError> {
+    let out = Box::pin(get_planned(cx, f)).await?;
+    if let Some(n) = out
+        .concurrency()
+        .and_then(|c| c.reserved_concurrent_executions())
+    {
+        return Ok(Some(n));
+    }
+    if !changed_here(cx.history, &f.arn) {
+        return Ok(None);
+    }
     let key = format!("GetFunctionConcurrency {}", f.arn);
-    cx.run.planned_read(cx.fresh, key, read(cx.aws, f)).await
+    Box::pin(cx.run.planned_read(cx.fresh, key, read(cx.aws, f))).await
+}
+
+/// Whether this incident's journal has a change to the function's setting.
+fn changed_here(history: &[crate::state::JournalRecord], arn: &str) -> bool {
+    history
+        .iter()
+        .any(|r| r.change.target == arn && r.change.attribute == ATTRIBUTE)
 }
 
 pub async fn observe(
@@ -156,7 +211,7 @@ pub async fn verify(
     f: &FunctionRef,
     expected: Option<i64>,
 ) -> Result<Vec<Check>, ActionError> {
-    let now = read(aws, f).await?.map(i64::from);
+    let now = Box::pin(read_back(aws, f)).await?.map(i64::from);
     let mut checks = vec![Check {
         name: "reserved concurrency".into(),
         target: f.arn.clone(),
@@ -171,6 +226,29 @@ pub async fn verify(
         checks.push(probe(aws, f).await?);
     }
     Ok(checks)
+}
+
+/// The setting as it is now, from GetFunction (its own quota) where that
+/// answers: a value it shows is exact. Its silence means none on AWS but
+/// may hide a 0 on LocalStack, so it is confirmed with
+/// GetFunctionConcurrency.
+async fn read_back(aws: &Aws, f: &FunctionRef) -> Result<Option<i32>, ActionError> {
+    let out = aws
+        .lambda
+        .get_function()
+        .function_name(&f.name)
+        .send()
+        .await
+        .map_err(|e| {
+            not_found_is_clear(classify("GetFunction", "lambda:GetFunction", &f.arn, e), f)
+        })?;
+    match out
+        .concurrency()
+        .and_then(|c| c.reserved_concurrent_executions())
+    {
+        Some(n) => Ok(Some(n)),
+        None => Box::pin(read(aws, f)).await,
+    }
 }
 
 /// How often the probe is sent when the connection, not Lambda, failed.

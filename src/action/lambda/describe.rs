@@ -8,8 +8,6 @@ use serde_json::{json, Map, Value};
 use super::{concurrency, function};
 use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, StepContext};
-use crate::aws::error::classify;
-use crate::aws::AwsErrorKind;
 use crate::plan::Change;
 
 pub struct Describe;
@@ -71,23 +69,7 @@ impl Action for Describe {
             .args_as::<function::FunctionArgs>(&SPEC)?
             .function
             .resolve(cx)?;
-        let out = cx
-            .aws
-            .lambda
-            .get_function()
-            .function_name(&f.name)
-            .send()
-            .await
-            .map_err(|e| {
-                let mut e = classify("GetFunction", "lambda:GetFunction", &f.arn, e);
-                if e.kind == AwsErrorKind::NotFound {
-                    e.message = format!(
-                        "function `{}` does not exist in account {} region {}",
-                        f.name, cx.caller.account, cx.aws.region
-                    );
-                }
-                ActionError::from(e)
-            })?;
+        let out = concurrency::get_planned(cx, &f).await?;
         let reserved = concurrency::read_planned(cx, &f).await?;
         let c = out.configuration();
         let mut env_names: Vec<String> = c

@@ -23,6 +23,7 @@ static SPEC: ActionSpec = ActionSpec {
         OutputDef::new("restored", ValueType::Integer, "the reserved concurrency restored (absent when the setting is removed or nothing was recorded)").nullable(),
     ],
     iam_actions: &[
+        "lambda:GetFunction",
         "lambda:GetFunctionConcurrency",
         "lambda:PutFunctionConcurrency",
         "lambda:DeleteFunctionConcurrency",

@@ -43,6 +43,7 @@ static SPEC: ActionSpec = ActionSpec {
     // action, and a function that had no reserved concurrency gets the
     // setting deleted, not set.
     iam_actions: &[
+        "lambda:GetFunction",
         "lambda:GetFunctionConcurrency",
         "lambda:PutFunctionConcurrency",
         "lambda:DeleteFunctionConcurrency",

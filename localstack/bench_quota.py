@@ -1,0 +1,177 @@
+"""Helpers of scripts/bench-quota.sh (not a test: it prints figures).
+
+    bench_quota.py reset PREFIX N            put every function back as seeded
+    bench_quota.py custodian-policy PREFIX OUT
+    bench_quota.py state PREFIX N            end state as JSON
+    bench_quota.py table RESULTS.jsonl       the side-by-side table
+
+Reads LocalStack directly (AWS_ENDPOINT_URL, never the proxy), so checking
+the end state costs the tools nothing.
+"""
+
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+QUARANTINE_PREFIX = "firebreak-quarantine"
+
+
+def clients():
+    cfg = Config(retries={"max_attempts": 5}, proxies={}, max_pool_connections=16)
+    kw = dict(endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+              region_name=os.environ.get("AWS_REGION", "us-east-1"), config=cfg)
+    return boto3.client("iam", **kw), boto3.client("lambda", **kw)
+
+
+def names(prefix, n):
+    return [f"{prefix}-{i:04d}" for i in range(n)]
+
+
+def policy_statements(lam, name):
+    try:
+        return json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "ResourceNotFoundException":
+            return []
+        raise
+
+
+def public(statement):
+    p = statement.get("Principal")
+    return p == "*" or (isinstance(p, dict) and p.get("AWS") == "*")
+
+
+def role_allowed(iam, role):
+    """The role can still act: it keeps an Allow and no inline Deny of everything."""
+    inline = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    for name in inline:
+        doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        stmts = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+        if any(s.get("Effect") == "Deny" and s.get("Action") in ("*", ["*"]) for s in stmts):
+            return False
+    attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    return bool(inline or attached)
+
+
+def reset_one(prefix, name):
+    iam, lam = clients()
+    account = os.environ["AWS_ACCESS_KEY_ID"]
+    role = f"{name}-role"
+    try:
+        lam.delete_function_concurrency(FunctionName=name)
+    except ClientError:
+        pass
+    if not any(s.get("Sid") == "anyone" for s in policy_statements(lam, name)):
+        lam.add_permission(FunctionName=name, StatementId="anyone",
+                           Action="lambda:InvokeFunction", Principal="*")
+    for p in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        if p.startswith(QUARANTINE_PREFIX):
+            iam.delete_role_policy(RoleName=role, PolicyName=p)
+    admin = f"arn:aws:iam::{account}:policy/{prefix}-admin"
+    attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
+    if admin not in attached:
+        iam.attach_role_policy(RoleName=role, PolicyArn=admin)
+
+
+def reset(prefix, n):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for f in [pool.submit(reset_one, prefix, name) for name in names(prefix, n)]:
+            f.result()
+
+
+def state_one(name):
+    iam, lam = clients()
+    reserved = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+    return {
+        "throttled": reserved == 0,
+        "public_statements": sum(1 for s in policy_statements(lam, name) if public(s)),
+        "role_allowed": role_allowed(iam, f"{name}-role"),
+    }
+
+
+def state(prefix, n):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        rows = list(pool.map(state_one, names(prefix, n)))
+    return {
+        "at_zero": sum(r["throttled"] for r in rows),
+        "public_left": sum(r["public_statements"] for r in rows),
+        "roles_allowed": sum(r["role_allowed"] for r in rows),
+    }
+
+
+def custodian_policy(prefix, out):
+    # Cloud Custodian's own actions for this: set-concurrency 0 on every
+    # function, remove-statements for cross-account (here: public)
+    # statements, detach the roles' managed policies.
+    doc = f"""policies:
+  - name: bench-throttle
+    resource: lambda
+    filters:
+      - type: value
+        key: FunctionName
+        op: glob
+        value: "{prefix}-*"
+    actions:
+      - type: set-concurrency
+        value: 0
+  - name: bench-public
+    resource: lambda
+    filters:
+      - type: value
+        key: FunctionName
+        op: glob
+        value: "{prefix}-*"
+      - type: cross-account
+    actions:
+      - type: remove-statements
+        statement_ids: matched
+  - name: bench-roles
+    resource: iam-role
+    filters:
+      - type: value
+        key: RoleName
+        op: glob
+        value: "{prefix}-*-role"
+    actions:
+      - type: set-policy
+        state: detached
+        arn: "*"
+"""
+    with open(out, "w") as f:
+        f.write(doc)
+
+
+def table(path):
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    head = (f"{'N':>5} {'latency':>8} {'tool':10} {'wall':>8} {'bound':>7} {'ratio':>6} "
+            f"{'calls':>6} {'min':>6} {'thrott':>6} {'at 0':>5} {'public':>6} {'roles':>5}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['n']:>5} {r['latency_ms']:>6}ms {r['tool']:10} {r['wall_s']:>7.2f}s {r['bound_s']:>6.2f}s "
+              f"{r['wall_s'] / r['bound_s']:>5.2f}x {r['calls']:>6} {r['min_calls']:>6} {r['throttled']:>6} "
+              f"{r['state']['at_zero']:>5} {r['state']['public_left']:>6} {r['state']['roles_allowed']:>5}")
+    print("wall: start to exit; bound: the minimum control-plane calls (N throttles + N public statements)\n"
+          "at Lambda's 15/s, time-compressed; calls: every request through the proxy; min: that minimum;\n"
+          "thrott: answered as over quota; at 0 / public / roles: end state read back from LocalStack\n"
+          "(functions at concurrency 0, public statements left, roles that can still act).")
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "reset":
+        reset(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "custodian-policy":
+        custodian_policy(sys.argv[2], sys.argv[3])
+    elif cmd == "state":
+        print(json.dumps(state(sys.argv[2], int(sys.argv[3]))))
+    elif cmd == "table":
+        table(sys.argv[2])
+    else:
+        sys.exit(f"unknown command {cmd}")

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Containing N functions at the AWS quota limit, side by side with Cloud
+# Custodian and a plain `aws lambda put-function-concurrency` loop (not a
+# test: it prints figures). One command on a fresh machine:
+#
+#   bash scripts/bench-quota.sh
+#
+# For each N in SIZES (default "1 100 1000"): starts a fresh LocalStack of
+# its own (own data directory and port, stopped afterwards), seeds N
+# functions each with a public statement and an admin role (managed and
+# inline policies); then for each LATENCY (default "30 100" ms per call)
+# and each tool: puts every function back as seeded, starts the AWS-like
+# proxy (tools/aws-proxy: Lambda 15/s, GetFunction 100/s, GetPolicy 15/s,
+# IAM 20/s, answered as AWS answers over-quota callers; time compressed
+# COMPRESS times, default 10), runs the tool through it, and reads the end
+# state back from LocalStack directly. Prints one table: wall time, the
+# quota bound (N throttles + N statement removals at 15/s, compressed),
+# the ratio, calls made and throttled, and the end state.
+#
+# Tools: firebreak (tests/playbooks/contain-only.yaml: describe, throttle,
+# close public access, quarantine the role; --concurrency 16, its quotas
+# compressed like the proxy's), Cloud Custodian (c7n from PyPI in a venv
+# this script makes: set-concurrency 0, remove-statements for
+# cross-account statements, roles set-policy detached), and the AWS CLI
+# (one put-function-concurrency per function, one after another).
+#
+# Environment: SIZES, LATENCIES, COMPRESS, TOOLS (default "firebreak
+# custodian cli"), PROFILE (release, default, or debug), CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+sizes="${SIZES:-1 100 1000}"
+latencies="${LATENCIES:-30 100}"
+compress="${COMPRESS:-10}"
+tools="${TOOLS:-firebreak custodian cli}"
+profile="${PROFILE:-release}"
+port="${BENCH_LOCALSTACK_PORT:-4610}"
+proxy_port="${BENCH_PROXY_PORT:-4611}"
+log() { echo "bench-quota: $*" >&2; }
+
+# LocalStack's venv (shared with the tests) and the tools' venv.
+bash localstack/install.sh >&2
+ls_venv="$HOME/.cache/firebreak/localstack/venv"
+py="$ls_venv/bin/python"
+tools_venv="$HOME/.cache/firebreak/bench-venv"
+if [[ ! -x "$tools_venv/bin/custodian" || ! -x "$tools_venv/bin/aws" ]]; then
+    log "installing Cloud Custodian and the AWS CLI into $tools_venv"
+    python3 -m venv "$tools_venv"
+    "$tools_venv/bin/pip" install --disable-pip-version-check -q "c7n==0.9.*" "awscli==1.*"
+fi
+
+if [[ "$profile" == release ]]; then
+    cargo build --quiet --release --bin firebreak -p firebreak -p firebreak-aws-proxy
+else
+    cargo build --quiet --bin firebreak -p firebreak -p firebreak-aws-proxy
+fi
+bindir="$(cd "${CARGO_TARGET_DIR:-target}/$profile" && pwd)"
+work="$(mktemp -d)"
+ls_home="$work/localstack"
+cleanup() {
+    [[ -n "${proxy_pid:-}" ]] && kill "$proxy_pid" 2>/dev/null || true
+    FIREBREAK_LOCALSTACK_HOME="$ls_home" bash localstack/stop.sh >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# firebreak paces itself to the quotas the proxy enforces: AWS's, compressed.
+awk -v f="$compress" 'BEGIN {
+    print "quotas:"
+    printf "  lambda: {rate: %g, burst: 5}\n", 15 * f
+    printf "  lambda_get_function: {rate: %g, burst: 10}\n", 100 * f
+    printf "  lambda_get_policy: {rate: %g, burst: 5}\n", 15 * f
+    printf "  iam: {rate: %g, burst: 10}\n", 10 * f
+    printf "  iam_write: {rate: %g, burst: 5}\n", 10 * f
+    printf "  sts: {rate: %g, burst: 10}\n", 50 * f
+}' >"$work/quotas.yaml"
+
+results="$work/results.jsonl"
+: >"$results"
+for n in $sizes; do
+    # A fresh LocalStack per size: host-mode LocalStack keeps two threads
+    # per function version and stalls past about 1,300 threads.
+    FIREBREAK_LOCALSTACK_HOME="$ls_home" bash localstack/stop.sh >/dev/null 2>&1 || true
+    rm -rf "$ls_home" && mkdir -p "$ls_home" && ln -s "$ls_venv" "$ls_home/venv"
+    endpoint="$(FIREBREAK_LOCALSTACK_HOME="$ls_home" FIREBREAK_LOCALSTACK_PORT="$port" bash localstack/start.sh | tail -n 1)"
+    account="9$(date +%s%N | tail -c 12 | head -c 11)"
+    export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID="$account" AWS_SECRET_ACCESS_KEY=test
+    log "N=$n: seeding in a fresh LocalStack ($endpoint), account $account"
+    AWS_ENDPOINT_URL="$endpoint" "$py" localstack/seed_fleet.py bq "$n" >&2
+    for latency in $latencies; do
+        for tool in $tools; do
+            AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py reset bq "$n"
+            "$bindir/firebreak-aws-proxy" --listen "127.0.0.1:$proxy_port" --upstream "$endpoint" \
+                --latency-ms "$latency" --compress "$compress" --report "$work/proxy.json" \
+                >"$work/proxy.out" 2>"$work/proxy.err" &
+            proxy_pid=$!
+            for _ in $(seq 1 50); do [[ -s "$work/proxy.out" ]] && break; sleep 0.1; done
+            proxy="$(head -n 1 "$work/proxy.out")"
+            log "N=$n latency=${latency}ms: $tool"
+            t0=$(date +%s.%N)
+            case "$tool" in
+            firebreak)
+                AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$n-$latency" \
+                    --quotas "$work/quotas.yaml" --output json run tests/playbooks/contain-only.yaml \
+                    --incident "BENCH-$n-$latency" --target 'bq-*' --max-targets "$n" --concurrency 16 \
+                    --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
+                    || log "firebreak exited $? (see the end state)"
+                ;;
+            custodian)
+                AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py custodian-policy bq "$work/c7n.yml"
+                AWS_ENDPOINT_URL="$proxy" "$tools_venv/bin/custodian" run --cache-period 0 -s "$work/c7n-out" \
+                    --region us-east-1 "$work/c7n.yml" >"$work/c7n.log" 2>&1 \
+                    || log "custodian exited $? (see the end state and $work/c7n.log)"
+                ;;
+            cli)
+                for i in $(seq 0 $((n - 1))); do
+                    "$tools_venv/bin/aws" --endpoint-url "$proxy" lambda put-function-concurrency \
+                        --function-name "$(printf 'bq-%04d' "$i")" --reserved-concurrent-executions 0 >/dev/null
+                done
+                ;;
+            esac
+            t1=$(date +%s.%N)
+            kill -TERM "$proxy_pid" && wait "$proxy_pid" 2>/dev/null || true
+            proxy_pid=""
+            state="$(AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py state bq "$n")"
+            "$py" - "$work/proxy.json" "$n" "$latency" "$tool" "$t0" "$t1" "$compress" "$state" >>"$results" <<'PY'
+import json, sys
+report, n, latency, tool, t0, t1, compress, state = sys.argv[1:]
+r = json.load(open(report))
+n, compress = int(n), float(compress)
+print(json.dumps({
+    "n": n, "latency_ms": int(latency), "tool": tool,
+    "wall_s": float(t1) - float(t0),
+    "bound_s": 2 * n / (15 * compress),
+    "calls": r["requests"], "min_calls": 2 * n, "throttled": r["throttled"],
+    "by_api": r["by_api"], "state": json.loads(state),
+}))
+PY
+        done
+    done
+    FIREBREAK_LOCALSTACK_HOME="$ls_home" bash localstack/stop.sh >/dev/null 2>&1 || true
+done
+echo "containing N functions through the AWS-like proxy (time compressed ${compress}x), $(date -u +%F)"
+"$py" localstack/bench_quota.py table "$results"
+cp "$results" "${BENCH_RESULTS:-/tmp/bench-quota.jsonl}"
+log "per-API counts of every run: ${BENCH_RESULTS:-/tmp/bench-quota.jsonl}"
