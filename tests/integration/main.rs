@@ -4,6 +4,7 @@ mod common;
 
 mod containment;
 
+mod baseline;
 mod call_path;
 mod cloudtrail;
 mod crash;
