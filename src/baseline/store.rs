@@ -308,6 +308,13 @@ impl BaselineStore {
                 "e.g. 2026-12-01T10:00:00Z",
             )
         })?;
+        // An incident's start time has whole seconds: a baseline taken
+        // within that second counts as before it.
+        let limit = if before.contains('.') {
+            limit
+        } else {
+            limit + chrono::Duration::seconds(1)
+        };
         let times = self.times(aws, account, region, function).await?;
         let Some(t) = times
             .iter()

@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod permissions;
 pub mod plan;
 pub mod recover;
+pub mod recover_baseline;
 pub mod report;
 pub mod respond;
 pub mod run;

@@ -134,7 +134,12 @@ struct Touched<'a> {
 /// by (target, attribute). Failed attempts changed nothing.
 fn touched(history: &[JournalRecord]) -> BTreeMap<(String, String), Touched<'_>> {
     let mut out: BTreeMap<(String, String), Touched<'_>> = BTreeMap::new();
-    for r in history.iter().filter(|r| r.event == JournalEvent::Intent) {
+    // Recovery to a baseline journals its own changes: they are not
+    // containment to undo.
+    for r in history
+        .iter()
+        .filter(|r| r.event == JournalEvent::Intent && r.step != super::recover_baseline::STEP)
+    {
         let failed = history.iter().any(|o| {
             o.seq > r.seq
                 && o.event == JournalEvent::Failed

@@ -19,6 +19,7 @@ mod logs;
 mod mocked;
 mod plan_run;
 mod qualifiers;
+mod recover_baseline;
 mod report;
 mod respond;
 mod respond_findings;
