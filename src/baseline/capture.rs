@@ -307,7 +307,13 @@ pub async fn mappings(aws: &Aws, arn: &str) -> Result<BTreeMap<String, Mapping>,
                 e,
             )
         })?;
-        for m in page.event_source_mappings() {
+        // A mapping being deleted is going away (LocalStack lists it for a
+        // while after DeleteEventSourceMapping, as AWS does).
+        for m in page
+            .event_source_mappings()
+            .iter()
+            .filter(|m| m.state() != Some("Deleting"))
+        {
             let q = m.function_arn().and_then(|a| qualifier_of(arn, a));
             if let (Some(q), Some(uuid), Some(source)) = (q, m.uuid(), m.event_source_arn()) {
                 out.insert(

@@ -510,3 +510,109 @@ async fn recover_baseline_deletes_a_rogue_function_and_its_rule() {
         .is_err());
     let _ = files(&s.cx, STORE, &s.v.name);
 }
+
+/// Every technique at once, contained by the shipped playbook (throttle,
+/// public access closed, event sources stopped, role quarantined, deploy
+/// keys deactivated, tag): recovery restores the baseline, removes what
+/// the attacker added, and lifts the throttle and the quarantine last.
+#[tokio::test]
+async fn recover_baseline_undoes_every_technique_at_once_after_containment() {
+    let s = scene().await;
+    attack::policy_backdoors(&s).await;
+    attack::foreign_layer(&s).await;
+    attack::code_and_alias(&s).await;
+    attack::inline_admin(&s).await;
+    attack::public_url(&s).await;
+    attack::foreign_queue(&s).await;
+    attack::exec_wrapper(&s).await;
+    attack::deploy_key(&s).await;
+    let miner = attack::rogue_function(&s).await;
+
+    let pb = crate::common::crate_root()
+        .join("playbooks/lambda-compromise.yaml")
+        .display()
+        .to_string();
+    let ev = s.cx.evidence_params().await;
+    let incident = "INC-RB-ALL";
+    let contained = s.cx.run(&[
+        "run",
+        &pb,
+        "--incident",
+        incident,
+        "-p",
+        &format!("function={}", s.v.name),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
+        "-p",
+        "scope=role",
+        "-p",
+        &format!("users={}", s.v.user),
+        "--yes",
+    ]);
+    assert!(
+        contained.code == 0 || contained.code == 6,
+        "{}\n{}",
+        contained.stdout,
+        contained.stderr
+    );
+    assert_eq!(s.cx.concurrency(&s.v.name).await, Some(0));
+
+    // The plan: the quarantine is not drift; it is lifted last.
+    let (code, dry) = recover(&s, incident, &["--dry-run"]);
+    assert_eq!(code, 2, "{dry:#}");
+    let planned = item_ids(&dry);
+    assert!(
+        !planned.iter().any(|p| p.contains("firebreak-quarantine")),
+        "{planned:?}"
+    );
+    let lift: Vec<&str> = dry["lift"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["status"] == "restore")
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert!(
+        lift.iter().any(|i| i.starts_with("reserved_concurrency")),
+        "{lift:?}"
+    );
+    assert!(
+        lift.iter().any(|i| i.contains("firebreak-quarantine")),
+        "{lift:?}"
+    );
+
+    let done = recover_and_check(
+        &s,
+        incident,
+        &[
+            "rule:",
+            "role_function:",
+            "access_key:",
+            "mapping:",
+            "configuration:",
+            "alias:",
+        ],
+    )
+    .await;
+    // The lift came after every restore, and each restore passed.
+    assert!(done["lift"]["withheld"].is_null(), "{done:#}");
+    assert!(
+        done["lift"]["outcomes"]
+            .as_array()
+            .is_some_and(|o| !o.is_empty() && o.iter().all(|x| x["ok"] == true)),
+        "{done:#}"
+    );
+    let outcomes = evidence_keys(&done);
+    assert!(
+        outcomes.contains(&format!("function-{miner}.zip")),
+        "{done:#}"
+    );
+    // The attacker's admin policy, taken off by the quarantine, is not put
+    // back when the quarantine is lifted.
+    let (_, inline) = s.cx.role_snapshot(&s.v.role).await;
+    assert_eq!(inline.keys().collect::<Vec<_>>(), ["write-logs"]);
+}

@@ -219,10 +219,14 @@ impl Session {
 
     fn is_containment(&self, quarantined: &BTreeSet<String>, d: &Drift) -> bool {
         match d.kind {
+            // Firebreak's denies added, and the policies it took off (it
+            // puts back those in the baseline when it lifts the quarantine).
             DriftKind::RoleInline => {
-                d.baseline.is_null()
-                    && (d.field == DENY_POLICY || d.field == REVOKE_POLICY)
-                    && quarantined.contains(&format!("inline_policy:{}", d.field))
+                let by_us = quarantined.contains(&format!("inline_policy:{}", d.field));
+                by_us
+                    && (d.current.is_null()
+                        || d.baseline.is_null()
+                            && (d.field == DENY_POLICY || d.field == REVOKE_POLICY))
             }
             DriftKind::RoleAttached => {
                 d.current.is_null() && quarantined.contains(&format!("attached_policy:{}", d.field))
@@ -309,17 +313,40 @@ impl Session {
         Ok(plans)
     }
 
-    /// Plain recover's items for the throttle and the role quarantine.
+    /// Plain recover's items for the throttle and the role quarantine,
+    /// without putting back what the baseline does not have (an
+    /// attacker's policy the quarantine took off stays off).
     async fn containment_items(
         &self,
         include_risky: bool,
+        plans: &[FunctionPlan],
     ) -> Result<Vec<RecoverItem>, EngineError> {
-        Ok(self
-            .plan_recover(include_risky, &[])
-            .await?
-            .into_iter()
-            .filter(|i| CONTAINMENT_ACTIONS.contains(&i.action.as_str()))
-            .collect())
+        let mut items = self
+            .plan_recover_of(include_risky, &[], Some(&CONTAINMENT_ACTIONS))
+            .await?;
+        for i in items.iter_mut().filter(|i| i.status == ItemStatus::Restore) {
+            let role = plans
+                .iter()
+                .filter_map(|p| p.baseline.role.as_ref())
+                .find(|r| r.arn == i.change.target);
+            let Some(role) = role else { continue };
+            let attr = &i.change.attribute;
+            let in_baseline = if let Some(name) = attr.strip_prefix("inline_policy:") {
+                i.change.after.is_null() || role.inline.get(name) == Some(&i.change.after)
+            } else if let Some(arn) = attr.strip_prefix("attached_policy:") {
+                i.change.after.is_null() || role.attached.iter().any(|a| a == arn)
+            } else {
+                true
+            };
+            if !in_baseline {
+                i.status = ItemStatus::Excluded;
+                i.reason = Some(
+                    "not in the baseline: left off (the quarantine's backup of it is in the journal)"
+                        .into(),
+                );
+            }
+        }
+        Ok(items)
     }
 
     async fn apply_item(
@@ -522,7 +549,7 @@ impl Session {
                 );
             }
         }
-        let items = self.containment_items(include_risky).await?;
+        let items = self.containment_items(include_risky, &plans).await?;
         let mut lift = Lift {
             items,
             withheld: None,
