@@ -257,8 +257,9 @@ pub fn drift(baseline: &Baseline, now: &Baseline) -> Vec<Drift> {
     out
 }
 
+/// A small baseline for tests of the code that reads drift.
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::super::model::*;
     use super::*;
 

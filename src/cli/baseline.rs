@@ -93,7 +93,13 @@ pub async fn exec(global: &GlobalArgs, args: BaselineArgs) -> Result<u8, CliErro
             }
         }
         OutputFormat::Json => {
-            let v = json!({"kind": "baseline", "store": store.to_string(), "baselines": out, "api_calls": aws.api_calls()});
+            let v = json!({
+                "kind": "baseline",
+                "store": store.to_string(),
+                "baselines": out,
+                "api_calls": aws.api_calls(),
+                "summary": {"changes": 0, "functions": out.len()},
+            });
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
     }

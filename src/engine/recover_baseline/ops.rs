@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::primitives::Blob;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -12,7 +14,7 @@ use crate::action::evidence::evidence_err;
 use crate::action::lambda::public_access::policy::condition;
 use crate::action::ActionError;
 use crate::aws::error::classify;
-use crate::aws::{Aws, AwsError, AwsErrorKind};
+use crate::aws::{Aws, AwsErrorKind};
 use crate::baseline::capture::param;
 use crate::baseline::model::{Baseline, Mapping, Rule, UrlConfig};
 use crate::baseline::{Drift, DriftKind, EnvKey};
@@ -424,12 +426,35 @@ fn aws_err<E>(
     op: &'static str,
     action: &str,
     target: &str,
-    e: aws_sdk_lambda::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    e: SdkError<E, HttpResponse>,
 ) -> ActionError
 where
-    E: std::error::Error + Send + Sync + 'static + aws_sdk_lambda::error::ProvideErrorMetadata,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     ActionError::from(classify(op, action, target, e))
+}
+
+/// A delete whose target is already gone has done its work.
+fn deleted<T, E>(
+    r: Result<T, SdkError<E, HttpResponse>>,
+    op: &'static str,
+    action: &str,
+    target: &str,
+) -> Result<(), ActionError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = classify(op, action, target, e);
+            if e.kind == AwsErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(e.into())
+            }
+        }
+    }
 }
 
 fn safe_name(s: &str) -> String {
@@ -638,34 +663,6 @@ fn cors(v: &Value) -> Option<aws_sdk_lambda::types::Cors> {
     )
 }
 
-fn iam_err<E>(
-    op: &'static str,
-    action: &str,
-    target: &str,
-    e: aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> ActionError
-where
-    E: std::error::Error + Send + Sync + 'static + aws_sdk_iam::error::ProvideErrorMetadata,
-{
-    ActionError::from(classify(op, action, target, e))
-}
-
-fn events_err<E>(
-    op: &'static str,
-    action: &str,
-    target: &str,
-    e: aws_sdk_eventbridge::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> ActionError
-where
-    E: std::error::Error + Send + Sync + 'static + aws_sdk_eventbridge::error::ProvideErrorMetadata,
-{
-    ActionError::from(classify(op, action, target, e))
-}
-
-fn not_found(e: &AwsError) -> bool {
-    e.kind == AwsErrorKind::NotFound
-}
-
 /// Applies one operation; returns where evidence was written first.
 pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
     let aws = cx.aws;
@@ -684,9 +681,7 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                 .rule(name)
                 .send()
                 .await
-                .map_err(|e| {
-                    events_err("ListTargetsByRule", "events:ListTargetsByRule", name, e)
-                })?;
+                .map_err(|e| aws_err("ListTargetsByRule", "events:ListTargetsByRule", name, e))?;
             let ids: Vec<String> = targets
                 .targets()
                 .iter()
@@ -699,14 +694,14 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                     .set_ids(Some(ids))
                     .send()
                     .await
-                    .map_err(|e| events_err("RemoveTargets", "events:RemoveTargets", name, e))?;
+                    .map_err(|e| aws_err("RemoveTargets", "events:RemoveTargets", name, e))?;
             }
             aws.events
                 .delete_rule()
                 .name(name)
                 .send()
                 .await
-                .map_err(|e| events_err("DeleteRule", "events:DeleteRule", name, e))?;
+                .map_err(|e| aws_err("DeleteRule", "events:DeleteRule", name, e))?;
         }
         Op::RestoreRule { name, rule } => {
             let state = if rule.enabled { "ENABLED" } else { "DISABLED" };
@@ -718,16 +713,14 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                 .state(state.into())
                 .send()
                 .await
-                .map_err(|e| events_err("PutRule", "events:PutRule", name, e))?;
+                .map_err(|e| aws_err("PutRule", "events:PutRule", name, e))?;
             let now = aws
                 .events
                 .list_targets_by_rule()
                 .rule(name)
                 .send()
                 .await
-                .map_err(|e| {
-                    events_err("ListTargetsByRule", "events:ListTargetsByRule", name, e)
-                })?;
+                .map_err(|e| aws_err("ListTargetsByRule", "events:ListTargetsByRule", name, e))?;
             let extra: Vec<String> = now
                 .targets()
                 .iter()
@@ -752,7 +745,7 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                     .set_ids(Some(extra))
                     .send()
                     .await
-                    .map_err(|e| events_err("RemoveTargets", "events:RemoveTargets", name, e))?;
+                    .map_err(|e| aws_err("RemoveTargets", "events:RemoveTargets", name, e))?;
             }
             let mut targets = Vec::new();
             for (id, arn) in &rule.targets {
@@ -776,7 +769,7 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                     .set_targets(Some(targets))
                     .send()
                     .await
-                    .map_err(|e| events_err("PutTargets", "events:PutTargets", name, e))?;
+                    .map_err(|e| aws_err("PutTargets", "events:PutTargets", name, e))?;
             }
         }
         Op::DeleteFunction { name } => {
@@ -822,19 +815,17 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
         }
         Op::DeleteAccessKey { user, id } => {
             written.push(cx.preserve_json(&format!("access-key-{user}-{id}"), &json!({"UserName": user, "AccessKeyId": id, "removed_at": crate::time::now_rfc3339()})).await?);
-            if let Err(e) = aws
-                .iam
-                .delete_access_key()
-                .user_name(user)
-                .access_key_id(id)
-                .send()
-                .await
-            {
-                let e = classify("DeleteAccessKey", "iam:DeleteAccessKey", user, e);
-                if !not_found(&e) {
-                    return Err(e.into());
-                }
-            }
+            deleted(
+                aws.iam
+                    .delete_access_key()
+                    .user_name(user)
+                    .access_key_id(id)
+                    .send()
+                    .await,
+                "DeleteAccessKey",
+                "iam:DeleteAccessKey",
+                user,
+            )?;
         }
         Op::RemoveStatement {
             qualifier,
@@ -872,24 +863,17 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                 cx.preserve_json(&format!("url-{qualifier}"), &json!(url))
                     .await?,
             );
-            if let Err(e) = aws
-                .lambda
-                .delete_function_url_config()
-                .function_name(&f)
-                .set_qualifier(param(qualifier))
-                .send()
-                .await
-            {
-                let e = classify(
-                    "DeleteFunctionUrlConfig",
-                    "lambda:DeleteFunctionUrlConfig",
-                    &f,
-                    e,
-                );
-                if !not_found(&e) {
-                    return Err(e.into());
-                }
-            }
+            deleted(
+                aws.lambda
+                    .delete_function_url_config()
+                    .function_name(&f)
+                    .set_qualifier(param(qualifier))
+                    .send()
+                    .await,
+                "DeleteFunctionUrlConfig",
+                "lambda:DeleteFunctionUrlConfig",
+                &f,
+            )?;
         }
         Op::PutUrl {
             qualifier,
@@ -937,23 +921,16 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                 cx.preserve_json(&format!("mapping-{}", mapping.uuid), &json!(mapping))
                     .await?,
             );
-            if let Err(e) = aws
-                .lambda
-                .delete_event_source_mapping()
-                .uuid(&mapping.uuid)
-                .send()
-                .await
-            {
-                let e = classify(
-                    "DeleteEventSourceMapping",
-                    "lambda:DeleteEventSourceMapping",
-                    &mapping.uuid,
-                    e,
-                );
-                if !not_found(&e) {
-                    return Err(e.into());
-                }
-            }
+            deleted(
+                aws.lambda
+                    .delete_event_source_mapping()
+                    .uuid(&mapping.uuid)
+                    .send()
+                    .await,
+                "DeleteEventSourceMapping",
+                "lambda:DeleteEventSourceMapping",
+                &mapping.uuid,
+            )?;
         }
         Op::CreateMapping { mapping } => {
             let target = match param(&mapping.qualifier) {
@@ -1007,19 +984,17 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                 cx.preserve_json(&format!("role-{role}-inline-{name}"), document)
                     .await?,
             );
-            if let Err(e) = aws
-                .iam
-                .delete_role_policy()
-                .role_name(role)
-                .policy_name(name)
-                .send()
-                .await
-            {
-                let e = classify("DeleteRolePolicy", "iam:DeleteRolePolicy", role, e);
-                if !not_found(&e) {
-                    return Err(e.into());
-                }
-            }
+            deleted(
+                aws.iam
+                    .delete_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .send()
+                    .await,
+                "DeleteRolePolicy",
+                "iam:DeleteRolePolicy",
+                role,
+            )?;
         }
         Op::PutInline {
             role,
@@ -1033,22 +1008,20 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                 .policy_document(document.to_string())
                 .send()
                 .await
-                .map_err(|e| iam_err("PutRolePolicy", "iam:PutRolePolicy", role, e))?;
+                .map_err(|e| aws_err("PutRolePolicy", "iam:PutRolePolicy", role, e))?;
         }
         Op::Detach { role, arn } => {
-            if let Err(e) = aws
-                .iam
-                .detach_role_policy()
-                .role_name(role)
-                .policy_arn(arn)
-                .send()
-                .await
-            {
-                let e = classify("DetachRolePolicy", "iam:DetachRolePolicy", role, e);
-                if !not_found(&e) {
-                    return Err(e.into());
-                }
-            }
+            deleted(
+                aws.iam
+                    .detach_role_policy()
+                    .role_name(role)
+                    .policy_arn(arn)
+                    .send()
+                    .await,
+                "DetachRolePolicy",
+                "iam:DetachRolePolicy",
+                role,
+            )?;
         }
         Op::Attach { role, arn } => {
             aws.iam
@@ -1057,7 +1030,7 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                 .policy_arn(arn)
                 .send()
                 .await
-                .map_err(|e| iam_err("AttachRolePolicy", "iam:AttachRolePolicy", role, e))?;
+                .map_err(|e| aws_err("AttachRolePolicy", "iam:AttachRolePolicy", role, e))?;
         }
         Op::UpdateTrust { role, document } => {
             aws.iam
@@ -1067,7 +1040,7 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                 .send()
                 .await
                 .map_err(|e| {
-                    iam_err(
+                    aws_err(
                         "UpdateAssumeRolePolicy",
                         "iam:UpdateAssumeRolePolicy",
                         role,
@@ -1244,4 +1217,118 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::drift;
+    use crate::baseline::drift::tests::sample;
+    use crate::baseline::model::{Rule, Version};
+
+    fn ops_of(b: &Baseline, n: &Baseline) -> Vec<(String, BaselineItemStatus, Op)> {
+        plan(b, n, drift(b, n))
+            .into_iter()
+            .map(|i| (i.id, i.status, i.op))
+            .collect()
+    }
+
+    #[test]
+    fn each_drift_becomes_one_operation_in_harm_first_order() {
+        let mut b = sample();
+        b.versions.get_mut("1").unwrap().environment = b.configuration.environment.clone();
+        let mut n = b.clone();
+        n.configuration.code_sha256 = "evil".into();
+        n.configuration.layers = vec!["arn:aws:lambda:us-east-1:999999999999:layer:x:1".into()];
+        n.configuration
+            .environment
+            .insert("AWS_LAMBDA_EXEC_WRAPPER".into(), "h9".into());
+        n.versions.insert(
+            "2".into(),
+            Version {
+                code_sha256: "evil".into(),
+                layers: vec![],
+                environment: Default::default(),
+            },
+        );
+        n.aliases.insert("live".into(), "2".into());
+        n.policies.entry("$LATEST".into()).or_default().insert(
+            "backdoor".into(),
+            json!({"Sid": "backdoor", "Principal": "*"}),
+        );
+        n.deploy_users
+            .get_mut("deployer")
+            .unwrap()
+            .push("AKIA2".into());
+        n.role_functions.push("miner".into());
+        n.rules.insert(
+            "every-minute".into(),
+            Rule {
+                arn: "arn".into(),
+                schedule: Some("rate(1 minute)".into()),
+                event_pattern: None,
+                enabled: true,
+                targets: Default::default(),
+            },
+        );
+        let ops = ops_of(&b, &n);
+        let ids: Vec<&str> = ops.iter().map(|(id, _, _)| id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "rule:every-minute",
+                "role_function:miner",
+                "access_key:deployer:AKIA2",
+                "statement:$LATEST:backdoor",
+                "configuration:orders:code_sha256",
+                "configuration:orders:settings",
+                "configuration:orders:environment",
+                "alias:orders:live",
+                "version:orders:2",
+            ]
+        );
+        assert_eq!(
+            ops[4].2,
+            Op::Code {
+                version: "1".into()
+            }
+        );
+        assert_eq!(
+            ops[6].2,
+            Op::Environment {
+                version: "1".into()
+            },
+            "the version whose hashes are the baseline's"
+        );
+        assert_eq!(
+            ops[7].2,
+            Op::PutAlias {
+                name: "live".into(),
+                version: "1".into(),
+                exists: true
+            }
+        );
+        assert_eq!(ops[8].1, BaselineItemStatus::Kept);
+        assert!(ops[..4]
+            .iter()
+            .all(|(_, s, op)| *s == BaselineItemStatus::Remove && op.preserves_evidence()));
+    }
+
+    #[test]
+    fn values_no_version_holds_are_held_for_a_human() {
+        let mut b = sample();
+        // The baseline's values are in no published version.
+        b.versions.get_mut("1").unwrap().environment.clear();
+        let mut n = b.clone();
+        n.configuration.environment.insert("X".into(), "h".into());
+        let items = plan(&b, &n, drift(&b, &n));
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].status, BaselineItemStatus::Held);
+        assert_eq!(items[0].op, Op::None);
+        assert!(items[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("by hand"));
+    }
 }
