@@ -345,6 +345,8 @@ fn item_ids(v: &Value) -> Vec<String> {
 async fn recover_and_check(s: &Scene, incident: &str, expect: &[&str]) -> Value {
     let (code, dry) = recover(s, incident, &["--dry-run"]);
     assert_eq!(code, 2, "{dry}");
+    // The dry run sent no mutating request (the guard refuses them).
+    assert_eq!(dry["api_calls"]["mutating"], 0, "{dry:#}");
     let planned = item_ids(&dry);
     for e in expect {
         assert!(
