@@ -618,3 +618,44 @@ async fn recover_baseline_undoes_every_technique_at_once_after_containment() {
     let (_, inline) = s.cx.role_snapshot(&s.v.role).await;
     assert_eq!(inline.keys().collect::<Vec<_>>(), ["write-logs"]);
 }
+
+/// Killed right after its first change (before the journal records the
+/// outcome), recovery run again finishes the work without repeating that
+/// change; the audit trail still verifies.
+#[tokio::test]
+async fn recover_baseline_resumes_after_a_crash_without_repeating_a_change() {
+    let s = scene().await;
+    attack::policy_backdoors(&s).await;
+    attack::inline_admin(&s).await;
+    let incident = "INC-RB-CRASH";
+    throttle(&s, incident);
+    let args = [
+        "recover",
+        "--incident",
+        incident,
+        "--to-baseline",
+        "--store",
+        STORE,
+        "--forensic-bucket",
+        &s.bucket,
+        "--yes",
+    ];
+    crate::crash::kill_at(&s.cx, &args, "after_apply:recover-baseline");
+    recover_and_check(&s, incident, &["role_inline:"]).await;
+    let audit = s.cx.audit(incident);
+    let applying: Vec<&Value> = TestContext::audit_events(&audit, "applying", "recover-baseline");
+    let mut ids: Vec<&str> = applying
+        .iter()
+        .filter_map(|r| r["data"]["id"].as_str())
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(n, ids.len(), "a change was applied twice: {applying:?}");
+    s.cx.run(&[
+        "audit",
+        "verify",
+        &format!(".firebreak/incidents/{incident}"),
+    ])
+    .expect_code(0);
+}
