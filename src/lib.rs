@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod aws;
+pub mod baseline;
 pub mod cli;
 pub mod engine;
 pub mod evidence;

@@ -16,6 +16,7 @@ const LAYERS: &[&str] = &[
     "report",
     "respond",
     "engine",
+    "baseline",
     "playbook",
     "action",
     "evidence",

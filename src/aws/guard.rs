@@ -60,6 +60,7 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
             "GetRolePolicy",
             "GetUser",
             "ListAccessKeys",
+            "ListUserPolicies",
             "ListAttachedRolePolicies",
             "ListRolePolicies",
             "ListRoleTags",
@@ -125,6 +126,16 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
     ("cloudwatch", &["DescribeAlarmHistory", "DescribeAlarms"]),
     ("guardduty", &["GetFindings", "ListDetectors"]),
     ("securityhub", &["GetFindings"]),
+    // Baselines: the rules that target a function.
+    (
+        "eventbridge",
+        &[
+            "DescribeRule",
+            "ListRuleNamesByTarget",
+            "ListRules",
+            "ListTargetsByRule",
+        ],
+    ),
     // AssumeRole changes nothing in the account; dry-run needs it to read
     // another account.
     ("sts", &["GetCallerIdentity", "AssumeRole"]),

@@ -70,6 +70,9 @@ pub struct Aws {
     pub securityhub: aws_sdk_securityhub::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
+    /// EventBridge: the rules that target a function (baselines and
+    /// recovery to a baseline).
+    pub events: aws_sdk_eventbridge::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
@@ -247,11 +250,18 @@ impl Aws {
         );
         let sns = aws_sdk_sns::Client::from_conf(
             aws_sdk_sns::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .interceptor(stamp.clone())
+                .build(),
+        );
+        let events = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(sdk)
                 .interceptor(guard)
                 .interceptor(stamp)
                 .build(),
         );
         Self {
+            events,
             cloudwatch,
             guardduty,
             securityhub,
@@ -340,6 +350,7 @@ impl Aws {
             securityhub: unconfigured!(aws_sdk_securityhub),
             sqs: unconfigured!(aws_sdk_sqs),
             sns: unconfigured!(aws_sdk_sns),
+            events: unconfigured!(aws_sdk_eventbridge),
             lambda,
             lambda_probe,
             sts,

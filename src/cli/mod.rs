@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod audit;
+pub mod baseline;
 pub mod confirm;
 pub mod error;
 pub mod evidence;
@@ -9,6 +10,7 @@ pub mod permissions;
 pub mod plan;
 pub mod progress_bar;
 pub mod recover;
+pub mod recover_baseline;
 pub mod report;
 pub mod respond;
 pub mod run;
@@ -139,6 +141,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Plan, confirm, apply and verify a playbook.
     Run(run::RunArgs),
+    /// Record functions' known-good state (read-only) in a baseline store, dated.
+    Baseline(baseline::BaselineArgs),
     /// Undo everything an incident changed, from its journal (risky items held back).
     Recover(recover::RecoverArgs),
     /// Handle one alarm or finding event as the routes say (no prompt).
@@ -165,6 +169,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Validate(args) => validate::exec(&cli.global, args),
         Command::Plan(args) => plan::exec(&cli.global, args).await,
         Command::Run(args) => run::exec(&cli.global, args).await,
+        Command::Baseline(args) => baseline::exec(&cli.global, args).await,
         Command::Recover(args) => recover::exec(&cli.global, args).await,
         Command::Respond(args) => respond::exec(&cli.global, args).await,
         Command::Watch(args) => watch::exec(&cli.global, args).await,

@@ -29,6 +29,21 @@ pub struct RecoverArgs {
     /// Leave this item as it is (repeatable; the ids are in the plan).
     #[arg(long, value_name = "ITEM")]
     pub exclude: Vec<String>,
+    /// Restore each function to its newest baseline taken before the
+    /// incident started (see docs/recovery.md), then lift containment.
+    #[arg(long, requires = "store", conflicts_with = "exclude")]
+    pub to_baseline: bool,
+    /// With --to-baseline: the baseline store (a directory or s3://BUCKET/PREFIX).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", requires = "to_baseline")]
+    pub store: Option<String>,
+    /// With --to-baseline: the functions to restore (default: those the
+    /// incident's journal names).
+    #[arg(long = "target", value_name = "FUNCTION", requires = "to_baseline")]
+    pub targets: Vec<String>,
+    /// With --to-baseline: where removed artifacts are preserved when the
+    /// incident recorded no forensic bucket (default: the incident's).
+    #[arg(long, value_name = "BUCKET", requires = "to_baseline")]
+    pub forensic_bucket: Option<String>,
 }
 
 pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError> {
@@ -40,6 +55,9 @@ pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError
             format!("incident {id} has no journal at {}", store.address(&id)),
             "check --incident and --state-dir (or --state): recover undoes what `firebreak run` recorded for that incident",
         ));
+    }
+    if args.to_baseline {
+        return super::recover_baseline::exec(global, &id, args).await;
     }
     let details = json!({"include_risky": args.include_risky, "exclude": args.exclude});
     let session = open_session(global, &id, args.dry_run, "firebreak recover", details).await?;

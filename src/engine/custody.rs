@@ -223,6 +223,15 @@ impl Session {
     /// After `recover` restored something: copies the audit trail to the
     /// bucket an earlier run of this incident wrote its evidence to.
     pub async fn seal_recover(&self) -> Result<Option<AuditCopy>, EngineError> {
+        match self.custody_store().await? {
+            Some(store) => self.copy_audit(&store).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The forensic bucket an earlier run of this incident wrote its
+    /// evidence to (`None`: it wrote none).
+    pub async fn custody_store(&self) -> Result<Option<ForensicStore>, EngineError> {
         let read = self.incident().read_meta::<CustodyConfig>(CUSTODY_META);
         let c = match read {
             Ok(Some(c)) => c,
@@ -245,7 +254,7 @@ impl Session {
         )
         .await
         .map_err(custody_err)?;
-        self.copy_audit(&store).await.map(Some)
+        Ok(Some(store))
     }
 
     /// The prior value of every change the journal saw applied by `step`

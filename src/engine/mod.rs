@@ -16,6 +16,7 @@ pub mod params;
 mod planning;
 mod progress;
 pub mod recover;
+pub mod recover_baseline;
 pub mod report;
 pub mod runner;
 pub mod targets;

@@ -134,7 +134,12 @@ struct Touched<'a> {
 /// by (target, attribute). Failed attempts changed nothing.
 fn touched(history: &[JournalRecord]) -> BTreeMap<(String, String), Touched<'_>> {
     let mut out: BTreeMap<(String, String), Touched<'_>> = BTreeMap::new();
-    for r in history.iter().filter(|r| r.event == JournalEvent::Intent) {
+    // Recovery to a baseline journals its own changes: they are not
+    // containment to undo.
+    for r in history
+        .iter()
+        .filter(|r| r.event == JournalEvent::Intent && r.step != super::recover_baseline::STEP)
+    {
         let failed = history.iter().any(|o| {
             o.seq > r.seq
                 && o.event == JournalEvent::Failed
@@ -165,6 +170,17 @@ impl Session {
         include_risky: bool,
         exclude: &[String],
     ) -> Result<Vec<RecoverItem>, EngineError> {
+        self.plan_recover_of(include_risky, exclude, None).await
+    }
+
+    /// `plan_recover` limited to the changes of `only` these actions
+    /// (`None`: all); the others are not even read.
+    pub async fn plan_recover_of(
+        &self,
+        include_risky: bool,
+        exclude: &[String],
+        only: Option<&[&str]>,
+    ) -> Result<Vec<RecoverItem>, EngineError> {
         let history = self.incident().journal.records().to_vec();
         let in_doubt: Vec<JournalRecord> = self
             .incident()
@@ -176,6 +192,9 @@ impl Session {
         let args = serde_json::Map::new();
         let mut items = Vec::new();
         for ((target, attribute), t) in touched(&history) {
+            if only.is_some_and(|o| !o.contains(&t.first.action.as_str())) {
+                continue;
+            }
             let action: &dyn Action = registry::find(&t.first.action).ok_or_else(|| {
                 EngineError::PlanMismatch(format!(
                     "the journal names action `{}`, which this firebreak does not know",

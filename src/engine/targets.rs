@@ -5,7 +5,9 @@
 //! once per run.
 
 use super::{EngineError, Session};
+use crate::action::run_context::RunContext;
 use crate::aws::error::classify;
+use crate::aws::Aws;
 
 fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
@@ -21,13 +23,21 @@ fn bad_selector(message: String, hint: &str) -> EngineError {
 
 /// Every function matching any selector, sorted, without duplicates.
 pub async fn expand(session: &Session, selectors: &[String]) -> Result<Vec<String>, EngineError> {
+    expand_in(&session.run, &session.aws, selectors).await
+}
+
+/// `expand` outside an incident (`firebreak baseline`): the function list
+/// comes from `run`.
+pub async fn expand_in(
+    run: &RunContext,
+    aws: &Aws,
+    selectors: &[String],
+) -> Result<Vec<String>, EngineError> {
     let needs_listing = selectors
         .iter()
         .any(|s| is_glob(s) || s.starts_with("tag:"));
     let all = if needs_listing {
-        session
-            .run
-            .functions(&session.aws)
+        run.functions(aws)
             .await
             .map_err(|e| bad_selector(e.to_string(), e.hint()))?
             .functions
@@ -45,8 +55,7 @@ pub async fn expand(session: &Session, selectors: &[String]) -> Result<Vec<Strin
                 )
             })?;
             for f in &all {
-                let tags = session
-                    .aws
+                let tags = aws
                     .lambda
                     .list_tags()
                     .resource(&f.arn)

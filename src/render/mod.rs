@@ -4,6 +4,7 @@
 pub mod incident;
 pub mod json;
 pub mod recover;
+pub mod recover_baseline;
 pub mod text;
 
 use crate::engine::runner::PlanSet;

@@ -4,6 +4,7 @@ mod common;
 
 mod containment;
 
+mod baseline;
 mod call_path;
 mod cloudtrail;
 mod crash;
@@ -18,6 +19,7 @@ mod logs;
 mod mocked;
 mod plan_run;
 mod qualifiers;
+mod recover_baseline;
 mod report;
 mod respond;
 mod respond_findings;

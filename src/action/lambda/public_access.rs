@@ -7,7 +7,7 @@
 //! `recover` puts it back exactly where it was, and re-opening it is held
 //! back as risky.
 
-mod policy;
+pub mod policy;
 mod reading;
 
 use async_trait::async_trait;
