@@ -5,6 +5,7 @@ use super::{cloudtrail, evidence, iam, lambda, logs, secrets};
 
 static ALL: &[&dyn Action] = &[
     &lambda::describe::Describe,
+    &lambda::indicators::action::Indicators,
     &lambda::set_concurrency::SetConcurrency,
     &lambda::restore_concurrency::RestoreConcurrency,
     &iam::quarantine_role::QuarantineRole,

@@ -125,6 +125,16 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
     ("cloudwatch", &["DescribeAlarmHistory", "DescribeAlarms"]),
     ("guardduty", &["GetFindings", "ListDetectors"]),
     ("securityhub", &["GetFindings"]),
+    // Indicators of compromise: the rules that fire a function.
+    (
+        "eventbridge",
+        &[
+            "DescribeRule",
+            "ListRuleNamesByTarget",
+            "ListRules",
+            "ListTargetsByRule",
+        ],
+    ),
     // AssumeRole changes nothing in the account; dry-run needs it to read
     // another account.
     ("sts", &["GetCallerIdentity", "AssumeRole"]),

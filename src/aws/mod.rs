@@ -70,6 +70,9 @@ pub struct Aws {
     pub securityhub: aws_sdk_securityhub::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
+    /// EventBridge: the rules that fire a function (indicators), disabled
+    /// (never deleted) in containment.
+    pub events: aws_sdk_eventbridge::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
     pub dry_run: bool,
@@ -247,6 +250,12 @@ impl Aws {
         );
         let sns = aws_sdk_sns::Client::from_conf(
             aws_sdk_sns::config::Builder::from(sdk)
+                .interceptor(guard.clone())
+                .interceptor(stamp.clone())
+                .build(),
+        );
+        let events = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(sdk)
                 .interceptor(guard)
                 .interceptor(stamp)
                 .build(),
@@ -257,6 +266,7 @@ impl Aws {
             securityhub,
             sqs,
             sns,
+            events,
             lambda,
             lambda_probe,
             sts,
@@ -340,6 +350,7 @@ impl Aws {
             securityhub: unconfigured!(aws_sdk_securityhub),
             sqs: unconfigured!(aws_sdk_sqs),
             sns: unconfigured!(aws_sdk_sns),
+            events: unconfigured!(aws_sdk_eventbridge),
             lambda,
             lambda_probe,
             sts,
@@ -387,6 +398,20 @@ impl Aws {
 
     pub fn with_securityhub(mut self, client: aws_sdk_securityhub::Client) -> Self {
         self.securityhub = client;
+        self
+    }
+
+    /// Replaces the EventBridge client (tests with recorded responses; the
+    /// caller attaches the guard).
+    pub fn with_events(mut self, client: aws_sdk_eventbridge::Client) -> Self {
+        self.events = client;
+        self
+    }
+
+    /// Replaces the CloudTrail client (tests with recorded responses; the
+    /// caller attaches the guard).
+    pub fn with_cloudtrail(mut self, client: aws_sdk_cloudtrail::Client) -> Self {
+        self.cloudtrail = client;
         self
     }
 

@@ -4,6 +4,7 @@ pub mod concurrency;
 pub mod describe;
 pub mod event_sources;
 pub mod function;
+pub mod indicators;
 pub mod public_access;
 pub mod qualifiers;
 pub mod restore_concurrency;

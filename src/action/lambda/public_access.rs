@@ -7,8 +7,8 @@
 //! `recover` puts it back exactly where it was, and re-opening it is held
 //! back as risky.
 
-mod policy;
-mod reading;
+pub mod policy;
+pub mod reading;
 
 use async_trait::async_trait;
 use aws_sdk_lambda::types::{Cors, FunctionUrlAuthType, InvokeMode};
