@@ -15,6 +15,7 @@ mod open;
 pub mod params;
 mod planning;
 pub mod recover;
+pub mod recover_indicators;
 pub mod report;
 pub mod runner;
 pub mod targets;

@@ -1,6 +1,7 @@
 //! Lambda actions and the Lambda calls they share.
 
 pub mod concurrency;
+pub mod contain_rogue;
 pub mod describe;
 pub mod event_sources;
 pub mod function;

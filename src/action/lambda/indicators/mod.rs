@@ -40,9 +40,9 @@ pub const PARAMS: [ParamDef; 7] = [
     ParamDef::new("window_hours", ValueType::Integer, "the incident window starts this many hours before the incident started (default 24)")
         .optional()
         .range(1, 24 * 90),
-    ParamDef::new("since", ValueType::String, "the incident window's start as an RFC 3339 time (overrides `window_hours`)")
+    ParamDef::new("since", ValueType::String, "the incident window's start as an RFC 3339 time (overrides `window_hours`; empty: not given)")
         .optional()
-        .check(crate::action::cloudtrail::window::check_time),
+        .check(check_since),
     ParamDef::new("users", ValueType::List, "IAM users whose access keys created inside the window are indicators")
         .optional()
         .parts(role::check_name_part),
@@ -96,6 +96,14 @@ fn yes() -> bool {
     true
 }
 
+/// `since` is an RFC 3339 time, or empty (a playbook param's default).
+fn check_since(v: &Value) -> Result<(), String> {
+    match v.as_str() {
+        Some("") => Ok(()),
+        _ => crate::action::cloudtrail::window::check_time(v),
+    }
+}
+
 /// Only the indicator parameters of a step's arguments (other actions add
 /// their own): what `recover` re-reads from the trail.
 pub fn indicator_args(args: &Map<String, Value>) -> Map<String, Value> {
@@ -107,7 +115,7 @@ pub fn indicator_args(args: &Map<String, Value>) -> Map<String, Value> {
 
 /// The start of the incident window.
 pub fn since(cx: &StepContext<'_>, args: &IndicatorArgs) -> Result<DateTime<Utc>, ActionError> {
-    if let Some(s) = &args.since {
+    if let Some(s) = args.since.as_deref().filter(|s| !s.is_empty()) {
         return parse_time(s).map_err(|e| {
             ActionError::input(
                 format!("`since`: {e}"),
