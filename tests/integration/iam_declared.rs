@@ -338,6 +338,66 @@ async fn wait_until_updated(cx: &TestContext, name: &str) {
     }
 }
 
+/// A victim after an attack (backdoor statements and a public URL, a new
+/// key for its deploy user, a second function on its role fired by an
+/// EventBridge rule), and the indicator arguments that find it all.
+async fn attacked(cx: &TestContext, prefix: &str) -> Value {
+    let role = cx.unique(&format!("{prefix}-role"));
+    let role_arn = cx.seed_role(&role).await;
+    let f = cx.unique(prefix);
+    cx.create_function_with_role(&f, &role_arn).await;
+    cx.publish_version(&f, "v1").await;
+    let user = cx.unique(&format!("{prefix}-user"));
+    cx.iam
+        .create_user()
+        .user_name(&user)
+        .send()
+        .await
+        .expect("user");
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    cx.seed_public_access(&f).await;
+    cx.iam
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .expect("key");
+    let helper = format!("{f}-helper");
+    let helper_arn = cx.create_function_with_role(&helper, &role_arn).await;
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(&cx.endpoint)
+        .credentials_provider(Credentials::new(&cx.account, "test", None, None, "tests"))
+        .load()
+        .await;
+    let ev = aws_sdk_eventbridge::Client::new(&sdk);
+    let rule = format!("{f}-tick");
+    ev.put_rule()
+        .name(&rule)
+        .schedule_expression("rate(1 minute)")
+        .send()
+        .await
+        .expect("rule");
+    ev.put_targets()
+        .rule(&rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("1")
+                .arn(helper_arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("target");
+    json!({"function": f, "since": since, "users": [user], "deployers": ["ci"]})
+}
+
+/// What the indicator scenarios cannot reach on LocalStack: nothing.
+fn ioc_excused() -> Vec<(&'static str, &'static str)> {
+    Vec::new()
+}
+
 /// Runs one action's scenario. `None`: the registry holds an action this
 /// test does not know, which fails the test.
 async fn exercise(
@@ -684,6 +744,43 @@ async fn exercise(
                 ("kms:Encrypt", "checked by KMS on the parameter's key when SSM encrypts for the caller; not a call firebreak sends"),
             ]);
             out
+        }
+        "lambda.indicators" => {
+            let args = attacked(cx, "iam-ioc").await;
+            let d = Driver::new(cx, &incident).await;
+            d.run_step(action, args, &[]).await;
+            Exercised {
+                excused: ioc_excused(),
+                ..Exercised::plain(&d)
+            }
+        }
+        "lambda.contain_rogue_functions" => {
+            let args = attacked(cx, "iam-rogue").await;
+            let d = Driver::new(cx, &incident).await;
+            let changes = d.run_step(action, args, &[]).await;
+            assert_eq!(
+                changes.len(),
+                2,
+                "the helper's throttle and its rule: {changes:?}"
+            );
+            d.undo(action, &changes, &[]).await;
+            Exercised {
+                excused: ioc_excused(),
+                ..Exercised::plain(&d)
+            }
+        }
+        "evidence.snapshot_indicators" => {
+            let mut args = attacked(cx, "iam-iocev").await;
+            let f = args["function"].as_str().unwrap_or_default().to_string();
+            if let (Some(a), Some(e)) = (args.as_object_mut(), evidence_args(s, &f).as_object()) {
+                a.extend(e.clone());
+            }
+            let d = Driver::new(cx, &incident).await;
+            d.run_step(action, args, &[]).await;
+            Exercised {
+                excused: ioc_excused(),
+                ..evidence_exercised(&d)
+            }
         }
         _ => return None,
     };

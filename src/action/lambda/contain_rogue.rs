@@ -40,7 +40,6 @@ static SPEC: ActionSpec = ActionSpec {
         "lambda:ListVersionsByFunction",
         "lambda:ListAliases",
         "lambda:ListFunctionUrlConfigs",
-        "lambda:GetFunctionUrlConfig",
         "lambda:GetPolicy",
         "lambda:ListEventSourceMappings",
         "lambda:ListFunctions",

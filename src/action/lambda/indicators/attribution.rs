@@ -49,11 +49,25 @@ fn names(event: &Value, name: &str) -> bool {
         })
 }
 
-/// Whether `actor` is one of `deployers` (an ARN, or a user or role name
-/// matching the ARN's last part).
+/// Whether `actor` is one of `deployers`: its ARN, the user or role name
+/// it carries, or, for an assumed-role session
+/// (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`), the role's ARN.
 pub fn is_deployer(actor: &str, deployers: &[String]) -> bool {
-    let last = actor.rsplit('/').next().unwrap_or(actor);
-    deployers.iter().any(|d| d == actor || d == last)
+    let resource = actor.rsplit(':').next().unwrap_or(actor);
+    let parts: Vec<&str> = resource.split('/').collect();
+    let role_arn = match (parts.first(), parts.get(1)) {
+        (Some(&"assumed-role"), Some(role)) => {
+            let f: Vec<&str> = actor.split(':').collect();
+            f.get(4)
+                .map(|acct| format!("arn:{}:iam::{acct}:role/{role}", f.get(1).unwrap_or(&"aws")))
+        }
+        _ => None,
+    };
+    deployers.iter().any(|d| {
+        d == actor
+            || parts.iter().skip(1).any(|p| p == d)
+            || role_arn.as_deref() == Some(d.as_str())
+    })
 }
 
 /// Names the actor and time of every indicator an event explains.
@@ -163,5 +177,14 @@ mod tests {
         assert!(is_deployer("arn:aws:iam::1:role/ci", &d));
         assert!(is_deployer("arn:aws:iam::1:user/alice", &d));
         assert!(!is_deployer("arn:aws:iam::1:user/mallory", &d));
+        assert!(is_deployer("arn:aws:sts::1:assumed-role/ci/build-17", &d));
+        assert!(is_deployer(
+            "arn:aws:sts::1:assumed-role/deployer/s",
+            &["deployer".to_string()]
+        ));
+        assert!(!is_deployer(
+            "arn:aws:sts::1:assumed-role/other/s",
+            &["arn:aws:iam::1:role/ci".to_string()]
+        ));
     }
 }

@@ -46,7 +46,9 @@ fn qualified(function_arn: &str, label: &str) -> String {
 }
 
 /// Versions whose code no version from before the window has: published
-/// (or, for `$LATEST`, deployed) inside the window.
+/// (or, for `$LATEST`, deployed) inside the window. Without a version from
+/// before the window there is nothing to compare with, so nothing is
+/// judged new here (CloudTrail or a baseline can still tell).
 fn new_code<'a>(facts: &'a Facts, since: DateTime<Utc>) -> Vec<&'a Version> {
     let before: Vec<&str> = facts
         .versions
@@ -54,6 +56,9 @@ fn new_code<'a>(facts: &'a Facts, since: DateTime<Utc>) -> Vec<&'a Version> {
         .filter(|v| v.version != "$LATEST" && !in_window(v.last_modified, since))
         .map(|v| v.code_sha256.as_str())
         .collect();
+    if before.is_empty() {
+        return Vec::new();
+    }
     facts
         .versions
         .iter()
@@ -213,19 +218,31 @@ pub fn evaluate(facts: &Facts, since: DateTime<Utc>) -> Vec<Indicator> {
             out.push(i);
         }
     }
-    // Other functions on the same role.
+    // Other functions on the same role: one created or changed inside the
+    // window *and* fired by an EventBridge rule is the attacker's
+    // persistence; one merely new is listed as expected (a colleague's
+    // deploy), for CloudTrail (`deployers`) or a baseline to judge.
     for s in &facts.sharers {
         let when = s.last_modified.map(|t| t.to_rfc3339()).unwrap_or_default();
+        let rules: Vec<&super::facts::Rule> =
+            facts.rules.iter().filter(|r| r.target == s.arn).collect();
+        let fresh = in_window(s.last_modified, since);
         let mut i = new(
             Kind::RogueFunction,
             &s.arn,
             format!("function {} uses the same execution role", s.name),
-            format!("created or changed at {when}, inside the incident window: it holds the victim's permissions"),
+            format!(
+                "created or changed at {when}, inside the incident window, and fired by rule(s) {}: it holds the victim's permissions",
+                rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
             json!({"function_arn": s.arn, "code_sha256": s.code_sha256, "last_modified": when}),
         );
-        if !in_window(s.last_modified, since) {
+        if !fresh {
             i.suspicious = false;
             i.why = "unchanged since before the incident window".into();
+        } else if rules.is_empty() {
+            i.suspicious = false;
+            i.why = format!("created or changed at {when}, inside the incident window, but nothing schedules it; CloudTrail (`deployers`) decides");
         }
         out.push(i);
     }
@@ -497,12 +514,18 @@ mod tests {
                 (Kind::ForeignEventSource, true),
                 (Kind::RogueFunction, true),
                 (Kind::RogueFunction, false),
+                (Kind::RogueFunction, false),
                 (Kind::RogueRule, true),
                 (Kind::AccessKey, true),
             ]
         );
         assert!(!got[1].active, "a disabled mapping is no longer in effect");
-        assert_eq!(got[4].artifact["rule"], "tick");
-        assert_eq!(got[5].artifact["access_key_id"], "AKIANEW");
+        assert!(
+            got[4].why.contains("nothing schedules it"),
+            "{}",
+            got[4].why
+        );
+        assert_eq!(got[5].artifact["rule"], "tick");
+        assert_eq!(got[6].artifact["access_key_id"], "AKIANEW");
     }
 }

@@ -55,12 +55,11 @@ pub const PARAMS: [ParamDef; 7] = [
 ];
 
 /// The IAM actions `assess` needs.
-pub const IAM_ACTIONS: [&str; 14] = [
+pub const IAM_ACTIONS: [&str; 13] = [
     "lambda:GetFunctionConfiguration",
     "lambda:ListVersionsByFunction",
     "lambda:ListAliases",
     "lambda:ListFunctionUrlConfigs",
-    "lambda:GetFunctionUrlConfig",
     "lambda:GetPolicy",
     "lambda:ListEventSourceMappings",
     "lambda:ListFunctions",
