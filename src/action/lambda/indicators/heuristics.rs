@@ -452,6 +452,12 @@ mod tests {
                 last_modified: Some(t("2026-10-01T00:00:00Z")),
                 code_sha256: None,
             },
+            Sharer {
+                name: "colleague".into(),
+                arn: "arn:new".into(),
+                last_modified: Some(t("2026-11-23T06:00:00Z")),
+                code_sha256: None,
+            },
         ];
         f.rules = vec![
             Rule {
