@@ -49,7 +49,7 @@ fn qualified(function_arn: &str, label: &str) -> String {
 /// (or, for `$LATEST`, deployed) inside the window. Without a version from
 /// before the window there is nothing to compare with, so nothing is
 /// judged new here (CloudTrail or a baseline can still tell).
-fn new_code<'a>(facts: &'a Facts, since: DateTime<Utc>) -> Vec<&'a Version> {
+fn new_code(facts: &Facts, since: DateTime<Utc>) -> Vec<&Version> {
     let before: Vec<&str> = facts
         .versions
         .iter()
