@@ -63,27 +63,15 @@ static SPEC: ActionSpec = ActionSpec {
         OutputDef::new("findings_key", ValueType::String, "the key of findings.json"),
         OutputDef::new("artifact_keys", ValueType::List, "the key of every document"),
     ],
-    iam_actions: &[
-        "lambda:GetFunctionConfiguration",
-        "lambda:ListVersionsByFunction",
-        "lambda:ListAliases",
-        "lambda:ListFunctionUrlConfigs",
-        "lambda:GetPolicy",
-        "lambda:ListEventSourceMappings",
-        "lambda:ListFunctions",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-        "iam:ListAccessKeys",
-        "events:ListRuleNamesByTarget",
-        "events:DescribeRule",
-        "cloudtrail:LookupEvents",
+    iam_actions: crate::action::lambda::indicators::indicator_iam_actions!(
         "s3:ListBucket",
         "s3:GetBucketObjectLockConfiguration",
         "s3:GetObject",
         "s3:PutObject",
         "s3:PutObjectRetention",
         "sts:AssumeRole",
-    ],
+    ),
+
 };
 
 const PREFIX: &str = "evidence:";

@@ -35,26 +35,14 @@ static SPEC: ActionSpec = ActionSpec {
         OutputDef::new("throttled", ValueType::List, "ARNs of the functions this step throttles"),
         OutputDef::new("disabled_rules", ValueType::List, "ARNs of the rules this step disables"),
     ],
-    iam_actions: &[
-        "lambda:GetFunctionConfiguration",
-        "lambda:ListVersionsByFunction",
-        "lambda:ListAliases",
-        "lambda:ListFunctionUrlConfigs",
-        "lambda:GetPolicy",
-        "lambda:ListEventSourceMappings",
-        "lambda:ListFunctions",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-        "iam:ListAccessKeys",
-        "events:ListRuleNamesByTarget",
-        "events:DescribeRule",
-        "cloudtrail:LookupEvents",
+    iam_actions: super::indicators::indicator_iam_actions!(
         "lambda:GetFunctionConcurrency",
         "lambda:PutFunctionConcurrency",
         "lambda:DeleteFunctionConcurrency",
         "events:DisableRule",
         "events:EnableRule",
-    ],
+    ),
+
 };
 
 const RULE: &str = "rule_state";

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Map};
 
-use super::{assess, observed, Assessment, IndicatorArgs, IAM_ACTIONS, PARAMS};
+use super::{assess, observed, Assessment, IndicatorArgs, PARAMS};
 use crate::action::spec::{ActionSpec, OutputDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, StepContext};
 use crate::plan::Change;
@@ -26,7 +26,7 @@ static SPEC: ActionSpec = ActionSpec {
         OutputDef::new("rogue_functions", ValueType::List, "other functions on the role that identify marks as the attacker's (for `iam.quarantine_role`'s `attacker_functions`)"),
         OutputDef::new("window_start", ValueType::String, "the incident window's start (RFC 3339)"),
     ],
-    iam_actions: &IAM_ACTIONS,
+    iam_actions: super::indicator_iam_actions!(),
 };
 
 /// The outputs and the one-line note of an assessment.

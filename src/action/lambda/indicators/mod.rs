@@ -54,22 +54,29 @@ pub const PARAMS: [ParamDef; 7] = [
         .optional(),
 ];
 
-/// The IAM actions `assess` needs.
-pub const IAM_ACTIONS: [&str; 13] = [
-    "lambda:GetFunctionConfiguration",
-    "lambda:ListVersionsByFunction",
-    "lambda:ListAliases",
-    "lambda:ListFunctionUrlConfigs",
-    "lambda:GetPolicy",
-    "lambda:ListEventSourceMappings",
-    "lambda:ListFunctions",
-    "iam:ListRolePolicies",
-    "iam:GetRolePolicy",
-    "iam:ListAccessKeys",
-    "events:ListRuleNamesByTarget",
-    "events:DescribeRule",
-    "cloudtrail:LookupEvents",
-];
+/// The IAM actions `assess` needs, followed by an action's own: one list
+/// for the three actions that assess, so that they cannot drift apart.
+macro_rules! indicator_iam_actions {
+    ($($own:literal),* $(,)?) => {
+        &[
+            "lambda:GetFunctionConfiguration",
+            "lambda:ListVersionsByFunction",
+            "lambda:ListAliases",
+            "lambda:ListFunctionUrlConfigs",
+            "lambda:GetPolicy",
+            "lambda:ListEventSourceMappings",
+            "lambda:ListFunctions",
+            "iam:ListRolePolicies",
+            "iam:GetRolePolicy",
+            "iam:ListAccessKeys",
+            "events:ListRuleNamesByTarget",
+            "events:DescribeRule",
+            "cloudtrail:LookupEvents",
+            $($own),*
+        ]
+    };
+}
+pub(crate) use indicator_iam_actions;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct IndicatorArgs {
