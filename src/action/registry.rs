@@ -5,14 +5,17 @@ use super::{cloudtrail, evidence, iam, lambda, logs, secrets};
 
 static ALL: &[&dyn Action] = &[
     &lambda::describe::Describe,
+    &lambda::indicators::action::Indicators,
     &lambda::set_concurrency::SetConcurrency,
     &lambda::restore_concurrency::RestoreConcurrency,
     &iam::quarantine_role::QuarantineRole,
     &lambda::public_access::RemovePublicAccess,
     &lambda::event_sources::DisableEventSources,
+    &lambda::contain_rogue::ContainRogueFunctions,
     &lambda::tag::Tag,
     &iam::access_keys::DeactivateAccessKeys,
     &evidence::snapshot_config::SnapshotConfig,
+    &evidence::snapshot_indicators::SnapshotIndicators,
     &evidence::snapshot_code::SnapshotCode,
     &logs::snapshot::Snapshot,
     &cloudtrail::collect::Collect,

@@ -31,6 +31,10 @@ pub struct FunctionSummary {
     pub name: String,
     pub arn: String,
     pub role: Option<String>,
+    /// Lambda's `LastModified` (indicators: a function on the victim's role
+    /// changed inside the incident window).
+    pub last_modified: Option<String>,
+    pub code_sha256: Option<String>,
 }
 
 /// The region's functions, read once per run.
@@ -139,6 +143,8 @@ impl RunContext {
                             name: f.function_name()?.to_string(),
                             arn: f.function_arn()?.to_string(),
                             role: f.role().map(str::to_string),
+                            last_modified: f.last_modified().map(str::to_string),
+                            code_sha256: f.code_sha256().map(str::to_string),
                         })
                     }));
                 }
@@ -225,16 +231,22 @@ mod tests {
                     name: "b".into(),
                     arn: "arn:b".into(),
                     role: Some("r1".into()),
+                    last_modified: None,
+                    code_sha256: None,
                 },
                 FunctionSummary {
                     name: "a".into(),
                     arn: "arn:a".into(),
                     role: Some("r1".into()),
+                    last_modified: None,
+                    code_sha256: None,
                 },
                 FunctionSummary {
                     name: "c".into(),
                     arn: "arn:c".into(),
                     role: Some("r2".into()),
+                    last_modified: None,
+                    code_sha256: None,
                 },
             ],
         };

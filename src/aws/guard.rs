@@ -126,7 +126,7 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
     ("cloudwatch", &["DescribeAlarmHistory", "DescribeAlarms"]),
     ("guardduty", &["GetFindings", "ListDetectors"]),
     ("securityhub", &["GetFindings"]),
-    // Baselines: the rules that target a function.
+    // Baselines and indicators of compromise: the rules that target a function.
     (
         "eventbridge",
         &[

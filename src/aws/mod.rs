@@ -70,8 +70,8 @@ pub struct Aws {
     pub securityhub: aws_sdk_securityhub::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
-    /// EventBridge: the rules that target a function (baselines and
-    /// recovery to a baseline).
+    /// EventBridge: the rules that target a function (baselines, recovery
+    /// to a baseline, indicators; containment disables, never deletes).
     pub events: aws_sdk_eventbridge::Client,
     pub region: String,
     pub endpoint_url: Option<String>,
@@ -261,12 +261,12 @@ impl Aws {
                 .build(),
         );
         Self {
-            events,
             cloudwatch,
             guardduty,
             securityhub,
             sqs,
             sns,
+            events,
             lambda,
             lambda_probe,
             sts,
@@ -398,6 +398,20 @@ impl Aws {
 
     pub fn with_securityhub(mut self, client: aws_sdk_securityhub::Client) -> Self {
         self.securityhub = client;
+        self
+    }
+
+    /// Replaces the EventBridge client (tests with recorded responses; the
+    /// caller attaches the guard).
+    pub fn with_events(mut self, client: aws_sdk_eventbridge::Client) -> Self {
+        self.events = client;
+        self
+    }
+
+    /// Replaces the CloudTrail client (tests with recorded responses; the
+    /// caller attaches the guard).
+    pub fn with_cloudtrail(mut self, client: aws_sdk_cloudtrail::Client) -> Self {
+        self.cloudtrail = client;
         self
     }
 

@@ -26,6 +26,9 @@ pub struct RecoverArgs {
     /// Also restore what would re-open public or cross-account access or broad permissions.
     #[arg(long)]
     pub include_risky: bool,
+    /// Lift containment (throttle, role quarantine) even while indicators of compromise remain.
+    #[arg(long)]
+    pub accept_indicators: bool,
     /// Leave this item as it is (repeatable; the ids are in the plan).
     #[arg(long, value_name = "ITEM")]
     pub exclude: Vec<String>,
@@ -59,10 +62,13 @@ pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError
     if args.to_baseline {
         return super::recover_baseline::exec(global, &id, args).await;
     }
-    let details = json!({"include_risky": args.include_risky, "exclude": args.exclude});
+    let details = json!({"include_risky": args.include_risky, "accept_indicators": args.accept_indicators, "exclude": args.exclude});
     let session = open_session(global, &id, args.dry_run, "firebreak recover", details).await?;
-    let items = session
+    let mut items = session
         .plan_recover(args.include_risky, &args.exclude)
+        .await?;
+    let indicators = session
+        .hold_over_indicators(&mut items, args.accept_indicators)
         .await?;
     let to_restore = items
         .iter()
@@ -70,7 +76,10 @@ pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError
         .count();
     if !args.dry_run && to_restore > 0 && !args.yes {
         if global.output == OutputFormat::Text {
-            print!("{}", view::text_plan(id.as_str(), &items));
+            print!(
+                "{}",
+                view::text_plan(id.as_str(), &items, indicators.as_deref())
+            );
         }
         let asked = confirm(
             &format!("Restore {to_restore} item(s)?"),
@@ -82,7 +91,11 @@ pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError
             return Err(e);
         }
     }
-    let report = session.execute_recover(items, args.dry_run).await?;
+    let mut report = session.execute_recover(items, args.dry_run).await?;
+    // Containment held over live indicators is a decision left to the
+    // responder (exit 5), like a held step in `run`.
+    let held_over_indicators = indicators.is_some() && !args.accept_indicators;
+    report.indicators = indicators;
     match global.output {
         OutputFormat::Text => print!("{}", view::text(&report)),
         OutputFormat::Json => print!("{}", view::json(&report)),
@@ -90,6 +103,8 @@ pub async fn exec(global: &GlobalArgs, args: RecoverArgs) -> Result<u8, CliError
     let s = report.summary();
     Ok(if s.failed > 0 {
         exit::ERROR
+    } else if held_over_indicators {
+        exit::DECISION_PENDING
     } else if args.dry_run && s.restore > 0 {
         exit::CHANGES_PENDING
     } else {

@@ -17,6 +17,7 @@ mod planning;
 mod progress;
 pub mod recover;
 pub mod recover_baseline;
+pub mod recover_indicators;
 pub mod report;
 pub mod runner;
 pub mod targets;

@@ -92,6 +92,9 @@ pub struct RecoverReport {
     pub outcomes: Vec<RecoverOutcome>,
     /// Where the trail was copied once something was restored.
     pub audit_copy: Option<AuditCopy>,
+    /// The one line on indicators of compromise that keep (or, with
+    /// `--accept-indicators`, do not keep) containment in place.
+    pub indicators: Option<String>,
     pub api_calls: CallCounts,
 }
 
@@ -468,6 +471,7 @@ impl Session {
             items,
             outcomes,
             audit_copy,
+            indicators: None,
             api_calls: self.aws.api_calls(),
         })
     }

@@ -39,7 +39,22 @@ pub fn for_action(action: &str, spec: &ActionSpec, a: &StepArgs<'_>) -> Vec<Gran
             arns.dedup();
             arns
         }),
+        // The attacker's other functions on the role are found while the
+        // step runs: any function in scope may be throttled.
+        "lambda:GetFunctionConcurrency"
+        | "lambda:PutFunctionConcurrency"
+        | "lambda:DeleteFunctionConcurrency"
+            if spec.name == "lambda.contain_rogue_functions" =>
+        {
+            one("LambdaRogueFunctions", scope.arns("lambda", "function:*"))
+        }
         a_ if a_.starts_with("lambda:") => one("LambdaFunctions", function_arns(a)),
+
+        // The EventBridge rules (default bus) that fire a function.
+        "events:ListRuleNamesByTarget"
+        | "events:DescribeRule"
+        | "events:DisableRule"
+        | "events:EnableRule" => one("EventRules", scope.arns("events", "rule/*")),
 
         "iam:GetRole"
         | "iam:ListAttachedRolePolicies"

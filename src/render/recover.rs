@@ -50,10 +50,13 @@ fn items(out: &mut String, items: &[RecoverItem]) {
 }
 
 /// The plan alone, before confirmation.
-pub fn text_plan(incident: &str, plan: &[RecoverItem]) -> String {
+pub fn text_plan(incident: &str, plan: &[RecoverItem], indicators: Option<&str>) -> String {
     let mut out =
         format!("firebreak recover (plan, waiting for confirmation) · incident {incident}\n\n");
     items(&mut out, plan);
+    if let Some(line) = indicators {
+        let _ = writeln!(out, "Indicators: {line}");
+    }
     out
 }
 
@@ -80,6 +83,9 @@ pub fn text(r: &RecoverReport) -> String {
         "\nRecover: {} to restore, {} held back, {} excluded, {} already restored, {} changed by others, {} kept (never restored).",
         s.restore, s.held, s.excluded, s.already_restored, s.drifted, s.kept
     );
+    if let Some(line) = &r.indicators {
+        let _ = writeln!(out, "Indicators: {line}");
+    }
     if r.items.iter().any(|i| {
         i.status == ItemStatus::Restore
             && i.change.attribute == "reserved_concurrency"
@@ -105,6 +111,7 @@ pub fn json(r: &RecoverReport) -> String {
         "items": r.items,
         "outcomes": r.outcomes,
         "audit_copy": r.audit_copy,
+        "indicators": r.indicators,
         "api_calls": r.api_calls,
         "summary": r.summary(),
     });

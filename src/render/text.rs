@@ -32,6 +32,17 @@ fn step_line(out: &mut String, s: &StepPlan) {
     if let Some(note) = &s.note {
         let _ = writeln!(out, "      note: {note}");
     }
+    // Indicators of compromise (`lambda.indicators`): one line each.
+    for f in s
+        .outputs
+        .get("findings")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+    {
+        let _ = writeln!(out, "      finding: {f}");
+    }
     let mut changes: Vec<_> = s.changes.iter().collect();
     changes.sort_by(|a, b| a.target.cmp(&b.target));
     for c in changes {

@@ -32,6 +32,10 @@ use crate::common::{zip_one_file, TestContext, REGION};
 /// as the call path counts it). Most are named like the operation; these
 /// are the exceptions, from AWS's Service Authorization Reference.
 fn iam_actions_for(operation: &str, object_lock: bool) -> Vec<String> {
+    // The SDK names the service EventBridge; IAM's prefix is `events`.
+    if let Some(op) = operation.strip_prefix("eventbridge:") {
+        return vec![format!("events:{op}")];
+    }
     let named: &[&str] = match operation {
         // Needs no permission: AWS answers it even under an explicit deny.
         "sts:GetCallerIdentity" => &[],
@@ -336,6 +340,115 @@ async fn wait_until_updated(cx: &TestContext, name: &str) {
         assert!(Instant::now() < deadline, "{name} never finished updating");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A victim after an attack (backdoor statements and a public URL, a new
+/// key for its deploy user, a second function on its role fired by an
+/// EventBridge rule), and the indicator arguments that find it all.
+async fn attacked(cx: &TestContext, prefix: &str) -> Value {
+    let role = cx.unique(&format!("{prefix}-role"));
+    let role_arn = cx.seed_role(&role).await;
+    let f = cx.unique(prefix);
+    cx.create_function_with_role(&f, &role_arn).await;
+    cx.publish_version(&f, "v1").await;
+    let user = cx.unique(&format!("{prefix}-user"));
+    cx.iam
+        .create_user()
+        .user_name(&user)
+        .send()
+        .await
+        .expect("user");
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    cx.seed_public_access(&f).await;
+    cx.iam
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .expect("key");
+    let helper = format!("{f}-helper");
+    let helper_arn = cx.create_function_with_role(&helper, &role_arn).await;
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(&cx.endpoint)
+        .credentials_provider(Credentials::new(&cx.account, "test", None, None, "tests"))
+        .load()
+        .await;
+    let ev = aws_sdk_eventbridge::Client::new(&sdk);
+    let rule = format!("{f}-tick");
+    ev.put_rule()
+        .name(&rule)
+        .schedule_expression("rate(1 minute)")
+        .send()
+        .await
+        .expect("rule");
+    ev.put_targets()
+        .rule(&rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("1")
+                .arn(helper_arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("target");
+    json!({"function": f, "since": since, "users": [user], "deployers": ["ci"]})
+}
+
+/// The scenarios of the three indicator actions (issue 13).
+async fn indicator_scenario(
+    action: &'static dyn Action,
+    cx: &TestContext,
+    s: &Shared,
+    incident: &str,
+) -> Exercised {
+    let name = action.spec().name;
+    let prefix = format!(
+        "iam-{}",
+        name.rsplit('.').next().unwrap_or(name).replace('_', "-")
+    );
+    let mut args = Box::pin(attacked(cx, &prefix)).await;
+    let d = Driver::new(cx, incident).await;
+    match name {
+        "lambda.contain_rogue_functions" => {
+            let changes = d.run_step(action, args, &[]).await;
+            assert_eq!(
+                changes.len(),
+                2,
+                "the helper's throttle and its rule: {changes:?}"
+            );
+            d.undo(action, &changes, &[]).await;
+            Exercised {
+                excused: ioc_excused(),
+                ..Exercised::plain(&d)
+            }
+        }
+        "evidence.snapshot_indicators" => {
+            let f = args["function"].as_str().unwrap_or_default().to_string();
+            if let (Some(a), Some(e)) = (args.as_object_mut(), evidence_args(s, &f).as_object()) {
+                a.extend(e.clone());
+            }
+            d.run_step(action, args, &[]).await;
+            Exercised {
+                excused: ioc_excused(),
+                ..evidence_exercised(&d)
+            }
+        }
+        _ => {
+            d.run_step(action, args, &[]).await;
+            Exercised {
+                excused: ioc_excused(),
+                ..Exercised::plain(&d)
+            }
+        }
+    }
+}
+
+/// What the indicator scenarios cannot reach on LocalStack: nothing.
+fn ioc_excused() -> Vec<(&'static str, &'static str)> {
+    Vec::new()
 }
 
 /// Runs one action's scenario. `None`: the registry holds an action this
@@ -707,6 +820,11 @@ async fn exercise(
             ]);
             out
         }
+        // Boxed: the attack's setup would otherwise grow every scenario's
+        // future (they all run at once on the test thread's stack).
+        "lambda.indicators" | "lambda.contain_rogue_functions" | "evidence.snapshot_indicators" => {
+            Box::pin(indicator_scenario(action, cx, s, &incident)).await
+        }
         _ => return None,
     };
     Some(out)
@@ -775,26 +893,28 @@ async fn seed_trail_file(cx: &TestContext, setup: &Aws, bucket: &str, function_a
         .expect("seed the trail log file");
 }
 
+/// Every scenario runs at once on one current-thread runtime: the deepest
+/// (an indicator assessment: the SDK's orchestrator under several layers of
+/// reads, in a debug build) needs more than a test thread's default 2 MiB
+/// of stack, so the test runs on a thread of its own with 16 MiB.
 #[test]
 fn every_action_sends_only_what_it_declares_and_what_it_declares_is_needed() {
-    // One scenario per action in one `match`: in a debug build its poll
-    // frame outgrows a test thread's 2 MiB stack, so it runs on its own.
-    let run = std::thread::Builder::new()
-        .stack_size(16 * 1024 * 1024)
+    std::thread::Builder::new()
+        .name("iam-declared".into())
+        .stack_size(16 << 20)
         .spawn(|| {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .expect("a runtime")
-                .block_on(every_action())
+                .expect("runtime")
+                .block_on(every_action_declares_what_it_sends())
         })
-        .expect("a test thread");
-    if let Err(panic) = run.join() {
-        std::panic::resume_unwind(panic);
-    }
+        .expect("spawn")
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
 }
 
-async fn every_action() {
+async fn every_action_declares_what_it_sends() {
     let cx = TestContext::new().await;
     let setup = aws_for(&cx).await;
     let s = shared(&cx, &setup).await;

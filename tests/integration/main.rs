@@ -13,6 +13,7 @@ mod dry_run_guard;
 mod errors;
 mod evidence;
 mod iam_declared;
+mod indicators;
 mod lambda_handler;
 mod lock;
 mod logs;

@@ -144,9 +144,13 @@ async fn harm_stopping_changes_go_first_for_every_target() {
         .map(|r| r["step"].as_str().unwrap())
         .collect();
     // Every harm-stopping step of both targets before any other change
-    // (evidence writes, tags) of either.
+    // (evidence writes, tags) of either. `preserve-indicators` is in the
+    // first pass on purpose: the attacker's artifacts reach the bucket
+    // before containment removes them (issue 13).
     let harm = [
+        "preserve-indicators",
         "throttle",
+        "contain-rogue-functions",
         "close-public-access",
         "stop-event-sources",
         "quarantine-role",

@@ -5,6 +5,7 @@ pub mod code_inventory;
 pub mod config_documents;
 pub mod snapshot_code;
 pub mod snapshot_config;
+pub mod snapshot_indicators;
 
 use std::sync::Arc;
 

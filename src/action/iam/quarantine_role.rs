@@ -52,6 +52,8 @@ static SPEC: ActionSpec = ActionSpec {
             .parts(role::check_part),
         ParamDef::new("revoke_sessions", ValueType::Boolean, "deny credentials issued before the incident started (default true)").optional(),
         ParamDef::new("detach", ValueType::Boolean, "detach managed and delete inline policies after the deny (default true; not with scope function)").optional(),
+        ParamDef::new("attacker_functions", ValueType::List, "functions (ARNs or names) on the role that identify marks as the attacker's, e.g. ${steps.indicators.rogue_functions}: they do not count as blast radius, so a role shared only with them is quarantined without asking")
+            .optional(),
     ],
     outputs: &[
         OutputDef::new("role_arn", ValueType::String, "the role's ARN"),
@@ -100,6 +102,8 @@ struct QuarantineArgs {
     revoke_sessions: bool,
     #[serde(default = "yes")]
     detach: bool,
+    #[serde(default)]
+    attacker_functions: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -123,6 +127,14 @@ impl QuarantineArgs {
         self.keep
             .iter()
             .any(|k| k == policy || policy.ends_with(&format!("/{k}")))
+    }
+
+    /// Whether identify marked `arn` as the attacker's function.
+    fn attackers(&self, arn: &str) -> bool {
+        let name = arn.rsplit(':').next().unwrap_or(arn);
+        self.attacker_functions
+            .iter()
+            .any(|a| a == arn || a == name)
     }
 
     fn function_arn(&self, cx: &StepContext<'_>) -> Result<Option<String>, ActionError> {
@@ -165,11 +177,16 @@ impl Action for QuarantineRole {
             inline,
             functions_using_role,
         } = cx.state_as(&SPEC, observed)?;
-        let others: Vec<String> = functions_using_role
+        let (attackers, others): (Vec<String>, Vec<String>) = functions_using_role
             .into_iter()
             .filter(|f| Some(f.as_str()) != this.as_deref())
-            .collect();
-        let scope = args.scope;
+            .partition(|f| args.attackers(f));
+        // A role shared only with the attacker's own functions affects
+        // nothing legitimate: no decision is needed (issue 13).
+        let scope = match args.scope {
+            Scope::Ask if others.is_empty() => Scope::Role,
+            s => s,
+        };
         if !others.is_empty() && scope == Scope::Ask {
             return Err(ActionError::Decision(Box::new(Decision {
                 question: format!(
@@ -257,8 +274,14 @@ impl Action for QuarantineRole {
                 }
             }
         }
+        let attacker_note = (!attackers.is_empty()).then(|| {
+            format!(
+                "also used by {}, which identify marks as the attacker's: quarantined with the role, nothing legitimate is affected",
+                attackers.join(", ")
+            )
+        });
         let note = match (&source, others.is_empty()) {
-            (_, true) => None,
+            (_, true) => attacker_note,
             (Some(f), false) => Some(format!(
                 "scoped to {f}: the deny applies only to credentials Lambda issues to that function (lambda:SourceFunctionArn); {} keep the role and its policies. It does not stop other principals that can assume the role",
                 others.join(", ")

@@ -8,7 +8,7 @@
 //! back as risky.
 
 pub mod policy;
-mod reading;
+pub mod reading;
 
 use async_trait::async_trait;
 use aws_sdk_lambda::types::{Cors, FunctionUrlAuthType, InvokeMode};

@@ -1,0 +1,217 @@
+//! Indicators of compromise (issue 13): what the attacker changed, judged
+//! without a baseline, attributed with CloudTrail where it can be read.
+//!
+//! `assess` is the library entry: the identify step (`lambda.indicators`),
+//! the evidence writer (`evidence.snapshot_indicators`), containment
+//! (`lambda.contain_rogue_functions`, `iam.quarantine_role`'s
+//! `attacker_functions`) and `recover` all call it with the same
+//! arguments, so they judge the same way. While a plan is made the
+//! assessment is read once and shared (`RunContext::planned_read`).
+//!
+//! Read-only: every call is on the dry-run guard's read list.
+
+pub mod action;
+pub mod attribution;
+pub mod facts;
+pub mod heuristics;
+pub mod model;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::function::{self, FunctionArg};
+use crate::action::cloudtrail::lookup::{self, Query, Settings};
+use crate::action::cloudtrail::window::{parse_time, Window};
+use crate::action::iam::role;
+use crate::action::spec::{ParamDef, ValueType};
+use crate::action::{ActionError, StepContext};
+pub use model::{Assessment, Indicator, Kind, Source};
+
+/// The look-back before the incident's start, by default.
+pub const DEFAULT_WINDOW_HOURS: i64 = 24;
+
+/// The parameters every indicator-reading action takes (the same in each,
+/// so that identify, evidence, containment and recover judge alike).
+pub const PARAMS: [ParamDef; 7] = [
+    ParamDef::new("function", ValueType::String, "the compromised function (name or ARN)")
+        .check(function::check_literal)
+        .parts(function::check_part),
+    ParamDef::new("window_hours", ValueType::Integer, "the incident window starts this many hours before the incident started (default 24)")
+        .optional()
+        .range(1, 24 * 90),
+    ParamDef::new("since", ValueType::String, "the incident window's start as an RFC 3339 time (overrides `window_hours`; empty: not given)")
+        .optional()
+        .check(check_since),
+    ParamDef::new("users", ValueType::List, "IAM users whose access keys created inside the window are indicators")
+        .optional()
+        .parts(role::check_name_part),
+    ParamDef::new("deployers", ValueType::List, "principals (ARNs, or user or role names) whose changes are expected; a change CloudTrail attributes to anyone else is suspicious")
+        .optional(),
+    ParamDef::new("lookup_api", ValueType::Boolean, "name who made each change from CloudTrail LookupEvents (default true; a failed lookup is reported, never fatal)")
+        .optional(),
+    ParamDef::new("baseline_store", ValueType::String, "reserved for the baseline module (drift from a known-good snapshot); not read yet")
+        .optional(),
+];
+
+/// The IAM actions `assess` needs, followed by an action's own: one list
+/// for the three actions that assess, so that they cannot drift apart.
+macro_rules! indicator_iam_actions {
+    ($($own:literal),* $(,)?) => {
+        &[
+            "lambda:GetFunctionConfiguration",
+            "lambda:ListVersionsByFunction",
+            "lambda:ListAliases",
+            "lambda:ListFunctionUrlConfigs",
+            "lambda:GetPolicy",
+            "lambda:ListEventSourceMappings",
+            "lambda:ListFunctions",
+            "iam:ListRolePolicies",
+            "iam:GetRolePolicy",
+            "iam:ListAccessKeys",
+            "events:ListRuleNamesByTarget",
+            "events:DescribeRule",
+            "cloudtrail:LookupEvents",
+            $($own),*
+        ]
+    };
+}
+pub(crate) use indicator_iam_actions;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IndicatorArgs {
+    pub function: FunctionArg,
+    #[serde(default)]
+    pub window_hours: Option<i64>,
+    #[serde(default)]
+    pub since: Option<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub deployers: Vec<String>,
+    #[serde(default = "yes")]
+    pub lookup_api: bool,
+    /// Accepted and not read yet: the baseline module (another branch)
+    /// adds its drift as `Source::Baseline` indicators once merged.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub baseline_store: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `since` is an RFC 3339 time, or empty (a playbook param's default).
+fn check_since(v: &Value) -> Result<(), String> {
+    match v.as_str() {
+        Some("") => Ok(()),
+        _ => crate::action::cloudtrail::window::check_time(v),
+    }
+}
+
+/// Only the indicator parameters of a step's arguments (other actions add
+/// their own): what `recover` re-reads from the trail.
+pub fn indicator_args(args: &Map<String, Value>) -> Map<String, Value> {
+    PARAMS
+        .iter()
+        .filter_map(|p| args.get(p.name).map(|v| (p.name.to_string(), v.clone())))
+        .collect()
+}
+
+/// The start of the incident window.
+pub fn since(cx: &StepContext<'_>, args: &IndicatorArgs) -> Result<DateTime<Utc>, ActionError> {
+    if let Some(s) = args.since.as_deref().filter(|s| !s.is_empty()) {
+        return parse_time(s).map_err(|e| {
+            ActionError::input(
+                format!("`since`: {e}"),
+                "give the window's start in UTC, e.g. 2026-11-23T08:00:00Z",
+            )
+        });
+    }
+    let started = parse_time(cx.incident_started_at).map_err(|e| {
+        ActionError::input(
+            format!("the incident's start time is unreadable: {e}"),
+            "the incident's metadata was edited or damaged; give `since` explicitly",
+        )
+    })?;
+    Ok(started - Duration::hours(args.window_hours.unwrap_or(DEFAULT_WINDOW_HOURS)))
+}
+
+/// Reads and judges everything once (shared while planning).
+pub async fn assess(cx: &StepContext<'_>, args: &IndicatorArgs) -> Result<Assessment, ActionError> {
+    let f = args.function.resolve(cx)?;
+    let since = since(cx, args)?;
+    let key = format!(
+        "indicators {} {} {:?} {:?} {}",
+        f.arn, since, args.users, args.deployers, args.lookup_api
+    );
+    cx.run
+        .planned_read(cx.fresh, key, async {
+            let facts = facts::read(cx, &f, &args.users).await?;
+            let mut indicators = heuristics::evaluate(&facts, since);
+            let cloudtrail = if !args.lookup_api {
+                "not read (`lookup_api: false`)".to_string()
+            } else if indicators.is_empty() {
+                "not needed: nothing to attribute".to_string()
+            } else {
+                match events(cx, &f.name, &facts, &indicators, since).await {
+                    Ok(events) => {
+                        attribution::attribute(&mut indicators, &events, &args.deployers);
+                        format!("LookupEvents read: {} event(s) in the window", events.len())
+                    }
+                    // A failed read for attribution is reported, never a
+                    // reason to stop identifying (contract 14).
+                    Err(e) => format!("not read: {e} (hint: {})", e.hint()),
+                }
+            };
+            Ok(Assessment {
+                function_arn: f.arn.clone(),
+                since: since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                indicators,
+                cloudtrail,
+                facts: facts::to_json(&facts),
+            })
+        })
+        .await
+}
+
+/// LookupEvents for every resource an indicator names, over the window.
+async fn events(
+    cx: &StepContext<'_>,
+    function: &str,
+    facts: &facts::Facts,
+    indicators: &[Indicator],
+    since: DateTime<Utc>,
+) -> Result<Vec<Value>, ActionError> {
+    use aws_sdk_cloudtrail::types::LookupAttributeKey as K;
+    let mut names = vec![function.to_string()];
+    for i in indicators {
+        let n = attribution::resource_name(i);
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    if let Some(r) = &facts.role_arn {
+        let n = role::from_arn(r).name;
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let queries: Vec<Query> = names
+        .into_iter()
+        .map(|n| Query::new(K::ResourceName, n))
+        .collect();
+    let window = Window {
+        start: since,
+        end: Utc::now(),
+    };
+    let found = lookup::lookup(&cx.aws.cloudtrail, &queries, &window, &Settings::default()).await?;
+    Ok(found.events)
+}
+
+/// What an observation records of an assessment: the arguments (so that
+/// `recover` asks the same question later) and the findings.
+pub fn observed(cx: &StepContext<'_>, a: &Assessment) -> Value {
+    json!({"args": indicator_args(cx.args), "assessment": a})
+}
