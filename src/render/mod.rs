@@ -5,6 +5,7 @@ pub mod incident;
 pub mod json;
 pub mod recover;
 pub mod text;
+pub mod timeline;
 
 use crate::engine::runner::PlanSet;
 use crate::engine::RunReport;
