@@ -473,6 +473,7 @@ async fn step(
             let name = fname(w, function);
             let qualifier = info.and_then(|i| i.alias);
             let mut set = tokio::task::JoinSet::new();
+            let shown = qualifier.clone();
             for _ in 0..*count {
                 let (l, n, q) = (lab.lambda.clone(), name.clone(), qualifier.clone());
                 set.spawn(async move {
@@ -491,7 +492,8 @@ async fn step(
             vec![Artifact {
                 technique: id,
                 what: format!(
-                    "{ok} of {count} invocations of {name} through its public entry point"
+                    "{ok} of {count} invocations of {name}:{}",
+                    shown.as_deref().unwrap_or("$LATEST")
                 ),
                 contain: Containment::Throttled { function: name },
                 marker: None,

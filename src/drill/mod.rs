@@ -119,8 +119,11 @@ pub fn looks_like_drill(path: &Path) -> bool {
     })
 }
 
-/// The shipped scenarios in `dir`: (file, name, description), sorted.
-pub fn list(dir: &Path) -> Result<Vec<(String, Result<Drill, LoadError>)>, std::io::Error> {
+/// Each scenario file as shown, and what loading it gave.
+pub type Listed = Vec<(String, Result<Drill, LoadError>)>;
+
+/// The scenarios in `dir` (`*.yaml`), sorted by file name.
+pub fn list(dir: &Path) -> Result<Listed, std::io::Error> {
     let mut files: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())

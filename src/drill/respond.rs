@@ -55,6 +55,7 @@ pub fn params(drill: &Drill, ns: &Namespace, w: &World) -> Map<String, Value> {
     p
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn respond(
     drill: &Drill,
     ns: &Namespace,

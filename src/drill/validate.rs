@@ -79,7 +79,7 @@ impl V {
     }
 
     fn known(&mut self, s: &Spanned<String>, kind: &str, known: &[String]) -> String {
-        if !known.iter().any(|k| *k == s.value) {
+        if !known.contains(&s.value) {
             let hint = if known.is_empty() {
                 format!("`setup` creates no {kind}; add it there first")
             } else {

@@ -93,4 +93,4 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border:1px solid
 code{font-size:.85em;background:#f4f6fa;padding:0 .2em}
 svg .lane-line{stroke:#ccd;stroke-width:1}svg .axis{stroke:#889}svg .tick,svg .lane-label{font-size:12px;fill:#445}svg .num{font-size:9px;fill:#445}
 svg circle.mark{stroke:#fff;stroke-width:1.5}svg .attack{fill:#b3261e}svg .alarm{fill:#c77700}svg .contain{fill:#1b5fbf}svg .evidence{fill:#6b3fa0}svg .recover{fill:#176c2f}svg .trigger{fill:#c77700}svg .change{fill:#1b5fbf}svg .check{fill:#0b7285}svg .other{fill:#889}
-ol.key{font-size:.85rem;columns:2}";
+ol.key{font-size:.85rem;columns:2}ol.key li{overflow-wrap:anywhere}td{overflow-wrap:anywhere}";
