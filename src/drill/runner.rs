@@ -61,6 +61,7 @@ pub async fn run(
             return Err(e);
         }
     };
+    tracing::info!(ms = ms(clock), "drill setup done");
     let result = scored(
         drill, &ns, &lab, &attacker, &mut world, store, opts, &endpoint, &run_dir, started, clock,
     )
@@ -91,6 +92,7 @@ async fn scored(
     clock: Instant,
 ) -> Result<Scorecard, DrillError> {
     let attack = attack::run(lab, attacker, ns, world, &drill.attack, clock).await?;
+    tracing::info!(ms = ms(clock), "drill attack done");
 
     // firebreak's own clients: the same account, through its guard.
     let settings = AwsSettings {
@@ -116,6 +118,7 @@ async fn scored(
         run_dir,
     )
     .await?;
+    tracing::info!(ms = ms(clock), incident = %response.incident, "drill response done");
     let mut clock_marks = Clock {
         alarm_set: attack.alarm_set_ms,
         alarm_received: response
@@ -169,12 +172,15 @@ async fn scored(
         evidence_verified,
         audit_verified,
     };
+    tracing::info!(ms = ms(clock), "drill evidence read");
     let mut results = checks::run(lab, &ns.account, "contained", &drill.contained, &inputs).await;
+    tracing::info!(ms = ms(clock), "drill containment checked");
 
     if !drill.recovered.is_empty() {
         clock_marks.recover_started = Some(ms(clock));
         respond::recover(store.as_ref(), &response.incident, &aws, &caller).await?;
         clock_marks.recover_finished = Some(ms(clock));
+        tracing::info!(ms = ms(clock), "drill recovered");
         results.extend(checks::run(lab, &ns.account, "recovered", &drill.recovered, &inputs).await);
     }
 
