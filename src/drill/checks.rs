@@ -401,7 +401,7 @@ pub async fn run(
                     }
                 }
             }
-            Check::EvidenceVerified => i.evidence_verified.clone().map_err(|o| (o, why(pb, "evidence.snapshot_config", "writes evidence to the forensic bucket"))),
+            Check::EvidenceVerified => i.evidence_verified.clone().map_err(|o| (o, why(pb, "evidence.snapshot_config", "stores evidence in the forensic bucket"))),
             Check::AuditVerified => i.audit_verified.clone().map_err(|o| (o, "the audit trail does not verify: it was edited, truncated or reordered".into())),
             Check::FunctionInvocable(_) => match (concurrency(lab, &name).await, invoke_throttled(lab, &name, None).await) {
                 (Ok(Some(0)), _) | (_, Ok(true)) => Err(("still throttled".into(), "`firebreak recover` did not restore the function's concurrency".into())),
@@ -666,4 +666,28 @@ pub async fn evidence_objects(lab: &Lab, bucket: &str) -> Vec<(String, Vec<u8>)>
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::past;
+
+    #[test]
+    fn missed_steps_read_as_sentences() {
+        assert_eq!(
+            past("disables event source mappings"),
+            "disabled event source mappings"
+        );
+        assert_eq!(past("throttles the function"), "throttled the function");
+        assert_eq!(past("deactivates access keys"), "deactivated access keys");
+        assert_eq!(
+            past("quarantines the execution role"),
+            "quarantined the execution role"
+        );
+        assert_eq!(past("preserves it as evidence"), "preserved it as evidence");
+        assert_eq!(
+            past("stores evidence in the forensic bucket"),
+            "stored evidence in the forensic bucket"
+        );
+    }
 }

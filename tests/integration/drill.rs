@@ -317,3 +317,74 @@ async fn drill_list_names_every_shipped_scenario() {
     }
     assert_eq!(r.stdout.lines().count(), SCENARIOS.len());
 }
+
+/// The checks that need issue 13 (baselines, indicators of compromise)
+/// exist in the language and fail honestly, each with its reason, while
+/// everything today's playbooks can do passes.
+#[tokio::test]
+async fn checks_for_capabilities_not_built_yet_fail_with_their_reason() {
+    let cx = TestContext::new().await;
+    let playbook = crate_root().join("playbooks/lambda-compromise.yaml");
+    let file = cx.path("rogue.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"apiVersion: firebreak/v1
+kind: Drill
+name: rogue-on-shared-role
+description: A rogue function on a shared role, scored with the checks issue 13 brings.
+setup:
+  roles: [{{name: shared-role}}]
+  functions: [{{name: api, role: shared-role}}]
+  alarm: {{function: api}}
+attack:
+  - technique: rogue_function
+    role: shared-role
+    name: sync
+  - technique: set_alarm
+respond:
+  playbook: {playbook}
+  function: api
+  params: {{scope: role, collect_logs: false}}
+expect:
+  contained:
+    - check: function_throttled
+      function: api
+    - check: artifacts_contained
+    - check: rogue_functions_throttled
+    - check: rogue_rules_disabled
+  recovered:
+    - check: recovered_to_baseline
+      function: api
+"#,
+            playbook = playbook.display()
+        ),
+    )
+    .expect("scenario");
+    let out = cx.path("out");
+    let r = Run::from(
+        cx.firebreak()
+            .args(["--output", "json", "drill", "run"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("drill"),
+    );
+    r.expect_code(7);
+    let card: Value = serde_json::from_str(&r.stdout).expect("scorecard");
+    let fails = failures(&card);
+    let names: Vec<&str> = fails.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "rogue_functions_throttled",
+            "rogue_rules_disabled",
+            "recovered_to_baseline"
+        ],
+        "{fails:?}"
+    );
+    assert!(fails[0].1.contains("issue 13"), "{}", fails[0].1);
+    assert!(fails[1].1.contains("issue 13"), "{}", fails[1].1);
+    assert!(fails[2].1.contains("issue 13"), "{}", fails[2].1);
+}
