@@ -30,8 +30,7 @@ pub mod validate;
 
 use std::path::Path;
 
-use crate::playbook::diagnostics::PlaybookErrors;
-use crate::playbook::load::{options, read_text, syntax_error};
+use crate::playbook::load::{parse_spanned, read_text};
 use crate::playbook::source::Source;
 use crate::playbook::LoadError;
 
@@ -94,17 +93,9 @@ impl DrillError {
 
 /// Reads, parses and validates one drill file (never calls AWS).
 pub fn load(path: &Path) -> Result<Drill, LoadError> {
-    let text = read_text(path)?;
-    let source = Source::new(path, text);
-    let raw: raw::RawDrill = match serde_saphyr::from_str_with_options(&source.text, options()) {
-        Ok(raw) => raw,
-        Err(e) => return Err(syntax_error(&source, &e).into()),
-    };
-    validate::validate(raw, source.clone(), path).map_err(|problems| {
-        LoadError::Invalid(PlaybookErrors {
-            file: source,
-            problems,
-        })
+    let source = Source::new(path, read_text(path)?);
+    parse_spanned(source, |raw: raw::RawDrill, source| {
+        validate::validate(raw, source, path)
     })
 }
 
