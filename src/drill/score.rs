@@ -120,16 +120,8 @@ pub fn build(i: ScoreInput<'_>) -> Scorecard {
     let mut throttle_confirmed = None;
     let mut evidence_complete = None;
     if let Some(r) = i.report {
-        let recover_runs: Vec<&str> = r
-            .runs
-            .iter()
-            .filter(|x| x.command.contains("recover"))
-            .map(|x| x.run.as_str())
-            .collect();
-        let respond_run = r
-            .runs
-            .iter()
-            .find(|x| !x.command.contains("recover") && !x.dry_run);
+        let recover_runs = r.recover_runs();
+        let respond_run = r.runs.iter().find(|x| x.contains());
         for e in &r.timeline {
             let Some(at) = ms_since(i.started, &e.time) else {
                 continue;

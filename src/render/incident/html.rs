@@ -97,12 +97,7 @@ impl IncidentView for Html {
             .timeline
             .first()
             .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e.time).ok());
-        let recover_runs: Vec<&str> = r
-            .runs
-            .iter()
-            .filter(|x| x.command.contains("recover"))
-            .map(|x| x.run.as_str())
-            .collect();
+        let recover_runs = r.recover_runs();
         let marks: Vec<(u64, &'static str, &str)> = r
             .timeline
             .iter()
