@@ -9,6 +9,7 @@ pub mod action;
 pub mod aws;
 pub mod baseline;
 pub mod cli;
+pub mod drill;
 pub mod engine;
 pub mod evidence;
 pub mod hooks;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// (`plan`, `aws`, `hooks` and `time` are the plain bottom everyone speaks).
 const LAYERS: &[&str] = &[
     "cli",
+    "drill",
     "lambda",
     "permissions",
     "render",

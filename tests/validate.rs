@@ -96,6 +96,31 @@ fn every_invalid_playbook_is_reported_at_its_position() {
 }
 
 #[test]
+fn shipped_drills_and_their_playbooks_are_valid() {
+    let mut files = yaml_files("drills");
+    files.extend(yaml_files("drills/playbooks"));
+    assert!(
+        files.len() >= 6,
+        "five drills and the gap playbook: {files:?}"
+    );
+    let mut args = vec![PathBuf::from("validate")];
+    args.extend(files.iter().cloned());
+    let out = firebreak(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        stdout.matches("(drill ").count(),
+        files.len() - 1,
+        "{stdout}"
+    );
+}
+
+#[test]
 fn shipped_playbooks_are_valid() {
     let files = yaml_files("playbooks");
     assert!(!files.is_empty(), "no playbooks in playbooks/");

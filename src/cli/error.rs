@@ -27,6 +27,9 @@ pub mod exit {
     /// `run`: containment holds, but a step that does not stop harm
     /// (identify, evidence) failed; the run is incomplete.
     pub const INCOMPLETE: u8 = 6;
+    /// `drill run`: the drill ran, and its scorecard shows failed checks or
+    /// timings over target.
+    pub const DRILL_FAILED: u8 = 7;
     /// Command-line usage error.
     pub const USAGE: u8 = 64;
 }

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod audit;
 pub mod baseline;
 pub mod confirm;
+pub mod drill;
 pub mod error;
 pub mod evidence;
 pub mod permissions;
@@ -157,6 +158,9 @@ pub enum Command {
     Evidence(evidence::EvidenceCommand),
     /// Report on an incident from its audit trail: status, what is left to do, changes, evidence, timeline.
     Report(report::ReportArgs),
+    /// Rehearse an incident on LocalStack: setup, attack, response, scorecard.
+    #[command(subcommand)]
+    Drill(drill::DrillCommand),
     /// List the actions playbooks can use.
     Actions,
     /// Print the least-privilege IAM policy for playbooks (and, with --routes, the responder).
@@ -176,6 +180,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Audit(cmd) => audit::exec(&cli.global, cmd),
         Command::Evidence(cmd) => evidence::exec(&cli.global, cmd).await,
         Command::Report(args) => report::exec(&cli.global, args),
+        Command::Drill(cmd) => drill::exec(&cli.global, cmd).await,
         Command::Actions => actions::exec(&cli.global),
         Command::Permissions(args) => permissions::exec(&cli.global, args),
     }

@@ -1,10 +1,11 @@
-//! `firebreak report --incident ID [--format md|json]`: the incident's
+//! `firebreak report --incident ID [--format md|json|html]`: the incident's
 //! report from its audit trail. Read-only: it takes no lock, calls no AWS
 //! API and writes nothing, so it can run at any time, also during a run.
 
 use clap::{Args, ValueEnum};
 
 use super::{exit, CliError, ErrorClass, GlobalArgs, OutputFormat};
+use crate::render::incident::html::Html;
 use crate::render::incident::json::Json;
 use crate::render::incident::markdown::Markdown;
 use crate::render::incident::IncidentView;
@@ -17,6 +18,8 @@ pub enum ReportFormat {
     Md,
     /// One JSON object, for tools.
     Json,
+    /// One self-contained HTML page with the timeline drawn.
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -24,7 +27,7 @@ pub struct ReportArgs {
     /// The incident to report on.
     #[arg(long, env = "FIREBREAK_INCIDENT")]
     pub incident: String,
-    /// `md` (default) or `json` (the default with `--output json`).
+    /// `md` (default), `json` (the default with `--output json`) or `html`.
     #[arg(long, value_enum)]
     pub format: Option<ReportFormat>,
 }
@@ -50,6 +53,7 @@ pub fn exec(global: &GlobalArgs, args: ReportArgs) -> Result<u8, CliError> {
     let view: &dyn IncidentView = match format {
         ReportFormat::Md => &Markdown,
         ReportFormat::Json => &Json,
+        ReportFormat::Html => &Html,
     };
     print!("{}", view.render(&report));
     // A trail that does not verify makes every line above doubtful: the

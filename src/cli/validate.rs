@@ -10,7 +10,7 @@ use crate::playbook::{self, LoadError};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Playbook or routes files to check.
+    /// Playbook, routes or drill files to check.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
@@ -20,7 +20,16 @@ pub fn exec(global: &GlobalArgs, args: ValidateArgs) -> Result<u8, CliError> {
     let mut invalid = 0;
     for file in &args.files {
         let shown = crate::playbook::source::display_path(file);
-        let loaded = if crate::respond::routes::looks_like_routes(file) {
+        let loaded = if crate::drill::looks_like_drill(file) {
+            crate::drill::load(file).map(|d| {
+                format!(
+                    "drill {}, {} attack step(s), {} check(s)",
+                    d.name,
+                    d.attack.len(),
+                    d.contained.len() + d.recovered.len()
+                )
+            })
+        } else if crate::respond::routes::looks_like_routes(file) {
             crate::respond::routes::load(file).map(|r| {
                 format!("routes, {} route(s) over {} playbook(s)", r.routes.len(), {
                     let mut p: Vec<_> = r.routes.iter().map(|x| &x.playbook_path).collect();

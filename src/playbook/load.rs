@@ -108,6 +108,29 @@ pub fn parse(path: &Path, text: String) -> Result<Playbook, LoadError> {
     })
 }
 
+/// The one path every YAML document kind takes (playbooks' own `parse`
+/// aside, which checks the size of text it is handed): bounded parse into
+/// the raw, positioned form `R`, then `validate`, every problem reported
+/// against `source` at `file:line:col`.
+pub(crate) fn parse_spanned<R, T>(
+    source: Arc<Source>,
+    validate: impl FnOnce(R, Arc<Source>) -> Result<T, Vec<Problem>>,
+) -> Result<T, LoadError>
+where
+    R: serde::de::DeserializeOwned,
+{
+    let raw: R = match serde_saphyr::from_str_with_options(&source.text, options()) {
+        Ok(raw) => raw,
+        Err(e) => return Err(syntax_error(&source, &e).into()),
+    };
+    validate(raw, source.clone()).map_err(|problems| {
+        LoadError::Invalid(PlaybookErrors {
+            file: source,
+            problems,
+        })
+    })
+}
+
 pub(crate) fn syntax_error(source: &Arc<Source>, e: &serde_saphyr::Error) -> PlaybookErrors {
     let pos = e
         .location()

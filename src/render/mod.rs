@@ -6,6 +6,7 @@ pub mod json;
 pub mod recover;
 pub mod recover_baseline;
 pub mod text;
+pub mod timeline;
 
 use crate::engine::runner::PlanSet;
 use crate::engine::RunReport;

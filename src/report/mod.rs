@@ -92,6 +92,17 @@ pub struct IncidentReport {
     pub timeline: Vec<TimelineEntry>,
 }
 
+impl IncidentReport {
+    /// The ids of the runs that were `firebreak recover`.
+    pub fn recover_runs(&self) -> Vec<&str> {
+        self.runs
+            .iter()
+            .filter(|x| x.command == "firebreak recover")
+            .map(|x| x.run.as_str())
+            .collect()
+    }
+}
+
 /// The report of incident `id` in `store`.
 pub fn build(
     store: &dyn StateStore,

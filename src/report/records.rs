@@ -68,9 +68,14 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
-    /// A `run` that could change AWS (not a dry run, not `recover`).
+    /// A run that could change AWS (not a dry run, not `recover`): `run`,
+    /// a responder's run for an alarm or finding (`respond`, `watch`, the
+    /// Lambda handler), or a drill's direct run.
     pub fn contains(&self) -> bool {
-        self.command == "firebreak run" && !self.dry_run
+        matches!(
+            self.command.as_str(),
+            "firebreak run" | "firebreak respond" | "firebreak drill"
+        ) && !self.dry_run
     }
 }
 

@@ -524,59 +524,8 @@ impl Run {
 /// A zip archive holding one stored (uncompressed) file: enough for Lambda,
 /// without pulling a zip crate into the build.
 pub fn zip_one_file(name: &str, data: &[u8]) -> Vec<u8> {
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for b in data {
-            crc ^= u32::from(*b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-    let crc = crc32(data);
-    let (n, len) = (name.len() as u16, data.len() as u32);
-    let mut z = Vec::new();
-    let le16 = |z: &mut Vec<u8>, v: u16| z.extend_from_slice(&v.to_le_bytes());
-    let le32 = |z: &mut Vec<u8>, v: u32| z.extend_from_slice(&v.to_le_bytes());
-    le32(&mut z, 0x0403_4b50);
-    for v in [20u16, 0, 0, 0, 0x21] {
-        le16(&mut z, v);
-    }
-    le32(&mut z, crc);
-    le32(&mut z, len);
-    le32(&mut z, len);
-    le16(&mut z, n);
-    le16(&mut z, 0);
-    z.extend_from_slice(name.as_bytes());
-    z.extend_from_slice(data);
-    let central = z.len() as u32;
-    le32(&mut z, 0x0201_4b50);
-    for v in [20u16, 20, 0, 0, 0, 0x21] {
-        le16(&mut z, v);
-    }
-    le32(&mut z, crc);
-    le32(&mut z, len);
-    le32(&mut z, len);
-    for v in [n, 0, 0, 0, 0] {
-        le16(&mut z, v);
-    }
-    le32(&mut z, 0);
-    le32(&mut z, 0);
-    z.extend_from_slice(name.as_bytes());
-    let central_len = z.len() as u32 - central;
-    le32(&mut z, 0x0605_4b50);
-    for v in [0u16, 0, 1, 1] {
-        le16(&mut z, v);
-    }
-    le32(&mut z, central_len);
-    le32(&mut z, central);
-    le16(&mut z, 0);
-    z
+    // One stored file: the same builder the drills use for their code.
+    firebreak::drill::setup::zip_stored(name, data)
 }
 
 /// The crate's directory, read when the test runs: `env!` would bake in the

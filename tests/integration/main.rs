@@ -9,6 +9,7 @@ mod call_path;
 mod cloudtrail;
 mod crash;
 mod deploy;
+mod drill;
 mod dry_run_guard;
 mod errors;
 mod evidence;

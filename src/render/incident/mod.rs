@@ -1,7 +1,8 @@
 //! Views of the incident report (`firebreak report`). One model
 //! (`report::IncidentReport`), one trait, one renderer per format, so the
-//! formats cannot disagree; HTML (for drills) is the next implementation.
+//! formats cannot disagree: Markdown, JSON and a self-contained HTML page.
 
+pub mod html;
 pub mod json;
 pub mod markdown;
 

@@ -8,8 +8,7 @@ use sha2::{Digest, Sha256};
 use super::raw::RawRoutes;
 use super::validate::validate;
 use super::Routes;
-use crate::playbook::diagnostics::PlaybookErrors;
-use crate::playbook::load::{options, read_text, syntax_error};
+use crate::playbook::load::{parse_spanned, read_text};
 use crate::playbook::source::Source;
 use crate::playbook::LoadError;
 
@@ -21,17 +20,9 @@ pub fn load(path: &Path) -> Result<Routes, LoadError> {
 
 pub fn parse(path: &Path, text: String) -> Result<Routes, LoadError> {
     let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
-    let source = Source::new(path, text);
-    let raw: RawRoutes = match serde_saphyr::from_str_with_options(&source.text, options()) {
-        Ok(raw) => raw,
-        Err(e) => return Err(syntax_error(&source, &e).into()),
-    };
     let base = path.parent().unwrap_or(Path::new("."));
-    validate(raw, source.clone(), sha256, base).map_err(|problems| {
-        LoadError::Invalid(PlaybookErrors {
-            file: source,
-            problems,
-        })
+    parse_spanned(Source::new(path, text), |raw: RawRoutes, source| {
+        validate(raw, source, sha256, base)
     })
 }
 
