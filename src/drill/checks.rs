@@ -419,7 +419,7 @@ pub async fn run(
             },
             Check::RecoveredToBaseline(_) => Err((
                 "no baseline exists for this function: this build has no `firebreak baseline` / `recover --to-baseline`".into(),
-                "recovery to a known-good baseline arrives with issue 13 (baselines); until then this check cannot pass".into(),
+                "drills do not take a baseline before the attack nor run `recover --to-baseline` yet (the baselines exist: `firebreak baseline`); until they do, this check cannot pass".into(),
             )),
             Check::RogueFunctionsThrottled => rogue(lab, i, true).await,
             Check::RogueRulesDisabled => rogue(lab, i, false).await,
@@ -571,7 +571,7 @@ async fn rogue(lab: &Lab, i: &Inputs<'_>, functions: bool) -> Result<String, (St
         .filter(|a| a.technique == "rogue_function")
         .filter_map(|a| a.marker.clone())
         .collect();
-    let why13 = "no step of this playbook contains other functions on the role; containing what identify finds (rogue functions throttled, their EventBridge rules disabled) arrives with issue 13 (indicators of compromise)".to_string();
+    let why13 = "no step of this playbook contains other functions on the role: add `lambda.indicators` to identify and `lambda.contain_rogue_functions` to contain (rogue functions throttled, their EventBridge rules disabled), as playbooks/lambda-compromise.yaml does".to_string();
     if rogue.is_empty()
         || !i
             .attack

@@ -200,6 +200,9 @@ impl Session {
             .journal
             .records()
             .iter()
+            // The attacker's own functions that containment throttled have
+            // no baseline: their victim's recovery deletes them.
+            .filter(|r| r.action != "lambda.contain_rogue_functions")
             .filter_map(|r| function_of_arn(&r.change.target))
             .collect();
         set.into_iter().collect()
