@@ -624,41 +624,35 @@ pub async fn evidence_objects(lab: &Lab, bucket: &str) -> Vec<(String, Vec<u8>)>
     let mut out = Vec::new();
     let mut token = None;
     loop {
-        let Ok(page) = lab
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .set_continuation_token(token)
-            .send()
-            .await
-        else {
-            break;
-        };
+        // A busy LocalStack drops a request now and then: a page or an
+        // object read that failed is tried again before it counts as
+        // missing (a missed object would fail a check that should pass).
+        let mut page = None;
+        for attempt in 0..ATTEMPTS {
+            match lab
+                .s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+            {
+                Ok(p) => {
+                    page = Some(p);
+                    break;
+                }
+                Err(_) => pause(attempt).await,
+            }
+        }
+        let Some(page) = page else { break };
         for o in page.contents() {
             let Some(key) = o.key() else { continue };
             if o.size().unwrap_or(0) > 10_000_000 {
                 continue;
             }
-            let Ok(obj) = lab.s3.get_object().bucket(bucket).key(key).send().await else {
-                continue;
-            };
-            let Ok(body) = obj.body.collect().await else {
-                continue;
-            };
-            let bytes = body.into_bytes().to_vec();
-            let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-                let mut d = Vec::new();
-                match flate2::read::MultiGzDecoder::new(&bytes[..])
-                    .take(50_000_000)
-                    .read_to_end(&mut d)
-                {
-                    Ok(_) => d,
-                    Err(_) => bytes,
-                }
-            } else {
-                bytes
-            };
-            out.push((key.to_string(), bytes));
+            if let Some(bytes) = object(lab, bucket, key).await {
+                out.push((key.to_string(), bytes));
+            }
         }
         match page.next_continuation_token() {
             Some(t) => token = Some(t.to_string()),
@@ -666,6 +660,41 @@ pub async fn evidence_objects(lab: &Lab, bucket: &str) -> Vec<(String, Vec<u8>)>
         }
     }
     out
+}
+
+const ATTEMPTS: u32 = 4;
+
+async fn pause(attempt: u32) {
+    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+}
+
+/// One object's bytes, gunzipped when gzip; `None` when it cannot be read.
+async fn object(lab: &Lab, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    for attempt in 0..ATTEMPTS {
+        let Ok(obj) = lab.s3.get_object().bucket(bucket).key(key).send().await else {
+            pause(attempt).await;
+            continue;
+        };
+        let Ok(body) = obj.body.collect().await else {
+            pause(attempt).await;
+            continue;
+        };
+        let bytes = body.into_bytes().to_vec();
+        if !bytes.starts_with(&[0x1f, 0x8b]) {
+            return Some(bytes);
+        }
+        let mut d = Vec::new();
+        return Some(
+            match flate2::read::MultiGzDecoder::new(&bytes[..])
+                .take(50_000_000)
+                .read_to_end(&mut d)
+            {
+                Ok(_) => d,
+                Err(_) => bytes,
+            },
+        );
+    }
+    None
 }
 
 #[cfg(test)]
