@@ -135,7 +135,11 @@ pub fn resolve(
     }
     let end_ms = match end {
         Some(e) => parse_ms(e).ok_or_else(|| format!("`end` `{e}` is not an RFC 3339 time"))?,
-        None => fixed_end.unwrap_or(now_ms - now_ms.rem_euclid(1000)),
+        // The exact moment, not rounded down to the second: an attacker's
+        // line written a few hundred milliseconds before the responder fixed
+        // the window would otherwise fall outside it (seen in drills, where
+        // the alarm follows the attack within the same second).
+        None => fixed_end.unwrap_or(now_ms),
     };
     let start_ms = match start {
         Some(s) => parse_ms(s).ok_or_else(|| format!("`start` `{s}` is not an RFC 3339 time"))?,
@@ -168,9 +172,10 @@ mod tests {
         let now = parse_ms("2026-11-23T13:30:15.250Z").expect("t");
         let w = resolve(None, None, None, STARTED, None, now).expect("window");
         assert_eq!(w.start(), "2026-11-22T12:00:00Z");
-        // Whole seconds, so the key and the plan read cleanly.
-        assert_eq!(w.end(), "2026-11-23T13:30:15Z");
-        assert_eq!(w.key_part(), "20261122T120000Z_20261123T133015Z");
+        // Up to the millisecond: nothing written before "now" is left out.
+        assert_eq!(w.end(), "2026-11-23T13:30:15.250Z");
+        assert_eq!(w.key_part(), "20261122T120000Z_20261123T133015.250Z");
+        assert!(w.end_ms >= now);
     }
 
     #[test]
