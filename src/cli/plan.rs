@@ -37,7 +37,7 @@ pub struct PlanArgs {
     #[arg(long)]
     pub max_targets: Option<u32>,
     /// How many targets to work on at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 }
 

@@ -48,8 +48,11 @@ pub struct RunArgs {
     /// `max_targets`, else 25).
     #[arg(long)]
     pub max_targets: Option<u32>,
-    /// How many targets to work on at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// How many targets to work on at once. The call path paces requests
+    /// at AWS's quotas whatever this is; it must only be high enough that
+    /// the quota, not waiting on answers, sets the pace (15/s at ~1 s per
+    /// target's chain of reads and writes needs about 15 in flight).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 }
 
@@ -88,21 +91,33 @@ pub async fn exec(global: &GlobalArgs, args: RunArgs) -> Result<u8, CliError> {
     )
     .await?;
     let concurrency = usize::from(args.concurrency);
+    let request = RunRequest {
+        playbook: &p.playbook,
+        params: &p.params,
+        phases: &p.phases,
+        targets: targets::targets(&args.targets, args.max_targets, &p.playbook),
+        concurrency,
+    };
+    if args.yes && saved_plan.is_none() {
+        // Nobody reviews the plan before it is applied, so nothing waits
+        // for it: each target is contained as soon as it is planned, and
+        // the plan is shown with the report.
+        let (set, report) = p
+            .session
+            .plan_and_execute(&request, "firebreak run")
+            .await?;
+        if global.output == OutputFormat::Text {
+            print!("{}", Text.plan(&set, &set.pending(), false));
+        }
+        targets::print_run(global.output, &set, &report);
+        return Ok(targets::exit_code(&report));
+    }
     let set = match saved_plan {
         Some(saved) => {
             p.session.check_fresh(&saved, &p.playbook).await?;
             PlanSet::one(saved)
         }
-        None => {
-            let request = RunRequest {
-                playbook: &p.playbook,
-                params: &p.params,
-                phases: &p.phases,
-                targets: targets::targets(&args.targets, args.max_targets, &p.playbook),
-                concurrency,
-            };
-            p.session.plan_targets(&request).await?
-        }
+        None => p.session.plan_targets(&request).await?,
     };
     if global.output == OutputFormat::Text {
         print!("{}", Text.plan(&set, &set.pending(), false));

@@ -78,6 +78,10 @@ pub struct Timings {
     pub plan_ms: u64,
     pub apply_ms: u64,
     pub verify_ms: u64,
+    /// Planning, then every target's harm-stopping steps until the last
+    /// was answered: time to contained. Time spent waiting for a human to
+    /// confirm is not counted.
+    pub contained_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -74,10 +74,14 @@ fn millis(since: Instant) -> u64 {
 }
 
 impl Session {
-    /// Observes and plans every target. Only reads AWS.
-    pub async fn plan_targets(&self, req: &RunRequest<'_>) -> Result<PlanSet, EngineError> {
-        let started = Instant::now();
-        let params: Vec<Map<String, Value>> = match &req.targets {
+    /// The params of each target, in target order (the selectors
+    /// expanded, the match recorded in the trail and checked against
+    /// `max_targets`).
+    async fn target_params(
+        &self,
+        req: &RunRequest<'_>,
+    ) -> Result<Vec<Map<String, Value>>, EngineError> {
+        Ok(match &req.targets {
             Targets::AsGiven => vec![req.params.clone()],
             Targets::Select { selectors, max } => {
                 let functions = targets::expand(self, selectors).await?;
@@ -96,7 +100,13 @@ impl Session {
                     })
                     .collect()
             }
-        };
+        })
+    }
+
+    /// Observes and plans every target. Only reads AWS.
+    pub async fn plan_targets(&self, req: &RunRequest<'_>) -> Result<PlanSet, EngineError> {
+        let started = Instant::now();
+        let params = self.target_params(req).await?;
         // Observation only: several targets at once, the plans kept in
         // target order.
         // The futures are made by an iterator, not by `StreamExt::map`: a
@@ -121,6 +131,100 @@ impl Session {
         })
     }
 
+    /// Plans and runs every target with no confirmation in between (`run
+    /// --yes`): each target's harm-stopping steps start as soon as its own
+    /// plan is made, while the other targets are still being planned. With
+    /// N targets the quota-paced containment calls then start after one
+    /// target's reads, not after every target's, and the bucket never idles
+    /// waiting for planning (issue 15: within a tenth of the quota's bound).
+    /// Every other step and verification follow, as in `execute`.
+    pub async fn plan_and_execute(
+        &self,
+        req: &RunRequest<'_>,
+        command: &str,
+    ) -> Result<(PlanSet, RunReport), EngineError> {
+        let started = Instant::now();
+        let params = self.target_params(req).await?;
+        self.progress.stage(Stage::Containing, params.len());
+        let futures: Vec<_> = params
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| async move {
+                let plan = self.build_plan(req.playbook, &p, req.phases).await?;
+                let planned = Instant::now();
+                let mut progress = TargetProgress::default();
+                let mut part = RunReport::default();
+                self.apply_steps(
+                    &plan,
+                    req.playbook,
+                    |s| s.action.spec().stops_harm,
+                    &mut part,
+                    &mut progress,
+                )
+                .await?;
+                self.progress.target_done();
+                Ok::<_, EngineError>((i, plan, planned, progress, part))
+            })
+            .collect();
+        let done: Vec<Result<_, EngineError>> = stream::iter(futures)
+            .buffer_unordered(req.concurrency.max(1))
+            .collect()
+            .await;
+        let contained_ms = millis(started);
+        let mut ok = Vec::with_capacity(done.len());
+        let mut first_error = None;
+        for d in done {
+            match d {
+                Ok(d) => ok.push(d),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        ok.sort_by_key(|d| d.0);
+        let planned_ms = ok
+            .iter()
+            .map(|d| u64::try_from(d.2.duration_since(started).as_millis()).unwrap_or(u64::MAX))
+            .max()
+            .unwrap_or(0);
+        let mut plans = Vec::with_capacity(ok.len());
+        let mut progress = Vec::with_capacity(ok.len());
+        let mut parts = Vec::with_capacity(ok.len());
+        for (_, plan, _, p, part) in ok {
+            plans.push(plan);
+            progress.push(p);
+            parts.push(part);
+        }
+        let set = PlanSet { plans, planned_ms };
+        if let Some(e) = first_error {
+            // The targets already contained keep their trail in the bucket.
+            let _ = self.seal(&set.plans).await;
+            return Err(e);
+        }
+        let mut report = report::from_plans(&set.plans);
+        for part in parts {
+            report.merge(part);
+        }
+        report.timings.contained_ms = contained_ms;
+        let applied = Instant::now();
+        let report = self
+            .apply_rest(
+                req.playbook,
+                &set.plans,
+                &mut progress,
+                report,
+                req.concurrency,
+            )
+            .await;
+        let report = report.map(|mut r| {
+            r.timings.apply_ms = contained_ms.saturating_sub(planned_ms)
+                + millis(applied).saturating_sub(r.timings.verify_ms);
+            r
+        });
+        let report = self.finish_run(&set, report, command).await?;
+        Ok((set, report))
+    }
+
     /// Applies every plan: the harm-stopping steps of every target, then
     /// the rest, then verification; up to `concurrency` targets at a time.
     pub async fn apply_plans(
@@ -133,47 +237,82 @@ impl Session {
         let mut progress: Vec<TargetProgress> =
             plans.iter().map(|_| TargetProgress::default()).collect();
         let started = Instant::now();
-        for harm in [true, false] {
-            let stage = if harm {
-                Stage::Containing
-            } else {
-                Stage::OtherSteps
-            };
-            self.progress.stage(stage, plans.len());
-            let futures: Vec<_> = plans
-                .iter()
-                .zip(progress.iter_mut())
-                .map(|(plan, progress)| async move {
-                    let mut part = RunReport::default();
-                    let applied = self
-                        .apply_steps(
-                            plan,
-                            playbook,
-                            |s| s.action.spec().stops_harm == harm,
-                            &mut part,
-                            progress,
-                        )
-                        .await
-                        .map(|()| part);
-                    self.progress.target_done();
-                    applied
-                })
-                .collect();
-            let parts: Vec<Result<RunReport, EngineError>> = stream::iter(futures)
-                .buffer_unordered(concurrency.max(1))
-                .collect()
-                .await;
-            for part in parts {
-                report.merge(part?);
-            }
+        for part in self
+            .apply_phase(playbook, plans, &mut progress, true, concurrency)
+            .await
+        {
+            report.merge(part?);
         }
-        report.timings.apply_ms = millis(started);
+        report.timings.contained_ms = millis(started);
+        let mut report = self
+            .apply_rest(playbook, plans, &mut progress, report, concurrency)
+            .await?;
+        report.timings.apply_ms = millis(started).saturating_sub(report.timings.verify_ms);
+        Ok(report)
+    }
+
+    /// One side of the harm split for every target, up to `concurrency`
+    /// targets at a time.
+    async fn apply_phase(
+        &self,
+        playbook: &Playbook,
+        plans: &[Plan],
+        progress: &mut [TargetProgress],
+        harm: bool,
+        concurrency: usize,
+    ) -> Vec<Result<RunReport, EngineError>> {
+        let stage = if harm {
+            Stage::Containing
+        } else {
+            Stage::OtherSteps
+        };
+        self.progress.stage(stage, plans.len());
+        let futures: Vec<_> = plans
+            .iter()
+            .zip(progress.iter_mut())
+            .map(|(plan, progress)| async move {
+                let mut part = RunReport::default();
+                let applied = self
+                    .apply_steps(
+                        plan,
+                        playbook,
+                        |s| s.action.spec().stops_harm == harm,
+                        &mut part,
+                        progress,
+                    )
+                    .await
+                    .map(|()| part);
+                self.progress.target_done();
+                applied
+            })
+            .collect();
+        stream::iter(futures)
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// After containment: every other step, then verification.
+    async fn apply_rest(
+        &self,
+        playbook: &Playbook,
+        plans: &[Plan],
+        progress: &mut [TargetProgress],
+        mut report: RunReport,
+        concurrency: usize,
+    ) -> Result<RunReport, EngineError> {
+        for part in self
+            .apply_phase(playbook, plans, progress, false, concurrency)
+            .await
+        {
+            report.merge(part?);
+        }
         let started = Instant::now();
         let failures = &report.failures;
         self.progress.stage(Stage::Verifying, plans.len());
         let futures: Vec<_> = plans
             .iter()
-            .zip(&progress)
+            .zip(progress.iter())
             .map(|(plan, progress)| async move {
                 // Failed steps are not verified (matched by step and target).
                 let mut part = RunReport {
@@ -212,7 +351,23 @@ impl Session {
         concurrency: usize,
         command: &str,
     ) -> Result<RunReport, EngineError> {
-        let mut report = match self.apply_plans(playbook, &set.plans, concurrency).await {
+        let report = self
+            .apply_plans(playbook, &set.plans, concurrency)
+            .await
+            .map(|mut r| {
+                r.timings.contained_ms += set.planned_ms;
+                r
+            });
+        self.finish_run(set, report, command).await
+    }
+
+    async fn finish_run(
+        &self,
+        set: &PlanSet,
+        report: Result<RunReport, EngineError>,
+        command: &str,
+    ) -> Result<RunReport, EngineError> {
+        let mut report = match report {
             Ok(r) => r,
             Err(e) => {
                 let _ = self.seal(&set.plans).await;

@@ -85,7 +85,10 @@ fn snapshot(name: &str, md: &str) {
             "[N] manifest(s), [N] artifact(s)",
         ),
         (r"part-\d+\.jsonl\.gz", "part-[N].jsonl.gz"),
-        (r"/\d{8}T\d{6}(?:\.\d{3})?Z_\d{8}T\d{6}(?:\.\d{3})?Z/", "/[WINDOW]/"),
+        (
+            r"/\d{8}T\d{6}(?:\.\d{3})?Z_\d{8}T\d{6}(?:\.\d{3})?Z/",
+            "/[WINDOW]/",
+        ),
     ] {
         settings.add_filter(re, with);
     }

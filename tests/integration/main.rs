@@ -21,6 +21,7 @@ mod logs;
 mod mocked;
 mod plan_run;
 mod qualifiers;
+mod quota;
 mod recover_baseline;
 mod report;
 mod respond;

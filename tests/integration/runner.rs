@@ -261,7 +261,7 @@ fn snapshot(name: &str, cx: &TestContext, v: &Value) {
         prepend_module_to_snapshot => false,
         filters => vec![
             (r"\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:?\d\d)", "[time]"),
-            (r#""(plan|apply|verify)_ms": \d+"#, r#""${1}_ms": "[ms]""#),
+            (r#""(plan|apply|verify|contained)_ms": \d+"#, r#""${1}_ms": "[ms]""#),
             (r#""(calls|total|mutating|throttled|refused)": \d+"#, r#""$1": "[n]""#),
             (r"[0-9a-f]{64}", "[sha256]"),
             (r"run-\d{8}T[\d.]+Z-\d+", "[run]"),

@@ -174,6 +174,7 @@ async fn handle(
     };
     let mut forward = Request::from_parts(parts, Full::new(body));
     *forward.uri_mut() = uri;
+    let sent = std::time::Instant::now();
     let response = match s.client.request(forward).await {
         Ok(r) => r,
         Err(e) => {
@@ -184,7 +185,9 @@ async fn handle(
         }
     };
     let (p, b) = response.into_parts();
-    match b.collect().await {
+    let collected = b.collect().await;
+    s.tally.upstream(&api.name(), sent.elapsed());
+    match collected {
         Ok(b) => Ok(Response::from_parts(p, Full::new(b.to_bytes()))),
         Err(e) => Ok(text(
             StatusCode::BAD_GATEWAY,
