@@ -10,8 +10,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::attack::{Artifact, Containment};
+use super::baseline::{self, Baselines, Recovery};
 use super::lab::Lab;
 use super::model::{Check, Drill, Technique};
+use super::names::Namespace;
 use super::setup::World;
 use crate::action::iam::quarantine_role::DENY_POLICY;
 use crate::playbook::{Phase, Playbook};
@@ -43,6 +45,11 @@ pub struct Inputs<'a> {
     pub evidence: &'a [(String, Vec<u8>)],
     pub evidence_verified: Result<String, String>,
     pub audit_verified: Result<String, String>,
+    pub ns: &'a Namespace,
+    /// Taken before the attack (see `baseline`).
+    pub baselines: &'a Baselines,
+    /// What recovery reported; `None` before it ran.
+    pub recovery: Option<&'a Recovery>,
 }
 
 /// Why a playbook did not do something: no step with the action, or the
@@ -344,7 +351,12 @@ pub async fn run(
         });
         let name = subject.clone().unwrap_or_default();
         let r: Result<String, (String, String)> = match c {
-            Check::FunctionThrottled(_) => throttled(lab, &name).await.map_err(|o| (o, why(pb, "lambda.set_concurrency", "throttles the function"))),
+            Check::FunctionThrottled(_) => throttled(lab, &name).await.map_err(|o| {
+                (
+                    o,
+                    why(pb, "lambda.set_concurrency", "throttles the function"),
+                )
+            }),
             Check::PublicAccessClosed(_) => {
                 let mut open = open_access(lab, &name, None, account).await;
                 let qs = qualifiers(lab, &name).await;
@@ -352,78 +364,227 @@ pub async fn run(
                     open.extend(open_access(lab, &name, Some(q), account).await);
                 }
                 if open.is_empty() {
-                    Ok(format!("no public or cross-account access on $LATEST and {} other qualifier(s)", qs.len()))
+                    Ok(format!(
+                        "no public or cross-account access on $LATEST and {} other qualifier(s)",
+                        qs.len()
+                    ))
                 } else {
-                    Err((open.join("; "), why(pb, "lambda.remove_public_access", "removes public access")))
+                    Err((
+                        open.join("; "),
+                        why(pb, "lambda.remove_public_access", "removes public access"),
+                    ))
                 }
             }
             Check::RoleQuarantined(_) => match role_policies(lab, &name).await {
                 Err(e) => Err((e, "the role could not be read".into())),
                 Ok((attached, inline)) => {
                     let deny = has_deny_all(lab, &name).await;
-                    let observed = format!("deny-all {}; {} managed polic(ies) attached; inline: {}", if deny { "present" } else { "absent" }, attached.len(), if inline.is_empty() { "none".into() } else { inline.join(", ") });
-                    if deny && attached.is_empty() { Ok(observed) } else { Err((observed, why(pb, "iam.quarantine_role", "quarantines the execution role"))) }
+                    let observed = format!(
+                        "deny-all {}; {} managed polic(ies) attached; inline: {}",
+                        if deny { "present" } else { "absent" },
+                        attached.len(),
+                        if inline.is_empty() {
+                            "none".into()
+                        } else {
+                            inline.join(", ")
+                        }
+                    );
+                    if deny && attached.is_empty() {
+                        Ok(observed)
+                    } else {
+                        Err((
+                            observed,
+                            why(pb, "iam.quarantine_role", "quarantines the execution role"),
+                        ))
+                    }
                 }
             },
-            Check::KeysDeactivated(_) => match lab.iam.list_access_keys().user_name(&name).send().await {
-                Err(e) => Err((format!("ListAccessKeys: {}", e.code().unwrap_or("error")), "the user could not be read".into())),
-                Ok(k) => {
-                    let active: Vec<String> = k.access_key_metadata().iter().filter(|m| m.status().is_some_and(|s| s.as_str() == "Active")).filter_map(|m| m.access_key_id().map(str::to_string)).collect();
-                    let n = k.access_key_metadata().len();
-                    if active.is_empty() { Ok(format!("all {n} key(s) Inactive")) } else { Err((format!("{} of {n} key(s) still Active", active.len()), why(pb, "iam.deactivate_access_keys", "deactivates the deploy user's access keys"))) }
+            Check::KeysDeactivated(_) => {
+                match lab.iam.list_access_keys().user_name(&name).send().await {
+                    Err(e) => Err((
+                        format!("ListAccessKeys: {}", e.code().unwrap_or("error")),
+                        "the user could not be read".into(),
+                    )),
+                    Ok(k) => {
+                        let active: Vec<String> = k
+                            .access_key_metadata()
+                            .iter()
+                            .filter(|m| m.status().is_some_and(|s| s.as_str() == "Active"))
+                            .filter_map(|m| m.access_key_id().map(str::to_string))
+                            .collect();
+                        let n = k.access_key_metadata().len();
+                        if active.is_empty() {
+                            Ok(format!("all {n} key(s) Inactive"))
+                        } else {
+                            Err((
+                                format!("{} of {n} key(s) still Active", active.len()),
+                                why(
+                                    pb,
+                                    "iam.deactivate_access_keys",
+                                    "deactivates the deploy user's access keys",
+                                ),
+                            ))
+                        }
+                    }
                 }
-            },
-            Check::EventSourcesDisabled(_) => match lab.lambda.list_event_source_mappings().function_name(&name).send().await {
-                Err(e) => Err((format!("ListEventSourceMappings: {}", e.code().unwrap_or("error")), "the mappings could not be read".into())),
+            }
+            Check::EventSourcesDisabled(_) => match lab
+                .lambda
+                .list_event_source_mappings()
+                .function_name(&name)
+                .send()
+                .await
+            {
+                Err(e) => Err((
+                    format!("ListEventSourceMappings: {}", e.code().unwrap_or("error")),
+                    "the mappings could not be read".into(),
+                )),
                 Ok(m) => {
-                    let enabled: Vec<String> = m.event_source_mappings().iter().filter(|x| x.state().is_some_and(|s| s == "Enabled" || s == "Enabling")).filter_map(|x| x.uuid().map(str::to_string)).collect();
+                    let enabled: Vec<String> = m
+                        .event_source_mappings()
+                        .iter()
+                        .filter(|x| x.state().is_some_and(|s| s == "Enabled" || s == "Enabling"))
+                        .filter_map(|x| x.uuid().map(str::to_string))
+                        .collect();
                     let n = m.event_source_mappings().len();
-                    if enabled.is_empty() { Ok(format!("all {n} mapping(s) disabled")) } else { Err((format!("{} of {n} mapping(s) still Enabled", enabled.len()), why(pb, "lambda.disable_event_sources", "disables event source mappings"))) }
+                    if enabled.is_empty() {
+                        Ok(format!("all {n} mapping(s) disabled"))
+                    } else {
+                        Err((
+                            format!("{} of {n} mapping(s) still Enabled", enabled.len()),
+                            why(
+                                pb,
+                                "lambda.disable_event_sources",
+                                "disables event source mappings",
+                            ),
+                        ))
+                    }
                 }
             },
             Check::SecretRotated(s) => {
-                let before = i.world.secrets.get(s).map(|x| x.2.clone()).unwrap_or_default();
+                let before = i
+                    .world
+                    .secrets
+                    .get(s)
+                    .map(|x| x.2.clone())
+                    .unwrap_or_default();
                 match lab.secrets.describe_secret().secret_id(&name).send().await {
-                    Err(e) => Err((format!("DescribeSecret: {}", e.code().unwrap_or("error")), "the secret could not be read".into())),
+                    Err(e) => Err((
+                        format!("DescribeSecret: {}", e.code().unwrap_or("error")),
+                        "the secret could not be read".into(),
+                    )),
                     Ok(d) => {
-                        let current = d.version_ids_to_stages().and_then(|m| m.iter().find(|(_, st)| st.iter().any(|x| x == "AWSCURRENT")).map(|(v, _)| v.clone())).unwrap_or_default();
-                        if !current.is_empty() && current != before { Ok("AWSCURRENT is a new version (value not shown)".into()) } else { Err(("AWSCURRENT is still the version from before the attack".into(), why(pb, "secrets.rotate", "rotates the function's secrets") + " (with `generate_secrets: true` where the stored value is the credential)")) }
+                        let current = d
+                            .version_ids_to_stages()
+                            .and_then(|m| {
+                                m.iter()
+                                    .find(|(_, st)| st.iter().any(|x| x == "AWSCURRENT"))
+                                    .map(|(v, _)| v.clone())
+                            })
+                            .unwrap_or_default();
+                        if !current.is_empty() && current != before {
+                            Ok("AWSCURRENT is a new version (value not shown)".into())
+                        } else {
+                            Err(("AWSCURRENT is still the version from before the attack".into(), why(pb, "secrets.rotate", "rotates the function's secrets") + " (with `generate_secrets: true` where the stored value is the credential)"))
+                        }
                     }
                 }
             }
             Check::ParameterRotated(p) => {
                 let before = i.world.parameters.get(p).map(|x| x.1).unwrap_or_default();
-                match lab.ssm.get_parameter().name(&name).with_decryption(false).send().await {
-                    Err(e) => Err((format!("GetParameter: {}", e.code().unwrap_or("error")), "the parameter could not be read".into())),
+                match lab
+                    .ssm
+                    .get_parameter()
+                    .name(&name)
+                    .with_decryption(false)
+                    .send()
+                    .await
+                {
+                    Err(e) => Err((
+                        format!("GetParameter: {}", e.code().unwrap_or("error")),
+                        "the parameter could not be read".into(),
+                    )),
                     Ok(o) => {
                         let v = o.parameter().map(|p| p.version()).unwrap_or_default();
-                        if v > before { Ok(format!("version {before} → {v} (value not shown)")) } else { Err((format!("still version {v}"), why(pb, "ssm.rotate_parameter", "rotates the function's SSM parameters"))) }
+                        if v > before {
+                            Ok(format!("version {before} → {v} (value not shown)"))
+                        } else {
+                            Err((
+                                format!("still version {v}"),
+                                why(
+                                    pb,
+                                    "ssm.rotate_parameter",
+                                    "rotates the function's SSM parameters",
+                                ),
+                            ))
+                        }
                     }
                 }
             }
-            Check::EvidenceVerified => i.evidence_verified.clone().map_err(|o| (o, why(pb, "evidence.snapshot_config", "stores evidence in the forensic bucket"))),
-            Check::AuditVerified => i.audit_verified.clone().map_err(|o| (o, "the audit trail does not verify: it was edited, truncated or reordered".into())),
-            Check::FunctionInvocable(_) => match (concurrency(lab, &name).await, invoke_throttled(lab, &name, None).await) {
-                (Ok(Some(0)), _) | (_, Ok(true)) => Err(("still throttled".into(), "`firebreak recover` did not restore the function's concurrency".into())),
-                (Ok(c), Ok(false)) => Ok(format!("Invoke runs; reserved concurrency {}", c.map_or("none".into(), |c| c.to_string()))),
-                (Err(e), _) | (_, Err(e)) => Err((e, "the function could not be read or invoked".into())),
+            Check::EvidenceVerified => i.evidence_verified.clone().map_err(|o| {
+                (
+                    o,
+                    why(
+                        pb,
+                        "evidence.snapshot_config",
+                        "stores evidence in the forensic bucket",
+                    ),
+                )
+            }),
+            Check::AuditVerified => i.audit_verified.clone().map_err(|o| {
+                (
+                    o,
+                    "the audit trail does not verify: it was edited, truncated or reordered".into(),
+                )
+            }),
+            Check::FunctionInvocable(_) => match (
+                concurrency(lab, &name).await,
+                invoke_throttled(lab, &name, None).await,
+            ) {
+                (Ok(Some(0)), _) | (_, Ok(true)) => Err((
+                    "still throttled".into(),
+                    "`firebreak recover` did not restore the function's concurrency".into(),
+                )),
+                (Ok(c), Ok(false)) => Ok(format!(
+                    "Invoke runs; reserved concurrency {}",
+                    c.map_or("none".into(), |c| c.to_string())
+                )),
+                (Err(e), _) | (_, Err(e)) => {
+                    Err((e, "the function could not be read or invoked".into()))
+                }
             },
             Check::RoleRestored(r) => match role_policies(lab, &name).await {
                 Err(e) => Err((e, "the role could not be read".into())),
                 Ok((attached, _)) => {
                     let want = i.world.managed.get(r).cloned().unwrap_or_default();
-                    let missing: Vec<&String> = want.iter().filter(|p| !attached.contains(p)).collect();
+                    let missing: Vec<&String> =
+                        want.iter().filter(|p| !attached.contains(p)).collect();
                     let deny = has_deny_all(lab, &name).await;
-                    if missing.is_empty() && !deny { Ok(format!("{} managed polic(ies) back, no deny-all", want.len())) } else { Err((format!("deny-all {}; {} managed polic(ies) missing", if deny { "still present" } else { "gone" }, missing.len()), "`firebreak recover` did not restore the role".into())) }
+                    if missing.is_empty() && !deny {
+                        Ok(format!(
+                            "{} managed polic(ies) back, no deny-all",
+                            want.len()
+                        ))
+                    } else {
+                        Err((
+                            format!(
+                                "deny-all {}; {} managed polic(ies) missing",
+                                if deny { "still present" } else { "gone" },
+                                missing.len()
+                            ),
+                            "`firebreak recover` did not restore the role".into(),
+                        ))
+                    }
                 }
             },
-            Check::RecoveredToBaseline(_) => Err((
-                "no baseline exists for this function: this build has no `firebreak baseline` / `recover --to-baseline`".into(),
-                "drills do not take a baseline before the attack nor run `recover --to-baseline` yet (the baselines exist: `firebreak baseline`); until they do, this check cannot pass".into(),
-            )),
+            Check::RecoveredToBaseline(f) => {
+                baseline::check(lab, i.ns, i.baselines, f, i.recovery).await
+            }
             Check::RogueFunctionsThrottled => rogue(lab, i, true).await,
             Check::RogueRulesDisabled => rogue(lab, i, false).await,
-            Check::ArtifactsContained | Check::ArtifactsInEvidence | Check::ArtifactsStayRemoved => continue,
+            Check::ArtifactsContained
+            | Check::ArtifactsInEvidence
+            | Check::ArtifactsStayRemoved => continue,
         };
         out.push(result(phase, c, subject, r));
     }

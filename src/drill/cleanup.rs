@@ -2,6 +2,8 @@
 //! account is its own, so anything left behind harms no other run; the
 //! incident's state (journal, audit trail) stays for `firebreak report`.
 
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+
 use super::lab::Lab;
 use super::setup::{Created, World};
 
@@ -17,20 +19,16 @@ pub async fn cleanup(lab: &Lab, attacker: &Lab, w: &World) -> bool {
     let policies = w.created.iter().filter(|c| matches!(c, Created::Policy(_)));
     for c in order.chain(policies) {
         let done = match c {
-            Created::Function(n) => lab
-                .lambda
-                .delete_function()
-                .function_name(n)
-                .send()
-                .await
-                .is_ok(),
-            Created::Mapping(u) => lab
-                .lambda
-                .delete_event_source_mapping()
-                .uuid(u)
-                .send()
-                .await
-                .is_ok(),
+            Created::Function(n) => {
+                gone(lab.lambda.delete_function().function_name(n).send().await)
+            }
+            Created::Mapping(u) => gone(
+                lab.lambda
+                    .delete_event_source_mapping()
+                    .uuid(u)
+                    .send()
+                    .await,
+            ),
             Created::Rule(r) => {
                 let _ = lab
                     .events
@@ -39,7 +37,7 @@ pub async fn cleanup(lab: &Lab, attacker: &Lab, w: &World) -> bool {
                     .ids("rogue")
                     .send()
                     .await;
-                lab.events.delete_rule().name(r).send().await.is_ok()
+                gone(lab.events.delete_rule().name(r).send().await)
             }
             Created::LogGroup(g) => lab
                 .logs
@@ -174,4 +172,13 @@ pub async fn cleanup(lab: &Lab, attacker: &Lab, w: &World) -> bool {
         ok &= done;
     }
     ok
+}
+
+/// Deleted now, or already: recovery to the baseline deletes what the
+/// attacker added (their function, its rule, their queue's mapping).
+fn gone<T, E: ProvideErrorMetadata>(r: Result<T, E>) -> bool {
+    match r {
+        Ok(_) => true,
+        Err(e) => e.code() == Some("ResourceNotFoundException"),
+    }
 }

@@ -10,11 +10,13 @@
 //!
 //! Modules: `raw` → `validate` → `model` (the scenario language),
 //! `names` (a run's namespace), `lab` (the drill's clients), `setup`,
-//! `attack`, `respond`, `checks` (reading AWS back), `score` (the
-//! scorecard as data), `render` (Markdown, JSON, HTML), `cleanup`,
-//! `runner` (one run end to end).
+//! `baseline` (the known-good state, before the attack), `attack`,
+//! `respond` (the response and the recovery to the baseline), `checks`
+//! (reading AWS back), `score` (the scorecard as data), `render`
+//! (Markdown, JSON, HTML), `cleanup`, `runner` (one run end to end).
 
 pub mod attack;
+pub mod baseline;
 pub mod checks;
 pub mod cleanup;
 pub mod lab;

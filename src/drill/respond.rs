@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::baseline::{Baselines, Recovery};
 use super::model::{Drill, Via};
 use super::names::Namespace;
 use super::setup::World;
 use super::DrillError;
 use crate::aws::{Aws, AwsSettings, Caller};
+use crate::engine::recover_baseline::BaselineRecoverReport;
 use crate::engine::{RunRequest, Session, Targets};
 use crate::respond::responder::Responder;
 use crate::respond::watch::{watch, Handled, WatchOptions};
@@ -195,26 +197,94 @@ pub async fn respond(
     }
 }
 
-/// `firebreak recover` for the incident, through the engine: every
-/// containment change undone from the journal, risky ones held back.
+/// Recovery as a responder does it after an attack: `firebreak recover
+/// --incident ID --to-baseline`, through the engine. Plain `recover` only
+/// undoes firebreak's containment and would leave the attacker's changes
+/// (it refuses while indicators remain); recovery to the baseline taken
+/// before the attack removes them (kept in the evidence first), restores
+/// the known-good state and lifts the throttle and the quarantine last,
+/// only once a fresh capture shows no drift.
+///
+/// Never an error: what went wrong is kept for the checks to explain
+/// their failures, which read AWS back themselves.
 pub async fn recover(
     store: &dyn StateStore,
     incident: &str,
     aws: &Aws,
     caller: &Caller,
-) -> Result<usize, DrillError> {
+    baselines: &Baselines,
+    bucket: &str,
+) -> Recovery {
+    let mut functions = Vec::new();
+    match to_baseline(
+        store,
+        incident,
+        aws,
+        caller,
+        baselines,
+        bucket,
+        &mut functions,
+    )
+    .await
+    {
+        Ok(r) => Recovery::from_report(functions, &r),
+        Err(e) => {
+            tracing::warn!(error = %e, "drill recovery to the baseline failed");
+            Recovery {
+                functions,
+                error: Some(format!("{e} (hint: {})", e.hint())),
+                ..Default::default()
+            }
+        }
+    }
+}
+
+async fn to_baseline(
+    store: &dyn StateStore,
+    incident: &str,
+    aws: &Aws,
+    caller: &Caller,
+    baselines: &Baselines,
+    bucket: &str,
+    functions: &mut Vec<String>,
+) -> Result<BaselineRecoverReport, DrillError> {
     let id = IncidentId::parse(incident).map_err(DrillError::State)?;
     let session = Session::open_connected(
         store,
         &id,
         aws.clone(),
         caller.clone(),
-        "firebreak recover",
-        json!({"include_risky": false, "exclude": [], "drill": true}),
+        "firebreak recover --to-baseline",
+        json!({"to_baseline": true, "store": baselines.store.to_string(), "include_risky": false, "drill": true}),
     )?;
-    let items = session.plan_recover(false, &[]).await?;
-    let report = session.execute_recover(items, false).await?;
-    Ok(report.summary().failed)
+    // What the responder would recover: the functions the incident's
+    // journal names. One the drill took no baseline of cannot be (the
+    // engine would stop on it), so it is left out; the check on it says so.
+    let baselined = baselines.functions();
+    *functions = session
+        .incident_functions()
+        .into_iter()
+        .filter(|f| baselined.contains(f))
+        .collect();
+    if functions.is_empty() {
+        return Err(DrillError::Respond(format!(
+            "the incident's journal names none of the baselined functions ({})",
+            baselined.join(", ")
+        )));
+    }
+    let plans = session
+        .plan_recover_baseline(&baselines.store, functions, &baselines.key)
+        .await?;
+    Ok(session
+        .execute_recover_baseline(
+            &baselines.store,
+            plans,
+            &baselines.key,
+            false,
+            false,
+            Some(bucket),
+        )
+        .await?)
 }
 
 /// Waits (bounded) until the alarm's notification is on the queue, so the

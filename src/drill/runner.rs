@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::attack;
+use super::baseline;
 use super::checks::{self, Inputs};
 use super::cleanup;
 use super::lab::{local_endpoint, Lab};
@@ -91,6 +92,10 @@ async fn scored(
     started: chrono::DateTime<chrono::Utc>,
     clock: Instant,
 ) -> Result<Scorecard, DrillError> {
+    // The known-good state, before the attack: what recovery restores
+    // and `recovered_to_baseline` compares with.
+    let baselines = baseline::take(lab, ns, world, run_dir).await?;
+    tracing::info!(ms = ms(clock), "drill baselines taken");
     let attack = attack::run(lab, attacker, ns, world, &drill.attack, clock).await?;
     tracing::info!(ms = ms(clock), "drill attack done");
 
@@ -171,6 +176,9 @@ async fn scored(
         evidence: &evidence,
         evidence_verified,
         audit_verified,
+        ns,
+        baselines: &baselines,
+        recovery: None,
     };
     tracing::info!(ms = ms(clock), "drill evidence read");
     let mut results = checks::run(lab, &ns.account, "contained", &drill.contained, &inputs).await;
@@ -178,9 +186,21 @@ async fn scored(
 
     if !drill.recovered.is_empty() {
         clock_marks.recover_started = Some(ms(clock));
-        respond::recover(store.as_ref(), &response.incident, &aws, &caller).await?;
+        let recovery = respond::recover(
+            store.as_ref(),
+            &response.incident,
+            &aws,
+            &caller,
+            &baselines,
+            &world.bucket,
+        )
+        .await;
         clock_marks.recover_finished = Some(ms(clock));
         tracing::info!(ms = ms(clock), "drill recovered");
+        let inputs = Inputs {
+            recovery: Some(&recovery),
+            ..inputs
+        };
         results.extend(checks::run(lab, &ns.account, "recovered", &drill.recovered, &inputs).await);
     }
 

@@ -97,7 +97,7 @@ impl IncidentReport {
     pub fn recover_runs(&self) -> Vec<&str> {
         self.runs
             .iter()
-            .filter(|x| x.command == "firebreak recover")
+            .filter(|x| x.recovers())
             .map(|x| x.run.as_str())
             .collect()
     }

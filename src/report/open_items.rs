@@ -79,7 +79,7 @@ pub fn list(
         .iter()
         .rev()
         .find(|r| r.contains())
-        .or_else(|| runs.iter().rev().find(|r| r.command != "firebreak recover"));
+        .or_else(|| runs.iter().rev().find(|r| !r.recovers()));
     if let Some(run) = latest {
         if run.finished_at.is_none() {
             items.push(OpenItem {

@@ -77,6 +77,11 @@ impl RunInfo {
             "firebreak run" | "firebreak respond" | "firebreak drill"
         ) && !self.dry_run
     }
+
+    /// `firebreak recover`, plain or `--to-baseline`.
+    pub fn recovers(&self) -> bool {
+        self.command == "firebreak recover" || self.command.starts_with("firebreak recover ")
+    }
 }
 
 /// The runs, in the order they started.

@@ -100,6 +100,25 @@ fn what(r: &Record) -> Option<String> {
         AuditEvent::Applied if r.step.as_deref() == Some("recover") => {
             format!("restored {}", change_line(d))
         }
+        // `recover --to-baseline` records an item's id and what it
+        // preserved, not a change.
+        AuditEvent::Applied if r.step.as_deref() == Some(crate::engine::recover_baseline::STEP) => {
+            let kept: Vec<&str> = d["evidence"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            if kept.is_empty() {
+                format!("restored to the baseline: {}", s(&d["id"]))
+            } else {
+                format!(
+                    "restored to the baseline: {} (preserved first: {})",
+                    s(&d["id"]),
+                    kept.join(", ")
+                )
+            }
+        }
         AuditEvent::Applied => format!("changed {}", change_line(d)),
         AuditEvent::OutcomeUnknown => format!(
             "outcome unknown for {} ({})",

@@ -319,11 +319,14 @@ async fn drill_list_names_every_shipped_scenario() {
     assert_eq!(r.stdout.lines().count(), SCENARIOS.len());
 }
 
-/// A check the drills cannot satisfy yet (recovery to a baseline) fails
-/// honestly with its reason, while the rogue-function checks, which the
-/// shipped playbook satisfies, pass.
+/// A drift recovery cannot undo fails `recovered_to_baseline` with what
+/// differs and why: the attacker's wrapper variable on a function with no
+/// published version (no version holds the baseline's values to restore)
+/// is held for a human, so containment stays. The rogue-function checks,
+/// which the shipped playbook satisfies, pass, and recovery still removed
+/// the rogue function.
 #[tokio::test]
-async fn checks_for_capabilities_not_built_yet_fail_with_their_reason() {
+async fn a_drift_left_after_recovery_fails_recovered_to_baseline_with_its_reason() {
     let cx = TestContext::new().await;
     let playbook = crate_root().join("playbooks/lambda-compromise.yaml");
     let file = cx.path("rogue.yaml");
@@ -333,15 +336,17 @@ async fn checks_for_capabilities_not_built_yet_fail_with_their_reason() {
             r#"apiVersion: firebreak/v1
 kind: Drill
 name: rogue-on-shared-role
-description: A rogue function on a shared role, scored with the checks issue 13 brings.
+description: A rogue function on a shared role and a wrapper on a function without versions.
 setup:
   roles: [{{name: shared-role}}]
-  functions: [{{name: api, role: shared-role}}]
+  functions: [{{name: api, role: shared-role, env: {{STAGE: prod}}}}]
   alarm: {{function: api}}
 attack:
   - technique: rogue_function
     role: shared-role
     name: sync
+  - technique: exec_wrapper
+    function: api
   - technique: set_alarm
 respond:
   playbook: {playbook}
@@ -377,9 +382,33 @@ expect:
     let fails = failures(&card);
     let names: Vec<&str> = fails.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(names, ["recovered_to_baseline"], "{fails:?}");
+    let check = card["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["check"] == "recovered_to_baseline")
+        .expect("the check");
+    let observed = check["observed"].as_str().expect("observed");
+    // What differs, item by item, read back from AWS: the wrapper, and
+    // firebreak's own quarantine, which stays while drift remains.
     assert!(
-        fails[0].1.contains("recover --to-baseline"),
-        "{}",
-        fails[0].1
+        observed.contains(":environment.AWS_LAMBDA_EXEC_WRAPPER (baseline: absent; now: "),
+        "{observed}"
     );
+    assert!(
+        observed.contains(":firebreak-quarantine (baseline: absent"),
+        "{observed}"
+    );
+    assert!(
+        !observed.contains("role_function:"),
+        "the rogue function was removed: {observed}"
+    );
+    // Why: what recovery held, and what that leaves in place.
+    let why = fails[0].1.as_str();
+    assert!(
+        why.contains("`recover --to-baseline` held: no published version holds the baseline's environment values"),
+        "{why}"
+    );
+    assert!(why.contains("containment kept"), "{why}");
+    assert_eq!(card["cleaned_up"], true, "the drill left resources behind");
 }
