@@ -32,6 +32,11 @@ def names(prefix, n):
     return [f"{prefix}-{i:04d}" for i in range(n)]
 
 
+def role_of(prefix, name):
+    # As seed_fleet.py: SHARED_ROLE=1 puts every function on one role.
+    return f"{prefix}-shared-role" if os.environ.get("SHARED_ROLE") else f"{name}-role"
+
+
 def policy_statements(lam, name):
     try:
         return json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
@@ -62,7 +67,7 @@ def role_allowed(iam, role):
 def reset_one(prefix, name):
     iam, lam = clients()
     account = os.environ["AWS_ACCESS_KEY_ID"]
-    role = f"{name}-role"
+    role = role_of(prefix, name)
     try:
         lam.delete_function_concurrency(FunctionName=name)
     except ClientError:
@@ -72,7 +77,12 @@ def reset_one(prefix, name):
                            Action="lambda:InvokeFunction", Principal="*")
     for p in iam.list_role_policies(RoleName=role)["PolicyNames"]:
         if p.startswith(QUARANTINE_PREFIX):
-            iam.delete_role_policy(RoleName=role, PolicyName=p)
+            try:
+                iam.delete_role_policy(RoleName=role, PolicyName=p)
+            except ClientError as e:
+                # A shared role: another thread removed it first.
+                if e.response["Error"]["Code"] != "NoSuchEntity":
+                    raise
     admin = f"arn:aws:iam::{account}:policy/{prefix}-admin"
     attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
     if admin not in attached:
@@ -85,19 +95,19 @@ def reset(prefix, n):
             f.result()
 
 
-def state_one(name):
+def state_one(prefix, name):
     iam, lam = clients()
     reserved = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
     return {
         "throttled": reserved == 0,
         "public_statements": sum(1 for s in policy_statements(lam, name) if public(s)),
-        "role_allowed": role_allowed(iam, f"{name}-role"),
+        "role_allowed": role_allowed(iam, role_of(prefix, name)),
     }
 
 
 def state(prefix, n):
     with ThreadPoolExecutor(max_workers=8) as pool:
-        rows = list(pool.map(state_one, names(prefix, n)))
+        rows = list(pool.map(lambda name: state_one(prefix, name), names(prefix, n)))
     return {
         "at_zero": sum(r["throttled"] for r in rows),
         "public_left": sum(r["public_statements"] for r in rows),
@@ -137,7 +147,7 @@ def custodian_policy(prefix, out):
       - type: value
         key: RoleName
         op: glob
-        value: "{prefix}-*-role"
+        value: "{prefix}-*role"
     actions:
       - type: set-policy
         state: detached
@@ -151,16 +161,21 @@ def table(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     head = (f"{'N':>5} {'latency':>8} {'tool':10} {'wall':>8} {'bound':>7} {'ratio':>6} "
             f"{'calls':>6} {'min':>6} {'thrott':>6} {'at 0':>5} {'public':>6} {'roles':>5}")
+    head += f" {'harm stopped':>12}"
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['n']:>5} {r['latency_ms']:>6}ms {r['tool']:10} {r['wall_s']:>7.2f}s {r['bound_s']:>6.2f}s "
+        harm = f"{r['harm_stopped_s']:>11.2f}s" if r.get("harm_stopped_s") is not None else f"{'-':>12}"
+        tool = r['tool'] + (" *" if r.get("shared") else "")
+        print(f"{r['n']:>5} {r['latency_ms']:>6}ms {tool:10} {r['wall_s']:>7.2f}s {r['bound_s']:>6.2f}s "
               f"{r['wall_s'] / r['bound_s']:>5.2f}x {r['calls']:>6} {r['min_calls']:>6} {r['throttled']:>6} "
-              f"{r['state']['at_zero']:>5} {r['state']['public_left']:>6} {r['state']['roles_allowed']:>5}")
+              f"{r['state']['at_zero']:>5} {r['state']['public_left']:>6} {r['state']['roles_allowed']:>5} {harm}")
     print("wall: start to exit; bound: the minimum control-plane calls (N throttles + N public statements)\n"
           "at Lambda's 15/s, time-compressed; calls: every request through the proxy; min: that minimum;\n"
           "thrott: answered as over quota; at 0 / public / roles: end state read back from LocalStack\n"
-          "(functions at concurrency 0, public statements left, roles that can still act).")
+          "(functions at concurrency 0, public statements left, roles that can still act).\n"
+          "*: the N functions share one role; harm stopped: start to the first change to that role\n"
+          "answered (firebreak's deny, Cloud Custodian's detach), wall seconds as measured.")
 
 
 if __name__ == "__main__":

@@ -51,9 +51,15 @@ def package():
     return buf.getvalue()
 
 
-def seed(name, policy_arn, code):
+def role_of(prefix, name):
+    # SHARED_ROLE=1: every function runs as one role (the blast-radius
+    # case: one deny on it stops them all).
+    return f"{prefix}-shared-role" if os.environ.get("SHARED_ROLE") else f"{name}-role"
+
+
+def seed(prefix, name, policy_arn, code):
     iam, lam = clients()
-    role = f"{name}-role"
+    role = role_of(prefix, name)
     ignore("EntityAlreadyExists", iam.create_role, RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST))
     role_arn = iam.get_role(RoleName=role)["Role"]["Arn"]
     iam.attach_role_policy(RoleName=role, PolicyArn=policy_arn)
@@ -81,9 +87,9 @@ def main():
         policy_arn = f"arn:aws:iam::{account}:policy/{prefix}-admin"
     code = package()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for f in [pool.submit(seed, f"{prefix}-{i:04d}", policy_arn, code) for i in range(n)]:
+        for f in [pool.submit(seed, prefix, f"{prefix}-{i:04d}", policy_arn, code) for i in range(n)]:
             f.result()
-    print(f"seeded {n} functions {prefix}-0000..{prefix}-{n - 1:04d}")
+    print(f"seeded {n} functions ({'one shared role' if os.environ.get('SHARED_ROLE') else 'a role each'}) {prefix}-0000..{prefix}-{n - 1:04d}")
 
 
 if __name__ == "__main__":

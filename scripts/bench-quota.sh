@@ -18,14 +18,21 @@
 # the ratio, calls made and throttled, and the end state.
 #
 # Tools: firebreak (tests/playbooks/contain-only.yaml: describe, throttle,
-# close public access, quarantine the role; --concurrency 16, its quotas
-# compressed like the proxy's), Cloud Custodian (c7n from PyPI in a venv
+# close public access, quarantine the role; its quotas compressed like the
+# proxy's), Cloud Custodian (c7n from PyPI in a venv
 # this script makes: set-concurrency 0, remove-statements for
 # cross-account statements, roles set-policy detached), and the AWS CLI
 # (one put-function-concurrency per function, one after another).
 #
+# With SHARED=1 (the default) each size also seeds N functions on ONE
+# shared role and times, for firebreak and Cloud Custodian at the first
+# latency, how long until the first change to that role is answered (harm
+# stopped: one deny stops every function on the role), for N up to
+# SHARED_MAX (default 200: the second fleet doubles LocalStack's functions).
+#
 # Environment: SIZES, LATENCIES, COMPRESS, TOOLS (default "firebreak
-# custodian cli"), PROFILE (release, default, or debug), CARGO_TARGET_DIR.
+# custodian cli"), SHARED (1, or empty to skip), PROFILE (release, default,
+# or debug), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -34,6 +41,8 @@ sizes="${SIZES:-1 100 1000}"
 latencies="${LATENCIES:-30 100}"
 compress="${COMPRESS:-10}"
 tools="${TOOLS:-firebreak custodian cli}"
+shared="${SHARED:-1}"
+shared_max="${SHARED_MAX:-200}"
 profile="${PROFILE:-release}"
 port="${BENCH_LOCALSTACK_PORT:-4610}"
 proxy_port="${BENCH_PROXY_PORT:-4611}"
@@ -76,6 +85,68 @@ awk -v f="$compress" 'BEGIN {
     printf "  sts: {rate: %g, burst: 10}\n", 50 * f
 }' >"$work/quotas.yaml"
 
+# One tool over N functions named PREFIX-0000..., through a fresh proxy;
+# appends a row to $results. SHARED: the functions share one role.
+bench_one() {
+    local prefix="$1" n="$2" latency="$3" tool="$4" shared_role="$5"
+    export SHARED_ROLE="$shared_role"
+    AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py reset "$prefix" "$n"
+    "$bindir/firebreak-aws-proxy" --listen "127.0.0.1:$proxy_port" --upstream "$endpoint" \
+        --latency-ms "$latency" --compress "$compress" --report "$work/proxy.json" \
+        >"$work/proxy.out" 2>"$work/proxy.err" &
+    proxy_pid=$!
+    for _ in $(seq 1 50); do [[ -s "$work/proxy.out" ]] && break; sleep 0.1; done
+    local proxy
+    proxy="$(head -n 1 "$work/proxy.out")"
+    log "N=$n latency=${latency}ms: $tool${shared_role:+ (one shared role)}"
+    local t0 t1
+    t0=$(date +%s.%N)
+    case "$tool" in
+    firebreak)
+        AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$prefix-$n-$latency" \
+            --quotas "$work/quotas.yaml" --output json run tests/playbooks/contain-only.yaml \
+            --incident "BENCH-$prefix-$n-$latency" --target "$prefix-*" --max-targets "$n" \
+            --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
+            || log "firebreak exited $? (see the end state)"
+        ;;
+    custodian)
+        AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py custodian-policy "$prefix" "$work/c7n.yml"
+        AWS_ENDPOINT_URL="$proxy" "$tools_venv/bin/custodian" run --cache-period 0 -s "$work/c7n-out" \
+            --region us-east-1 "$work/c7n.yml" >"$work/c7n.log" 2>&1 \
+            || log "custodian exited $? (see the end state and $work/c7n.log)"
+        ;;
+    cli)
+        for i in $(seq 0 $((n - 1))); do
+            "$tools_venv/bin/aws" --endpoint-url "$proxy" lambda put-function-concurrency \
+                --function-name "$(printf '%s-%04d' "$prefix" "$i")" --reserved-concurrent-executions 0 >/dev/null
+        done
+        ;;
+    esac
+    t1=$(date +%s.%N)
+    kill -TERM "$proxy_pid" && wait "$proxy_pid" 2>/dev/null || true
+    proxy_pid=""
+    local state
+    state="$(AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py state "$prefix" "$n")"
+    "$py" - "$work/proxy.json" "$n" "$latency" "$tool" "$t0" "$t1" "$compress" "$state" "$shared_role" >>"$results" <<'PY'
+import json, sys
+report, n, latency, tool, t0, t1, compress, state, shared = sys.argv[1:]
+r = json.load(open(report))
+n, compress = int(n), float(compress)
+role_changes = [v.get("first_answered_ms") for k, v in r["by_api"].items()
+                if k in ("iam:PutRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRolePolicy")]
+role_changes = [t for t in role_changes if t is not None]
+harm = (min(role_changes) / 1000.0 - float(t0)) if shared and role_changes else None
+print(json.dumps({
+    "n": n, "latency_ms": int(latency), "tool": tool, "shared": bool(shared),
+    "wall_s": float(t1) - float(t0),
+    "bound_s": 2 * n / (15 * compress),
+    "calls": r["requests"], "min_calls": 2 * n, "throttled": r["throttled"],
+    "harm_stopped_s": harm,
+    "by_api": r["by_api"], "state": json.loads(state),
+}))
+PY
+}
+
 results="$work/results.jsonl"
 : >"$results"
 for n in $sizes; do
@@ -87,58 +158,24 @@ for n in $sizes; do
     account="9$(date +%s%N | tail -c 12 | head -c 11)"
     export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID="$account" AWS_SECRET_ACCESS_KEY=test
     log "N=$n: seeding in a fresh LocalStack ($endpoint), account $account"
+    export SHARED_ROLE=""
     AWS_ENDPOINT_URL="$endpoint" "$py" localstack/seed_fleet.py bq "$n" >&2
     for latency in $latencies; do
         for tool in $tools; do
-            AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py reset bq "$n"
-            "$bindir/firebreak-aws-proxy" --listen "127.0.0.1:$proxy_port" --upstream "$endpoint" \
-                --latency-ms "$latency" --compress "$compress" --report "$work/proxy.json" \
-                >"$work/proxy.out" 2>"$work/proxy.err" &
-            proxy_pid=$!
-            for _ in $(seq 1 50); do [[ -s "$work/proxy.out" ]] && break; sleep 0.1; done
-            proxy="$(head -n 1 "$work/proxy.out")"
-            log "N=$n latency=${latency}ms: $tool"
-            t0=$(date +%s.%N)
-            case "$tool" in
-            firebreak)
-                AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$n-$latency" \
-                    --quotas "$work/quotas.yaml" --output json run tests/playbooks/contain-only.yaml \
-                    --incident "BENCH-$n-$latency" --target 'bq-*' --max-targets "$n" --concurrency 16 \
-                    --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
-                    || log "firebreak exited $? (see the end state)"
-                ;;
-            custodian)
-                AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py custodian-policy bq "$work/c7n.yml"
-                AWS_ENDPOINT_URL="$proxy" "$tools_venv/bin/custodian" run --cache-period 0 -s "$work/c7n-out" \
-                    --region us-east-1 "$work/c7n.yml" >"$work/c7n.log" 2>&1 \
-                    || log "custodian exited $? (see the end state and $work/c7n.log)"
-                ;;
-            cli)
-                for i in $(seq 0 $((n - 1))); do
-                    "$tools_venv/bin/aws" --endpoint-url "$proxy" lambda put-function-concurrency \
-                        --function-name "$(printf 'bq-%04d' "$i")" --reserved-concurrent-executions 0 >/dev/null
-                done
-                ;;
-            esac
-            t1=$(date +%s.%N)
-            kill -TERM "$proxy_pid" && wait "$proxy_pid" 2>/dev/null || true
-            proxy_pid=""
-            state="$(AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py state bq "$n")"
-            "$py" - "$work/proxy.json" "$n" "$latency" "$tool" "$t0" "$t1" "$compress" "$state" >>"$results" <<'PY'
-import json, sys
-report, n, latency, tool, t0, t1, compress, state = sys.argv[1:]
-r = json.load(open(report))
-n, compress = int(n), float(compress)
-print(json.dumps({
-    "n": n, "latency_ms": int(latency), "tool": tool,
-    "wall_s": float(t1) - float(t0),
-    "bound_s": 2 * n / (15 * compress),
-    "calls": r["requests"], "min_calls": 2 * n, "throttled": r["throttled"],
-    "by_api": r["by_api"], "state": json.loads(state),
-}))
-PY
+            bench_one bq "$n" "$latency" "$tool" ""
         done
     done
+    if [[ -n "$shared" && "$n" -le "$shared_max" ]]; then
+        # The blast-radius case: N functions on one role, where one deny
+        # stops them all. Timed to the first change to the role answered.
+        log "N=$n: seeding $n functions on one shared role"
+        SHARED_ROLE=1 AWS_ENDPOINT_URL="$endpoint" "$py" localstack/seed_fleet.py bs "$n" >&2
+        latency="${latencies%% *}"
+        for tool in $tools; do
+            [[ "$tool" == cli ]] && continue
+            bench_one bs "$n" "$latency" "$tool" 1
+        done
+    fi
     FIREBREAK_LOCALSTACK_HOME="$ls_home" bash localstack/stop.sh >/dev/null 2>&1 || true
 done
 echo "containing N functions through the AWS-like proxy (time compressed ${compress}x), $(date -u +%F)"
