@@ -640,6 +640,61 @@ async fn with_a_baseline_each_drift_item_is_an_indicator_and_what_it_had_is_not(
             .all(|i| i["source"] == "heuristic" && i["suspicious"] == false),
         "{kept:#?}"
     );
+    // The incident report lists them, suspicious or expected, with their
+    // source; never a value.
+    let json = lab
+        .cx
+        .run(&["report", "--incident", "INC-IOC-BASE", "--format", "json"]);
+    json.expect_code(0);
+    let listed = &json.json()["report"]["indicators"][0];
+    assert_eq!(listed["function"], lab.arn().as_str(), "{listed}");
+    assert!(
+        listed["baseline"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("taken at"),
+        "{listed}"
+    );
+    let entries = listed["indicators"].as_array().expect("indicators");
+    assert!(
+        entries.iter().any(|i| i["kind"] == "foreign_layer"
+            && i["subject"] == lab.arn().as_str()
+            && i["suspicious"] == true
+            && i["source"] == "baseline"),
+        "{entries:#?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|i| i["kind"] == "foreign_statement" && i["suspicious"] == false),
+        "{entries:#?}"
+    );
+    let md = lab
+        .cx
+        .run(&["report", "--incident", "INC-IOC-BASE", "--format", "md"]);
+    md.expect_code(0);
+    assert!(
+        md.stdout.contains("## Indicators of compromise"),
+        "{}",
+        md.stdout
+    );
+    assert!(
+        md.stdout
+            .lines()
+            .any(|l| l.starts_with("| **SUSPICIOUS** | endpoint_variable |")
+                && l.contains("S3_ENDPOINT")
+                && l.ends_with("| baseline |")),
+        "{}",
+        md.stdout
+    );
+    let html = lab
+        .cx
+        .run(&["report", "--incident", "INC-IOC-BASE", "--format", "html"]);
+    html.expect_code(0);
+    assert!(html.stdout.contains("id=\"indicators\""));
+    for text in [&json.stdout, &md.stdout, &html.stdout] {
+        assert!(!text.contains(SECRET), "a value is in the report");
+    }
     // Judged alike by recover: the layer and the variables still block.
     refuses(&lab, "INC-IOC-BASE", "foreign_layer").await;
 }
