@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+use super::lambda::indicators::drift::BaselineReader;
 use super::ActionError;
 use crate::aws::error::classify;
 use crate::aws::Aws;
@@ -65,6 +66,10 @@ pub struct RunContext {
     /// second read would only spend quota.
     planned: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
     slots: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Reads baselines for `lambda.indicators` (`baseline_store`): the
+    /// baseline module sits above this layer, so the engine hands its
+    /// reader in (`indicators::drift` says why).
+    baselines: Option<Arc<dyn BaselineReader>>,
 }
 
 impl fmt::Debug for RunContext {
@@ -81,6 +86,17 @@ impl fmt::Debug for RunContext {
 impl RunContext {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This run reads baselines with `reader`.
+    pub fn with_baselines(mut self, reader: Arc<dyn BaselineReader>) -> Self {
+        self.baselines = Some(reader);
+        self
+    }
+
+    /// The run's baseline reader, when its entry point gave one.
+    pub fn baselines(&self) -> Option<&Arc<dyn BaselineReader>> {
+        self.baselines.as_ref()
     }
 
     /// The slot of type `T` for this run, created empty on first use.

@@ -1,6 +1,10 @@
 //! Drift: how a function's state now differs from its baseline, item by
 //! item (what, baseline value, current value). Pure: two baselines in, a
 //! list out, so indicators of compromise and recovery read the same list.
+//!
+//! The item types live with the indicators (`action::lambda::indicators::
+//! drift`), below this module, because `lambda.indicators` judges them
+//! and `action` may not use `baseline`; they are re-exported here.
 
 use std::collections::BTreeMap;
 
@@ -8,72 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::model::Baseline;
-
-/// What kind of thing drifted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DriftKind {
-    /// A field of `$LATEST`'s configuration (`field` names it; an
-    /// environment variable is `environment.NAME`).
-    Configuration,
-    /// A published version (the field is `code_sha256`).
-    Version,
-    /// An alias (the field is `version`).
-    Alias,
-    /// A resource-policy statement (resource: qualifier, field: Sid).
-    Statement,
-    /// A function URL (resource: qualifier).
-    Url,
-    /// An event source mapping (resource: `SOURCE -> QUALIFIER`).
-    Mapping,
-    Tag,
-    /// The role's trust policy.
-    RoleTrust,
-    /// An inline policy of the role (field: its name).
-    RoleInline,
-    /// A managed policy attached to the role (field: its ARN).
-    RoleAttached,
-    /// A deploy user's access key (resource: user, field: key id).
-    AccessKey,
-    /// A function on the same execution role.
-    RoleFunction,
-    /// An EventBridge rule targeting the function or one on its role.
-    Rule,
-}
-
-/// One difference. `baseline` or `current` is `null` when the thing is
-/// absent on that side.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Drift {
-    pub kind: DriftKind,
-    pub resource: String,
-    pub field: String,
-    pub baseline: Value,
-    pub current: Value,
-}
-
-impl Drift {
-    /// Whether the drift is something a responder must remove before the
-    /// function runs again. A version published since the baseline stays
-    /// as evidence (versions are immutable); it matters only while an alias
-    /// points to it, and that is an alias drift.
-    pub fn blocking(&self) -> bool {
-        !(self.kind == DriftKind::Version && self.baseline.is_null())
-    }
-
-    /// `kind:resource:field`, the id a plan names it by.
-    pub fn id(&self) -> String {
-        let kind = serde_json::to_value(self.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        if self.field.is_empty() {
-            format!("{kind}:{}", self.resource)
-        } else {
-            format!("{kind}:{}:{}", self.resource, self.field)
-        }
-    }
-}
+pub use crate::action::lambda::indicators::drift::{Drift, DriftKind};
 
 fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)

@@ -11,6 +11,7 @@ pub mod capture;
 pub mod drift;
 pub mod key;
 pub mod model;
+pub mod reader;
 pub mod store;
 
 pub use drift::{drift, Drift, DriftKind};

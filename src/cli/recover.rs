@@ -43,6 +43,12 @@ pub struct RecoverArgs {
     /// incident's journal names).
     #[arg(long = "target", value_name = "FUNCTION", requires = "to_baseline")]
     pub targets: Vec<String>,
+    /// With --to-baseline: put a generated value into the readable secrets
+    /// and SecureString parameters that have no rotation Lambda (only
+    /// where the stored value is itself the credential; otherwise they are
+    /// listed to rotate at the source).
+    #[arg(long, requires = "to_baseline")]
+    pub generate_secrets: bool,
     /// With --to-baseline: where removed artifacts are preserved when the
     /// incident recorded no forensic bucket (default: the incident's).
     #[arg(long, value_name = "BUCKET", requires = "to_baseline")]

@@ -38,12 +38,9 @@ pub async fn exec(global: &GlobalArgs, id: &IncidentId, args: RecoverArgs) -> Re
         ));
     }
     let plans = session
-        .plan_recover_baseline(&store, &functions, &key)
+        .plan_recover_baseline(&store, &functions, &key, args.generate_secrets)
         .await?;
-    let changes: usize = plans
-        .iter()
-        .map(|p| p.items.iter().filter(|i| i.is_change()).count())
-        .sum();
+    let changes: usize = plans.iter().map(|p| p.changes()).sum();
     if !args.dry_run && changes > 0 && !args.yes {
         if global.output == OutputFormat::Text {
             print!("{}", view::text_plan(id.as_str(), &plans));

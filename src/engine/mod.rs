@@ -176,7 +176,10 @@ impl Session {
             incident: Mutex::new(incident),
             aws,
             caller,
-            run: RunContext::new(),
+            // Every run can judge indicators against a baseline
+            // (`baseline_store`); the reader lives above `action`.
+            run: RunContext::new()
+                .with_baselines(std::sync::Arc::new(crate::baseline::reader::StoreReader)),
             first_change: std::sync::OnceLock::new(),
             progress: std::sync::Arc::new(progress::Silent),
         }

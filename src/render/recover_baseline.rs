@@ -61,6 +61,12 @@ fn functions(out: &mut String, plans: &[FunctionPlan]) {
         for i in &p.items {
             item(out, i);
         }
+        for r in &p.rotations.items {
+            let _ = writeln!(out, "  rotate   {} ({})", r.change.target, r.action);
+        }
+        for n in &p.rotations.notes {
+            let _ = writeln!(out, "  secrets: {n}");
+        }
     }
 }
 
@@ -120,8 +126,8 @@ pub fn text(r: &BaselineRecoverReport) -> String {
     let s = r.summary();
     let _ = writeln!(
         out,
-        "\nRecover to baseline: {} to restore, {} to remove, {} containment item(s) to lift, {} kept, {} held (restore by hand).",
-        s.restore, s.remove, s.lift, s.kept, s.held
+        "\nRecover to baseline: {} to restore, {} to remove, {} secret(s) to rotate, {} containment item(s) to lift, {} kept, {} held (restore by hand).",
+        s.restore, s.remove, s.rotate, s.lift, s.kept, s.held
     );
     if !r.dry_run && !r.remaining.is_empty() {
         let _ = writeln!(

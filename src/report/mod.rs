@@ -16,6 +16,7 @@
 mod changes;
 mod evidence;
 mod findings;
+mod indicators;
 mod open_items;
 mod records;
 #[cfg(test)]
@@ -31,6 +32,7 @@ use crate::state::{audit, IncidentId, StateError, StateStore, Trail};
 pub use changes::{ChangeEntry, ChangeStatus, Rotation};
 pub use evidence::{Artifact, Evidence};
 pub use findings::{Found, FunctionFindings, PlaintextVariable};
+pub use indicators::{FunctionIndicators, IndicatorEntry};
 pub use open_items::{OpenItem, OpenKind, PendingDecision};
 pub use records::RunInfo;
 pub use timeline::TimelineEntry;
@@ -87,6 +89,9 @@ pub struct IncidentReport {
     /// Names and ARNs only, never values.
     pub secrets_rotated: Vec<Rotation>,
     pub findings: Vec<FunctionFindings>,
+    /// What identify named as the attacker's changes (and what it judged
+    /// expected), per function.
+    pub indicators: Vec<FunctionIndicators>,
     pub changes: Vec<ChangeEntry>,
     pub evidence: Evidence,
     pub timeline: Vec<TimelineEntry>,
@@ -174,6 +179,7 @@ pub fn from_trail(incident: &str, trail: &Trail, generated_at: &str) -> Incident
         decisions_pending,
         secrets_rotated: changes::rotations(&changes),
         findings: findings::list(&records),
+        indicators: indicators::list(&records),
         evidence: evidence::list(&records),
         timeline: timeline::list(&records),
         changes,

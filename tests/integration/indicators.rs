@@ -371,16 +371,40 @@ impl Lab {
     // --------------------------------------------------------- the response
 
     fn run(&self, incident: &str) -> Value {
+        self.run_with(incident, &[])
+    }
+
+    /// A baseline of the victim (its deploy user's keys included) in the
+    /// test's directory `baselines`.
+    fn take_baseline(&self) {
+        let r = self.cx.run(&[
+            "--output",
+            "json",
+            "baseline",
+            "--target",
+            &self.f,
+            "--store",
+            "baselines",
+            "--deploy-user",
+            &self.user,
+        ]);
+        r.expect_code(0);
+        assert!(!r.stdout.contains(SECRET) && !r.stderr.contains(SECRET));
+    }
+
+    /// `run` with more playbook parameters (`NAME=VALUE`).
+    fn run_with(&self, incident: &str, extra: &[&str]) -> Value {
         let (f, since, users) = (
             format!("function={}", self.f),
             format!("since={}", self.since),
             format!("users={}", self.user),
         );
-        let run = self.cx.run(&[
+        let pb = pb();
+        let mut args = vec![
             "--output",
             "json",
             "run",
-            &pb(),
+            &pb,
             "--incident",
             incident,
             "-p",
@@ -396,7 +420,11 @@ impl Lab {
             "-p",
             &self.ev[2],
             "--yes",
-        ]);
+        ];
+        for p in extra {
+            args.extend(["-p", p]);
+        }
+        let run = self.cx.run(&args);
         assert!(
             !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
             "a variable's value leaked"
@@ -529,6 +557,171 @@ async fn refuses(lab: &Lab, incident: &str, kind: &str) -> Value {
     );
     assert_eq!(lab.cx.concurrency(&lab.f).await, Some(0));
     v
+}
+
+// ------------------------------------------------------------ baseline
+
+/// The indicators of `findings.json` in the evidence bucket.
+fn preserved(ev: &[(String, Value)]) -> Vec<Value> {
+    ev.iter()
+        .find(|(k, _)| k == "findings.json")
+        .map(|(_, v)| v["indicators"].as_array().cloned().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// A statement for a partner account, there before the baseline: known
+/// good, though the heuristics flag any foreign statement.
+async fn partner_statement(lab: &Lab) {
+    lab.cx
+        .lambda
+        .add_permission()
+        .function_name(&lab.f)
+        .statement_id("partner")
+        .action("lambda:InvokeFunction")
+        .principal(&lab.attacker)
+        .send()
+        .await
+        .expect("partner statement");
+}
+
+#[tokio::test]
+async fn with_a_baseline_each_drift_item_is_an_indicator_and_what_it_had_is_not() {
+    let lab = Lab::new().await;
+    partner_statement(&lab).await;
+    lab.take_baseline();
+    let layer = lab.malicious_layer().await;
+    lab.exec_wrapper().await;
+    lab.backdoor_statements().await;
+    let v = lab.run_with("INC-IOC-BASE", &["baseline_store=baselines"]);
+    let all = findings(&v);
+    let drift = |kind: &str, what: &str| {
+        assert!(
+            suspicious(&v, kind)
+                .iter()
+                .any(|f| f.contains(what) && f.contains("not in the baseline taken at")),
+            "{kind} {what} not reported as drift: {all:#?}"
+        );
+    };
+    drift("foreign_layer", &layer);
+    drift("exec_wrapper", "AWS_LAMBDA_EXEC_WRAPPER");
+    drift("endpoint_variable", "S3_ENDPOINT");
+    drift("public_statement", "`backdoor-anyone` on $LATEST");
+    drift("foreign_statement", "`backdoor-foreign` on live");
+    // The partner's statement was in the baseline: listed, expected.
+    let partner: Vec<&String> = all.iter().filter(|f| f.contains("`partner`")).collect();
+    assert!(
+        !partner.is_empty()
+            && partner
+                .iter()
+                .all(|f| f.starts_with("expected ") && f.contains("already had it")),
+        "{partner:#?}"
+    );
+    let ev = lab.evidence("INC-IOC-BASE").await;
+    let kept = preserved(&ev);
+    for kind in [
+        "foreign_layer",
+        "exec_wrapper",
+        "endpoint_variable",
+        "public_statement",
+        "foreign_statement",
+    ] {
+        assert!(
+            kept.iter()
+                .any(|i| i["kind"] == kind && i["source"] == "baseline" && i["suspicious"] == true),
+            "{kind}: {kept:#?}"
+        );
+    }
+    assert!(
+        kept.iter()
+            .filter(|i| i["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("`partner`"))
+            .all(|i| i["source"] == "heuristic" && i["suspicious"] == false),
+        "{kept:#?}"
+    );
+    // The incident report lists them, suspicious or expected, with their
+    // source; never a value.
+    let json = lab
+        .cx
+        .run(&["report", "--incident", "INC-IOC-BASE", "--format", "json"]);
+    json.expect_code(0);
+    let listed = &json.json()["report"]["indicators"][0];
+    assert_eq!(listed["function"], lab.arn().as_str(), "{listed}");
+    assert!(
+        listed["baseline"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("taken at"),
+        "{listed}"
+    );
+    let entries = listed["indicators"].as_array().expect("indicators");
+    assert!(
+        entries.iter().any(|i| i["kind"] == "foreign_layer"
+            && i["subject"] == lab.arn().as_str()
+            && i["suspicious"] == true
+            && i["source"] == "baseline"),
+        "{entries:#?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|i| i["kind"] == "foreign_statement" && i["suspicious"] == false),
+        "{entries:#?}"
+    );
+    let md = lab
+        .cx
+        .run(&["report", "--incident", "INC-IOC-BASE", "--format", "md"]);
+    md.expect_code(0);
+    assert!(
+        md.stdout.contains("## Indicators of compromise"),
+        "{}",
+        md.stdout
+    );
+    assert!(
+        md.stdout
+            .lines()
+            .any(|l| l.starts_with("| **SUSPICIOUS** | endpoint_variable |")
+                && l.contains("S3_ENDPOINT")
+                && l.ends_with("| baseline |")),
+        "{}",
+        md.stdout
+    );
+    let html = lab
+        .cx
+        .run(&["report", "--incident", "INC-IOC-BASE", "--format", "html"]);
+    html.expect_code(0);
+    assert!(html.stdout.contains("id=\"indicators\""));
+    for text in [&json.stdout, &md.stdout, &html.stdout] {
+        assert!(!text.contains(SECRET), "a value is in the report");
+    }
+    // Judged alike by recover: the layer and the variables still block.
+    refuses(&lab, "INC-IOC-BASE", "foreign_layer").await;
+}
+
+#[tokio::test]
+async fn the_same_changes_made_before_the_baseline_are_not_drift() {
+    let lab = Lab::new().await;
+    let layer = lab.malicious_layer().await;
+    lab.exec_wrapper().await;
+    lab.backdoor_statements().await;
+    lab.take_baseline();
+    let v = lab.run_with("INC-IOC-BASE-OLD", &["baseline_store=baselines"]);
+    let all = findings(&v);
+    assert!(
+        all.iter().any(|f| f.contains(&layer)),
+        "still listed: {all:#?}"
+    );
+    assert!(
+        all.iter()
+            .all(|f| !f.starts_with("SUSPICIOUS") && !f.contains("not in the baseline")),
+        "{all:#?}"
+    );
+    assert!(
+        step(&v, "indicators")["outputs"]["suspicious"] == 0,
+        "{}",
+        step(&v, "indicators")
+    );
 }
 
 // ------------------------------------------------------------ one each

@@ -659,3 +659,88 @@ async fn recover_baseline_resumes_after_a_crash_without_repeating_a_change() {
     ])
     .expect_code(0);
 }
+
+/// The AWSCURRENT version id of a secret, and how many versions it has.
+async fn secret_versions(cx: &TestContext, arn: &str) -> (String, usize) {
+    let sm = cx.secretsmanager().await;
+    let current = sm
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .expect("value")
+        .version_id()
+        .unwrap_or_default()
+        .to_string();
+    let ids = sm
+        .list_secret_version_ids()
+        .secret_id(arn)
+        .send()
+        .await
+        .expect("versions")
+        .versions()
+        .len();
+    (current, ids)
+}
+
+#[tokio::test]
+async fn recover_baseline_rotates_what_the_function_could_read_once() {
+    let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
+    let bucket = ev[0].trim_start_matches("forensic_bucket=").to_string();
+    let v = victim(&cx).await;
+    // Known-good: the role may read one secret.
+    let arn = crate::secrets_rotation::secret(
+        &cx,
+        &format!("{}/api-token", v.name),
+        "seeded-rb-token-31c9e0",
+    )
+    .await;
+    cx.iam
+        .put_role_policy()
+        .role_name(&v.role)
+        .policy_name("read-token")
+        .policy_document(format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"{arn}"}}]}}"#
+        ))
+        .send()
+        .await
+        .expect("inline");
+    let baseline = take(&cx, &v, STORE);
+    let s = Scene {
+        cx,
+        v,
+        bucket,
+        baseline,
+    };
+    attack::foreign_layer(&s).await;
+    throttle(&s, "INC-RB-SECRET");
+    let (before, count) = secret_versions(&s.cx, &arn).await;
+
+    let (code, dry) = recover(&s, "INC-RB-SECRET", &["--dry-run", "--generate-secrets"]);
+    assert_eq!(code, 2, "{dry:#}");
+    assert_eq!(dry["summary"]["rotate"], 1, "{dry:#}");
+    assert_eq!(
+        dry["functions"][0]["rotations"]["items"][0]["change"]["target"],
+        arn.as_str(),
+        "the plan lists the rotation: {dry:#}"
+    );
+    assert_eq!(
+        secret_versions(&s.cx, &arn).await.0,
+        before,
+        "a dry run rotates nothing"
+    );
+
+    let (code, done) = recover(&s, "INC-RB-SECRET", &["--yes", "--generate-secrets"]);
+    assert_eq!(code, 0, "{done:#}");
+    assert_eq!(done["summary"]["failed"], 0, "{done:#}");
+    let (after, n) = secret_versions(&s.cx, &arn).await;
+    assert_ne!(after, before, "rotated");
+    assert_eq!(n, count + 1, "exactly one new version");
+
+    // A second recovery plans nothing and rotates nothing more.
+    let (code, again) = recover(&s, "INC-RB-SECRET", &["--yes", "--generate-secrets"]);
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(again["summary"]["changes"], 0, "{again:#}");
+    assert_eq!(secret_versions(&s.cx, &arn).await, (after, n));
+}

@@ -375,6 +375,7 @@ mod tests {
         qualifiers::Qualifiers {
             aliases: [("live".to_string(), "2".to_string())].into(),
             versions: vec!["1".into(), "2".into()],
+            listed: vec![],
         }
     }
 

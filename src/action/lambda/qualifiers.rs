@@ -115,6 +115,19 @@ pub struct Qualifiers {
     /// Alias name → the version it points at.
     pub aliases: BTreeMap<String, String>,
     pub versions: Vec<String>,
+    /// Every version as listed (`$LATEST` included): what indicators
+    /// judge new code by.
+    pub listed: Vec<ListedVersion>,
+}
+
+/// One entry of ListVersionsByFunction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedVersion {
+    pub version: String,
+    pub arn: String,
+    pub code_sha256: String,
+    /// Lambda's `LastModified`, as it reports it.
+    pub last_modified: Option<String>,
 }
 
 impl Qualifiers {
@@ -183,6 +196,13 @@ pub async fn list(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Qualifiers, A
                 .filter(|v| *v != "$LATEST")
                 .map(str::to_string),
         );
+        out.listed
+            .extend(page.versions().iter().map(|v| ListedVersion {
+                version: v.version().unwrap_or("$LATEST").to_string(),
+                arn: v.function_arn().unwrap_or(&f.arn).to_string(),
+                code_sha256: v.code_sha256().unwrap_or_default().to_string(),
+                last_modified: v.last_modified().map(str::to_string),
+            }));
     }
     out.versions
         .sort_by_key(|v| v.parse::<u64>().unwrap_or(u64::MAX));
@@ -270,6 +290,7 @@ mod tests {
         let qs = Qualifiers {
             aliases: [("live".to_string(), "2".to_string())].into(),
             versions: vec!["1".into(), "2".into()],
+            listed: vec![],
         };
         assert_eq!(qs.names(), "$LATEST, live, 1, 2");
     }

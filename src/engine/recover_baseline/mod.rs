@@ -15,6 +15,7 @@
 //! command again.
 
 mod ops;
+mod secrets;
 
 use std::collections::BTreeSet;
 
@@ -34,6 +35,7 @@ use crate::plan::Change;
 use crate::state::{AuditEvent, JournalEvent, JournalRecord};
 
 pub use ops::Op;
+pub use secrets::{RotationItem, Rotations};
 
 /// The journal's step name for these changes.
 pub const STEP: &str = "recover-baseline";
@@ -83,8 +85,18 @@ pub struct FunctionPlan {
     /// Where the baseline came from and when it was taken.
     pub baseline_taken_at: String,
     pub items: Vec<BaselineItem>,
+    /// The secrets and parameters it could read, rotated after the
+    /// restore (each once per incident).
+    pub rotations: Rotations,
     #[serde(skip)]
     baseline: Box<Baseline>,
+}
+
+impl FunctionPlan {
+    /// Changes this function's part makes: restores, removals, rotations.
+    pub fn changes(&self) -> usize {
+        self.items.iter().filter(|i| i.is_change()).count() + self.rotations.items.len()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +146,8 @@ pub struct BaselineSummary {
     pub changes: usize,
     pub restore: usize,
     pub remove: usize,
+    /// Secrets and parameters to rotate.
+    pub rotate: usize,
     pub kept: usize,
     pub held: usize,
     pub lift: usize,
@@ -153,14 +167,16 @@ impl BaselineRecoverReport {
             count(BaselineItemStatus::Remove),
         );
         let lift = self.lift.pending();
+        let rotate: usize = self.functions.iter().map(|f| f.rotations.items.len()).sum();
         let failed = self.outcomes.iter().filter(|o| !o.ok).count()
             + self.lift.outcomes.iter().filter(|o| !o.ok).count();
         let applied = self.outcomes.iter().filter(|o| o.ok).count()
             + self.lift.outcomes.iter().filter(|o| o.ok).count();
         BaselineSummary {
-            changes: restore + remove + lift,
+            changes: restore + remove + rotate + lift,
             restore,
             remove,
+            rotate,
             kept: count(BaselineItemStatus::Kept),
             held: count(BaselineItemStatus::Held),
             lift,
@@ -269,6 +285,7 @@ impl Session {
         store: &BaselineStore,
         functions: &[String],
         key: &EnvKey,
+        generate_secrets: bool,
     ) -> Result<Vec<FunctionPlan>, EngineError> {
         let started_at = self.incident().meta.started_at.clone();
         let mut plans = Vec::new();
@@ -306,10 +323,12 @@ impl Session {
                     json!({"id": i.id, "function": i.function, "status": i.status, "op": i.op, "baseline": i.drift.baseline, "current": i.drift.current, "reason": i.reason}),
                 )?;
             }
+            let rotations = self.plan_rotations(f, generate_secrets).await?;
             plans.push(FunctionPlan {
                 function: f.clone(),
                 baseline_taken_at: b.taken_at.clone(),
                 items,
+                rotations,
                 baseline: Box::new(b),
             });
         }
@@ -462,10 +481,7 @@ impl Session {
         forensic_bucket: Option<&str>,
     ) -> Result<BaselineRecoverReport, EngineError> {
         let mut outcomes = Vec::new();
-        let changes: usize = plans
-            .iter()
-            .map(|p| p.items.iter().filter(|i| i.is_change()).count())
-            .sum();
+        let changes: usize = plans.iter().map(FunctionPlan::changes).sum();
         let needs_evidence = plans.iter().any(|p| {
             p.items
                 .iter()
@@ -523,6 +539,11 @@ impl Session {
                         continue;
                     }
                     outcomes.push(self.apply_item(plan, item, evidence.as_ref(), key).await);
+                }
+                // After the restore: the attacker's code no longer runs
+                // to read a new value.
+                for r in &plan.rotations.items {
+                    outcomes.push(self.apply_rotation(r).await);
                 }
             }
         }

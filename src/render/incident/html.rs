@@ -173,6 +173,36 @@ impl IncidentView for Html {
             }
             let _ = writeln!(o, "</ul>");
         }
+        if !r.indicators.is_empty() {
+            let _ = writeln!(o, "<h2>Indicators of compromise</h2><table id=\"indicators\"><tr><th>function</th><th></th><th>kind</th><th>subject</th><th>what</th><th>why</th><th>who, when</th><th>source</th></tr>");
+            for f in &r.indicators {
+                for i in &f.indicators {
+                    let who = [i.actor.as_deref(), i.when.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" at ");
+                    let source = serde_json::to_value(i.source)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        o,
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        escape(&f.function),
+                        if i.suspicious { "<b>SUSPICIOUS</b>" } else { "expected" },
+                        escape(&i.kind),
+                        escape(&i.subject),
+                        escape(&i.detail),
+                        if i.active { "" } else { " (no longer in effect)" },
+                        escape(&i.why),
+                        escape(&who),
+                        escape(&source)
+                    );
+                }
+            }
+            let _ = writeln!(o, "</table>");
+        }
         let _ = writeln!(o, "<h2>Findings</h2>");
         for f in &r.findings {
             let names = |xs: &[crate::report::Found]| {

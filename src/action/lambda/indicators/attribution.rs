@@ -12,7 +12,7 @@ use super::model::{Indicator, Kind, Source};
 pub fn resource_name(i: &Indicator) -> String {
     let r = i.resource.as_str();
     match i.kind {
-        Kind::AdminInlinePolicy | Kind::RogueRule | Kind::AccessKey => {
+        Kind::AdminInlinePolicy | Kind::RolePolicyChanged | Kind::RogueRule | Kind::AccessKey => {
             r.rsplit('/').next().unwrap_or(r).to_string()
         }
         Kind::ForeignEventSource => i.artifact["uuid"].as_str().unwrap_or(r).to_string(),

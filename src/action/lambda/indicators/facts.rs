@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::action::iam::role;
 use crate::action::lambda::function::FunctionRef;
 use crate::action::lambda::public_access::reading;
-use crate::action::lambda::qualifiers::Qualifier;
+use crate::action::lambda::qualifiers::{self, Qualifier};
 use crate::action::{ActionError, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
@@ -109,56 +109,33 @@ fn smithy_time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> 
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
-async fn versions(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Vec<Version>, ActionError> {
-    let mut out = Vec::new();
-    let mut pages = cx
-        .aws
-        .lambda
-        .list_versions_by_function()
-        .function_name(&f.name)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            classify(
-                "ListVersionsByFunction",
-                "lambda:ListVersionsByFunction",
-                &f.arn,
-                e,
-            )
-        })?;
-        for v in page.versions() {
-            out.push(Version {
-                version: v.version().unwrap_or("$LATEST").to_string(),
-                arn: v.function_arn().unwrap_or(&f.arn).to_string(),
-                code_sha256: v.code_sha256().unwrap_or_default().to_string(),
-                last_modified: v.last_modified().and_then(parse_lambda_time),
-            });
-        }
-    }
-    Ok(out)
-}
-
-async fn aliases(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Vec<Alias>, ActionError> {
-    let mut out = Vec::new();
-    let mut pages = cx
-        .aws
-        .lambda
-        .list_aliases()
-        .function_name(&f.name)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify("ListAliases", "lambda:ListAliases", &f.arn, e))?;
-        for a in page.aliases() {
-            out.push(Alias {
-                name: a.name().unwrap_or_default().to_string(),
-                arn: a.alias_arn().unwrap_or_default().to_string(),
-                version: a.function_version().unwrap_or_default().to_string(),
-            });
-        }
-    }
-    Ok(out)
+/// Versions (with their code) and aliases, from the one qualifier
+/// listing every Lambda action shares.
+async fn versions_and_aliases(
+    cx: &StepContext<'_>,
+    f: &FunctionRef,
+) -> Result<(Vec<Version>, Vec<Alias>), ActionError> {
+    let q = qualifiers::list(cx, f).await?;
+    let versions = q
+        .listed
+        .into_iter()
+        .map(|v| Version {
+            version: v.version,
+            arn: v.arn,
+            code_sha256: v.code_sha256,
+            last_modified: v.last_modified.as_deref().and_then(parse_lambda_time),
+        })
+        .collect();
+    let aliases = q
+        .aliases
+        .into_iter()
+        .map(|(name, version)| Alias {
+            arn: format!("{}:{name}", f.arn),
+            name,
+            version,
+        })
+        .collect();
+    Ok((versions, aliases))
 }
 
 /// Every mapping whose function is this one (qualified or not).
@@ -339,8 +316,7 @@ pub async fn read(
         }
         facts.env_names = names;
     }
-    facts.versions = versions(cx, f).await?;
-    facts.aliases = aliases(cx, f).await?;
+    (facts.versions, facts.aliases) = versions_and_aliases(cx, f).await?;
     // The same reading `lambda.remove_public_access` makes: every
     // qualifier's statements and URL.
     let r = reading::read(cx, f).await;

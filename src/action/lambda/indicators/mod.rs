@@ -1,5 +1,6 @@
 //! Indicators of compromise (issue 13): what the attacker changed, judged
-//! without a baseline, attributed with CloudTrail where it can be read.
+//! against a baseline when one is given (`drift`) and by heuristics that
+//! need none otherwise, attributed with CloudTrail where it can be read.
 //!
 //! `assess` is the library entry: the identify step (`lambda.indicators`),
 //! the evidence writer (`evidence.snapshot_indicators`), containment
@@ -12,6 +13,7 @@
 
 pub mod action;
 pub mod attribution;
+pub mod drift;
 pub mod facts;
 pub mod heuristics;
 pub mod model;
@@ -50,7 +52,7 @@ pub const PARAMS: [ParamDef; 7] = [
         .optional(),
     ParamDef::new("lookup_api", ValueType::Boolean, "name who made each change from CloudTrail LookupEvents (default true; a failed lookup is reported, never fatal)")
         .optional(),
-    ParamDef::new("baseline_store", ValueType::String, "reserved for the baseline module (drift from a known-good snapshot); not read yet")
+    ParamDef::new("baseline_store", ValueType::String, "a baseline store (DIR or s3://BUCKET/PREFIX): the drift from the function's newest baseline taken before the incident started is reported, each item suspicious or expected (empty: heuristics only)")
         .optional(),
 ];
 
@@ -91,10 +93,8 @@ pub struct IndicatorArgs {
     pub deployers: Vec<String>,
     #[serde(default = "yes")]
     pub lookup_api: bool,
-    /// Accepted and not read yet: the baseline module (another branch)
-    /// adds its drift as `Source::Baseline` indicators once merged.
+    /// Where baselines are kept; empty or absent: heuristics only.
     #[serde(default)]
-    #[allow(dead_code)]
     pub baseline_store: Option<String>,
 }
 
@@ -142,22 +142,73 @@ pub fn since(cx: &StepContext<'_>, args: &IndicatorArgs) -> Result<DateTime<Utc>
 pub async fn assess(cx: &StepContext<'_>, args: &IndicatorArgs) -> Result<Assessment, ActionError> {
     let f = args.function.resolve(cx)?;
     let since = since(cx, args)?;
+    let store = args.baseline_store.as_deref().filter(|s| !s.is_empty());
     let key = format!(
-        "indicators {} {} {:?} {:?} {}",
-        f.arn, since, args.users, args.deployers, args.lookup_api
+        "indicators {} {} {:?} {:?} {} {:?}",
+        f.arn, since, args.users, args.deployers, args.lookup_api, store
     );
     cx.run
         .planned_read(cx.fresh, key, async {
             let facts = facts::read(cx, &f, &args.users).await?;
-            let mut indicators = heuristics::evaluate(&facts, since);
+            let heuristic = heuristics::evaluate(&facts, since);
+            let (mut indicators, flagged, baseline) = match store {
+                None => (heuristic, Vec::new(), String::new()),
+                Some(store) => match read_baseline(cx, store, &f.name).await {
+                    Ok(Some(b)) => {
+                        let place = drift::Place {
+                            account: &facts.account,
+                            function_arn: &facts.function_arn,
+                            role_arn: facts.role_arn.as_deref(),
+                        };
+                        let (i, flagged) = drift::judge(&b, heuristic, &place, cx.history);
+                        let note = format!(
+                            "taken at {} (in {}): {} drift item(s)",
+                            b.taken_at,
+                            b.store,
+                            b.drift.len()
+                        );
+                        (i, flagged, note)
+                    }
+                    Ok(None) => (
+                        heuristic,
+                        Vec::new(),
+                        format!(
+                            "none in {store} taken before the incident started ({}): judged by heuristics",
+                            cx.incident_started_at
+                        ),
+                    ),
+                    // Like CloudTrail below: an unreadable baseline leaves
+                    // the heuristics, never an unidentified function.
+                    Err(e) => (
+                        heuristic,
+                        Vec::new(),
+                        format!("not read: {e} (hint: {}); judged by heuristics", e.hint()),
+                    ),
+                },
+            };
+            // What the baseline already had is known-good: only the drift
+            // (listed first by `judge`) and, without a baseline, every
+            // heuristic finding is attributed.
+            let attributable = if flagged.is_empty() {
+                indicators.len()
+            } else {
+                indicators
+                    .iter()
+                    .take_while(|i| i.source == Source::Baseline)
+                    .count()
+            };
             let cloudtrail = if !args.lookup_api {
                 "not read (`lookup_api: false`)".to_string()
-            } else if indicators.is_empty() {
+            } else if attributable == 0 {
                 "not needed: nothing to attribute".to_string()
             } else {
-                match events(cx, &f.name, &facts, &indicators, since).await {
+                match events(cx, &f.name, &facts, &indicators[..attributable], since).await {
                     Ok(events) => {
-                        attribution::attribute(&mut indicators, &events, &args.deployers);
+                        attribution::attribute(
+                            &mut indicators[..attributable],
+                            &events,
+                            &args.deployers,
+                        );
                         format!("LookupEvents read: {} event(s) in the window", events.len())
                     }
                     // A failed read for attribution is reported, never a
@@ -165,14 +216,40 @@ pub async fn assess(cx: &StepContext<'_>, args: &IndicatorArgs) -> Result<Assess
                     Err(e) => format!("not read: {e} (hint: {})", e.hint()),
                 }
             };
+            drift::keep_suspicious(&mut indicators, &flagged);
             Ok(Assessment {
                 function_arn: f.arn.clone(),
                 since: since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 indicators,
                 cloudtrail,
                 facts: facts::to_json(&facts),
+                baseline,
             })
         })
+        .await
+}
+
+/// The drift from the newest baseline before the incident started, read
+/// by the reader the engine gave the run (`drift` says why a port).
+async fn read_baseline(
+    cx: &StepContext<'_>,
+    store: &str,
+    function: &str,
+) -> Result<Option<drift::BaselineDrift>, ActionError> {
+    let Some(reader) = cx.run.baselines() else {
+        return Err(ActionError::input(
+            "this entry point reads no baselines",
+            "run the playbook with `firebreak run` (or the responder), which reads them",
+        ));
+    };
+    reader
+        .read(
+            cx.aws,
+            &cx.caller.account,
+            store,
+            function,
+            cx.incident_started_at,
+        )
         .await
 }
 

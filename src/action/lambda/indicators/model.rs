@@ -2,8 +2,8 @@
 //!
 //! Three sources feed the same type: heuristics that need no baseline
 //! (`heuristics`), CloudTrail (`attribution`: who made the change, when),
-//! and, once the baseline module is wired in, the drift from a known-good
-//! snapshot (`Source::Baseline`). Consumers (the identify step, the
+//! and the drift from a known-good snapshot (`Source::Baseline`, judged in
+//! `drift`). Consumers (the identify step, the
 //! evidence writer, containment, `recover`) read only this type.
 
 use serde::{Deserialize, Serialize};
@@ -38,8 +38,27 @@ pub enum Kind {
     RogueFunction,
     /// An EventBridge rule invoking such a function.
     RogueRule,
-    /// An access key created inside the window for a named user.
+    /// An access key created inside the window for a named user (or, with
+    /// a baseline, one the baseline did not have).
     AccessKey,
+    // Drift from a baseline that no heuristic above names more precisely.
+    /// Runtime, handler, role, timeout, memory or description.
+    ConfigurationChanged,
+    /// The layer list of `$LATEST`.
+    LayerChanged,
+    /// An environment variable added, removed or given another value.
+    VariableChanged,
+    /// A version published since the baseline.
+    VersionPublished,
+    /// A resource-policy statement added, removed or changed.
+    StatementChanged,
+    /// A function URL added, removed or changed.
+    UrlChanged,
+    /// An event source mapping added, removed, enabled or disabled.
+    EventSourceChanged,
+    TagChanged,
+    /// The execution role's trust, inline or attached policies.
+    RolePolicyChanged,
 }
 
 impl Kind {
@@ -58,6 +77,15 @@ impl Kind {
             Kind::RogueFunction => "rogue_function",
             Kind::RogueRule => "rogue_rule",
             Kind::AccessKey => "access_key",
+            Kind::ConfigurationChanged => "configuration_changed",
+            Kind::LayerChanged => "layer_changed",
+            Kind::VariableChanged => "variable_changed",
+            Kind::VersionPublished => "version_published",
+            Kind::StatementChanged => "statement_changed",
+            Kind::UrlChanged => "url_changed",
+            Kind::EventSourceChanged => "event_source_changed",
+            Kind::TagChanged => "tag_changed",
+            Kind::RolePolicyChanged => "role_policy_changed",
         }
     }
 
@@ -77,6 +105,29 @@ impl Kind {
             Kind::RogueFunction => &["CreateFunction"],
             Kind::RogueRule => &["PutTargets", "PutRule"],
             Kind::AccessKey => &["CreateAccessKey"],
+            Kind::ConfigurationChanged | Kind::LayerChanged | Kind::VariableChanged => {
+                &["UpdateFunctionConfiguration"]
+            }
+            Kind::VersionPublished => &["PublishVersion"],
+            Kind::StatementChanged => &["AddPermission", "RemovePermission"],
+            Kind::UrlChanged => &[
+                "CreateFunctionUrlConfig",
+                "UpdateFunctionUrlConfig",
+                "DeleteFunctionUrlConfig",
+            ],
+            Kind::EventSourceChanged => &[
+                "CreateEventSourceMapping",
+                "UpdateEventSourceMapping",
+                "DeleteEventSourceMapping",
+            ],
+            Kind::TagChanged => &["TagResource", "UntagResource"],
+            Kind::RolePolicyChanged => &[
+                "PutRolePolicy",
+                "DeleteRolePolicy",
+                "AttachRolePolicy",
+                "DetachRolePolicy",
+                "UpdateAssumeRolePolicy",
+            ],
         }
     }
 
@@ -94,7 +145,7 @@ impl Kind {
 pub enum Source {
     /// A rule that needs no baseline.
     Heuristic,
-    /// The drift from a known-good snapshot (wired by the baseline module).
+    /// The drift from a known-good snapshot taken before the incident.
     Baseline,
     /// Found, or confirmed, in CloudTrail.
     Cloudtrail,
@@ -176,6 +227,10 @@ pub struct Assessment {
     /// What the judgement was made from (`facts::to_json`: names, ARNs and
     /// hashes; never a variable's value).
     pub facts: Value,
+    /// Which baseline the drift was judged against, or why none was
+    /// (empty: no `baseline_store` given; heuristics only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub baseline: String,
 }
 
 impl Assessment {

@@ -317,6 +317,7 @@ mod tests {
         Qualifiers {
             aliases: [("live".to_string(), "2".to_string())].into(),
             versions: vec!["1".into(), "2".into()],
+            listed: vec![],
         }
     }
 

@@ -117,6 +117,7 @@ impl IncidentView for Markdown {
         to_do::open_items(&mut out, r);
         to_do::decisions(&mut out, r);
         to_do::rotated(&mut out, r);
+        to_do::indicators(&mut out, r);
         to_do::findings(&mut out, r);
         record::changes(&mut out, r);
         record::evidence(&mut out, r);

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{code, list_or_none};
+use super::{cell, code, list_or_none};
 use crate::report::{ChangeStatus, Found, FunctionFindings, IncidentReport, OpenKind};
 
 pub(super) fn open_items(out: &mut String, r: &IncidentReport) {
@@ -93,6 +93,64 @@ fn found_line(out: &mut String, label: &str, found: &[Found]) {
         .map(|f| format!("{} ({})", code(&f.resource), f.from.join("; ")))
         .collect();
     let _ = writeln!(out, "- **{label}:** {}", items.join(", "));
+}
+
+/// Shown only for incidents whose playbook identified indicators.
+pub(super) fn indicators(out: &mut String, r: &IncidentReport) {
+    if r.indicators.is_empty() {
+        return;
+    }
+    out.push_str("## Indicators of compromise\n\n");
+    for f in &r.indicators {
+        let _ = writeln!(
+            out,
+            "### {} (observed {}, window from {})\n",
+            code(&f.function),
+            f.observed_at,
+            f.window_start
+        );
+        if !f.baseline.is_empty() {
+            let _ = writeln!(out, "- **Baseline:** {}", f.baseline);
+        }
+        let _ = writeln!(out, "- **CloudTrail:** {}\n", f.cloudtrail);
+        if f.indicators.is_empty() {
+            out.push_str("None found.\n\n");
+            continue;
+        }
+        out.push_str("| | kind | subject | what | why | who, when | source |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+        for i in &f.indicators {
+            let mark = if i.suspicious {
+                "**SUSPICIOUS**"
+            } else {
+                "expected"
+            };
+            let who = match (&i.actor, &i.when) {
+                (Some(a), Some(w)) => format!("{a} at {w}"),
+                (Some(a), None) => a.clone(),
+                (None, Some(w)) => w.clone(),
+                (None, None) => String::new(),
+            };
+            let detail = if i.active {
+                i.detail.clone()
+            } else {
+                format!("{} (no longer in effect)", i.detail)
+            };
+            let source = serde_json::to_value(i.source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {mark} | {} | {} | {} | {} | {} | {source} |",
+                i.kind,
+                code(&i.subject),
+                cell(&detail),
+                cell(&i.why),
+                cell(&who)
+            );
+        }
+        out.push('\n');
+    }
 }
 
 pub(super) fn findings(out: &mut String, r: &IncidentReport) {
