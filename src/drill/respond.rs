@@ -272,8 +272,11 @@ async fn to_baseline(
             baselined.join(", ")
         )));
     }
+    // Generated values are safe here: the lab's secrets are the drill's
+    // own, and one containment already rotated is not rotated again (the
+    // incident's rotation token).
     let plans = session
-        .plan_recover_baseline(&baselines.store, functions, &baselines.key)
+        .plan_recover_baseline(&baselines.store, functions, &baselines.key, true)
         .await?;
     Ok(session
         .execute_recover_baseline(
