@@ -452,19 +452,28 @@ impl Session {
                     detail,
                 }
             }
-            Err(e) => {
-                if !e.outcome_unknown() {
-                    let mut failed = record(JournalEvent::Failed);
-                    failed.error = Some(e.to_string());
-                    let _ = self.incident().journal.append(failed);
-                }
-                let _ = self.audit(
-                    AuditEvent::Error,
-                    Some(STEP),
-                    json!({"id": item.id, "message": e.to_string(), "hint": e.hint()}),
-                );
-                fail(format!("{e} (hint: {})", e.hint()))
-            }
+            Err(e) => self.not_applied(&item.id, record(JournalEvent::Failed), &e),
+        }
+    }
+
+    /// A baseline change (a restore or a rotation) that did not go
+    /// through. The journal says failed only when AWS answered: an unknown
+    /// outcome stays in doubt, so the next run re-observes it instead of
+    /// trusting either answer.
+    fn not_applied(&self, id: &str, mut failed: JournalRecord, e: &ActionError) -> BaselineOutcome {
+        if !e.outcome_unknown() {
+            failed.error = Some(e.to_string());
+            let _ = self.incident().journal.append(failed);
+        }
+        let _ = self.audit(
+            AuditEvent::Error,
+            Some(STEP),
+            json!({"id": id, "message": e.to_string(), "hint": e.hint()}),
+        );
+        BaselineOutcome {
+            id: id.to_string(),
+            ok: false,
+            detail: format!("{e} (hint: {})", e.hint()),
         }
     }
 

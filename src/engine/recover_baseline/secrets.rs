@@ -163,19 +163,7 @@ impl Session {
                     detail: "rotated for this incident (never restored)".into(),
                 }
             }
-            Err(e) => {
-                if !e.outcome_unknown() {
-                    let mut failed = record(JournalEvent::Failed);
-                    failed.error = Some(e.to_string());
-                    let _ = self.incident().journal.append(failed);
-                }
-                let _ = self.audit(
-                    AuditEvent::Error,
-                    Some(STEP),
-                    json!({"id": id, "message": e.to_string(), "hint": e.hint()}),
-                );
-                fail(format!("{e} (hint: {})", e.hint()))
-            }
+            Err(e) => self.not_applied(&id, record(JournalEvent::Failed), &e),
         }
     }
 }
