@@ -27,39 +27,22 @@ pub struct Victim {
     pub mapping: String,
 }
 
-pub fn events(cx: &TestContext) -> aws_sdk_eventbridge::Client {
-    aws_sdk_eventbridge::Client::from_conf(
-        aws_sdk_eventbridge::Config::builder()
-            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
-            .region(aws_sdk_eventbridge::config::Region::new(REGION))
-            .endpoint_url(&cx.endpoint)
-            .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
-                &cx.account,
-                "test",
-                None,
-                None,
-                "tests",
-            ))
-            .build(),
-    )
+pub async fn events(cx: &TestContext) -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::new(&cx.sdk_config().await)
 }
 
 pub async fn victim(cx: &TestContext) -> Victim {
     let name = cx.unique("orders");
     let role = format!("{name}-role");
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     let role_arn = cx
-        .iam
-        .create_role()
-        .role_name(&role)
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .expect("role")
-        .role()
-        .expect("role")
-        .arn()
-        .to_string();
+        .lambda_role(
+            &role,
+            &[(
+                "write-logs",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}]}"#,
+            )],
+        )
+        .await;
     let managed = cx
         .iam
         .create_policy()
@@ -75,14 +58,6 @@ pub async fn victim(cx: &TestContext) -> Victim {
         .send()
         .await
         .expect("attach");
-    cx.iam
-        .put_role_policy()
-        .role_name(&role)
-        .policy_name("write-logs")
-        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}]}"#)
-        .send()
-        .await
-        .expect("inline");
     let arn = cx
         .create_function_full(
             &name,
@@ -132,7 +107,7 @@ pub async fn victim(cx: &TestContext) -> Victim {
         .await
         .expect("key");
     let rule = format!("{name}-nightly");
-    let ev = events(cx);
+    let ev = events(cx).await;
     ev.put_rule()
         .name(&rule)
         .schedule_expression("rate(1 day)")

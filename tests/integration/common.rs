@@ -211,9 +211,9 @@ impl TestContext {
         self.create_function_full(name, role_arn, &[]).await
     }
 
-    /// A role with two managed policies (one of them broad: `Allow * on *`)
-    /// and two inline policies, the way a real execution role accretes them.
-    pub async fn seed_role(&self, name: &str) -> String {
+    /// A role Lambda can assume, with these inline policies (name,
+    /// document). Returns its ARN.
+    pub async fn lambda_role(&self, name: &str, inline: &[(&str, &str)]) -> String {
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
         let arn = self
             .iam
@@ -227,6 +227,23 @@ impl TestContext {
             .expect("role")
             .arn()
             .to_string();
+        for (policy, doc) in inline {
+            self.iam
+                .put_role_policy()
+                .role_name(name)
+                .policy_name(*policy)
+                .policy_document(*doc)
+                .send()
+                .await
+                .expect("inline policy");
+        }
+        arn
+    }
+
+    /// A role with two managed policies (one of them broad: `Allow * on *`)
+    /// and two inline policies, the way a real execution role accretes them.
+    pub async fn seed_role(&self, name: &str) -> String {
+        let arn = self.lambda_role(name, &[]).await;
         for (policy, doc) in [
             (
                 format!("{name}-read-bucket"),

@@ -47,27 +47,15 @@ impl Lab {
         let ev = cx.evidence_params().await;
         let f = cx.unique("victim");
         let role = format!("{f}-role");
-        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
         let role_arn = cx
-            .iam
-            .create_role()
-            .role_name(&role)
-            .assume_role_policy_document(trust)
-            .send()
-            .await
-            .expect("role")
-            .role()
-            .expect("role")
-            .arn()
-            .to_string();
-        cx.iam
-            .put_role_policy()
-            .role_name(&role)
-            .policy_name("write-logs")
-            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}]}"#)
-            .send()
-            .await
-            .expect("inline");
+            .lambda_role(
+                &role,
+                &[(
+                    "write-logs",
+                    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}]}"#,
+                )],
+            )
+            .await;
         cx.create_function_full(&f, &role_arn, &[("DB_PASSWORD", SECRET)])
             .await;
         let v1 = cx.publish_version(&f, "v1").await;

@@ -251,7 +251,7 @@ mod attack {
     pub async fn rogue_function(s: &Scene) -> String {
         let miner = format!("{}-miner", s.v.name);
         let arn = s.cx.create_function_full(&miner, &s.v.role_arn, &[]).await;
-        let ev = events(&s.cx);
+        let ev = events(&s.cx).await;
         let rule = format!("{}-every-minute", s.v.name);
         ev.put_rule()
             .name(&rule)
