@@ -6,6 +6,7 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 
 use crate::engine::recover::{ItemStatus, RecoverItem, RecoverReport};
+use crate::evidence::audit_copy::AuditCopy;
 use crate::plan::short;
 
 fn mark(s: ItemStatus) -> &'static str {
@@ -93,14 +94,19 @@ pub fn text(r: &RecoverReport) -> String {
     }) {
         out.push_str("Note: asynchronous invocations queued while the function was throttled will run once its concurrency returns.\n");
     }
-    if let Some(c) = &r.audit_copy {
+    custody_line(&mut out, r.audit_copy.as_ref());
+    out
+}
+
+/// Where a recover run's audit trail went (both kinds of recover).
+pub(crate) fn custody_line(out: &mut String, copy: Option<&AuditCopy>) {
+    if let Some(c) = copy {
         let _ = writeln!(
             out,
             "Chain of custody: audit trail ({} lines, sha256 {}) copied to s3://{}/{}",
             c.lines, c.sha256, c.bucket, c.key
         );
     }
-    out
 }
 
 pub fn json(r: &RecoverReport) -> String {

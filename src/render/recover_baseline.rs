@@ -136,13 +136,7 @@ pub fn text(r: &BaselineRecoverReport) -> String {
             r.remaining.join(", ")
         );
     }
-    if let Some(c) = &r.audit_copy {
-        let _ = writeln!(
-            out,
-            "Chain of custody: audit trail ({} lines, sha256 {}) copied to s3://{}/{}",
-            c.lines, c.sha256, c.bucket, c.key
-        );
-    }
+    super::recover::custody_line(&mut out, r.audit_copy.as_ref());
     out
 }
 
