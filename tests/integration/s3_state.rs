@@ -209,14 +209,18 @@ async fn a_live_holder_keeps_its_lease_past_its_term_by_the_heartbeat() {
     let cx = TestContext::new().await;
     let (_, url) = state_bucket(&cx, "heartbeat").await;
     let i = id("INC-BEAT");
-    let short = LeaseTerms::new(Duration::from_secs(1));
+    // A 4 s term (heartbeat every 1 s): under the full suite's load a
+    // LocalStack S3 write can take most of a second, and a 1 s term left
+    // the heartbeat no slack (seen once in CI as a takeover by B).
+    const TERM: Duration = Duration::from_secs(4);
+    let short = LeaseTerms::new(TERM);
     let a = store(&cx, &url, short).await;
     let b = store(&cx, &url, short).await;
     let held = a.lock(&i, Holder::current("responder A")).unwrap();
     let before = held.lease().expires_at;
     // Three terms without any call from the holder: only the heartbeat
     // keeps the lease.
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(TERM * 3);
     assert!(matches!(
         b.lock(&i, Holder::current("responder B")),
         Err(StateError::Locked { .. })
