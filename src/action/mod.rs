@@ -289,7 +289,7 @@ pub trait Action: Send + Sync {
 
 #[cfg(test)]
 mod tests {
-    use super::spec::{ParamDef, ValueType};
+    use super::spec::{HarmOrder, ParamDef, ValueType};
     use super::*;
     use serde_json::json;
 
@@ -298,6 +298,8 @@ mod tests {
         summary: "",
         mutating: false,
         stops_harm: false,
+        harm_order: HarmOrder::Access,
+        own_state: false,
         params: &[
             ParamDef::new("function", ValueType::String, "").check(lambda::function::check_literal),
             ParamDef::new("value", ValueType::Integer, "")

@@ -212,6 +212,27 @@ impl OutputDef {
     }
 }
 
+/// Where a harm-stopping step goes among one target's harm-stopping steps
+/// (issue 15): the change that stops the most harm soonest goes first,
+/// whatever the playbook's order, so a deny on a role shared by a hundred
+/// functions is not queued behind a throttle and a statement removal. The
+/// plan keeps the playbook's order; only applying follows this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HarmOrder {
+    /// Keeps in evidence what the later steps remove (the attacker's
+    /// artifacts): it must precede them.
+    Preserve,
+    /// Stops every function that shares the resource at once (a deny on
+    /// a role).
+    Shared,
+    /// Stops the function itself (concurrency 0).
+    Function,
+    /// Closes one way in (public access, event sources, keys, secrets);
+    /// steps that do not stop harm have this too, and it is never read
+    /// for them.
+    Access,
+}
+
 /// Everything static about one action.
 #[derive(Debug)]
 pub struct ActionSpec {
@@ -223,6 +244,14 @@ pub struct ActionSpec {
     /// disable keys): across several targets these go first, for all of
     /// them, before anything else.
     pub stops_harm: bool,
+    pub harm_order: HarmOrder,
+    /// It observes only state that belongs to the target function itself
+    /// (its concurrency, resource policies, URLs, event source mappings),
+    /// which no other target's steps change. Where the plan was made by
+    /// the same target's run a moment before its changes (`run --yes`),
+    /// that observation stands for the re-read before the change; state
+    /// that targets share (a role, a user, a secret) is always read again.
+    pub own_state: bool,
     pub params: &'static [ParamDef],
     pub outputs: &'static [OutputDef],
     /// IAM actions the caller needs (plan needs the read ones only).

@@ -8,12 +8,26 @@ use serde_json::{json, Map, Value};
 use super::planning::backoff;
 use super::report::{Aborted, ChangeOutcome, Outcome, RunReport, StepFailure};
 use super::{find_step, EngineError, Session};
+use crate::action::spec::HarmOrder;
 use crate::action::{Observation, Receipt};
 use crate::hooks;
 use crate::plan::{short, Change, Plan, StepPlan, StepStatus};
 use crate::playbook::model::OnError;
 use crate::playbook::{Playbook, Step};
 use crate::state::{JournalEvent, JournalRecord};
+
+/// When a step reads AWS again right before its changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reread {
+    /// Always: the plan may be minutes old (it was confirmed, or saved).
+    Always,
+    /// Only for state other targets may change (`ActionSpec::own_state`):
+    /// the plan was made by this target's own run a moment ago (`run
+    /// --yes`), so its observation of the function's own state is as
+    /// recent as a re-read would be, and the re-read would only spend the
+    /// quota every other target is waiting for (issue 15).
+    SharedState,
+}
 
 /// What one step's changes came to.
 pub(crate) struct StepApplied {
@@ -47,6 +61,16 @@ pub(crate) struct TargetProgress {
     pub aborted_at: Option<String>,
 }
 
+/// Where a step is applied among the steps applied together with it.
+fn apply_rank(step: &Step) -> HarmOrder {
+    let spec = step.action.spec();
+    if spec.stops_harm {
+        spec.harm_order
+    } else {
+        HarmOrder::Access
+    }
+}
+
 pub(crate) fn target_function(plan: &Plan) -> Option<String> {
     plan.params
         .get("function")
@@ -74,6 +98,7 @@ impl Session {
         &self,
         plan: &Plan,
         playbook: &Playbook,
+        reread: Reread,
         select: impl Fn(&Step) -> bool,
         report: &mut RunReport,
         progress: &mut TargetProgress,
@@ -81,10 +106,29 @@ impl Session {
         if progress.aborted_at.is_some() {
             return Ok(());
         }
+        let mut chosen = Vec::new();
         for sp in &plan.steps {
             let step = find_step(playbook, &sp.id)?;
-            if !select(step) {
-                continue;
+            if select(step) {
+                chosen.push((sp, step));
+            }
+        }
+        // The harm-stopping steps in `HarmOrder` (a stable sort: the
+        // playbook's order among equals); every other step as planned.
+        chosen.sort_by_key(|(_, step)| apply_rank(step));
+        for (sp, step) in chosen {
+            // After an abort only the harm-stopping steps go on: each
+            // stops harm on its own (contract 14), and a stale role must
+            // not leave the function unthrottled. Not past a failed
+            // `Preserve` step: what it keeps must be kept before the
+            // others remove it.
+            if let Some(at) = &progress.aborted_at {
+                let spec = step.action.spec();
+                let preserve_failed =
+                    find_step(playbook, at).is_ok_and(|s| apply_rank(s) == HarmOrder::Preserve);
+                if !spec.stops_harm || preserve_failed {
+                    break;
+                }
             }
             // What the plan observed decides which doubts are this step's.
             let planned = sp.target.as_ref().map(|target| Observation {
@@ -110,7 +154,10 @@ impl Session {
             self.incident().renew_lease()?;
             let mut attempt = 0;
             loop {
-                let failed = match self.apply_step(sp, step).await {
+                // A retry always reads again: part of the step may have
+                // gone through.
+                let reread = if attempt == 0 { reread } else { Reread::Always };
+                let failed = match self.apply_step(sp, step, reread).await {
                     Ok(applied) => {
                         report.outcomes.extend(applied.outcomes);
                         applied.failed
@@ -134,16 +181,13 @@ impl Session {
                     refused |= matches!(f.error, EngineError::Stale { .. });
                     self.record_failure(sp, step, &f, report)?;
                 }
-                if refused || step.on_error == OnError::Abort {
+                if (refused || step.on_error == OnError::Abort) && progress.aborted_at.is_none() {
                     progress.aborted_at = Some(sp.id.clone());
                     report.aborted.push(Aborted {
                         function: target_function(plan),
                         step: sp.id.clone(),
                     });
                 }
-                break;
-            }
-            if progress.aborted_at.is_some() {
                 break;
             }
         }
@@ -186,10 +230,30 @@ impl Session {
     /// times out on one secret says nothing about the next secret): the
     /// intent then stays in doubt, the next run re-observes it, and the
     /// step's other changes go on.
-    async fn apply_step(&self, sp: &StepPlan, step: &Step) -> Result<StepApplied, EngineError> {
+    async fn apply_step(
+        &self,
+        sp: &StepPlan,
+        step: &Step,
+        reread: Reread,
+    ) -> Result<StepApplied, EngineError> {
         // Once: `apply_plan` retries the whole step, re-observing each time.
-        // The compare-and-swap re-read: always from AWS.
-        let observed = self.observe_once(step, &sp.args, true).await?;
+        // The compare-and-swap re-read, from AWS unless the plan's own
+        // observation is just as recent (`Reread`).
+        let planned = match (&sp.target, &sp.observed) {
+            (Some(target), Some(state))
+                if reread == Reread::SharedState && step.action.spec().own_state =>
+            {
+                Some(Observation {
+                    target: target.clone(),
+                    state: state.clone(),
+                })
+            }
+            _ => None,
+        };
+        let observed = match planned {
+            Some(o) => o,
+            None => self.observe_once(step, &sp.args, true).await?,
+        };
         let now = self.plan_step(step, &sp.args, &observed)?;
         let in_doubt = self.in_doubt_for(step, Some(&observed));
         let mut outcomes = Vec::new();

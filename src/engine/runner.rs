@@ -16,10 +16,11 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
-use super::apply::TargetProgress;
+use super::apply::{Reread, TargetProgress};
 use super::progress::Stage;
 use super::report::{self, RunReport};
 use super::{targets, EngineError, Session};
+use crate::aws::call_path::for_target;
 use crate::plan::{Plan, Summary};
 use crate::playbook::{Phase, Playbook};
 
@@ -115,10 +116,13 @@ impl Session {
         self.progress.stage(Stage::Planning, params.len());
         let futures: Vec<_> = params
             .into_iter()
-            .map(|p| async move {
-                let plan = self.build_plan(req.playbook, &p, req.phases).await;
-                self.progress.target_done();
-                plan
+            .enumerate()
+            .map(|(i, p)| {
+                for_target(i, async move {
+                    let plan = self.build_plan(req.playbook, &p, req.phases).await;
+                    self.progress.target_done();
+                    plan
+                })
             })
             .collect();
         let plans: Vec<Result<Plan, EngineError>> = stream::iter(futures)
@@ -149,21 +153,24 @@ impl Session {
         let futures: Vec<_> = params
             .into_iter()
             .enumerate()
-            .map(|(i, p)| async move {
-                let plan = self.build_plan(req.playbook, &p, req.phases).await?;
-                let planned = Instant::now();
-                let mut progress = TargetProgress::default();
-                let mut part = RunReport::default();
-                self.apply_steps(
-                    &plan,
-                    req.playbook,
-                    |s| s.action.spec().stops_harm,
-                    &mut part,
-                    &mut progress,
-                )
-                .await?;
-                self.progress.target_done();
-                Ok::<_, EngineError>((i, plan, planned, progress, part))
+            .map(|(i, p)| {
+                for_target(i, async move {
+                    let plan = self.build_plan(req.playbook, &p, req.phases).await?;
+                    let planned = Instant::now();
+                    let mut progress = TargetProgress::default();
+                    let mut part = RunReport::default();
+                    self.apply_steps(
+                        &plan,
+                        req.playbook,
+                        Reread::SharedState,
+                        |s| s.action.spec().stops_harm,
+                        &mut part,
+                        &mut progress,
+                    )
+                    .await?;
+                    self.progress.target_done();
+                    Ok::<_, EngineError>((i, plan, planned, progress, part))
+                })
             })
             .collect();
         let done: Vec<Result<_, EngineError>> = stream::iter(futures)
@@ -270,20 +277,24 @@ impl Session {
         let futures: Vec<_> = plans
             .iter()
             .zip(progress.iter_mut())
-            .map(|(plan, progress)| async move {
-                let mut part = RunReport::default();
-                let applied = self
-                    .apply_steps(
-                        plan,
-                        playbook,
-                        |s| s.action.spec().stops_harm == harm,
-                        &mut part,
-                        progress,
-                    )
-                    .await
-                    .map(|()| part);
-                self.progress.target_done();
-                applied
+            .enumerate()
+            .map(|(i, (plan, progress))| {
+                for_target(i, async move {
+                    let mut part = RunReport::default();
+                    let applied = self
+                        .apply_steps(
+                            plan,
+                            playbook,
+                            Reread::Always,
+                            |s| s.action.spec().stops_harm == harm,
+                            &mut part,
+                            progress,
+                        )
+                        .await
+                        .map(|()| part);
+                    self.progress.target_done();
+                    applied
+                })
             })
             .collect();
         stream::iter(futures)
@@ -313,21 +324,24 @@ impl Session {
         let futures: Vec<_> = plans
             .iter()
             .zip(progress.iter())
-            .map(|(plan, progress)| async move {
-                // Failed steps are not verified (matched by step and target).
-                let mut part = RunReport {
-                    failures: failures.clone(),
-                    ..RunReport::default()
-                };
-                let verified = self
-                    .verify_plan(plan, playbook, &mut part, progress)
-                    .await
-                    .map(|()| RunReport {
-                        checks: part.checks,
+            .enumerate()
+            .map(|(i, (plan, progress))| {
+                for_target(i, async move {
+                    // Failed steps are not verified (matched by step and target).
+                    let mut part = RunReport {
+                        failures: failures.clone(),
                         ..RunReport::default()
-                    });
-                self.progress.target_done();
-                verified
+                    };
+                    let verified = self
+                        .verify_plan(plan, playbook, &mut part, progress)
+                        .await
+                        .map(|()| RunReport {
+                            checks: part.checks,
+                            ..RunReport::default()
+                        });
+                    self.progress.target_done();
+                    verified
+                })
             })
             .collect();
         let checks: Vec<Result<RunReport, EngineError>> = stream::iter(futures)

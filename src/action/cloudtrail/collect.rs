@@ -28,7 +28,7 @@ use crate::action::evidence::{
     RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
 use crate::evidence::store::{sha256_parts, ForensicStore};
 use crate::plan::Change;
@@ -60,6 +60,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Preserve the CloudTrail management events about the function and its execution role over a window (LookupEvents, and the trail's log files when a trail bucket is given) in the forensic bucket: SHA-256 checked by S3, written once, listed in the manifest.",
     mutating: true,
     stops_harm: false,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal).parts(function::check_part),

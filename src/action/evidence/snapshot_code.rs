@@ -19,7 +19,7 @@ use super::{
     RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
 use crate::aws::{AwsError, AwsErrorKind};
 use crate::evidence::download::{fetch_to_file, DownloadError, Fetched};
@@ -40,6 +40,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Preserve the code the function runs and could run: $LATEST, every published version, every layer (each package once, named by Lambda's CodeSha256 and checked against ours), with an inventory of versions, aliases and layers.",
     mutating: true,
     stops_harm: false,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal).parts(function::check_part),

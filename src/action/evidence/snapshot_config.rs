@@ -20,7 +20,7 @@ use super::{
     RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
 use crate::evidence::store::{sha256_parts, ForensicStore};
 use crate::plan::Change;
@@ -41,6 +41,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Preserve the function's configuration, resource policy, URL, event source mappings, concurrency, tags and execution role (trust policy and every policy document) in the forensic bucket: SHA-256 checked by S3, written once, listed in a manifest.",
     mutating: true,
     stops_harm: false,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal).parts(function::check_part),

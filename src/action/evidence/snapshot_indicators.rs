@@ -23,7 +23,7 @@ use super::{
 };
 use crate::action::lambda::function;
 use crate::action::lambda::indicators::{self, Assessment, IndicatorArgs, PARAMS};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
 use crate::evidence::store::sha256_parts;
 use crate::plan::Change;
@@ -57,6 +57,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Preserve the indicators of compromise (findings.json) and every attacker artifact they name in the forensic bucket, before containment removes them.",
     mutating: true,
     stops_harm: true,
+    harm_order: HarmOrder::Preserve,
+    own_state: false,
     params: &ALL_PARAMS,
     outputs: &[
         OutputDef::new("bucket", ValueType::String, "the forensic bucket"),

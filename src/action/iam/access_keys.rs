@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::role;
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
@@ -22,6 +22,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Deactivate (never delete) every active access key of the named IAM users.",
     mutating: true,
     stops_harm: true,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[ParamDef::new(
         "users",
         ValueType::List,

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::{policy, role};
 use crate::action::lambda::function;
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
@@ -37,6 +37,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Deny everything to the execution role, revoke its older sessions, detach its policies (recorded for recovery).",
     mutating: true,
     stops_harm: true,
+    harm_order: HarmOrder::Shared,
+    own_state: false,
     params: &[
         ParamDef::new("role", ValueType::String, "the role's name or ARN, e.g. ${steps.facts.role_arn}")
             .check(role::check_literal)

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use super::concurrency;
 use super::function;
 use super::indicators::{self, facts, IndicatorArgs, Kind, PARAMS};
-use crate::action::spec::{ActionSpec, OutputDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ValueType};
 use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::plan::Change;
@@ -30,6 +30,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Throttle the other functions on the role that identify marks as the attacker's and disable (never delete) the EventBridge rules that fire them.",
     mutating: true,
     stops_harm: true,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &PARAMS,
     outputs: &[
         OutputDef::new("throttled", ValueType::List, "ARNs of the functions this step throttles"),

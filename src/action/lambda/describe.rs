@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::{concurrency, function};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, StepContext};
 use crate::plan::Change;
 
@@ -17,6 +17,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Read the function's configuration (read-only).",
     mutating: false,
     stops_harm: false,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal)

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::function::{self, FunctionRef};
 use super::qualifiers::{self, Qualifier};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::plan::Change;
@@ -30,6 +30,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Disable (never delete) every enabled event source mapping of the function.",
     mutating: true,
     stops_harm: true,
+    harm_order: HarmOrder::Access,
+    own_state: true,
     params: &[ParamDef::new(
         "function",
         ValueType::String,

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 use super::function::{self, FunctionRef};
 use super::qualifiers::{self, Qualifier};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
@@ -31,6 +31,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Delete every function URL and remove public or cross-account resource-policy statements, on $LATEST, every alias and every version (recorded verbatim).",
     mutating: true,
     stops_harm: true,
+    harm_order: HarmOrder::Access,
+    own_state: true,
     params: &[ParamDef::new(
         "function",
         ValueType::String,

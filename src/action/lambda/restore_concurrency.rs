@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::{concurrency, function, set_concurrency};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::plan::Change;
 
@@ -17,6 +17,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Restore the reserved concurrency recorded before this incident changed it.",
     mutating: true,
     stops_harm: false,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[ParamDef::new("function", ValueType::String, "the function's name or ARN").check(function::check_literal).parts(function::check_part)],
     outputs: &[
         OutputDef::new("function_arn", ValueType::String, "the function's ARN"),

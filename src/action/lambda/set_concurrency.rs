@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{concurrency, function};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::plan::Change;
 
@@ -19,6 +19,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Set the function's reserved concurrency; 0 stops every new invocation.",
     mutating: true,
     stops_harm: true,
+    harm_order: HarmOrder::Function,
+    own_state: true,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal)

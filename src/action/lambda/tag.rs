@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::function;
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{state_of, Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::plan::Change;
@@ -21,6 +21,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Tag the function with the incident id, the containment time and who contained it.",
     mutating: true,
     stops_harm: false,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal)

@@ -26,7 +26,7 @@ use crate::action::evidence::{
     MANIFEST_ATTRIBUTE, RETENTION_DAYS_PARAM, RETENTION_MODE_PARAM,
 };
 use crate::action::lambda::function::{self, FunctionRef};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, Receipt, StepContext};
 use crate::aws::call_path::Family;
 use crate::aws::error::classify;
@@ -60,6 +60,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Preserve a CloudWatch Logs group over a time window (default: 24 h before the incident until now) in the forensic bucket: streamed page by page into gzip JSON-lines parts with bounded memory, paced to the FilterLogEvents quota, each part SHA-256 checked by S3 and written once, a summary written last, listed in the manifest.",
     mutating: true,
     stops_harm: false,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN (evidence goes under its prefix)")
             .check(function::check_literal).parts(function::check_part),

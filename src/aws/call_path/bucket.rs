@@ -1,17 +1,45 @@
-//! A token bucket that hands out send times instead of tokens.
+//! A token bucket that hands out send times instead of tokens, to the
+//! most urgent waiter first.
 //!
-//! It is kept as a "theoretical arrival time" (GCRA): each request reserves
-//! the next slot under the lock and then sleeps without it, so waiters
-//! leave in arrival order and nothing is held across an await. A bucket of
-//! `burst` B lets B requests go at once after an idle spell, then one every
-//! `1/rate` seconds.
+//! The schedule is a "theoretical arrival time" (GCRA): a bucket of `burst`
+//! B lets B requests go at once after an idle spell, then one every
+//! `1/rate` seconds. Who gets the next slot is decided by `Priority`, not
+//! by arrival: with hundreds of targets sharing one quota, a change that
+//! stops harm goes before any read, and the first target's reads go before
+//! the hundredth's, so each target is contained as soon as its own calls
+//! are answered instead of all of them being contained together at the end
+//! (issue 15). Among equals, arrival order. The head waiter alone sleeps on
+//! the timer; the others wait to be told the head has changed. Nothing is
+//! held across an await.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::quota::Quota;
+
+/// How urgent a request is; lower goes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Priority {
+    /// 0: it changes something (every change a run makes is the reason
+    /// for the run); 1: it only reads.
+    pub class: u8,
+    /// The target's position in the run (0 for work that is not one
+    /// target's).
+    pub target: u32,
+}
+
+impl Priority {
+    pub fn new(mutating: bool, target: u32) -> Self {
+        Self {
+            class: u8::from(!mutating),
+            target,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Bucket {
@@ -19,6 +47,8 @@ pub struct Bucket {
     /// How far ahead of the schedule a request may go: (burst - 1) slots.
     tolerance: Duration,
     state: Mutex<State>,
+    /// Told whenever the head of the queue may have changed.
+    turn: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -27,6 +57,26 @@ struct State {
     next: Option<Instant>,
     /// Nobody in the family sends before this (a throttle's Retry-After).
     paused_until: Option<Instant>,
+    /// Who is waiting, most urgent first.
+    queue: BTreeSet<(Priority, u64)>,
+    tickets: u64,
+}
+
+/// A place in the queue, given up when the request is dropped (a timeout,
+/// a cancelled target) so the ones behind it are not held.
+struct Ticket<'a> {
+    bucket: &'a Bucket,
+    key: (Priority, u64),
+    served: bool,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.served {
+            self.bucket.lock().queue.remove(&self.key);
+            self.bucket.turn.notify_waiters();
+        }
+    }
 }
 
 impl Bucket {
@@ -36,54 +86,80 @@ impl Bucket {
             interval,
             tolerance: interval * quota.burst.max(1).saturating_sub(1),
             state: Mutex::new(State::default()),
+            turn: Notify::new(),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means a waiter panicked; the schedule in it
+        // is still valid.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Waits for this request's turn.
-    pub async fn acquire(&self) {
-        let slot = {
-            // A poisoned lock only means a waiter panicked; the schedule in
-            // it is still valid.
-            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let earliest = s.paused_until.map_or(now, |p| p.max(now));
-            let next = s.next.map_or(earliest, |n| n.max(earliest));
-            let slot = next
-                .checked_sub(self.tolerance)
-                .map_or(earliest, |t| t.max(earliest));
-            s.next = Some(next + self.interval);
-            slot
-        };
-        // A free slot costs no timer tick.
-        if slot > Instant::now() {
-            tokio::time::sleep_until(slot).await;
-        }
-        // A pause that began while we slept (another caller was throttled)
-        // holds us too: the quota is spent for the whole family.
-        while let Some(until) = self.paused_until() {
-            if until <= Instant::now() {
-                break;
+    pub async fn acquire(&self, priority: Priority) {
+        let mut ticket = {
+            let mut s = self.lock();
+            s.tickets += 1;
+            let key = (priority, s.tickets);
+            s.queue.insert(key);
+            Ticket {
+                bucket: self,
+                key,
+                served: false,
             }
-            tokio::time::sleep_until(until).await;
+        };
+        loop {
+            // Registered before looking, so a change of head between the
+            // look and the wait is not missed.
+            let turn = self.turn.notified();
+            tokio::pin!(turn);
+            turn.as_mut().enable();
+            let wait = {
+                let mut s = self.lock();
+                let now = Instant::now();
+                let earliest = s.paused_until.map_or(now, |p| p.max(now));
+                let next = s.next.map_or(earliest, |n| n.max(earliest));
+                let slot = next
+                    .checked_sub(self.tolerance)
+                    .map_or(earliest, |t| t.max(earliest));
+                let head = s.queue.first() == Some(&ticket.key);
+                if head && slot <= now {
+                    s.queue.remove(&ticket.key);
+                    s.next = Some(next + self.interval);
+                    ticket.served = true;
+                    drop(s);
+                    self.turn.notify_waiters();
+                    return;
+                }
+                head.then_some(slot)
+            };
+            match wait {
+                // The head sleeps until its slot, or until a more urgent
+                // request (or a pause) changes the picture.
+                Some(slot) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(slot) => {}
+                        () = &mut turn => {}
+                    }
+                }
+                None => turn.await,
+            }
         }
     }
 
     /// Stops the whole family for `pause`; afterwards requests resume one
     /// interval apart, without a burst, since the quota was just exhausted.
     pub fn pause(&self, pause: Duration) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let until = Instant::now() + pause;
-        let until = s.paused_until.map_or(until, |p| p.max(until));
-        s.paused_until = Some(until);
-        let resume = until + self.tolerance;
-        s.next = Some(s.next.map_or(resume, |n| n.max(resume)));
-    }
-
-    fn paused_until(&self) -> Option<Instant> {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .paused_until
+        {
+            let mut s = self.lock();
+            let until = Instant::now() + pause;
+            let until = s.paused_until.map_or(until, |p| p.max(until));
+            s.paused_until = Some(until);
+            let resume = until + self.tolerance;
+            s.next = Some(s.next.map_or(resume, |n| n.max(resume)));
+        }
+        self.turn.notify_waiters();
     }
 }
 
@@ -99,7 +175,7 @@ mod tests {
             let b = Bucket::new(Quota { rate: 15.0, burst });
             let t0 = Instant::now();
             for _ in 0..60 {
-                b.acquire().await;
+                b.acquire(Priority::default()).await;
             }
             let least = Duration::from_secs_f64(f64::from(60 - burst) / 15.0);
             let took = t0.elapsed();
@@ -124,7 +200,7 @@ mod tests {
         let tasks: Vec<_> = (0..60)
             .map(|_| {
                 let b = b.clone();
-                tokio::spawn(async move { b.acquire().await })
+                tokio::spawn(async move { b.acquire(Priority::default()).await })
             })
             .collect();
         for t in tasks {
@@ -139,11 +215,11 @@ mod tests {
             rate: 5.0,
             burst: 2,
         });
-        b.acquire().await;
+        b.acquire(Priority::default()).await;
         tokio::time::sleep(Duration::from_secs(10)).await;
         let t0 = Instant::now();
         for _ in 0..4 {
-            b.acquire().await;
+            b.acquire(Priority::default()).await;
         }
         // Two at once, then 200 ms apart.
         assert_eq!(t0.elapsed(), Duration::from_millis(400));
@@ -155,11 +231,11 @@ mod tests {
             rate: 1.0,
             burst: 1,
         }));
-        b.acquire().await;
+        b.acquire(Priority::default()).await;
         let t0 = Instant::now();
         let waiter = {
             let b = b.clone();
-            tokio::spawn(async move { b.acquire().await })
+            tokio::spawn(async move { b.acquire(Priority::default()).await })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
         b.pause(Duration::from_secs(3));
@@ -169,5 +245,117 @@ mod tests {
             "{:?}",
             t0.elapsed()
         );
+    }
+
+    /// Waiters queued at once on a spent bucket (1/s), in the order they
+    /// were served.
+    async fn served_order(priorities: &[Priority]) -> Vec<usize> {
+        let b = Arc::new(Bucket::new(Quota {
+            rate: 1.0,
+            burst: 1,
+        }));
+        b.acquire(Priority::default()).await;
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tasks: Vec<_> = priorities
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (b, order, p) = (b.clone(), order.clone(), *p);
+                tokio::spawn(async move {
+                    b.acquire(p).await;
+                    order.lock().unwrap().push(i);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let order = order.lock().unwrap().clone();
+        order
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_goes_before_the_reads_queued_ahead_of_it() {
+        let order = served_order(&[
+            Priority::new(false, 0),
+            Priority::new(false, 0),
+            Priority::new(true, 7),
+            Priority::new(false, 0),
+        ])
+        .await;
+        assert_eq!(order, [2, 0, 1, 3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn earlier_targets_go_first_and_equals_in_arrival_order() {
+        let order = served_order(&[
+            Priority::new(false, 5),
+            Priority::new(false, 3),
+            Priority::new(false, 9),
+            Priority::new(false, 3),
+            Priority::new(false, 1),
+        ])
+        .await;
+        assert_eq!(order, [4, 1, 3, 0, 2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn priority_does_not_change_the_rate() {
+        let b = Arc::new(Bucket::new(Quota {
+            rate: 15.0,
+            burst: 5,
+        }));
+        let t0 = Instant::now();
+        let tasks: Vec<_> = (0..60u32)
+            .map(|i| {
+                let b = b.clone();
+                tokio::spawn(async move { b.acquire(Priority::new(i % 3 == 0, i % 7)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let least = Duration::from_secs_f64(55.0 / 15.0);
+        assert!(
+            t0.elapsed() + Duration::from_millis(1) >= least,
+            "{:?}",
+            t0.elapsed()
+        );
+        assert!(
+            t0.elapsed() <= least + Duration::from_millis(100),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_that_gives_up_does_not_hold_the_ones_behind_it() {
+        let b = Arc::new(Bucket::new(Quota {
+            rate: 1.0,
+            burst: 1,
+        }));
+        b.acquire(Priority::default()).await;
+        let t0 = Instant::now();
+        // The head gives up before its slot (a step's timeout).
+        let head = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                tokio::time::timeout(
+                    Duration::from_millis(500),
+                    b.acquire(Priority::new(true, 0)),
+                )
+                .await
+                .is_ok()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let behind = {
+            let b = b.clone();
+            tokio::spawn(async move { b.acquire(Priority::new(false, 3)).await })
+        };
+        assert!(!head.await.expect("head"), "the head timed out");
+        behind.await.expect("behind");
+        // It left at the slot the head gave up, not later.
+        assert_eq!(t0.elapsed(), Duration::from_secs(1));
     }
 }

@@ -18,7 +18,7 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 use super::quota::Family;
-use super::{throttle, CallPath, Stamped};
+use super::{current_target, throttle, CallPath, Priority, Stamped};
 use crate::aws::guard::is_read_operation;
 
 /// Sends per SDK attempt: the first and up to three re-sends.
@@ -73,12 +73,13 @@ async fn send(
     };
     let bucket = path.bucket(&stamp.account, &stamp.region, family);
     let mutating = !is_read_operation(&stamp.service, &stamp.operation);
+    let priority = Priority::new(mutating, current_target());
     let mut sends = 1u32;
     loop {
         // Cloned before sending: a sent body is consumed.
         let replay = (sends < MAX_SENDS).then(|| request.try_clone()).flatten();
         let queued = std::time::Instant::now();
-        bucket.acquire().await;
+        bucket.acquire(priority).await;
         path.recorder.record_paced(queued.elapsed());
         let started = std::time::Instant::now();
         let response = inner.call(request).await;

@@ -32,9 +32,28 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::region::Region;
 
-pub use bucket::Bucket;
+pub use bucket::{Bucket, Priority};
 pub use counts::{Call, CallCounts, CallRecorder, OpCount};
 pub use quota::{Family, Quota, QuotaError, Quotas};
+
+tokio::task_local! {
+    /// The position in the run of the target whose work the current task
+    /// does: the bucket serves earlier targets first (`bucket` says why).
+    /// Scoped to the task, so concurrent runs never see each other's.
+    static TARGET: u32;
+}
+
+/// Runs `work` as the work of target number `target`.
+pub async fn for_target<F: std::future::Future>(target: usize, work: F) -> F::Output {
+    TARGET
+        .scope(u32::try_from(target).unwrap_or(u32::MAX), work)
+        .await
+}
+
+/// The current task's target, 0 outside any target's work.
+pub fn current_target() -> u32 {
+    TARGET.try_with(|t| *t).unwrap_or(0)
+}
 
 /// Until `Aws::caller` has named the account, requests are keyed by this.
 const ACCOUNT_NOT_YET_KNOWN: &str = "caller";

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map};
 
 use super::{assess, observed, Assessment, IndicatorArgs, PARAMS};
-use crate::action::spec::{ActionSpec, OutputDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, StepContext};
 use crate::plan::Change;
 
@@ -18,6 +18,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Name the indicators of compromise (read-only): public or foreign statements and URLs, foreign layers, hijacking variables, new code and repointed aliases, admin inline policies, foreign event sources, other functions on the role and their rules, new access keys; who made each change when CloudTrail can tell.",
     mutating: false,
     stops_harm: false,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &PARAMS,
     outputs: &[
         OutputDef::new("function_arn", ValueType::String, "the function's ARN"),

@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 
 use super::{value::SecretValue, SecretArgs};
 use crate::action::lambda::function;
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
@@ -44,6 +44,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Find the Secrets Manager secrets and SSM parameters the function can read, and plaintext secrets in its environment (read-only).",
     mutating: false,
     stops_harm: false,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[
         ParamDef::new("function", ValueType::String, "the function's name or ARN")
             .check(function::check_literal)

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::{rotation_token, SecretArgs, GENERATE_PARAMS};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Check, Observation, Planned, StepContext};
 use crate::plan::Change;
 use assess::{assess, current_of, describe, reason};
@@ -39,6 +39,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Rotate Secrets Manager secrets: by their rotation Lambda, or (generate: true) with a generated value; never restored by recover.",
     mutating: true,
     stops_harm: true,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[
         ParamDef::new("secrets", ValueType::List, "secret ARNs or names (e.g. `${steps.discover.secrets}`)"),
         GENERATE_PARAMS[0],

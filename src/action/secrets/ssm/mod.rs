@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::{rotation_token, SecretArgs, BLOCKED_PREFIX, GENERATE_PARAMS};
-use crate::action::spec::{ActionSpec, OutputDef, ParamDef, ValueType};
+use crate::action::spec::{ActionSpec, HarmOrder, OutputDef, ParamDef, ValueType};
 use crate::action::{Action, ActionError, Observation, Planned, StepContext};
 use crate::plan::Change;
 use assess::{assess, marker, name_of};
@@ -30,6 +30,8 @@ static SPEC: ActionSpec = ActionSpec {
     summary: "Put a generated value as a new version of SSM SecureString parameters (generate: true); otherwise list them to rotate at the source.",
     mutating: true,
     stops_harm: true,
+    harm_order: HarmOrder::Access,
+    own_state: false,
     params: &[
         ParamDef::new("parameters", ValueType::List, "parameter names (e.g. `${steps.discover.parameters}`)"),
         GENERATE_PARAMS[0],
