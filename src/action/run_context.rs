@@ -66,6 +66,8 @@ pub struct RunContext {
     /// second read would only spend quota.
     planned: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
     slots: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// One lock per resource being changed (`exclusive`).
+    changing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Reads baselines for `lambda.indicators` (`baseline_store`): the
     /// baseline module sits above this layer, so the engine hands its
     /// reader in (`indicators::drift` says why).
@@ -141,6 +143,20 @@ impl RunContext {
         let mut memo = self.planned.lock().unwrap_or_else(|e| e.into_inner());
         memo.insert(key, Arc::new(value.clone()));
         Ok(value)
+    }
+
+    /// Waits until no other target of this run is changing `resource`,
+    /// and keeps it until the guard is dropped. Targets that share a
+    /// resource (a role) then change it one after another, each re-reading
+    /// it first: the first puts the deny on, the others find it in place,
+    /// rather than all of them reading "no deny" at once and each putting
+    /// it on (and detaching what the first already detached).
+    pub async fn exclusive(&self, resource: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(resource.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     /// Every function in the region (ListFunctions, every page), read the

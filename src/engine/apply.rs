@@ -250,6 +250,14 @@ impl Session {
             }
             _ => None,
         };
+        // Another target's change to the same shared resource settles
+        // before this one looks at it (`RunContext::exclusive`).
+        let _changing = match (&planned, &sp.target) {
+            (None, Some(target)) if !sp.changes.is_empty() => {
+                Some(self.run.exclusive(target).await)
+            }
+            _ => None,
+        };
         let observed = match planned {
             Some(o) => o,
             None => self.observe_once(step, &sp.args, true).await?,

@@ -102,3 +102,139 @@ async fn two_hundred_functions_at_a_compressed_quota_within_a_tenth_of_the_bound
         "contained in {contained_ms} ms, bound {bound_ms} ms: over 1.1x"
     );
 }
+
+/// AWS's quotas run this many times faster here (in the proxy and in
+/// firebreak's own pacing): the order of calls is what is tested, and 40
+/// functions' reads at 15/s would only make the test slow.
+const SHARED_COMPRESS: f64 = 4.0;
+const SHARED_N: usize = 40;
+
+/// Forty functions on one admin role, each open to the world, contained
+/// through the AWS-like proxy at (compressed) AWS quotas. The deny on the
+/// shared role stops every one of them at once, so it is the run's first
+/// change and is made once; the other targets find it in place. Each
+/// target's throttle and statement removal use the observation its own
+/// plan made a moment before, so the function's state is read twice (plan
+/// and verification), not three times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
+    let cx = TestContext::new().await;
+    let role = cx.seed_role("fleet-role").await;
+    assert!(role.ends_with(":role/fleet-role"), "{role}");
+    let fleet: Vec<String> = (0..SHARED_N).map(|i| format!("sr-{i:02}")).collect();
+    cx.create_functions(&fleet).await;
+    for name in &fleet {
+        cx.lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id("anyone")
+            .action("lambda:InvokeFunction")
+            .principal("*")
+            .send()
+            .await
+            .expect("public statement");
+    }
+
+    let rules: Vec<Rule> = AWS_DEFAULTS
+        .iter()
+        .map(|r| r.parse().expect("a default rule"))
+        .collect();
+    let proxy = Proxy::start(
+        "127.0.0.1:0",
+        Config {
+            upstream: cx.endpoint.parse().expect("endpoint"),
+            latency: Duration::ZERO,
+            compress: SHARED_COMPRESS,
+        },
+        Quotas::new(rules, SHARED_COMPRESS),
+    )
+    .await
+    .expect("start the proxy");
+    let quotas = cx.path("quotas.yaml");
+    std::fs::write(
+        &quotas,
+        format!(
+            // IAM's reads and writes share AWS's one 20/s quota.
+            "quotas:\n  lambda: {{rate: {}, burst: 5}}\n  lambda_get_function: {{rate: {}, burst: 10}}\n  lambda_get_policy: {{rate: {}, burst: 5}}\n  iam: {{rate: {}, burst: 3}}\n  iam_write: {{rate: {}, burst: 2}}\n",
+            15.0 * SHARED_COMPRESS,
+            100.0 * SHARED_COMPRESS,
+            15.0 * SHARED_COMPRESS,
+            12.0 * SHARED_COMPRESS,
+            8.0 * SHARED_COMPRESS,
+        ),
+    )
+    .expect("write quotas");
+
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["--output", "json", "--quotas"])
+        .arg(&quotas)
+        .args(["run"])
+        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
+        .args(["--incident", "INC-SHARED", "--target", "sr-*", "--yes"]);
+    let out = tokio::process::Command::from(cmd)
+        .output()
+        .await
+        .expect("run firebreak");
+    let run = Run::from(out);
+    let seen = proxy.stop().await;
+    run.expect_code(0);
+
+    // The end state, read back from LocalStack (not through the proxy).
+    for name in &fleet {
+        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
+        let (_, statements) = cx.public_snapshot(name).await;
+        assert!(!statements.contains_key("anyone"), "{name}: {statements:?}");
+    }
+    let (attached, inline) = cx.role_snapshot("fleet-role").await;
+    assert!(attached.is_empty(), "{attached:?}");
+    assert_eq!(
+        inline.keys().collect::<Vec<_>>(),
+        ["firebreak-quarantine", "firebreak-revoke-sessions"],
+        "the role carries only firebreak's denies"
+    );
+
+    // The order, from the trail: the deny is the run's first change.
+    let audit = cx.audit("INC-SHARED");
+    let applied: Vec<&Value> = audit.iter().filter(|r| r["event"] == "applied").collect();
+    let deny = "inline_policy:firebreak-quarantine";
+    let first = &applied.first().expect("changes were applied")["data"];
+    assert_eq!(first["attribute"], deny, "first change: {first}");
+    assert_eq!(
+        applied
+            .iter()
+            .filter(|r| r["data"]["attribute"] == deny)
+            .count(),
+        1,
+        "the deny is put on the shared role once"
+    );
+    assert_eq!(
+        seen["by_api"]["iam:PutRolePolicy"]["requests"], 2,
+        "the deny and the session revocation, once each: {seen}"
+    );
+    // Plan and verification read each function's qualifiers (the plan
+    // reads its concurrency through GetFunction, verification through
+    // GetFunctionConcurrency); the changes did not read them again.
+    let n = SHARED_N as u64;
+    assert_eq!(
+        seen["by_api"]["lambda:GetFunctionConcurrency"]["requests"].as_u64(),
+        Some(n),
+        "{seen}"
+    );
+    for api in [
+        "lambda:ListVersionsByFunction",
+        "lambda:ListAliases",
+        "lambda:ListFunctionUrlConfigs",
+    ] {
+        assert_eq!(
+            seen["by_api"][api]["requests"].as_u64(),
+            Some(2 * n),
+            "{api}: {seen}"
+        );
+    }
+    assert_eq!(
+        seen["by_api"]["lambda:PutFunctionConcurrency"]["requests"].as_u64(),
+        Some(n)
+    );
+    assert_eq!(seen["throttled"], 0, "no call throttled: {seen}");
+}
