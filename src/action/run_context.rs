@@ -20,7 +20,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+use aws_sdk_lambda::types::{FunctionConfiguration, FunctionVersion};
+
 use super::lambda::indicators::drift::BaselineReader;
+use super::lambda::qualifiers::ListedVersion;
 use super::ActionError;
 use crate::aws::error::classify;
 use crate::aws::Aws;
@@ -42,6 +45,41 @@ pub struct FunctionSummary {
 #[derive(Debug, Default)]
 pub struct FunctionInventory {
     pub functions: Vec<FunctionSummary>,
+}
+
+/// Every function's versions (`$LATEST` included) by its unqualified ARN,
+/// from ListFunctions pages of every version: 50 versions of any functions
+/// a call, where ListVersionsByFunction costs a call a function out of the
+/// same 15/s control-plane quota (issue 15).
+#[derive(Debug, Default)]
+pub struct VersionIndex {
+    pub by_function: HashMap<String, Vec<ListedVersion>>,
+}
+
+impl VersionIndex {
+    fn add(&mut self, f: &FunctionConfiguration) {
+        let Some(arn) = f.function_arn() else {
+            return;
+        };
+        let version = f.version().unwrap_or("$LATEST");
+        self.by_function
+            .entry(unqualified(arn, version).to_string())
+            .or_default()
+            .push(ListedVersion {
+                version: version.to_string(),
+                arn: arn.to_string(),
+                code_sha256: f.code_sha256().unwrap_or_default().to_string(),
+                last_modified: f.last_modified().map(str::to_string),
+            });
+    }
+}
+
+/// A version's ARN without its qualifier (`...:function:NAME:1` →
+/// `...:function:NAME`); an unqualified one as it is.
+fn unqualified<'a>(arn: &'a str, version: &str) -> &'a str {
+    arn.strip_suffix(version)
+        .and_then(|a| a.strip_suffix(':'))
+        .unwrap_or(arn)
 }
 
 impl FunctionInventory {
@@ -66,6 +104,12 @@ pub struct RunContext {
     /// second read would only spend quota.
     planned: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
     slots: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Every version in the region, when reading them all costs fewer
+    /// calls than one listing per target (`versions`); `None` once that
+    /// was found not to pay or could not be read.
+    versions: OnceCell<Option<Arc<VersionIndex>>>,
+    /// How many targets the run has, once they are known.
+    targets: std::sync::OnceLock<usize>,
     /// One lock per resource being changed (`exclusive`).
     changing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Reads baselines for `lambda.indicators` (`baseline_store`): the
@@ -143,6 +187,47 @@ impl RunContext {
         let mut memo = self.planned.lock().unwrap_or_else(|e| e.into_inner());
         memo.insert(key, Arc::new(value.clone()));
         Ok(value)
+    }
+
+    /// The run has `n` targets (set once, when they are chosen).
+    pub fn set_targets(&self, n: usize) {
+        let _ = self.targets.set(n);
+    }
+
+    /// Every function's versions, read once for the run (ListFunctions,
+    /// every version) when the run has more than one target and the pages
+    /// number no more than the targets: past that, one ListVersionsByFunction
+    /// a target is cheaper, and `None` says to use it (the pages already
+    /// read are the price of finding out, at most one a target). A failed
+    /// read is `None` too: each target then lists its own.
+    pub async fn versions(&self, aws: &Aws) -> Option<Arc<VersionIndex>> {
+        let budget = self.targets.get().copied().unwrap_or(0);
+        if budget < 2 {
+            return None;
+        }
+        self.versions
+            .get_or_init(|| async {
+                let mut index = VersionIndex::default();
+                let mut pages = aws
+                    .lambda
+                    .list_functions()
+                    .function_version(FunctionVersion::All)
+                    .into_paginator()
+                    .send();
+                let mut read = 0usize;
+                while let Some(page) = pages.next().await {
+                    read += 1;
+                    if read > budget {
+                        return None;
+                    }
+                    for f in page.ok()?.functions() {
+                        index.add(f);
+                    }
+                }
+                Some(Arc::new(index))
+            })
+            .await
+            .clone()
     }
 
     /// Waits until no other target of this run is changing `resource`,
@@ -284,5 +369,39 @@ mod tests {
         };
         assert_eq!(inv.using_role("r1"), vec!["arn:a", "arn:b"]);
         assert!(inv.using_role("r3").is_empty());
+    }
+
+    #[test]
+    fn a_page_of_every_version_is_kept_by_function() {
+        let arn = "arn:aws:lambda:us-east-1:111122223333:function:demo";
+        let entry = |version: &str, sha: &str| {
+            FunctionConfiguration::builder()
+                .function_name("demo")
+                .function_arn(format!("{arn}:{version}"))
+                .version(version)
+                .role("arn:aws:iam::111122223333:role/r")
+                .code_sha256(sha)
+                .build()
+        };
+        let mut index = VersionIndex::default();
+        for f in [
+            entry("$LATEST", "new"),
+            entry("1", "old"),
+            entry("2", "new"),
+        ] {
+            index.add(&f);
+        }
+        assert_eq!(index.by_function.len(), 1, "keyed by the unqualified ARN");
+        let versions: Vec<(&str, &str)> = index.by_function[arn]
+            .iter()
+            .map(|v| (v.version.as_str(), v.code_sha256.as_str()))
+            .collect();
+        assert_eq!(versions, [("$LATEST", "new"), ("1", "old"), ("2", "new")]);
+        assert_eq!(index.by_function[arn][1].arn, format!("{arn}:1"));
+        assert_eq!(
+            unqualified(arn, "$LATEST"),
+            arn,
+            "an unqualified ARN as it is"
+        );
     }
 }

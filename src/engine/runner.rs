@@ -92,6 +92,7 @@ impl Session {
                     json!({"selectors": selectors, "matched": functions, "max_targets": max}),
                 )?;
                 targets::check_count(selectors, &functions, *max)?;
+                self.run.set_targets(functions.len());
                 functions
                     .into_iter()
                     .map(|f| {

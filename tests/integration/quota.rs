@@ -134,6 +134,19 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
             .await
             .expect("public statement");
     }
+    // A published version open to the world: the plan finds it in the
+    // run's pages of every version, not by listing the function's.
+    let version = cx.publish_version(&fleet[0], "v1").await;
+    cx.lambda
+        .add_permission()
+        .function_name(&fleet[0])
+        .qualifier(&version)
+        .statement_id("anyone-on-a-version")
+        .action("lambda:InvokeFunction")
+        .principal("*")
+        .send()
+        .await
+        .expect("public statement on the version");
 
     let rules: Vec<Rule> = AWS_DEFAULTS
         .iter()
@@ -186,6 +199,20 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
         let (_, statements) = cx.public_snapshot(name).await;
         assert!(!statements.contains_key("anyone"), "{name}: {statements:?}");
     }
+    let on_version = cx
+        .lambda
+        .get_policy()
+        .function_name(&fleet[0])
+        .qualifier(&version)
+        .send()
+        .await
+        .ok()
+        .and_then(|p| p.policy().map(str::to_string))
+        .unwrap_or_default();
+    assert!(
+        !on_version.contains("anyone-on-a-version"),
+        "version {version}: {on_version}"
+    );
     let (attached, inline) = cx.role_snapshot("fleet-role").await;
     assert!(attached.is_empty(), "{attached:?}");
     assert_eq!(
@@ -214,18 +241,22 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
     );
     // Plan and verification read each function's qualifiers (the plan
     // reads its concurrency through GetFunction, verification through
-    // GetFunctionConcurrency); the changes did not read them again.
+    // GetFunctionConcurrency); the changes did not read them again. The
+    // plan's versions came from one ListFunctions page of every version,
+    // the second ListFunctions call (the first chose the targets).
     let n = SHARED_N as u64;
-    assert_eq!(
-        seen["by_api"]["lambda:GetFunctionConcurrency"]["requests"].as_u64(),
-        Some(n),
-        "{seen}"
-    );
-    for api in [
-        "lambda:ListVersionsByFunction",
-        "lambda:ListAliases",
-        "lambda:ListFunctionUrlConfigs",
+    for (api, calls) in [
+        ("lambda:GetFunctionConcurrency", n),
+        ("lambda:ListVersionsByFunction", n),
+        ("lambda:ListFunctions", 2),
     ] {
+        assert_eq!(
+            seen["by_api"][api]["requests"].as_u64(),
+            Some(calls),
+            "{api}: {seen}"
+        );
+    }
+    for api in ["lambda:ListAliases", "lambda:ListFunctionUrlConfigs"] {
         assert_eq!(
             seen["by_api"][api]["requests"].as_u64(),
             Some(2 * n),

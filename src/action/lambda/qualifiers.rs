@@ -152,9 +152,18 @@ pub fn join(qs: &[Qualifier]) -> String {
 }
 
 /// ListAliases and ListVersionsByFunction, every page: two calls for most
-/// functions whatever their number of qualifiers.
+/// functions whatever their number of qualifiers. While planning (not
+/// `cx.fresh`) the versions come from the run's ListFunctions pages when
+/// they hold the function (`RunContext::versions`), one call fewer a
+/// function out of the control-plane quota; the re-read before a change
+/// and verification always list them again.
 pub async fn list(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Qualifiers, AwsError> {
     let mut out = Qualifiers::default();
+    let index = if cx.fresh {
+        None
+    } else {
+        cx.run.versions(cx.aws).await
+    };
     let mut pages = cx
         .aws
         .lambda
@@ -172,6 +181,18 @@ pub async fn list(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Qualifiers, A
                 );
             }
         }
+    }
+    if let Some(listed) = index.as_ref().and_then(|i| i.by_function.get(&f.arn)) {
+        out.listed = listed.clone();
+        out.versions = listed
+            .iter()
+            .map(|v| v.version.clone())
+            .filter(|v| v != "$LATEST")
+            .collect();
+        out.versions
+            .sort_by_key(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+        out.versions.dedup();
+        return Ok(out);
     }
     let mut pages = cx
         .aws
