@@ -27,6 +27,7 @@ use super::lambda::qualifiers::ListedVersion;
 use super::ActionError;
 use crate::aws::error::classify;
 use crate::aws::Aws;
+use crate::plan::Change;
 
 /// One function as ListFunctions reports it: enough for blast radius and
 /// target selection.
@@ -102,7 +103,9 @@ pub struct RunContext {
     /// Planning reads by key (operation and resource), shared by the steps
     /// and targets of one plan: nothing changes while a plan is made, so a
     /// second read would only spend quota.
-    planned: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
+    /// One cell per key, so that targets planning at the same moment wait
+    /// for the one read in flight instead of each making it.
+    planned: Mutex<HashMap<String, Arc<OnceCell<Arc<dyn Any + Send + Sync>>>>>,
     slots: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// Every version in the region, when reading them all costs fewer
     /// calls than one listing per target (`versions`); `None` once that
@@ -110,6 +113,8 @@ pub struct RunContext {
     versions: OnceCell<Option<Arc<VersionIndex>>>,
     /// How many targets the run has, once they are known.
     targets: std::sync::OnceLock<usize>,
+    /// Changes this run made, or found made, to shared state (`settle`).
+    settled: Mutex<std::collections::HashSet<String>>,
     /// One lock per resource being changed (`exclusive`).
     changing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Reads baselines for `lambda.indicators` (`baseline_store`): the
@@ -174,19 +179,32 @@ impl RunContext {
         T: Clone + Send + Sync + 'static,
         F: std::future::Future<Output = Result<T, ActionError>>,
     {
-        if !fresh {
-            let hit = {
-                let memo = self.planned.lock().unwrap_or_else(|e| e.into_inner());
-                memo.get(&key).cloned()
-            };
-            if let Some(v) = hit.and_then(|a| a.downcast::<T>().ok()) {
-                return Ok(T::clone(&v));
+        let cell = {
+            let mut memo = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+            if fresh {
+                // A fresh answer replaces the shared one for later planning.
+                let cell = Arc::new(OnceCell::new());
+                memo.insert(key, cell.clone());
+                cell
+            } else {
+                memo.entry(key).or_default().clone()
             }
-        }
-        let value = fetch.await?;
-        let mut memo = self.planned.lock().unwrap_or_else(|e| e.into_inner());
-        memo.insert(key, Arc::new(value.clone()));
-        Ok(value)
+        };
+        let value = cell
+            .get_or_try_init(|| async {
+                let v = fetch.await?;
+                Ok::<_, ActionError>(Arc::new(v) as Arc<dyn Any + Send + Sync>)
+            })
+            .await?
+            .clone();
+        // The key names what is read, so the type always matches; a
+        // mismatch would be a bug in a caller sharing a key across types.
+        value.downcast::<T>().map(|v| T::clone(&v)).map_err(|_| {
+            ActionError::input(
+                "a shared planning read had an unexpected type",
+                "report this as a bug in firebreak",
+            )
+        })
     }
 
     /// The run has `n` targets (set once, when they are chosen).
@@ -228,6 +246,25 @@ impl RunContext {
             })
             .await
             .clone()
+    }
+
+    fn intent(c: &Change) -> String {
+        serde_json::json!([c.target, c.attribute, c.after]).to_string()
+    }
+
+    /// `c` is in effect: this run made it, or re-read it in place.
+    pub fn settle(&self, c: &Change) {
+        let mut s = self.settled.lock().unwrap_or_else(|e| e.into_inner());
+        s.insert(Self::intent(c));
+    }
+
+    /// Whether this run already made `c` (same resource, attribute and
+    /// end state) for another target: the hundredth target on a shared
+    /// role then need not read the role a hundredth time before finding
+    /// the deny in place. Verification still reads it.
+    pub fn is_settled(&self, c: &Change) -> bool {
+        let s = self.settled.lock().unwrap_or_else(|e| e.into_inner());
+        s.contains(&Self::intent(c))
     }
 
     /// Waits until no other target of this run is changing `resource`,

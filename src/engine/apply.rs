@@ -258,6 +258,33 @@ impl Session {
             }
             _ => None,
         };
+        let shared = !step.action.spec().own_state;
+        if shared
+            && !sp.changes.is_empty()
+            && sp.changes.iter().all(|c| self.run.is_settled(c))
+            && self.in_doubt_for(step, None).is_empty()
+        {
+            // Another target of this run made exactly these changes (a
+            // shared role's deny): nothing to read or do. Verification
+            // reads the resource for this target too.
+            let mut outcomes = Vec::new();
+            for change in &sp.changes {
+                self.audit(
+                    AuditEvent::AlreadySatisfied,
+                    Some(&sp.id),
+                    json!({"change": change, "detail": "made by this run for another target"}),
+                )?;
+                outcomes.push(ChangeOutcome {
+                    step: sp.id.clone(),
+                    outcome: Outcome::AlreadySatisfied,
+                    change: change.clone(),
+                });
+            }
+            return Ok(StepApplied {
+                outcomes,
+                failed: Vec::new(),
+            });
+        }
         let observed = match planned {
             Some(o) => o,
             None => self.observe_once(step, &sp.args, true).await?,
@@ -290,6 +317,9 @@ impl Session {
                         )?;
                         Outcome::AlreadySatisfied
                     };
+                    if shared {
+                        self.run.settle(&change);
+                    }
                     outcomes.push(ChangeOutcome {
                         step: sp.id.clone(),
                         outcome,
@@ -333,6 +363,9 @@ impl Session {
                                 self.audit(r.event, Some(&sp.id), r.data)?;
                             }
                             self.journal(step, JournalEvent::Applied, &change, false, None)?;
+                            if shared {
+                                self.run.settle(&change);
+                            }
                             self.audit(
                                 AuditEvent::Applied,
                                 Some(&sp.id),

@@ -256,6 +256,17 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
             "{api}: {seen}"
         );
     }
+    // The shared role is read once to plan (the targets planning at the
+    // same moment wait for that one read), once before the change (the
+    // other targets find the change made by this run and read nothing),
+    // and once per target by verification.
+    for api in ["iam:GetRole", "iam:ListAttachedRolePolicies"] {
+        assert_eq!(
+            seen["by_api"][api]["requests"].as_u64(),
+            Some(n + 2),
+            "{api}: {seen}"
+        );
+    }
     for api in ["lambda:ListAliases", "lambda:ListFunctionUrlConfigs"] {
         assert_eq!(
             seen["by_api"][api]["requests"].as_u64(),
