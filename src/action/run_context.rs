@@ -97,6 +97,9 @@ impl FunctionInventory {
     }
 }
 
+/// One planning read's answer, of whatever type its key names.
+type SharedRead = OnceCell<Arc<dyn Any + Send + Sync>>;
+
 #[derive(Default)]
 pub struct RunContext {
     functions: OnceCell<Arc<FunctionInventory>>,
@@ -105,7 +108,7 @@ pub struct RunContext {
     /// second read would only spend quota.
     /// One cell per key, so that targets planning at the same moment wait
     /// for the one read in flight instead of each making it.
-    planned: Mutex<HashMap<String, Arc<OnceCell<Arc<dyn Any + Send + Sync>>>>>,
+    planned: Mutex<HashMap<String, Arc<SharedRead>>>,
     slots: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// Every version in the region, when reading them all costs fewer
     /// calls than one listing per target (`versions`); `None` once that
