@@ -245,6 +245,14 @@ pub trait Action: Send + Sync {
         observed.target == resource
     }
 
+    /// Whether what this step observed belongs to its target alone, so that
+    /// no other target of the run changes it (`ActionSpec::own_state` by
+    /// default). A role used by no function but the target is such state
+    /// too, though roles in general are not.
+    fn owns_observed(&self, _cx: &StepContext<'_>, _observed: &Observation) -> bool {
+        self.spec().own_state
+    }
+
     /// Whether each change concerns a resource of its own, so that one
     /// change left in doubt (a timeout) need not stop the step's other
     /// changes. False by default: most actions' changes build on each

@@ -239,17 +239,19 @@ impl Session {
         // Once: `apply_plan` retries the whole step, re-observing each time.
         // The compare-and-swap re-read, from AWS unless the plan's own
         // observation is just as recent (`Reread`).
-        let planned = match (&sp.target, &sp.observed) {
-            (Some(target), Some(state))
-                if reread == Reread::SharedState && step.action.spec().own_state =>
-            {
-                Some(Observation {
-                    target: target.clone(),
-                    state: state.clone(),
-                })
-            }
+        let plan_observation = match (&sp.target, &sp.observed) {
+            (Some(target), Some(state)) => Some(Observation {
+                target: target.clone(),
+                state: state.clone(),
+            }),
             _ => None,
         };
+        let owned = plan_observation.as_ref().is_some_and(|o| {
+            let history = self.incident().journal.records().to_vec();
+            let cx = self.step_context(&sp.args, &history, &step.id);
+            step.action.owns_observed(&cx, o)
+        });
+        let planned = plan_observation.filter(|_| reread == Reread::SharedState && owned);
         // Another target's change to the same shared resource settles
         // before this one looks at it (`RunContext::exclusive`).
         let _changing = match (&planned, &sp.target) {
@@ -258,7 +260,7 @@ impl Session {
             }
             _ => None,
         };
-        let shared = !step.action.spec().own_state;
+        let shared = !owned;
         if shared
             && !sp.changes.is_empty()
             && sp.changes.iter().all(|c| self.run.is_settled(c))

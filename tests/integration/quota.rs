@@ -280,3 +280,59 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
     );
     assert_eq!(seen["throttled"], 0, "no call throttled: {seen}");
 }
+
+/// Functions each on a role of its own: no other target changes a role
+/// only its own function uses, so in `run --yes` the plan's reading of it
+/// stands for the re-read before the deny. Each role is read twice (plan
+/// and verification), and every role ends up carrying only firebreak's
+/// denies (read back from IAM).
+#[tokio::test]
+async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
+    const ROLES: usize = 6;
+    let cx = TestContext::new().await;
+    let mut fleet = Vec::new();
+    for i in 0..ROLES {
+        let (name, role) = (format!("own-{i}"), format!("own-{i}-role"));
+        let arn = cx.seed_role(&role).await;
+        cx.create_function_with_role(&name, &arn).await;
+        fleet.push((name, role));
+    }
+    let run = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        crate::common::crate_root()
+            .join("tests/playbooks/contain-only.yaml")
+            .to_str()
+            .expect("path"),
+        "--incident",
+        "INC-OWN-ROLES",
+        "--target",
+        "own-*",
+        "--yes",
+    ]);
+    run.expect_code(0);
+    let v: Value = run.json();
+    for (name, role) in &fleet {
+        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
+        let (attached, inline) = cx.role_snapshot(role).await;
+        assert!(attached.is_empty(), "{role}: {attached:?}");
+        assert_eq!(
+            inline.keys().collect::<Vec<_>>(),
+            ["firebreak-quarantine", "firebreak-revoke-sessions"],
+            "{role}"
+        );
+    }
+    let calls = &v["api_calls"]["by_operation"];
+    for op in [
+        "iam:GetRole",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+    ] {
+        assert_eq!(
+            calls[op]["calls"].as_u64(),
+            Some(2 * ROLES as u64),
+            "{op}: {calls}"
+        );
+    }
+}

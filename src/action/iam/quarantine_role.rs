@@ -170,6 +170,22 @@ impl Action for QuarantineRole {
         })
     }
 
+    /// A role no other function of the region uses is the target's own:
+    /// no other target changes it, so the plan's observation of it can
+    /// stand for the re-read before the change (issue 15).
+    fn owns_observed(&self, cx: &StepContext<'_>, observed: &Observation) -> bool {
+        let (Ok(args), Ok(state)) = (
+            cx.args_as::<QuarantineArgs>(&SPEC),
+            cx.state_as::<RoleState>(&SPEC, observed),
+        ) else {
+            return false;
+        };
+        match args.function_arn(cx) {
+            Ok(Some(this)) => state.functions_using_role.iter().all(|f| *f == this),
+            _ => false,
+        }
+    }
+
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
         let args: QuarantineArgs = cx.args_as(&SPEC)?;
         let role_arn = &observed.target;
