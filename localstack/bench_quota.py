@@ -159,7 +159,7 @@ def custodian_policy(prefix, out):
 
 def table(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
-    head = (f"{'N':>5} {'latency':>8} {'tool':10} {'wall':>8} {'bound':>7} {'ratio':>6} "
+    head = (f"{'N':>5} {'latency':>8} {'tool':10} {'wall':>8} {'contained':>9} {'bound':>7} {'ratio':>6} "
             f"{'calls':>6} {'min':>6} {'thrott':>6} {'at 0':>5} {'public':>6} {'roles':>5}")
     head += f" {'harm stopped':>12}"
     print(head)
@@ -167,10 +167,13 @@ def table(path):
     for r in rows:
         harm = f"{r['harm_stopped_s']:>11.2f}s" if r.get("harm_stopped_s") is not None else f"{'-':>12}"
         tool = r['tool'] + (" *" if r.get("shared") else "")
-        print(f"{r['n']:>5} {r['latency_ms']:>6}ms {tool:10} {r['wall_s']:>7.2f}s {r['bound_s']:>6.2f}s "
+        c = r.get("contained_s")
+        contained = f"{c:>8.2f}s" if c is not None else f"{'-':>9}"
+        print(f"{r['n']:>5} {r['latency_ms']:>6}ms {tool:10} {r['wall_s']:>7.2f}s {contained} {r['bound_s']:>6.2f}s "
               f"{r['wall_s'] / r['bound_s']:>5.2f}x {r['calls']:>6} {r['min_calls']:>6} {r['throttled']:>6} "
               f"{r['state']['at_zero']:>5} {r['state']['public_left']:>6} {r['state']['roles_allowed']:>5} {harm}")
-    print("wall: start to exit; bound: the minimum control-plane calls (N throttles + N public statements)\n"
+    print("wall: start to exit; contained: firebreak's planning and harm-stopping pass (before it\n"
+          "verifies), the others' wall; ratio: wall / bound; bound: the minimum control-plane calls (N throttles + N public statements)\n"
           "at Lambda's 15/s, time-compressed; calls: every request through the proxy; min: that minimum;\n"
           "thrott: answered as over quota; at 0 / public / roles: end state read back from LocalStack\n"
           "(functions at concurrency 0, public statements left, roles that can still act).\n"

@@ -127,10 +127,19 @@ bench_one() {
     proxy_pid=""
     local state
     state="$(AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py state "$prefix" "$n")"
-    "$py" - "$work/proxy.json" "$n" "$latency" "$tool" "$t0" "$t1" "$compress" "$state" "$shared_role" >>"$results" <<'PY'
+    "$py" - "$work/proxy.json" "$n" "$latency" "$tool" "$t0" "$t1" "$compress" "$state" "$shared_role" "$work/firebreak.json" >>"$results" <<'PY'
 import json, sys
-report, n, latency, tool, t0, t1, compress, state, shared = sys.argv[1:]
+report, n, latency, tool, t0, t1, compress, state, shared, fb = sys.argv[1:]
 r = json.load(open(report))
+# firebreak verifies after containing; the others stop when they have
+# sent their changes. Contained: firebreak's own timings.contained_ms
+# (planning and the harm-stopping pass), the others' wall time.
+contained = float(t1) - float(t0)
+if tool == "firebreak":
+    try:
+        contained = json.load(open(fb))["timings"]["contained_ms"] / 1000.0
+    except (OSError, ValueError, KeyError, TypeError):
+        contained = None
 n, compress = int(n), float(compress)
 role_changes = [v.get("first_answered_ms") for k, v in r["by_api"].items()
                 if k in ("iam:PutRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRolePolicy")]
@@ -138,7 +147,7 @@ role_changes = [t for t in role_changes if t is not None]
 harm = (min(role_changes) / 1000.0 - float(t0)) if shared and role_changes else None
 print(json.dumps({
     "n": n, "latency_ms": int(latency), "tool": tool, "shared": bool(shared),
-    "wall_s": float(t1) - float(t0),
+    "wall_s": float(t1) - float(t0), "contained_s": contained,
     "bound_s": 2 * n / (15 * compress),
     "calls": r["requests"], "min_calls": 2 * n, "throttled": r["throttled"],
     "harm_stopped_s": harm,
