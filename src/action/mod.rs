@@ -39,6 +39,10 @@ pub struct StepContext<'a> {
     /// recovery are true; only planning reads (nothing has changed yet)
     /// share what another step already read (`RunContext::planned_read`).
     pub fresh: bool,
+    /// Verification, after every change of the run: a read of state that
+    /// targets share (a role) is made once for all of them
+    /// (`shared_read`); each check still reads AWS, after the changes.
+    pub verifying: bool,
     pub caller: &'a Caller,
     /// Arguments with every reference resolved.
     pub args: &'a Map<String, Value>,
@@ -52,6 +56,25 @@ pub struct StepContext<'a> {
 }
 
 impl StepContext<'_> {
+    /// A read other steps and targets of this run may share: while
+    /// planning through the planning memo (`RunContext::planned_read`),
+    /// while verifying through a memo of its own that starts after every
+    /// change of the run, so a role shared by a hundred targets is read
+    /// once to verify, not a hundred times; otherwise always from AWS.
+    pub async fn shared_read<T, F>(&self, key: String, fetch: F) -> Result<T, ActionError>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = Result<T, ActionError>>,
+    {
+        if self.verifying {
+            self.run
+                .planned_read(false, format!("verify {key}"), fetch)
+                .await
+        } else {
+            self.run.planned_read(self.fresh, key, fetch).await
+        }
+    }
+
     /// The step's arguments as the action's typed struct, read once.
     ///
     /// Each argument is first checked against the action's spec (presence,
@@ -340,6 +363,7 @@ mod tests {
             aws: &aws,
             run: &run,
             fresh: true,
+            verifying: false,
             caller: &caller,
             args: &args,
             history: &[],

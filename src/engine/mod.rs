@@ -235,6 +235,7 @@ impl Session {
             aws: &self.aws,
             run: &self.run,
             fresh: true,
+            verifying: false,
             caller: &self.caller,
             args,
             history,

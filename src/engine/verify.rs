@@ -41,7 +41,8 @@ impl Session {
                 target: sp.target.clone().unwrap_or_default(),
                 state: sp.observed.clone().unwrap_or(Value::Null),
             };
-            let cx = self.step_context(&sp.args, &history, &sp.id);
+            let mut cx = self.step_context(&sp.args, &history, &sp.id);
+            cx.verifying = true;
             let checks = match tokio::time::timeout(
                 step.timeout,
                 step.action.verify(&cx, &observed),

@@ -108,6 +108,7 @@ impl Driver {
             aws: &self.aws,
             run: &self.run,
             fresh: true,
+            verifying: false,
             caller: &self.caller,
             args,
             history,

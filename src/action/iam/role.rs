@@ -322,7 +322,7 @@ pub async fn functions_using(
 /// fresh when the context says so.
 pub async fn get_planned(cx: &StepContext<'_>, role: &RoleRef) -> Result<RoleRef, ActionError> {
     let key = format!("GetRole {}", role.arn);
-    cx.run.planned_read(cx.fresh, key, get(cx.aws, role)).await
+    cx.shared_read(key, get(cx.aws, role)).await
 }
 
 pub async fn attached_planned(
@@ -330,9 +330,7 @@ pub async fn attached_planned(
     role: &RoleRef,
 ) -> Result<Vec<String>, ActionError> {
     let key = format!("ListAttachedRolePolicies {}", role.arn);
-    cx.run
-        .planned_read(cx.fresh, key, attached(cx.aws, role))
-        .await
+    cx.shared_read(key, attached(cx.aws, role)).await
 }
 
 pub async fn inline_planned(
@@ -340,9 +338,7 @@ pub async fn inline_planned(
     role: &RoleRef,
 ) -> Result<BTreeMap<String, Value>, ActionError> {
     let key = format!("ListRolePolicies+GetRolePolicy {}", role.arn);
-    cx.run
-        .planned_read(cx.fresh, key, inline(cx.aws, role))
-        .await
+    cx.shared_read(key, inline(cx.aws, role)).await
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ pub async fn get_planned(
     let aws = cx.aws;
     // Boxed: the SDK's send future is large, and describe, the throttle and
     // the evidence all nest this one in theirs.
-    Box::pin(cx.run.planned_read(cx.fresh, key, async move {
+    Box::pin(cx.shared_read(key, async move {
         aws.lambda
             .get_function()
             .function_name(&f.name)
@@ -103,7 +103,7 @@ pub async fn read_planned(
         return Ok(None);
     }
     let key = format!("GetFunctionConcurrency {}", f.arn);
-    Box::pin(cx.run.planned_read(cx.fresh, key, read(cx.aws, f))).await
+    Box::pin(cx.shared_read(key, read(cx.aws, f))).await
 }
 
 /// Whether this incident's journal has a change to the function's setting.

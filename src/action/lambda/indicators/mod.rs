@@ -147,8 +147,7 @@ pub async fn assess(cx: &StepContext<'_>, args: &IndicatorArgs) -> Result<Assess
         "indicators {} {} {:?} {:?} {} {:?}",
         f.arn, since, args.users, args.deployers, args.lookup_api, store
     );
-    cx.run
-        .planned_read(cx.fresh, key, async {
+    cx.shared_read(key, async {
             let facts = facts::read(cx, &f, &args.users).await?;
             let heuristic = heuristics::evaluate(&facts, since);
             let (mut indicators, flagged, baseline) = match store {
