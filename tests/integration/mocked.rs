@@ -311,3 +311,101 @@ async fn a_refused_change_does_not_stop_the_other_changes_of_its_step() {
         ]
     );
 }
+
+/// The playbook lists closing public access before the throttle; the
+/// throttle stops the function itself, so it is applied first
+/// (`HarmOrder`). AWS refuses it, and the target's other harm-stopping
+/// step still runs: one refused change never leaves a world-open
+/// statement in place (contract 14).
+#[tokio::test]
+async fn the_throttle_goes_first_and_its_failure_does_not_keep_public_access_open() {
+    use aws_sdk_lambda::operation::get_policy::GetPolicyOutput;
+    use aws_sdk_lambda::operation::list_aliases::ListAliasesOutput;
+    use aws_sdk_lambda::operation::list_function_url_configs::ListFunctionUrlConfigsOutput;
+    use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
+    use aws_sdk_lambda::operation::remove_permission::RemovePermissionOutput;
+    use aws_sdk_lambda::types::FunctionConfiguration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:victim");
+    let get = no_concurrency();
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency).then_error(|| {
+        PutFunctionConcurrencyError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not authorized to perform: lambda:PutFunctionConcurrency")
+                .build(),
+        )
+    });
+    let aliases = mock!(aws_sdk_lambda::Client::list_aliases)
+        .then_output(|| ListAliasesOutput::builder().build());
+    let versions = {
+        let arn = arn.clone();
+        mock!(aws_sdk_lambda::Client::list_versions_by_function).then_output(move || {
+            ListVersionsByFunctionOutput::builder()
+                .versions(
+                    FunctionConfiguration::builder()
+                        .function_name("victim")
+                        .function_arn(format!("{arn}:$LATEST"))
+                        .version("$LATEST")
+                        .build(),
+                )
+                .build()
+        })
+    };
+    let urls = mock!(aws_sdk_lambda::Client::list_function_url_configs).then_output(|| {
+        ListFunctionUrlConfigsOutput::builder()
+            .set_function_url_configs(Some(vec![]))
+            .build()
+            .unwrap()
+    });
+    let policy = {
+        let arn = arn.clone();
+        mock!(aws_sdk_lambda::Client::get_policy).then_output(move || {
+            GetPolicyOutput::builder()
+                .policy(
+                    json!({"Version": "2012-10-17", "Statement": [{
+                        "Sid": "anyone", "Effect": "Allow", "Principal": "*",
+                        "Action": "lambda:InvokeFunction", "Resource": arn,
+                    }]})
+                    .to_string(),
+                )
+                .build()
+        })
+    };
+    let remove = mock!(aws_sdk_lambda::Client::remove_permission)
+        .then_output(|| RemovePermissionOutput::builder().build());
+    let s = session(
+        &[&get, &put, &aliases, &versions, &urls, &policy, &remove],
+        dir.path(),
+    );
+    let text = "apiVersion: firebreak/v1\nkind: Playbook\nname: mocked\nphases:\n  contain:\n    - id: close-public-access\n      action: lambda.remove_public_access\n      with: {function: victim}\n    - id: throttle\n      action: lambda.set_concurrency\n      with: {function: victim, value: 0}\n";
+    let pb = playbook::load::parse(Path::new("mocked.yaml"), text.to_string()).unwrap();
+    let plan = s
+        .build_plan(&pb, &Map::new(), &[Phase::Contain])
+        .await
+        .unwrap();
+    assert_eq!(plan.summary().changes, 2, "{plan:#?}");
+    let report = s.apply_plan(&plan, &pb).await.unwrap();
+
+    assert_eq!(report.aborted_at(), Some("throttle"));
+    assert_eq!(put.num_calls(), 1);
+    assert_eq!(remove.num_calls(), 1, "public access closed all the same");
+    let steps: Vec<(String, JournalEvent)> = s
+        .incident()
+        .journal
+        .records()
+        .iter()
+        .map(|r| (r.step.clone(), r.event))
+        .collect();
+    let step = |id: &str, e| (id.to_string(), e);
+    assert_eq!(
+        steps,
+        [
+            step("throttle", JournalEvent::Intent),
+            step("throttle", JournalEvent::Failed),
+            step("close-public-access", JournalEvent::Intent),
+            step("close-public-access", JournalEvent::Applied),
+        ]
+    );
+}
