@@ -114,6 +114,8 @@ pub struct RunContext {
     /// calls than one listing per target (`versions`); `None` once that
     /// was found not to pay or could not be read.
     versions: OnceCell<Option<Arc<VersionIndex>>>,
+    /// The same, read again for verification, after every change.
+    verified_versions: OnceCell<Option<Arc<VersionIndex>>>,
     /// How many targets the run has, once they are known.
     targets: std::sync::OnceLock<usize>,
     /// Changes this run made, or found made, to shared state (`settle`).
@@ -220,35 +222,41 @@ impl RunContext {
     /// number no more than the targets: past that, one ListVersionsByFunction
     /// a target is cheaper, and `None` says to use it (the pages already
     /// read are the price of finding out, at most one a target). A failed
-    /// read is `None` too: each target then lists its own.
-    pub async fn versions(&self, aws: &Aws) -> Option<Arc<VersionIndex>> {
+    /// read is `None` too: each target then lists its own. `verifying`:
+    /// a second index, read when verification first asks, after every
+    /// change of the run, and shared by every target's checks.
+    pub async fn versions(&self, aws: &Aws, verifying: bool) -> Option<Arc<VersionIndex>> {
         let budget = self.targets.get().copied().unwrap_or(0);
         if budget < 2 {
             return None;
         }
-        self.versions
-            .get_or_init(|| async {
-                let mut index = VersionIndex::default();
-                let mut pages = aws
-                    .lambda
-                    .list_functions()
-                    .function_version(FunctionVersion::All)
-                    .into_paginator()
-                    .send();
-                let mut read = 0usize;
-                while let Some(page) = pages.next().await {
-                    read += 1;
-                    if read > budget {
-                        return None;
-                    }
-                    for f in page.ok()?.functions() {
-                        index.add(f);
-                    }
+        let cell = if verifying {
+            &self.verified_versions
+        } else {
+            &self.versions
+        };
+        cell.get_or_init(|| async {
+            let mut index = VersionIndex::default();
+            let mut pages = aws
+                .lambda
+                .list_functions()
+                .function_version(FunctionVersion::All)
+                .into_paginator()
+                .send();
+            let mut read = 0usize;
+            while let Some(page) = pages.next().await {
+                read += 1;
+                if read > budget {
+                    return None;
                 }
-                Some(Arc::new(index))
-            })
-            .await
-            .clone()
+                for f in page.ok()?.functions() {
+                    index.add(f);
+                }
+            }
+            Some(Arc::new(index))
+        })
+        .await
+        .clone()
     }
 
     fn intent(c: &Change) -> String {

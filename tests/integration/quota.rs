@@ -241,18 +241,19 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
     );
     // Plan and verification read each function's qualifiers (the plan
     // reads its concurrency through GetFunction, verification through
-    // GetFunctionConcurrency); the changes did not read them again. The
-    // plan's versions came from one ListFunctions page of every version,
-    // the second ListFunctions call (the first chose the targets).
+    // GetFunctionConcurrency); the changes did not read them again.
+    // Versions came from ListFunctions pages of every version, once to
+    // plan and once to verify (the first ListFunctions chose the targets),
+    // not from a ListVersionsByFunction a function.
     let n = SHARED_N as u64;
     for (api, calls) in [
         ("lambda:GetFunctionConcurrency", n),
-        ("lambda:ListVersionsByFunction", n),
-        ("lambda:ListFunctions", 2),
+        ("lambda:ListVersionsByFunction", 0),
+        ("lambda:ListFunctions", 3),
     ] {
         assert_eq!(
-            seen["by_api"][api]["requests"].as_u64(),
-            Some(calls),
+            seen["by_api"][api]["requests"].as_u64().unwrap_or(0),
+            calls,
             "{api}: {seen}"
         );
     }

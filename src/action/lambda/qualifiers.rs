@@ -155,14 +155,15 @@ pub fn join(qs: &[Qualifier]) -> String {
 /// functions whatever their number of qualifiers. While planning (not
 /// `cx.fresh`) the versions come from the run's ListFunctions pages when
 /// they hold the function (`RunContext::versions`), one call fewer a
-/// function out of the control-plane quota; the re-read before a change
-/// and verification always list them again.
+/// function out of the control-plane quota; verification likewise from
+/// pages read after every change; the re-read before a change always
+/// lists them again.
 pub async fn list(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Qualifiers, AwsError> {
     let mut out = Qualifiers::default();
-    let index = if cx.fresh {
-        None
+    let index = if cx.verifying || !cx.fresh {
+        cx.run.versions(cx.aws, cx.verifying).await
     } else {
-        cx.run.versions(cx.aws).await
+        None
     };
     let mut pages = cx
         .aws
