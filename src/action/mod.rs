@@ -66,13 +66,14 @@ impl StepContext<'_> {
         T: Clone + Send + Sync + 'static,
         F: std::future::Future<Output = Result<T, ActionError>>,
     {
-        if self.verifying {
-            self.run
-                .planned_read(false, format!("verify {key}"), fetch)
-                .await
+        // Boxed: the fetch is an SDK call, whose future is large, and the
+        // steps that share reads nest them several deep.
+        let (fresh, key) = if self.verifying {
+            (false, format!("verify {key}"))
         } else {
-            self.run.planned_read(self.fresh, key, fetch).await
-        }
+            (self.fresh, key)
+        };
+        Box::pin(self.run.planned_read(fresh, key, fetch)).await
     }
 
     /// The step's arguments as the action's typed struct, read once.

@@ -45,8 +45,10 @@ tokio::task_local! {
 
 /// Runs `work` as the work of target number `target`.
 pub async fn for_target<F: std::future::Future>(target: usize, work: F) -> F::Output {
+    // Boxed: a target's whole run is one large future, and moving it into
+    // the scope inline would copy it through the stack of every caller.
     TARGET
-        .scope(u32::try_from(target).unwrap_or(u32::MAX), work)
+        .scope(u32::try_from(target).unwrap_or(u32::MAX), Box::pin(work))
         .await
 }
 
