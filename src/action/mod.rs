@@ -272,7 +272,8 @@ pub trait Action: Send + Sync {
     /// Whether what this step observed belongs to its target alone, so that
     /// no other target of the run changes it (`ActionSpec::own_state` by
     /// default). A role used by no function but the target is such state
-    /// too, though roles in general are not.
+    /// too, though roles in general are not. Called with an empty
+    /// `cx.history`.
     fn owns_observed(&self, _cx: &StepContext<'_>, _observed: &Observation) -> bool {
         self.spec().own_state
     }

@@ -246,9 +246,10 @@ impl Session {
             }),
             _ => None,
         };
+        // Whose state it is depends on the step's arguments and what it
+        // observed, never on the journal: no copy of the journal here.
         let owned = plan_observation.as_ref().is_some_and(|o| {
-            let history = self.incident().journal.records().to_vec();
-            let cx = self.step_context(&sp.args, &history, &step.id);
+            let cx = self.step_context(&sp.args, &[], &step.id);
             step.action.owns_observed(&cx, o)
         });
         let planned = plan_observation.filter(|_| reread == Reread::SharedState && owned);
