@@ -422,7 +422,7 @@ impl Session {
         args: &Map<String, Value>,
         change: &Change,
     ) -> Result<Option<Receipt>, EngineError> {
-        let history = self.incident().journal.records().to_vec();
+        let history = self.incident().journal.snapshot();
         let cx = self.step_context(args, &history, &step.id);
         match tokio::time::timeout(step.timeout, step.action.apply_with_receipt(&cx, change)).await
         {

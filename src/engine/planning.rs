@@ -121,7 +121,7 @@ impl Session {
         args: &Map<String, Value>,
         fresh: bool,
     ) -> Result<Observation, EngineError> {
-        let history = self.incident().journal.records().to_vec();
+        let history = self.incident().journal.snapshot();
         let mut cx = self.step_context(args, &history, &step.id);
         cx.fresh = fresh;
         match tokio::time::timeout(step.timeout, step.action.observe(&cx)).await {
@@ -158,7 +158,7 @@ impl Session {
         args: &Map<String, Value>,
         observed: &Observation,
     ) -> Result<Planned, EngineError> {
-        let history = self.incident().journal.records().to_vec();
+        let history = self.incident().journal.snapshot();
         let cx = self.step_context(args, &history, &step.id);
         step.action
             .plan(&cx, observed)

@@ -184,7 +184,7 @@ impl Session {
         exclude: &[String],
         only: Option<&[&str]>,
     ) -> Result<Vec<RecoverItem>, EngineError> {
-        let history = self.incident().journal.records().to_vec();
+        let history = self.incident().journal.snapshot();
         let in_doubt: Vec<JournalRecord> = self
             .incident()
             .journal
@@ -330,7 +330,7 @@ impl Session {
             };
             // Re-read right before the call: a change made while the
             // confirmation prompt waited is reported, never overwritten.
-            let history = self.incident().journal.records().to_vec();
+            let history = self.incident().journal.snapshot();
             let args = serde_json::Map::new();
             let now = action
                 .read(
@@ -375,7 +375,7 @@ impl Session {
             self.incident().journal.append(intent)?;
             self.audit(AuditEvent::Applying, Some("recover"), json!(item.change))?;
             crate::hooks::pause_point("before_apply", "recover");
-            let history = self.incident().journal.records().to_vec();
+            let history = self.incident().journal.snapshot();
             let args = serde_json::Map::new();
             let result = action
                 .apply(&self.context(&history, &args), &item.change)
@@ -386,7 +386,7 @@ impl Session {
                     let applied = record(JournalEvent::Applied);
                     self.incident().journal.append(applied)?;
                     self.audit(AuditEvent::Applied, Some("recover"), json!(item.change))?;
-                    let history = self.incident().journal.records().to_vec();
+                    let history = self.incident().journal.snapshot();
                     let now = action
                         .read(
                             &self.context(&history, &args),

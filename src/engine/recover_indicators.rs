@@ -73,7 +73,7 @@ impl Session {
             .trail_bytes()
             .map_err(EngineError::from)?;
         let mut remaining = Vec::new();
-        let history = self.incident().journal.records().to_vec();
+        let history = self.incident().journal.snapshot();
         for args in identify_args(&trail) {
             let cx = self.step_context(&args, &history, "recover");
             let step_err = |source: ActionError| EngineError::Step {

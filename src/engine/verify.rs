@@ -36,7 +36,7 @@ impl Session {
                 continue;
             }
             let step = find_step(playbook, &sp.id)?;
-            let history = self.incident().journal.records().to_vec();
+            let history = self.incident().journal.snapshot();
             let observed = Observation {
                 target: sp.target.clone().unwrap_or_default(),
                 state: sp.observed.clone().unwrap_or(Value::Null),

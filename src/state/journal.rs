@@ -52,8 +52,12 @@ pub struct JournalRecord {
 pub struct Journal {
     backend: Arc<dyn IncidentBackend>,
     /// Every record so far, read once on open: resume and recover consult
-    /// the whole history, and it stays small (a few records a change).
-    records: Vec<JournalRecord>,
+    /// the whole history. Shared with the steps that read it
+    /// (`snapshot`): a step's context holds the history through its calls,
+    /// and copying a thousand targets' records for every step made a large
+    /// run spend its time copying (issue 15); an append copies only while
+    /// a snapshot is held.
+    records: Arc<Vec<JournalRecord>>,
     /// Bytes cut from a torn last record on open (reported in the audit trail).
     pub torn_bytes: usize,
 }
@@ -76,13 +80,18 @@ impl Journal {
         }
         Ok(Self {
             backend,
-            records,
+            records: Arc::new(records),
             torn_bytes: contents.torn_bytes,
         })
     }
 
     pub fn records(&self) -> &[JournalRecord] {
         &self.records
+    }
+
+    /// The history as it is now, without copying it.
+    pub fn snapshot(&self) -> Arc<Vec<JournalRecord>> {
+        self.records.clone()
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -100,7 +109,7 @@ impl Journal {
             source: std::io::Error::other(e),
         })?;
         self.backend.append(LogKind::Journal, record.seq, &bytes)?;
-        self.records.push(record);
+        Arc::make_mut(&mut self.records).push(record);
         Ok(())
     }
 

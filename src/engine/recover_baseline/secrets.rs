@@ -62,7 +62,7 @@ impl Session {
                 ActionError::input(format!("no action {name}"), "this is a bug in firebreak"),
             )
         })?;
-        let history = self.incident().journal.records().to_vec();
+        let history = self.incident().journal.snapshot();
         let cx = self.step_context(args, &history, STEP);
         let seen = action.observe(&cx).await.map_err(|e| step_err(name, e))?;
         action.plan(&cx, &seen).map_err(|e| step_err(name, e))
@@ -146,7 +146,7 @@ impl Session {
                 "not applied: the audit trail could not be written: {e}"
             ));
         }
-        let history = self.incident().journal.records().to_vec();
+        let history = self.incident().journal.snapshot();
         let result = action
             .apply(&self.step_context(&item.args, &history, STEP), &item.change)
             .await;
