@@ -34,6 +34,16 @@ fn layers(c: &FunctionConfiguration) -> Vec<String> {
         .collect()
 }
 
+/// A published version's code and configuration, environment values
+/// hashed with `key`.
+pub fn version_of(key: &EnvKey, c: &FunctionConfiguration) -> Version {
+    Version {
+        code_sha256: c.code_sha256().unwrap_or_default().to_string(),
+        layers: layers(c),
+        environment: hashes(key, c),
+    }
+}
+
 /// The qualifier label of a mapping's or policy's function ARN, when it is
 /// this function's (`None` for another function: `demo-2` is not `demo`).
 pub fn qualifier_of(function_arn: &str, arn: &str) -> Option<String> {
@@ -114,14 +124,7 @@ pub async fn capture(
             let Some(number) = v.version().filter(|n| *n != model::LATEST) else {
                 continue;
             };
-            versions.insert(
-                number.to_string(),
-                Version {
-                    code_sha256: v.code_sha256().unwrap_or_default().to_string(),
-                    layers: layers(v),
-                    environment: hashes(key, v),
-                },
-            );
+            versions.insert(number.to_string(), version_of(key, v));
         }
     }
 
@@ -192,6 +195,7 @@ pub async fn capture(
         deploy_users,
         role_functions: role_functions.into_iter().map(|(n, _)| n).collect(),
         rules,
+        packages: BTreeMap::new(),
     })
 }
 

@@ -86,13 +86,30 @@ pub fn drift(baseline: &Baseline, now: &Baseline) -> Vec<Drift> {
         &now.versions,
         |k| (f.clone(), k.to_string()),
     );
-    diff_maps(
-        &mut out,
-        DriftKind::Alias,
-        &baseline.aliases,
-        &now.aliases,
-        |k| (f.clone(), k.to_string()),
-    );
+    // An alias is what its version holds: one on a version re-published
+    // from the baseline's package (a new number, the same code and
+    // configuration) is the baseline's.
+    let aliases: std::collections::BTreeSet<&String> =
+        baseline.aliases.keys().chain(now.aliases.keys()).collect();
+    for a in aliases {
+        let (b, n) = (baseline.aliases.get(a), now.aliases.get(a));
+        let same_content = match (b, n) {
+            (Some(b), Some(n)) => baseline
+                .versions
+                .get(b)
+                .is_some_and(|bv| now.versions.get(n) == Some(bv)),
+            _ => false,
+        };
+        if b != n && !same_content {
+            out.push(Drift {
+                kind: DriftKind::Alias,
+                resource: f.clone(),
+                field: a.clone(),
+                baseline: b.map(|v| json!(v)).unwrap_or(Value::Null),
+                current: n.map(|v| json!(v)).unwrap_or(Value::Null),
+            });
+        }
+    }
     let qualifiers: std::collections::BTreeSet<&String> = baseline
         .policies
         .keys()
@@ -246,6 +263,7 @@ pub mod tests {
             deploy_users: [("deployer".to_string(), vec!["AKIA1".to_string()])].into(),
             role_functions: vec!["orders".into()],
             rules: Default::default(),
+            packages: Default::default(),
         }
     }
 
@@ -362,6 +380,26 @@ pub mod tests {
         assert_eq!(d[0].current["enabled"], json!(false));
         n.mappings.clear();
         assert_eq!(drift(&b, &n)[0].current, Value::Null);
+    }
+
+    #[test]
+    fn an_alias_on_a_version_with_the_baselines_content_is_no_drift() {
+        let b = sample();
+        let mut n = sample();
+        // Version 1 deleted, its code and configuration re-published as 3.
+        let v1 = n.versions.remove("1").unwrap();
+        n.versions.insert("3".into(), v1.clone());
+        n.aliases.insert("live".into(), "3".into());
+        let ids: Vec<String> = drift(&b, &n).iter().map(Drift::id).collect();
+        assert_eq!(ids, ["version:orders:1", "version:orders:3"]);
+        // Another content under the alias is drift, numbers shown.
+        n.versions.get_mut("3").unwrap().layers = vec!["evil".into()];
+        let d = drift(&b, &n);
+        let alias = d.iter().find(|d| d.kind == DriftKind::Alias).unwrap();
+        assert_eq!(
+            (&alias.baseline, &alias.current),
+            (&json!("1"), &json!("3"))
+        );
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! (`model`); `store` keeps them dated per function in a directory or under
 //! an S3 prefix and finds the newest taken before a time; `drift` compares
 //! two of them; `key` hashes environment values (never stored) with a
-//! per-store key.
+//! per-store key; `packages` keeps the code a deleted version is
+//! re-published from.
 
 pub mod capture;
 pub mod drift;
 pub mod key;
 pub mod model;
+pub mod packages;
 pub mod reader;
 pub mod store;
 

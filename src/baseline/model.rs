@@ -47,6 +47,41 @@ pub struct Baseline {
     /// EventBridge rules that target the function or a function on its
     /// role, by rule name.
     pub rules: BTreeMap<String, Rule>,
+    /// Code packages kept in the store next to the baseline files, by the
+    /// base64 SHA-256 Lambda reports → the file name under the function's
+    /// `packages/` (its hex SHA-256). What re-publishes a version the
+    /// attacker deleted; not the function's state, so never drift.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub packages: BTreeMap<String, String>,
+}
+
+impl Baseline {
+    /// `$LATEST`'s code and configuration as a version holds them: what a
+    /// version published from the restored `$LATEST` would be.
+    pub fn latest_content(&self) -> Version {
+        Version {
+            code_sha256: self.configuration.code_sha256.clone(),
+            layers: self.configuration.layers.clone(),
+            environment: self.configuration.environment.clone(),
+        }
+    }
+
+    /// The code hashes a recovery may need a package for: `$LATEST`'s
+    /// and every aliased version's, each once, with a qualifier that
+    /// holds it (`None`: `$LATEST`).
+    pub fn code_to_keep(&self) -> BTreeMap<String, Option<String>> {
+        let mut out = BTreeMap::new();
+        for v in self.aliases.values() {
+            if let Some(version) = self.versions.get(v) {
+                out.entry(version.code_sha256.clone())
+                    .or_insert_with(|| Some(v.clone()));
+            }
+        }
+        if !self.configuration.code_sha256.is_empty() {
+            out.insert(self.configuration.code_sha256.clone(), None);
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -94,7 +94,7 @@ impl BaselineStore {
         [&b.account, &b.region, &b.function]
     }
 
-    fn s3_key(prefix: &str, rel: &str) -> String {
+    pub(super) fn s3_key(prefix: &str, rel: &str) -> String {
         if prefix.is_empty() {
             rel.to_string()
         } else {

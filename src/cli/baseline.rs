@@ -59,7 +59,8 @@ pub async fn exec(global: &GlobalArgs, args: BaselineArgs) -> Result<u8, CliErro
     };
     let mut out = Vec::new();
     for name in &names {
-        let b = capture(&aws, &caller.account, name, &key, &scope).await?;
+        let mut b = capture(&aws, &caller.account, name, &key, &scope).await?;
+        store.keep_packages(&aws, &mut b).await?;
         let location = store.put(&aws, &b).await?;
         out.push(json!({
             "function": b.function,
@@ -70,6 +71,7 @@ pub async fn exec(global: &GlobalArgs, args: BaselineArgs) -> Result<u8, CliErro
             "statements": b.policies.values().map(|p| p.len()).sum::<usize>(),
             "mappings": b.mappings.len(),
             "rules": b.rules.len(),
+            "packages": b.packages.len(),
         }));
     }
     match global.output {
@@ -80,7 +82,7 @@ pub async fn exec(global: &GlobalArgs, args: BaselineArgs) -> Result<u8, CliErro
             );
             for b in &out {
                 println!(
-                    "  {}  {}  ({} version(s), {} alias(es), {} statement(s), {} mapping(s), {} rule(s))\n      {}",
+                    "  {}  {}  ({} version(s), {} alias(es), {} statement(s), {} mapping(s), {} rule(s), {} package(s) kept)\n      {}",
                     b["function"].as_str().unwrap_or_default(),
                     b["taken_at"].as_str().unwrap_or_default(),
                     b["versions"],
@@ -88,6 +90,7 @@ pub async fn exec(global: &GlobalArgs, args: BaselineArgs) -> Result<u8, CliErro
                     b["statements"],
                     b["mappings"],
                     b["rules"],
+                    b["packages"],
                     b["location"].as_str().unwrap_or_default()
                 );
             }

@@ -85,9 +85,13 @@ pub async fn take(
     let scope = scope(w);
     let mut taken = BTreeMap::new();
     for (logical, f) in &w.functions {
-        let b = capture(&aws, &ns.account, &f.name, &key, &scope)
+        let mut b = capture(&aws, &ns.account, &f.name, &key, &scope)
             .await
             .map_err(fail(format!("capture {}", f.name)))?;
+        store
+            .keep_packages(&aws, &mut b)
+            .await
+            .map_err(fail(format!("keep the code of {}", f.name)))?;
         store
             .put(&aws, &b)
             .await

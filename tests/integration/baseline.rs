@@ -141,7 +141,12 @@ pub async fn victim(cx: &TestContext) -> Victim {
 pub fn files(cx: &TestContext, store: &str, function: &str) -> Vec<std::path::PathBuf> {
     let dir = cx.path(store).join(&cx.account).join(REGION).join(function);
     let mut out: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
         .unwrap_or_default();
     out.sort();
     out
@@ -303,8 +308,33 @@ async fn baseline_goes_to_s3_and_needs_a_key_there() {
         .await
         .expect("list");
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys.len(), 1, "{keys:?}");
+    // The baseline, and the code package it may be re-published from.
+    assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(keys[0].ends_with("Z.json"), "{keys:?}");
+    let package = keys[1]
+        .rsplit_once("/packages/")
+        .map(|(_, f)| f.to_string())
+        .unwrap_or_else(|| panic!("{keys:?}"));
+    let zip = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(keys[1])
+        .send()
+        .await
+        .expect("get package")
+        .body
+        .collect()
+        .await
+        .expect("package body")
+        .into_bytes();
+    {
+        use sha2::Digest;
+        assert_eq!(
+            format!("{}.zip", hex::encode(sha2::Sha256::digest(&zip))),
+            package,
+            "named by its hash"
+        );
+    }
     let body = s3
         .get_object()
         .bucket(&bucket)
@@ -326,6 +356,10 @@ async fn baseline_goes_to_s3_and_needs_a_key_there() {
             .map(str::len),
         Some(64)
     );
+    let code = b["configuration"]["code_sha256"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(b["packages"][code].as_str(), Some(package.as_str()));
 }
 
 #[tokio::test]

@@ -9,6 +9,11 @@ use serde_json::Value;
 use crate::baseline::{events, files, take, victim, Victim, SECRET_VALUE};
 use crate::common::{zip_one_file, TestContext, REGION};
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 const STORE: &str = "baselines";
 const FOREIGN: &str = "999999999999";
 
@@ -155,6 +160,18 @@ mod attack {
             .send()
             .await
             .expect("repoint alias");
+    }
+
+    /// After `code_and_alias`: the baseline's version, no longer aliased,
+    /// deleted so that nothing holds the known-good code.
+    pub async fn delete_baseline_version(s: &Scene) {
+        s.cx.lambda
+            .delete_function()
+            .function_name(&s.v.name)
+            .qualifier("1")
+            .send()
+            .await
+            .expect("delete version 1");
     }
 
     pub async fn inline_admin(s: &Scene) {
@@ -314,10 +331,19 @@ fn recover(s: &Scene, incident: &str, extra: &[&str]) -> (i32, Value) {
     (run.code, v)
 }
 
-/// A baseline as compared: without its time and mapping UUIDs, and
-/// without versions published since the baseline (kept as evidence).
+/// A baseline as compared: without its time and mapping UUIDs, without
+/// versions published since the baseline (kept as evidence), and each
+/// alias as what its version holds (a version re-published under a new
+/// number holds the baseline's).
 fn comparable(mut b: Value, baseline: &Value) -> Value {
     b["taken_at"] = Value::Null;
+    let versions = b["versions"].clone();
+    if let Some(a) = b["aliases"].as_object_mut() {
+        for v in a.values_mut() {
+            let number = v.as_str().unwrap_or_default().to_string();
+            *v = versions.get(&number).cloned().unwrap_or(Value::Null);
+        }
+    }
     if let Some(m) = b["mappings"].as_object_mut() {
         for v in m.values_mut() {
             v["uuid"] = Value::Null;
@@ -343,6 +369,17 @@ fn item_ids(v: &Value) -> Vec<String> {
 /// Recover, then read AWS back and compare with the baseline; a second
 /// recovery plans nothing.
 async fn recover_and_check(s: &Scene, incident: &str, expect: &[&str]) -> Value {
+    recover_and_check_without(s, incident, expect, &[]).await
+}
+
+/// `recover_and_check`, for a baseline some of whose versions the
+/// attacker deleted (numbers are never re-used).
+async fn recover_and_check_without(
+    s: &Scene,
+    incident: &str,
+    expect: &[&str],
+    deleted: &[&str],
+) -> Value {
     let (code, dry) = recover(s, incident, &["--dry-run"]);
     assert_eq!(code, 2, "{dry}");
     // The dry run sent no mutating request (the guard refuses them).
@@ -361,10 +398,13 @@ async fn recover_and_check(s: &Scene, incident: &str, expect: &[&str]) -> Value 
 
     // AWS read back equals the baseline.
     let now = take(&s.cx, &s.v, STORE);
-    assert_eq!(
-        comparable(now, &s.baseline),
-        comparable(s.baseline.clone(), &s.baseline)
-    );
+    let mut expected = comparable(s.baseline.clone(), &s.baseline);
+    for v in deleted {
+        if let Some(vs) = expected["versions"].as_object_mut() {
+            vs.remove(*v);
+        }
+    }
+    assert_eq!(comparable(now, &s.baseline), expected);
     assert_eq!(s.cx.concurrency(&s.v.name).await, None, "throttle lifted");
 
     // A second recovery plans nothing.
@@ -422,6 +462,155 @@ async fn recover_baseline_rolls_code_and_alias_back() {
             .await
             .expect("versions");
     assert!(versions.versions().iter().any(|v| v.version() == Some("2")));
+}
+
+/// The package the baseline kept of its `$LATEST` code, in the store.
+fn kept_package(s: &Scene) -> std::path::PathBuf {
+    let code = s.baseline["configuration"]["code_sha256"]
+        .as_str()
+        .expect("code hash");
+    let file = s.baseline["packages"][code]
+        .as_str()
+        .unwrap_or_else(|| panic!("no package kept: {:#}", s.baseline));
+    s.cx.path(STORE)
+        .join(&s.cx.account)
+        .join(REGION)
+        .join(&s.v.name)
+        .join("packages")
+        .join(file)
+}
+
+async fn version_numbers(s: &Scene) -> Vec<String> {
+    let mut out: Vec<String> =
+        s.cx.lambda
+            .list_versions_by_function()
+            .function_name(&s.v.name)
+            .send()
+            .await
+            .expect("versions")
+            .versions()
+            .iter()
+            .filter_map(|v| v.version().map(str::to_string))
+            .filter(|v| v != "$LATEST")
+            .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn recover_baseline_republishes_a_deleted_version_from_its_kept_package() {
+    let s = scene().await;
+    let package = kept_package(&s);
+    let bytes = std::fs::read(&package).expect("the package is in the store");
+    let hex = package
+        .file_stem()
+        .and_then(|f| f.to_str())
+        .unwrap_or_default();
+    assert_eq!(sha256_hex(&bytes), hex, "named by its hash");
+    // A second baseline keeps nothing new: the package is not fetched again.
+    let again = take(&s.cx, &s.v, STORE);
+    assert_eq!(again["packages"], s.baseline["packages"]);
+
+    attack::code_and_alias(&s).await;
+    attack::delete_baseline_version(&s).await;
+    assert_eq!(version_numbers(&s).await, ["2"]);
+    throttle(&s, "INC-RB-DELETED");
+    // Crash right after the version is published: the resumed run finds
+    // it instead of publishing a second one.
+    let args = [
+        "recover",
+        "--incident",
+        "INC-RB-DELETED",
+        "--to-baseline",
+        "--store",
+        STORE,
+        "--forensic-bucket",
+        &s.bucket,
+        "--yes",
+    ];
+    crate::crash::kill_at(&s.cx, &args, "after_publish:recover-baseline");
+    assert_eq!(version_numbers(&s).await, ["2", "3"]);
+    // The code was deployed before the crash: only the alias is left.
+    recover_and_check_without(&s, "INC-RB-DELETED", &["alias:"], &["1"]).await;
+    assert_eq!(version_numbers(&s).await, ["2", "3"], "published once");
+    let live =
+        s.cx.lambda
+            .get_alias()
+            .function_name(&s.v.name)
+            .name("live")
+            .send()
+            .await
+            .expect("alias");
+    assert_eq!(live.function_version(), Some("3"));
+    let v3 =
+        s.cx.lambda
+            .get_function_configuration()
+            .function_name(&s.v.name)
+            .qualifier("3")
+            .send()
+            .await
+            .expect("version 3");
+    assert_eq!(
+        v3.code_sha256(),
+        s.baseline["configuration"]["code_sha256"].as_str()
+    );
+}
+
+#[tokio::test]
+async fn recover_baseline_refuses_a_package_altered_in_the_store() {
+    let s = scene().await;
+    attack::code_and_alias(&s).await;
+    attack::delete_baseline_version(&s).await;
+    let evil =
+        s.cx.lambda
+            .get_function_configuration()
+            .function_name(&s.v.name)
+            .send()
+            .await
+            .expect("config")
+            .code_sha256()
+            .map(str::to_string);
+    // Someone with write access to the store swaps the package.
+    std::fs::write(
+        kept_package(&s),
+        zip_one_file("handler.py", b"def handler(e, c):\n    return 'pwned'\n"),
+    )
+    .expect("tamper");
+    throttle(&s, "INC-RB-TAMPER");
+    let (code, done) = recover(&s, "INC-RB-TAMPER", &["--yes"]);
+    assert_eq!(code, 1, "a failed item: {done:#}");
+    let outcome = done["outcomes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["id"] == "configuration:{}:code_sha256".replace("{}", &s.v.name))
+        .unwrap_or_else(|| panic!("no outcome for the code: {done:#}"));
+    assert_eq!(outcome["ok"], false, "{done:#}");
+    assert!(
+        outcome["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("altered"),
+        "{outcome:#}"
+    );
+    // Nothing of it was deployed or published, and the throttle stays.
+    let now =
+        s.cx.lambda
+            .get_function_configuration()
+            .function_name(&s.v.name)
+            .send()
+            .await
+            .expect("config");
+    assert_eq!(now.code_sha256().map(str::to_string), evil);
+    assert_eq!(version_numbers(&s).await, ["2"]);
+    assert_eq!(s.cx.concurrency(&s.v.name).await, Some(0));
+    assert!(
+        done["lift"]["withheld"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("drift"),
+        "{done:#}"
+    );
 }
 
 #[tokio::test]
@@ -523,6 +712,7 @@ async fn recover_baseline_undoes_every_technique_at_once_after_containment() {
     attack::policy_backdoors(&s).await;
     attack::foreign_layer(&s).await;
     attack::code_and_alias(&s).await;
+    attack::delete_baseline_version(&s).await;
     attack::inline_admin(&s).await;
     attack::public_url(&s).await;
     attack::foreign_queue(&s).await;
@@ -587,7 +777,8 @@ async fn recover_baseline_undoes_every_technique_at_once_after_containment() {
         "{lift:?}"
     );
 
-    let done = recover_and_check(
+    // Nothing holds the baseline's code but the package kept with it.
+    let done = recover_and_check_without(
         &s,
         incident,
         &[
@@ -598,8 +789,20 @@ async fn recover_baseline_undoes_every_technique_at_once_after_containment() {
             "configuration:",
             "alias:",
         ],
+        &["1"],
     )
     .await;
+    let republished = |op: &str| {
+        done["functions"][0]["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| i["op"]["op"] == op)
+    };
+    assert!(
+        republished("package") && republished("republish"),
+        "{done:#}"
+    );
     // The lift came after every restore, and each restore passed.
     assert!(done["lift"]["withheld"].is_null(), "{done:#}");
     assert!(

@@ -377,6 +377,7 @@ impl Session {
         item: &BaselineItem,
         evidence: Option<&crate::evidence::store::ForensicStore>,
         key: &EnvKey,
+        store: &BaselineStore,
     ) -> BaselineOutcome {
         let change = Change::new(
             &plan.baseline.function_arn,
@@ -427,6 +428,7 @@ impl Session {
             incident: self.incident_id(),
             account: &self.caller.account,
             key,
+            store,
         };
         let result = ops::apply(&cx, &item.op).await;
         crate::hooks::pause_point("after_apply", STEP);
@@ -547,7 +549,10 @@ impl Session {
                         });
                         continue;
                     }
-                    outcomes.push(self.apply_item(plan, item, evidence.as_ref(), key).await);
+                    outcomes.push(
+                        self.apply_item(plan, item, evidence.as_ref(), key, store)
+                            .await,
+                    );
                 }
                 // After the restore: the attacker's code no longer runs
                 // to read a new value.

@@ -15,8 +15,9 @@ use crate::action::lambda::public_access::policy::condition;
 use crate::action::ActionError;
 use crate::aws::error::classify;
 use crate::aws::{Aws, AwsErrorKind};
-use crate::baseline::capture::param;
-use crate::baseline::model::{Baseline, Mapping, Rule, UrlConfig};
+use crate::baseline::capture::{param, version_of};
+use crate::baseline::model::{Baseline, Mapping, Rule, UrlConfig, Version};
+use crate::baseline::BaselineStore;
 use crate::baseline::{Drift, DriftKind, EnvKey};
 use crate::evidence::store::{artifact_key, ForensicStore};
 
@@ -102,6 +103,11 @@ pub enum Op {
     Code {
         version: String,
     },
+    /// `$LATEST`'s code from the package kept with the baseline (no
+    /// version holds it any more), checked against its hash.
+    Package {
+        code_sha256: String,
+    },
     /// `$LATEST`'s settings (layers, handler, ...) as the baseline has them.
     Settings {
         fields: BTreeMap<String, Value>,
@@ -116,6 +122,15 @@ pub enum Op {
         version: String,
     },
     PutAlias {
+        name: String,
+        version: String,
+        exists: bool,
+    },
+    /// The alias's baseline `version` was deleted: point the alias at a
+    /// version holding the same code and configuration, published from
+    /// the restored `$LATEST` unless one exists (numbers are never
+    /// re-used, so a resumed run finds it instead of publishing twice).
+    Republish {
         name: String,
         version: String,
         exists: bool,
@@ -167,32 +182,50 @@ impl Op {
             | Op::Detach { .. }
             | Op::Attach { .. }
             | Op::UpdateTrust { .. } => 5,
-            Op::Code { .. } => 6,
+            Op::Code { .. } | Op::Package { .. } => 6,
             Op::Settings { .. } => 7,
             Op::Environment { .. } => 8,
-            Op::DeleteAlias { .. } | Op::PutAlias { .. } => 9,
+            Op::DeleteAlias { .. } | Op::PutAlias { .. } | Op::Republish { .. } => 9,
             Op::Tag { .. } | Op::Untag { .. } => 10,
             Op::None => 11,
         }
     }
 }
 
-/// A version whose code is the baseline's, the alias's first.
-fn version_with(
-    b: &Baseline,
-    pick: impl Fn(&crate::baseline::model::Version) -> bool,
-) -> Option<String> {
+/// A version that exists now and holds what `pick` wants, a baseline
+/// alias's first: the attacker may have deleted the baseline's own.
+fn existing(b: &Baseline, now: &Baseline, pick: impl Fn(&Version) -> bool) -> Option<String> {
     let by_alias = b
         .aliases
         .values()
-        .find(|v| b.versions.get(*v).is_some_and(&pick));
+        .find(|v| now.versions.get(*v).is_some_and(&pick));
     by_alias.cloned().or_else(|| {
-        b.versions
+        now.versions
             .iter()
             .rev()
             .find(|(_, v)| pick(v))
             .map(|(n, _)| n.clone())
     })
+}
+
+/// Whether `$LATEST` will hold the baseline's code after the restore:
+/// it does, a version holds it, or the store kept its package.
+fn code_restorable(b: &Baseline, now: &Baseline) -> bool {
+    let code = &b.configuration.code_sha256;
+    now.configuration.code_sha256 == *code
+        || existing(b, now, |v| v.code_sha256 == *code).is_some()
+        || b.packages.contains_key(code)
+}
+
+/// A deleted baseline version that an alias needs can be re-published
+/// from the restored `$LATEST` when it held the same.
+fn republishable(b: &Baseline, now: &Baseline, version: &Version) -> bool {
+    *version == b.latest_content() && code_restorable(b, now)
+}
+
+/// A version number the function no longer has.
+fn is_deleted_version(qualifier: &str, now: &Baseline) -> bool {
+    qualifier.bytes().all(|c| c.is_ascii_digit()) && !now.versions.contains_key(qualifier)
 }
 
 fn item(
@@ -239,9 +272,14 @@ pub fn plan(b: &Baseline, now: &Baseline, drifts: Vec<Drift>) -> Vec<BaselineIte
                 continue;
             }
             DriftKind::Configuration if d.field == "code_sha256" => {
-                match version_with(b, |v| v.code_sha256 == b.configuration.code_sha256) {
+                let code = &b.configuration.code_sha256;
+                match existing(b, now, |v| v.code_sha256 == *code) {
                     Some(version) => item(f, d, Restore, Op::Code { version }, None),
-                    None => held(f, d, "no published version holds the baseline's code; deploy it by hand (the package is in the incident's evidence if it was snapshotted)"),
+                    None if b.packages.contains_key(code) => {
+                        let op = Op::Package { code_sha256: code.clone() };
+                        item(f, d, Restore, op, Some("no version holds it any more: from the package kept with the baseline, checked against its hash".into()))
+                    }
+                    None => held(f, d, "no published version holds the baseline's code and the store kept no package of it (a container image, or a baseline taken before packages were kept); deploy it by hand (the package is in the incident's evidence if it was snapshotted)"),
                 }
             }
             DriftKind::Configuration => {
@@ -249,14 +287,26 @@ pub fn plan(b: &Baseline, now: &Baseline, drifts: Vec<Drift>) -> Vec<BaselineIte
                 settings.1.insert(d.field.clone(), d.current.clone());
                 continue;
             }
-            DriftKind::Version if absent_before => item(
-                f,
-                d,
-                Kept,
-                Op::None,
-                Some("published since the baseline: kept, unaliased, as evidence".into()),
-            ),
-            DriftKind::Version => held(f, d, "a baseline version was deleted or changed; versions cannot be re-created with the same number: re-point aliases by hand"),
+            DriftKind::Version if absent_before => {
+                let same = now.versions.get(&d.field).is_some_and(|v| b.versions.values().any(|bv| bv == v));
+                let why = if same {
+                    "holds a baseline version's code and configuration (re-published under a new number)"
+                } else {
+                    "published since the baseline: kept, unaliased, as evidence"
+                };
+                item(f, d, Kept, Op::None, Some(why.into()))
+            }
+            DriftKind::Version => {
+                let number = d.field.clone();
+                let content = b.versions.get(&number).cloned();
+                let twin = content.as_ref().and_then(|c| existing(b, now, |v| v == c));
+                let aliased = b.aliases.values().any(|v| *v == number);
+                match (twin, content) {
+                    (Some(twin), _) if absent_now => item(f, d, Kept, Op::None, Some(format!("deleted since the baseline; version {twin} holds the same code and configuration"))),
+                    (None, Some(c)) if absent_now && aliased && republishable(b, now, &c) => item(f, d, Kept, Op::None, Some("deleted since the baseline; re-published under a new number for its alias (numbers are never re-used)".into())),
+                    _ => held(f, d, "a baseline version was deleted and its code and configuration cannot be re-published from $LATEST's baseline; re-point aliases by hand"),
+                }
+            }
             DriftKind::Alias => {
                 let name = d.field.clone();
                 match (absent_before, absent_now) {
@@ -264,9 +314,20 @@ pub fn plan(b: &Baseline, now: &Baseline, drifts: Vec<Drift>) -> Vec<BaselineIte
                         let version = d.current.as_str().unwrap_or_default().to_string();
                         item(f, d, Remove, Op::DeleteAlias { name, version }, None)
                     }
-                    (_, exists) => {
+                    (_, gone) => {
+                        let exists = !gone;
                         let version = d.baseline.as_str().unwrap_or_default().to_string();
-                        item(f, d, Restore, Op::PutAlias { name, version, exists: !exists }, None)
+                        let content = b.versions.get(&version).cloned();
+                        match content {
+                            Some(c) if !now.versions.contains_key(&version) => {
+                                match existing(b, now, |v| *v == c) {
+                                    Some(twin) => item(f, d, Restore, Op::PutAlias { name, version: twin, exists }, Some(format!("version {version} was deleted; {version}'s code and configuration are also in this one"))),
+                                    None if republishable(b, now, &c) => item(f, d, Restore, Op::Republish { name, version, exists }, Some("its version was deleted: re-published from the restored $LATEST".into())),
+                                    None => held(f, d, "the alias's version was deleted and held other code or configuration than $LATEST's baseline; publish it by hand and point the alias at it"),
+                                }
+                            }
+                            _ => item(f, d, Restore, Op::PutAlias { name, version, exists }, None),
+                        }
                     }
                 }
             }
@@ -277,6 +338,7 @@ pub fn plan(b: &Baseline, now: &Baseline, drifts: Vec<Drift>) -> Vec<BaselineIte
                         let statement = d.current.clone();
                         item(f, d, Remove, Op::RemoveStatement { qualifier, sid, statement }, None)
                     }
+                    (_, true) if is_deleted_version(&qualifier, now) => held(f, d, "its version was deleted: a statement cannot be put on it; grant it on the re-published version by hand if it is still needed"),
                     (_, true) => {
                         let statement = d.baseline.clone();
                         item(f, d, Restore, Op::AddStatement { qualifier, sid, statement }, None)
@@ -403,7 +465,7 @@ pub fn plan(b: &Baseline, now: &Baseline, drifts: Vec<Drift>) -> Vec<BaselineIte
             baseline: json!(b.configuration.environment),
             current: json!(now.configuration.environment),
         };
-        match version_with(b, |v| v.environment == b.configuration.environment) {
+        match existing(b, now, |v| v.environment == b.configuration.environment) {
             Some(version) => out.push(item(f, d, Restore, Op::Environment { version }, Some("values read from that version's configuration, never from a log".into()))),
             None => out.push(held(f, d, "no published version holds the baseline's environment values; set them by hand (names and hashes are in the baseline)")),
         }
@@ -420,6 +482,8 @@ pub struct Cx<'a> {
     pub incident: &'a str,
     pub account: &'a str,
     pub key: &'a EnvKey,
+    /// Where the baseline's packages are kept.
+    pub store: &'a BaselineStore,
 }
 
 fn aws_err<E>(
@@ -576,6 +640,84 @@ impl Cx<'_> {
         Ok((bytes, fetched.sha256_b64))
     }
 
+    /// A version holding baseline `version`'s code and configuration:
+    /// one that exists (re-published by an earlier, interrupted run), or
+    /// one published now from `$LATEST` once it holds them.
+    async fn republished(&self, version: &str) -> Result<String, ActionError> {
+        let f = self.f();
+        let want = self.baseline.versions.get(version).ok_or_else(|| {
+            ActionError::input(
+                format!("the baseline has no version {version}"),
+                "re-plan: run the command again",
+            )
+        })?;
+        let mut pages = self
+            .aws
+            .lambda
+            .list_versions_by_function()
+            .function_name(f)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                aws_err(
+                    "ListVersionsByFunction",
+                    "lambda:ListVersionsByFunction",
+                    f,
+                    e,
+                )
+            })?;
+            for v in page.versions() {
+                let number = v.version().unwrap_or(crate::baseline::model::LATEST);
+                if number != crate::baseline::model::LATEST && version_of(self.key, v) == *want {
+                    return Ok(number.to_string());
+                }
+            }
+        }
+        self.ready(f).await?;
+        let got = self
+            .aws
+            .lambda
+            .get_function()
+            .function_name(f)
+            .send()
+            .await
+            .map_err(|e| aws_err("GetFunction", "lambda:GetFunction", f, e))?;
+        let latest = got
+            .configuration()
+            .cloned()
+            .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
+        if version_of(self.key, &latest) != *want {
+            return Err(ActionError::input(
+                format!("`{f}`'s $LATEST does not hold baseline version {version}'s code and configuration yet, so it is not published"),
+                "restore the items this one waits for (code, settings, environment), then run the command again",
+            ));
+        }
+        let published = self
+            .aws
+            .lambda
+            .publish_version()
+            .function_name(f)
+            // Lambda refuses to publish if `$LATEST` changed since it was
+            // read: never a version of someone else's code.
+            .code_sha256(&want.code_sha256)
+            .set_revision_id(latest.revision_id().map(str::to_string))
+            .description(format!(
+                "firebreak: baseline version {version} re-published (incident {})",
+                self.incident
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_err("PublishVersion", "lambda:PublishVersion", f, e))?;
+        crate::hooks::pause_point("after_publish", super::STEP);
+        published.version().map(str::to_string).ok_or_else(|| {
+            ActionError::input(
+                format!("PublishVersion gave `{f}` no version number"),
+                "run the command again: it finds the published version",
+            )
+        })
+    }
+
     async fn remove_permission(&self, qualifier: &str, sid: &str) -> Result<(), ActionError> {
         match self
             .aws
@@ -661,6 +803,35 @@ fn cors(v: &Value) -> Option<aws_sdk_lambda::types::Cors> {
             .set_max_age(v["MaxAge"].as_i64().and_then(|n| i32::try_from(n).ok()))
             .build(),
     )
+}
+
+async fn put_alias(
+    aws: &Aws,
+    f: &str,
+    name: &str,
+    version: &str,
+    exists: bool,
+) -> Result<(), ActionError> {
+    if exists {
+        aws.lambda
+            .update_alias()
+            .function_name(f)
+            .name(name)
+            .function_version(version)
+            .send()
+            .await
+            .map_err(|e| aws_err("UpdateAlias", "lambda:UpdateAlias", f, e))?;
+    } else {
+        aws.lambda
+            .create_alias()
+            .function_name(f)
+            .name(name)
+            .function_version(version)
+            .send()
+            .await
+            .map_err(|e| aws_err("CreateAlias", "lambda:CreateAlias", f, e))?;
+    }
+    Ok(())
 }
 
 /// Applies one operation; returns where evidence was written first.
@@ -1069,6 +1240,32 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                 .map_err(|e| aws_err("UpdateFunctionCode", "lambda:UpdateFunctionCode", &f, e))?;
             cx.ready(&f).await?;
         }
+        Op::Package { code_sha256 } => {
+            let zip = cx
+                .store
+                .package(aws, cx.baseline, code_sha256)
+                .await
+                .map_err(|e| ActionError::input(e.to_string(), e.hint().to_string()))?;
+            cx.ready(&f).await?;
+            let out = aws
+                .lambda
+                .update_function_code()
+                .function_name(&f)
+                .zip_file(Blob::new(zip))
+                .send()
+                .await
+                .map_err(|e| aws_err("UpdateFunctionCode", "lambda:UpdateFunctionCode", &f, e))?;
+            if out.code_sha256() != Some(code_sha256.as_str()) {
+                return Err(ActionError::input(
+                    format!(
+                        "Lambda reports code {} for `{f}` after deploying the baseline's package {code_sha256}",
+                        out.code_sha256().unwrap_or("(none)")
+                    ),
+                    "read the function back before trusting it; deploy the baseline's code by hand",
+                ));
+            }
+            cx.ready(&f).await?;
+        }
         Op::Settings { fields } => {
             cx.ready(&f).await?;
             let mut req = aws.lambda.update_function_configuration().function_name(&f);
@@ -1176,26 +1373,14 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
             name,
             version,
             exists,
+        } => put_alias(aws, &f, name, version, *exists).await?,
+        Op::Republish {
+            name,
+            version,
+            exists,
         } => {
-            if *exists {
-                aws.lambda
-                    .update_alias()
-                    .function_name(&f)
-                    .name(name)
-                    .function_version(version)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("UpdateAlias", "lambda:UpdateAlias", &f, e))?;
-            } else {
-                aws.lambda
-                    .create_alias()
-                    .function_name(&f)
-                    .name(name)
-                    .function_version(version)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("CreateAlias", "lambda:CreateAlias", &f, e))?;
-            }
+            let target = cx.republished(version).await?;
+            put_alias(aws, &f, name, &target, *exists).await?;
         }
         Op::Tag { key, value } => {
             aws.lambda
@@ -1312,6 +1497,83 @@ mod tests {
         assert!(ops[..4]
             .iter()
             .all(|(_, s, op)| *s == BaselineItemStatus::Remove && op.preserves_evidence()));
+    }
+
+    #[test]
+    fn a_deleted_baseline_version_is_republished_from_the_kept_package() {
+        let mut b = sample();
+        *b.versions.get_mut("1").unwrap() = b.latest_content();
+        b.packages.insert("c1".into(), "p.zip".into());
+        // Code overwritten and published as 2, the alias moved, 1 deleted.
+        let mut n = b.clone();
+        n.packages.clear();
+        n.configuration.code_sha256 = "evil".into();
+        n.versions.clear();
+        n.versions.insert(
+            "2".into(),
+            Version {
+                code_sha256: "evil".into(),
+                ..b.latest_content()
+            },
+        );
+        n.aliases.insert("live".into(), "2".into());
+        let ops = ops_of(&b, &n);
+        assert_eq!(
+            ops,
+            [
+                (
+                    "configuration:orders:code_sha256".to_string(),
+                    BaselineItemStatus::Restore,
+                    Op::Package {
+                        code_sha256: "c1".into()
+                    }
+                ),
+                (
+                    "alias:orders:live".to_string(),
+                    BaselineItemStatus::Restore,
+                    Op::Republish {
+                        name: "live".into(),
+                        version: "1".into(),
+                        exists: true
+                    }
+                ),
+                (
+                    "version:orders:1".to_string(),
+                    BaselineItemStatus::Kept,
+                    Op::None
+                ),
+                (
+                    "version:orders:2".to_string(),
+                    BaselineItemStatus::Kept,
+                    Op::None
+                ),
+            ]
+        );
+
+        // Once re-published as 3, nothing is left to do.
+        let mut after = n.clone();
+        after.configuration.code_sha256 = "c1".into();
+        after.versions.insert("3".into(), b.latest_content());
+        after.aliases.insert("live".into(), "3".into());
+        assert!(ops_of(&b, &after)
+            .iter()
+            .all(|(_, s, _)| *s == BaselineItemStatus::Kept));
+
+        // Without the package nothing can be re-published: held for a human.
+        b.packages.clear();
+        let held: Vec<String> = ops_of(&b, &n)
+            .into_iter()
+            .filter(|(_, s, _)| *s == BaselineItemStatus::Held)
+            .map(|(id, _, _)| id)
+            .collect();
+        assert_eq!(
+            held,
+            [
+                "configuration:orders:code_sha256",
+                "version:orders:1",
+                "alias:orders:live"
+            ]
+        );
     }
 
     #[test]
