@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use crate::aws::{Aws, AwsError, Caller};
 use crate::plan::{Change, Decision};
-use crate::state::{AuditEvent, JournalRecord};
+use crate::state::AuditEvent;
 pub use run_context::RunContext;
 use spec::ActionSpec;
 
@@ -47,7 +47,7 @@ pub struct StepContext<'a> {
     /// Arguments with every reference resolved.
     pub args: &'a Map<String, Value>,
     /// This incident's journal so far (restoring actions read prior state).
-    pub history: &'a [JournalRecord],
+    pub history: &'a crate::state::History,
     pub step_id: &'a str,
     /// `${incident.started_at}`: stable across runs, so time-based changes
     /// (session revocation) plan the same value every time.

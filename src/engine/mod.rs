@@ -228,7 +228,7 @@ impl Session {
     pub(crate) fn step_context<'s>(
         &'s self,
         args: &'s Map<String, Value>,
-        history: &'s [JournalRecord],
+        history: &'s crate::state::History,
         step_id: &'s str,
     ) -> StepContext<'s> {
         StepContext {

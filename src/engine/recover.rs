@@ -135,7 +135,7 @@ struct Touched<'a> {
 
 /// Attributes this incident changed (or may have changed: in doubt), keyed
 /// by (target, attribute). Failed attempts changed nothing.
-fn touched(history: &[JournalRecord]) -> BTreeMap<(String, String), Touched<'_>> {
+fn touched(history: &crate::state::History) -> BTreeMap<(String, String), Touched<'_>> {
     let mut out: BTreeMap<(String, String), Touched<'_>> = BTreeMap::new();
     // Recovery to a baseline journals its own changes: they are not
     // containment to undo.
@@ -162,7 +162,7 @@ fn touched(history: &[JournalRecord]) -> BTreeMap<(String, String), Touched<'_>>
 impl Session {
     fn context<'s>(
         &'s self,
-        history: &'s [JournalRecord],
+        history: &'s crate::state::History,
         args: &'s serde_json::Map<String, Value>,
     ) -> StepContext<'s> {
         self.step_context(args, history, "recover")

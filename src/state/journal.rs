@@ -48,6 +48,10 @@ pub struct JournalRecord {
     pub error: Option<String>,
 }
 
+/// An incident's journal as the steps read it: each record shared, so a
+/// step holding the history costs an append a list of pointers.
+pub type History = [Arc<JournalRecord>];
+
 #[derive(Debug)]
 pub struct Journal {
     backend: Arc<dyn IncidentBackend>,
@@ -57,7 +61,12 @@ pub struct Journal {
     /// and copying a thousand targets' records for every step made a large
     /// run spend its time copying (issue 15); an append copies only while
     /// a snapshot is held.
-    records: Arc<Vec<JournalRecord>>,
+    records: Arc<Vec<Arc<JournalRecord>>>,
+    /// Indexes in `records` of the intents with no outcome yet, oldest
+    /// first: kept as records are appended, because every step asks and
+    /// scanning a thousand targets' history for each made a large run
+    /// quadratic (issue 15).
+    open: Vec<usize>,
     /// Bytes cut from a torn last record on open (reported in the audit trail).
     pub torn_bytes: usize,
 }
@@ -78,19 +87,25 @@ impl Journal {
             })?;
             records.push(r);
         }
-        Ok(Self {
+        let mut journal = Self {
             backend,
-            records: Arc::new(records),
+            records: Arc::new(Vec::new()),
+            open: Vec::new(),
             torn_bytes: contents.torn_bytes,
-        })
+        };
+        for r in records {
+            journal.push(r);
+        }
+        Ok(journal)
     }
 
-    pub fn records(&self) -> &[JournalRecord] {
+    pub fn records(&self) -> &History {
         &self.records
     }
 
-    /// The history as it is now, without copying it.
-    pub fn snapshot(&self) -> Arc<Vec<JournalRecord>> {
+    /// The history as it is now, without copying it. (An append while it
+    /// is held copies the list of pointers, never the records.)
+    pub fn snapshot(&self) -> Arc<Vec<Arc<JournalRecord>>> {
         self.records.clone()
     }
 
@@ -109,23 +124,27 @@ impl Journal {
             source: std::io::Error::other(e),
         })?;
         self.backend.append(LogKind::Journal, record.seq, &bytes)?;
-        Arc::make_mut(&mut self.records).push(record);
+        self.push(record);
         Ok(())
+    }
+
+    /// Adds a record read or written, keeping `open`: an outcome settles
+    /// every earlier intent of its step with the same intent.
+    fn push(&mut self, record: JournalRecord) {
+        let records = Arc::make_mut(&mut self.records);
+        if record.event == JournalEvent::Intent {
+            self.open.push(records.len());
+        } else {
+            self.open.retain(|&i| {
+                let intent = &records[i];
+                !(intent.step == record.step && intent.change.same_intent(&record.change))
+            });
+        }
+        records.push(Arc::new(record));
     }
 
     /// Intents with no outcome yet (the previous run stopped in between).
     pub fn in_doubt(&self) -> Vec<&JournalRecord> {
-        self.records
-            .iter()
-            .filter(|r| r.event == JournalEvent::Intent)
-            .filter(|i| {
-                !self.records.iter().any(|o| {
-                    o.seq > i.seq
-                        && o.event != JournalEvent::Intent
-                        && o.step == i.step
-                        && o.change.same_intent(&i.change)
-                })
-            })
-            .collect()
+        self.open.iter().map(|&i| &*self.records[i]).collect()
     }
 }

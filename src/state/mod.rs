@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use audit::AuditLog;
 pub use event::AuditEvent;
-pub use journal::{Journal, JournalEvent, JournalRecord};
+pub use journal::{History, Journal, JournalEvent, JournalRecord};
 pub use lease::{Holder, Lease};
 pub use local::LocalStore;
 pub use s3::{LeaseTerms, S3Location, S3Store};

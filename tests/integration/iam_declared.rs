@@ -23,7 +23,9 @@ use aws_sdk_lambda::primitives::Blob;
 use firebreak::action::{registry, Action, RunContext, StepContext};
 use firebreak::aws::{Aws, AwsSettings, Caller};
 use firebreak::plan::Change;
-use firebreak::state::{JournalEvent, JournalRecord};
+use std::sync::Arc;
+
+use firebreak::state::{History, JournalEvent, JournalRecord};
 use serde_json::{json, Map, Value};
 
 use crate::common::{zip_one_file, TestContext, REGION};
@@ -101,7 +103,7 @@ impl Driver {
     fn step<'a>(
         &'a self,
         args: &'a Map<String, Value>,
-        history: &'a [JournalRecord],
+        history: &'a History,
         step_id: &'a str,
     ) -> StepContext<'a> {
         StepContext {
@@ -120,12 +122,7 @@ impl Driver {
 
     /// What `plan` and then `run` do with one step; returns the changes
     /// applied, after checking that every verification passed.
-    async fn run_step(
-        &self,
-        action: &dyn Action,
-        args: Value,
-        history: &[JournalRecord],
-    ) -> Vec<Change> {
+    async fn run_step(&self, action: &dyn Action, args: Value, history: &History) -> Vec<Change> {
         let name = action.spec().name;
         let args = args.as_object().cloned().expect("args are a mapping");
         for (k, v) in &args {
@@ -173,7 +170,7 @@ impl Driver {
 
     /// What `firebreak recover --include-risky` does with these changes:
     /// newest first, read, judge the risk, apply the inverse, read back.
-    async fn undo(&self, action: &dyn Action, changes: &[Change], history: &[JournalRecord]) {
+    async fn undo(&self, action: &dyn Action, changes: &[Change], history: &History) {
         let name = action.spec().name;
         assert!(action.undoable(), "{name} is not undone by recover");
         let args = Map::new();
@@ -311,8 +308,8 @@ fn evidence_exercised(d: &Driver) -> Exercised {
     }
 }
 
-fn intent(action: &str, target: &str, before: Value, after: Value, seq: u64) -> JournalRecord {
-    JournalRecord {
+fn intent(action: &str, target: &str, before: Value, after: Value, seq: u64) -> Arc<JournalRecord> {
+    Arc::new(JournalRecord {
         seq,
         time: firebreak::time::now_rfc3339(),
         run: "earlier-run".into(),
@@ -322,7 +319,7 @@ fn intent(action: &str, target: &str, before: Value, after: Value, seq: u64) -> 
         change: Change::new(target, "reserved_concurrency", before, after, "contain"),
         confirmed_by_observation: false,
         error: None,
-    }
+    })
 }
 
 async fn wait_until_updated(cx: &TestContext, name: &str) {

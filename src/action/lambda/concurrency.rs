@@ -107,7 +107,7 @@ pub async fn read_planned(
 }
 
 /// Whether this incident's journal has a change to the function's setting.
-fn changed_here(history: &[crate::state::JournalRecord], arn: &str) -> bool {
+fn changed_here(history: &crate::state::History, arn: &str) -> bool {
     history
         .iter()
         .any(|r| r.change.target == arn && r.change.attribute == ATTRIBUTE)

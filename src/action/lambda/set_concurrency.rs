@@ -136,7 +136,7 @@ impl Action for SetConcurrency {
 /// The prior value this incident recorded for a function, if it changed it:
 /// the `before` of the earliest intent of `lambda.set_concurrency` on that
 /// function that did not fail.
-pub fn recorded_prior(history: &[crate::state::JournalRecord], arn: &str) -> Option<Value> {
+pub fn recorded_prior(history: &crate::state::History, arn: &str) -> Option<Value> {
     use crate::state::JournalEvent;
     history
         .iter()

@@ -138,3 +138,51 @@ fn a_head_left_behind_by_a_crash_is_caught_up_but_a_cut_trail_is_refused() {
     std::fs::write(h.file(&i, AUDIT), kept).unwrap();
     assert!(matches!(open("run-3"), Err(StateError::Corrupt { .. })));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// The journal keeps the intents in doubt as records arrive; they are
+    /// what the definition says (an intent with no later outcome of its
+    /// step and intent), live and after a reopen.
+    #[test]
+    fn in_doubt_is_every_intent_with_no_later_outcome(
+        ops in proptest::collection::vec((0u8..3, 0u8..2, 0u8..3, 0u8..2), 0..40)
+    ) {
+        let h = Local::new();
+        let i = IncidentId::parse("INC-DOUBT").unwrap();
+        let open = || Incident::open_in(&h.store, &i, "run-1", "firebreak run").unwrap();
+        let mut inc = open();
+        for (event, step, target, after) in ops {
+            let mut r = record(match event {
+                0 => JournalEvent::Intent,
+                1 => JournalEvent::Applied,
+                _ => JournalEvent::Failed,
+            });
+            r.step = format!("s{step}");
+            r.change.target = format!("arn:f{target}");
+            r.change.after = json!(after);
+            inc.journal.append(r).unwrap();
+        }
+        let all = inc.journal.records();
+        let naive: Vec<u64> = all
+            .iter()
+            .filter(|i| i.event == JournalEvent::Intent)
+            .filter(|i| {
+                !all.iter().any(|o| {
+                    o.seq > i.seq
+                        && o.event != JournalEvent::Intent
+                        && o.step == i.step
+                        && o.change.same_intent(&i.change)
+                })
+            })
+            .map(|r| r.seq)
+            .collect();
+        let seqs = |inc: &Incident| -> Vec<u64> {
+            inc.journal.in_doubt().iter().map(|r| r.seq).collect()
+        };
+        proptest::prop_assert_eq!(&seqs(&inc), &naive);
+        drop(inc);
+        proptest::prop_assert_eq!(&seqs(&open()), &naive);
+    }
+}

@@ -40,7 +40,6 @@ use crate::action::iam::quarantine_role::{DENY_POLICY, REVOKE_POLICY};
 use crate::action::lambda::public_access::policy::sid;
 use crate::action::ActionError;
 use crate::aws::Aws;
-use crate::state::JournalRecord;
 
 /// What kind of thing drifted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -192,7 +191,7 @@ fn benign(d: &Drift) -> bool {
 
 /// The quarantine's own deny policies, when this incident's journal says
 /// the quarantine put them there.
-fn ours(d: &Drift, history: &[JournalRecord]) -> bool {
+fn ours(d: &Drift, history: &crate::state::History) -> bool {
     d.kind == DriftKind::RoleInline
         && (d.field == DENY_POLICY || d.field == REVOKE_POLICY)
         && history.iter().any(|r| {
@@ -384,7 +383,7 @@ pub fn judge(
     b: &BaselineDrift,
     heuristics: Vec<Indicator>,
     at: &Place<'_>,
-    history: &[JournalRecord],
+    history: &crate::state::History,
 ) -> (Vec<Indicator>, Vec<bool>) {
     let since_baseline = format!("not in the baseline taken at {}", b.taken_at);
     let mut used = vec![false; heuristics.len()];

@@ -21,17 +21,17 @@ const ATTACHED: &str = "attached_policy:";
 /// This incident's quarantine records on `role_arn` (intents: a change
 /// left in doubt counts, its call may have landed).
 fn quarantine_intents<'a>(
-    history: &'a [JournalRecord],
+    history: &'a crate::state::History,
     role_arn: &'a str,
 ) -> impl Iterator<Item = &'a JournalRecord> {
-    history.iter().filter(move |r| {
+    history.iter().map(|r| &**r).filter(move |r| {
         r.event == JournalEvent::Intent && r.action == QUARANTINE && r.change.target == role_arn
     })
 }
 
 /// Inline policies this incident's quarantine wrote (its deny-all and
 /// session revocation).
-fn written_by_quarantine(history: &[JournalRecord], role_arn: &str) -> Vec<String> {
+fn written_by_quarantine(history: &crate::state::History, role_arn: &str) -> Vec<String> {
     quarantine_intents(history, role_arn)
         .filter(|r| !r.change.after.is_null())
         .filter_map(|r| r.change.attribute.strip_prefix(INLINE).map(str::to_string))
@@ -83,6 +83,11 @@ mod tests {
     use super::*;
     use crate::plan::Change;
     use serde_json::json;
+    use std::sync::Arc;
+
+    fn shared(history: Vec<JournalRecord>) -> Vec<Arc<JournalRecord>> {
+        history.into_iter().map(Arc::new).collect()
+    }
 
     fn intent(attribute: &str, before: Value, after: Value) -> JournalRecord {
         JournalRecord {
@@ -123,9 +128,9 @@ mod tests {
             ),
         ];
         assert_eq!(
-            written_by_quarantine(&history, "arn:aws:iam::1:role/fn"),
+            written_by_quarantine(&shared(history.clone()), "arn:aws:iam::1:role/fn"),
             vec!["firebreak-quarantine", "firebreak-revoke-sessions"]
         );
-        assert!(written_by_quarantine(&history, "arn:aws:iam::1:role/other").is_empty());
+        assert!(written_by_quarantine(&shared(history), "arn:aws:iam::1:role/other").is_empty());
     }
 }
