@@ -217,6 +217,11 @@ impl RunContext {
         let _ = self.targets.set(n);
     }
 
+    /// How many targets the run has (0 until they are chosen).
+    pub fn targets(&self) -> usize {
+        self.targets.get().copied().unwrap_or(0)
+    }
+
     /// Every function's versions, read once for the run (ListFunctions,
     /// every version) when the run has more than one target and the pages
     /// number no more than the targets: past that, one ListVersionsByFunction

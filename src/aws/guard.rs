@@ -54,6 +54,7 @@ const READ_OPERATIONS: &[(&str, &[&str])] = &[
     (
         "iam",
         &[
+            "GetAccountAuthorizationDetails",
             "GetPolicy",
             "GetPolicyVersion",
             "GetRole",

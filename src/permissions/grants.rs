@@ -64,6 +64,10 @@ pub fn for_action(action: &str, spec: &ActionSpec, a: &StepArgs<'_>) -> Vec<Gran
         | "iam:DeleteRolePolicy"
         | "iam:DetachRolePolicy"
         | "iam:AttachRolePolicy" => one("IamRoles", scope.global_arns("iam", "role/*")),
+        // Account-wide and read-only, with no resource to scope it to:
+        // verifying many quarantined roles reads them all at once
+        // (`iam::role_index`). Optional: without it each role is read.
+        "iam:GetAccountAuthorizationDetails" => one("IamAccountRoles", vec!["*".to_string()]),
         // Customer managed policies, and AWS managed ones.
         "iam:GetPolicy" | "iam:GetPolicyVersion" => one("IamPolicies", {
             let mut arns = scope.global_arns("iam", "policy/*");

@@ -545,6 +545,16 @@ async fn exercise(
                 inline.keys().collect::<Vec<_>>(),
                 ["firebreak-quarantine", "firebreak-revoke-sessions"]
             );
+            // A run of many targets verifies every role from the
+            // account's authorization details.
+            d.run.set_targets(2);
+            let args = json!({"role": role_arn, "function": f});
+            let args = args.as_object().cloned().expect("mapping");
+            let mut vcx = d.step(&args, &[], "step");
+            vcx.verifying = true;
+            let observed = action.observe(&vcx).await.expect("observe");
+            let checks = action.verify(&vcx, &observed).await.expect("verify");
+            assert!(checks.iter().all(|c| c.passed), "{checks:?}");
             d.undo(action, &changes, &[]).await;
             assert_eq!(cx.role_snapshot(&role).await, original);
             Exercised::plain(&d)

@@ -258,16 +258,22 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
         );
     }
     // The shared role is read once to plan (the targets planning at the
-    // same moment wait for that one read), once before the change (the
-    // other targets find the change made by this run and read nothing),
-    // and once to verify, after every change, for every target's checks.
+    // same moment wait for that one read) and once before the change (the
+    // other targets find the change made by this run and read nothing);
+    // verification reads every role of the account once, after every
+    // change, for every target's checks.
     for api in ["iam:GetRole", "iam:ListAttachedRolePolicies"] {
         assert_eq!(
             seen["by_api"][api]["requests"].as_u64(),
-            Some(3),
+            Some(2),
             "{api}: {seen}"
         );
     }
+    assert_eq!(
+        seen["by_api"]["iam:GetAccountAuthorizationDetails"]["requests"].as_u64(),
+        Some(1),
+        "{seen}"
+    );
     for api in ["lambda:ListAliases", "lambda:ListFunctionUrlConfigs"] {
         assert_eq!(
             seen["by_api"][api]["requests"].as_u64(),
@@ -284,9 +290,10 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
 
 /// Functions each on a role of its own: no other target changes a role
 /// only its own function uses, so in `run --yes` the plan's reading of it
-/// stands for the re-read before the deny. Each role is read twice (plan
-/// and verification), and every role ends up carrying only firebreak's
-/// denies (read back from IAM).
+/// stands for the re-read before the deny. Each role is read once to plan;
+/// verification reads them all in one GetAccountAuthorizationDetails page
+/// after every change; every role ends up carrying only firebreak's denies
+/// (read back from IAM).
 #[tokio::test]
 async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
     const ROLES: usize = 6;
@@ -332,8 +339,22 @@ async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
     ] {
         assert_eq!(
             calls[op]["calls"].as_u64(),
-            Some(2 * ROLES as u64),
+            Some(ROLES as u64),
             "{op}: {calls}"
         );
     }
+    assert_eq!(
+        calls["iam:GetAccountAuthorizationDetails"]["calls"].as_u64(),
+        Some(1),
+        "{calls}"
+    );
+    // Verification read each role back and passed on what it read.
+    let checks: Vec<&Value> = v["verification"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"] == "role carries no other policy")
+        .collect();
+    assert_eq!(checks.len(), ROLES, "{v:#}");
+    assert!(checks.iter().all(|c| c["passed"] == true), "{v:#}");
 }

@@ -73,6 +73,7 @@ static SPEC: ActionSpec = ActionSpec {
         "iam:AttachRolePolicy",
         "iam:GetPolicy",
         "iam:GetPolicyVersion",
+        "iam:GetAccountAuthorizationDetails",
         "lambda:ListFunctions",
     ],
 };

@@ -181,7 +181,16 @@ pub async fn get(aws: &Aws, role: &RoleRef) -> Result<RoleRef, ActionError> {
             )
         })?;
     let r = out.role();
-    let path = r.map(|r| r.path()).unwrap_or("/");
+    checked(
+        role,
+        r.map(|r| r.path()).unwrap_or("/"),
+        r.map(|r| r.arn()).unwrap_or(&role.arn),
+    )
+}
+
+/// The canonical reference of a role read at `path` and `arn`; a
+/// service-linked role is refused.
+fn checked(role: &RoleRef, path: &str, arn: &str) -> Result<RoleRef, ActionError> {
     if path.starts_with("/aws-service-role/") {
         return Err(ActionError::input(
             format!("role `{}` is service-linked and cannot be modified", role.name),
@@ -190,9 +199,11 @@ pub async fn get(aws: &Aws, role: &RoleRef) -> Result<RoleRef, ActionError> {
     }
     Ok(RoleRef {
         name: role.name.clone(),
-        arn: r
-            .map(|r| r.arn().to_string())
-            .unwrap_or_else(|| role.arn.clone()),
+        arn: if arn.is_empty() {
+            role.arn.clone()
+        } else {
+            arn.to_string()
+        },
     })
 }
 
@@ -317,10 +328,22 @@ pub async fn functions_using(
     Ok(cx.run.functions(cx.aws).await?.using_role(&role.arn))
 }
 
+/// The role as verification's account-wide read holds it, when it is
+/// in it (`role_index`).
+async fn indexed(cx: &StepContext<'_>, role: &RoleRef) -> Option<super::role_index::IndexedRole> {
+    super::role_index::verified(cx)
+        .await?
+        .get(&role.name)
+        .cloned()
+}
+
 /// `get`, `attached` and `inline` shared with the other planning reads of
 /// this run (the quarantine and the evidence snapshot both read the role);
 /// fresh when the context says so.
 pub async fn get_planned(cx: &StepContext<'_>, role: &RoleRef) -> Result<RoleRef, ActionError> {
+    if let Some(r) = indexed(cx, role).await {
+        return checked(role, &r.path, &r.arn);
+    }
     let key = format!("GetRole {}", role.arn);
     cx.shared_read(key, get(cx.aws, role)).await
 }
@@ -329,6 +352,9 @@ pub async fn attached_planned(
     cx: &StepContext<'_>,
     role: &RoleRef,
 ) -> Result<Vec<String>, ActionError> {
+    if let Some(r) = indexed(cx, role).await {
+        return Ok(r.attached);
+    }
     let key = format!("ListAttachedRolePolicies {}", role.arn);
     cx.shared_read(key, attached(cx.aws, role)).await
 }
@@ -337,6 +363,9 @@ pub async fn inline_planned(
     cx: &StepContext<'_>,
     role: &RoleRef,
 ) -> Result<BTreeMap<String, Value>, ActionError> {
+    if let Some(r) = indexed(cx, role).await {
+        return Ok(r.inline);
+    }
     let key = format!("ListRolePolicies+GetRolePolicy {}", role.arn);
     cx.shared_read(key, inline(cx.aws, role)).await
 }
