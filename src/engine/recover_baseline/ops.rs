@@ -805,6 +805,23 @@ fn cors(v: &Value) -> Option<aws_sdk_lambda::types::Cors> {
     )
 }
 
+/// UpdateFunctionCode takes a zip of at most 50 MB in the request; a larger
+/// package has to come from S3, which firebreak does not stage.
+const MAX_DIRECT_UPLOAD: usize = 50 * 1024 * 1024;
+
+fn direct_upload(f: &str, size: usize) -> Result<(), ActionError> {
+    if size > MAX_DIRECT_UPLOAD {
+        return Err(ActionError::input(
+            format!(
+                "`{f}`'s baseline package is {} MB: UpdateFunctionCode takes at most 50 MB in the request",
+                size / (1024 * 1024)
+            ),
+            "upload the package (kept in the baseline store, hash-checked) to S3 and deploy it with UpdateFunctionCode --s3-bucket/--s3-key by hand, then run recover again",
+        ));
+    }
+    Ok(())
+}
+
 async fn put_alias(
     aws: &Aws,
     f: &str,
@@ -1230,6 +1247,7 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                     "deploy the baseline's code by hand",
                 ));
             }
+            direct_upload(&f, zip.len())?;
             cx.ready(&f).await?;
             aws.lambda
                 .update_function_code()
@@ -1246,6 +1264,7 @@ pub async fn apply(cx: &Cx<'_>, op: &Op) -> Result<Vec<String>, ActionError> {
                 .package(aws, cx.baseline, code_sha256)
                 .await
                 .map_err(|e| ActionError::input(e.to_string(), e.hint().to_string()))?;
+            direct_upload(&f, zip.len())?;
             cx.ready(&f).await?;
             let out = aws
                 .lambda
@@ -1574,6 +1593,14 @@ mod tests {
                 "alias:orders:live"
             ]
         );
+    }
+
+    #[test]
+    fn a_package_over_the_direct_upload_limit_is_refused_with_the_way_out() {
+        assert!(direct_upload("orders", MAX_DIRECT_UPLOAD).is_ok());
+        let e = direct_upload("orders", MAX_DIRECT_UPLOAD + 1).unwrap_err();
+        assert!(e.to_string().contains("50 MB"), "{e}");
+        assert!(e.hint().contains("S3"), "{}", e.hint());
     }
 
     #[test]
