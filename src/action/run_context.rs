@@ -75,6 +75,29 @@ impl VersionIndex {
     }
 }
 
+/// Every page of ListFunctions with every version, or `None` past
+/// `budget` pages or on a failed page.
+async fn read_versions(aws: Aws, budget: usize) -> Option<Arc<VersionIndex>> {
+    let mut index = VersionIndex::default();
+    let mut pages = aws
+        .lambda
+        .list_functions()
+        .function_version(FunctionVersion::All)
+        .into_paginator()
+        .send();
+    let mut read = 0usize;
+    while let Some(page) = pages.next().await {
+        read += 1;
+        if read > budget {
+            return None;
+        }
+        for f in page.ok()?.functions() {
+            index.add(f);
+        }
+    }
+    Some(Arc::new(index))
+}
+
 /// A version's ARN without its qualifier (`...:function:NAME:1` →
 /// `...:function:NAME`); an unqualified one as it is.
 fn unqualified<'a>(arn: &'a str, version: &str) -> &'a str {
@@ -113,7 +136,9 @@ pub struct RunContext {
     /// Every version in the region, when reading them all costs fewer
     /// calls than one listing per target (`versions`); `None` once that
     /// was found not to pay or could not be read.
-    versions: OnceCell<Option<Arc<VersionIndex>>>,
+    versions: Arc<OnceCell<Option<Arc<VersionIndex>>>>,
+    /// Whether the first target started the planning index's read.
+    versions_loading: std::sync::atomic::AtomicBool,
     /// The same, read again for verification, after every change.
     verified_versions: OnceCell<Option<Arc<VersionIndex>>>,
     /// How many targets the run has, once they are known.
@@ -227,41 +252,51 @@ impl RunContext {
     /// number no more than the targets: past that, one ListVersionsByFunction
     /// a target is cheaper, and `None` says to use it (the pages already
     /// read are the price of finding out, at most one a target). A failed
-    /// read is `None` too: each target then lists its own. `verifying`:
-    /// a second index, read when verification first asks, after every
-    /// change of the run, and shared by every target's checks.
+    /// read is `None` too: each target then lists its own.
+    ///
+    /// While planning, the first target does not wait for the pages: it
+    /// starts their read in a task of its own and lists its own versions
+    /// (one call), so that its containment, and with it the deny on a
+    /// role every target shares, does not wait twenty pages for a
+    /// thousand functions (harm stopped under a second at any N). The
+    /// other targets wait for the pages, which the bucket serves before
+    /// every target's reads. `verifying`: a second index, read when
+    /// verification first asks, after every change of the run, and shared
+    /// by every target's checks (waited for: nothing is in a hurry then).
     pub async fn versions(&self, aws: &Aws, verifying: bool) -> Option<Arc<VersionIndex>> {
-        let budget = self.targets.get().copied().unwrap_or(0);
+        let budget = self.targets();
         if budget < 2 {
             return None;
         }
-        let cell = if verifying {
-            &self.verified_versions
-        } else {
-            &self.versions
-        };
-        cell.get_or_init(|| async {
-            let mut index = VersionIndex::default();
-            let mut pages = aws
-                .lambda
-                .list_functions()
-                .function_version(FunctionVersion::All)
-                .into_paginator()
-                .send();
-            let mut read = 0usize;
-            while let Some(page) = pages.next().await {
-                read += 1;
-                if read > budget {
-                    return None;
-                }
-                for f in page.ok()?.functions() {
-                    index.add(f);
-                }
-            }
-            Some(Arc::new(index))
-        })
-        .await
-        .clone()
+        if verifying {
+            return self
+                .verified_versions
+                .get_or_init(|| read_versions(aws.clone(), budget))
+                .await
+                .clone();
+        }
+        if let Some(index) = self.versions.get() {
+            return index.clone();
+        }
+        if crate::aws::call_path::current_target() != 0 {
+            return self
+                .versions
+                .get_or_init(|| read_versions(aws.clone(), budget))
+                .await
+                .clone();
+        }
+        if !self
+            .versions_loading
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            let (cell, aws) = (self.versions.clone(), aws.clone());
+            // Outside any target's scope: the bucket serves it before
+            // every target's reads, since every target's plan needs it.
+            tokio::spawn(async move {
+                cell.get_or_init(|| read_versions(aws, budget)).await;
+            });
+        }
+        None
     }
 
     fn intent(c: &Change) -> String {
