@@ -59,11 +59,12 @@ if [[ ! -x "$tools_venv/bin/custodian" || ! -x "$tools_venv/bin/aws" ]]; then
     "$tools_venv/bin/pip" install --disable-pip-version-check -q "c7n==0.9.*" "awscli==1.*"
 fi
 
-if [[ "$profile" == release ]]; then
-    cargo build --quiet --release --bin firebreak -p firebreak -p firebreak-aws-proxy
-else
-    cargo build --quiet --bin firebreak -p firebreak -p firebreak-aws-proxy
-fi
+# Two builds: `--bin` applies to every `-p`, so one command with both
+# packages and `--bin firebreak` leaves the proxy's binary out.
+release=()
+[[ "$profile" == release ]] && release=(--release)
+cargo build --quiet ${release[@]+"${release[@]}"} -p firebreak --bin firebreak
+cargo build --quiet ${release[@]+"${release[@]}"} -p firebreak-aws-proxy --bins
 bindir="$(cd "${CARGO_TARGET_DIR:-target}/$profile" && pwd)"
 work="$(mktemp -d)"
 ls_home="$work/localstack"
@@ -96,6 +97,10 @@ bench_one() {
         >"$work/proxy.out" 2>"$work/proxy.err" &
     proxy_pid=$!
     for _ in $(seq 1 50); do [[ -s "$work/proxy.out" ]] && break; sleep 0.1; done
+    if [[ ! -s "$work/proxy.out" ]]; then
+        log "the AWS-like proxy did not start: $(cat "$work/proxy.err")"
+        exit 1
+    fi
     local proxy
     proxy="$(head -n 1 "$work/proxy.out")"
     log "N=$n latency=${latency}ms: $tool${shared_role:+ (one shared role)}"
