@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::answer;
+use crate::aws_like;
 use crate::classify::classify;
 use crate::quota::{Quotas, Verdict};
 use crate::report::Tally;
@@ -172,6 +173,11 @@ async fn handle(
             "the request's path is not valid".into(),
         ));
     };
+    let (path, query, headers) = (
+        parts.uri.path().to_string(),
+        parts.uri.query().map(str::to_string),
+        parts.headers.clone(),
+    );
     let mut forward = Request::from_parts(parts, Full::new(body));
     *forward.uri_mut() = uri;
     let sent = std::time::Instant::now();
@@ -184,16 +190,54 @@ async fn handle(
             ))
         }
     };
-    let (p, b) = response.into_parts();
+    let (mut p, b) = response.into_parts();
     let collected = b.collect().await;
     s.tally.upstream(&api.name(), sent.elapsed());
-    match collected {
-        Ok(b) => Ok(Response::from_parts(p, Full::new(b.to_bytes()))),
-        Err(e) => Ok(text(
-            StatusCode::BAD_GATEWAY,
-            format!("the upstream's answer broke off: {e}"),
-        )),
+    let body = match collected {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return Ok(text(
+                StatusCode::BAD_GATEWAY,
+                format!("the upstream's answer broke off: {e}"),
+            ))
+        }
+    };
+    let at = aws_like::concurrency_path(
+        &api.name(),
+        &path,
+        query.as_deref(),
+        p.status.as_u16(),
+        &body,
+    );
+    if let Some(at) = at {
+        if let Some(completed) = completed_concurrency(&s, &at, headers, &body).await {
+            p.headers.remove(http::header::CONTENT_LENGTH);
+            return Ok(Response::from_parts(p, Full::new(completed)));
+        }
     }
+    Ok(Response::from_parts(p, Full::new(body)))
+}
+
+/// GetFunction's answer with the function's reserved concurrency, asked
+/// of the upstream with the caller's headers (`aws_like`); `None` leaves
+/// the answer as it was.
+async fn completed_concurrency(
+    s: &Shared,
+    path: &str,
+    headers: http::HeaderMap,
+    body: &Bytes,
+) -> Option<Bytes> {
+    let mut uri = s.config.upstream.clone().into_parts();
+    uri.path_and_query = Some(path.parse().ok()?);
+    let mut ask = Request::new(Full::new(Bytes::new()));
+    *ask.uri_mut() = Uri::from_parts(uri).ok()?;
+    *ask.headers_mut() = headers;
+    let answer = s.client.request(ask).await.ok()?;
+    if !answer.status().is_success() {
+        return None;
+    }
+    let setting = answer.into_body().collect().await.ok()?.to_bytes();
+    aws_like::with_concurrency(body, &setting)
 }
 
 fn text(status: StatusCode, message: String) -> Response<Full<Bytes>> {

@@ -242,3 +242,35 @@ async fn a_bad_upstream_is_refused_with_what_to_give() {
         .expect("https upstream refused");
     assert!(err.to_string().contains("http://HOST:PORT"), "{err}");
 }
+
+/// LocalStack leaves a reserved concurrency of 0 out of GetFunction; AWS
+/// does not. Through the proxy the SDK reads AWS's answer, and the proxy's
+/// own question upstream is neither counted nor paced.
+#[tokio::test]
+async fn get_function_carries_a_zero_concurrency_as_on_aws() {
+    let p = proxy(&["lambda=15/15"], Duration::ZERO, 1.0).await;
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(&p, RetryConfig::disabled()).await);
+    let out = lambda
+        .get_function()
+        .function_name("f")
+        .send()
+        .await
+        .expect("GetFunction through the proxy");
+    assert_eq!(
+        out.concurrency()
+            .and_then(|c| c.reserved_concurrent_executions()),
+        Some(0)
+    );
+    let report = p.stop().await;
+    assert_eq!(report["requests"], 1, "{report}");
+    assert_eq!(
+        report["by_api"]["lambda:GetFunction"]["requests"], 1,
+        "{report}"
+    );
+    assert!(
+        report["by_api"]
+            .get("lambda:GetFunctionConcurrency")
+            .is_none(),
+        "{report}"
+    );
+}
