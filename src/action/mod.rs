@@ -278,6 +278,16 @@ pub trait Action: Send + Sync {
         self.spec().own_state
     }
 
+    /// Whether `change` itself stops harm, for an action whose spec says
+    /// it does (`ActionSpec::stops_harm`): such changes go in the first
+    /// pass, before every target's other steps; the action's other
+    /// changes wait for the second (a role's deny stops everything the
+    /// role could do; detaching its policies only tidies up behind it).
+    /// True by default: every change of a harm-stopping action.
+    fn change_stops_harm(&self, _change: &Change) -> bool {
+        true
+    }
+
     /// Whether each change concerns a resource of its own, so that one
     /// change left in doubt (a timeout) need not stop the step's other
     /// changes. False by default: most actions' changes build on each

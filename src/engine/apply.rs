@@ -29,6 +29,35 @@ pub(crate) enum Reread {
     SharedState,
 }
 
+/// Which of a plan's changes one pass over it applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// Containment: the harm-stopping steps' changes that stop harm
+    /// (`Action::change_stops_harm`), for every target, before anything
+    /// else.
+    Harm,
+    /// Everything else: the other steps, and what the harm-stopping steps
+    /// left for after containment (a quarantine's detach and deletions).
+    Rest,
+}
+
+impl Pass {
+    /// Whether this pass applies `change` of `step`.
+    fn takes(self, step: &Step, change: &Change) -> bool {
+        let harm = step.action.spec().stops_harm && step.action.change_stops_harm(change);
+        harm == (self == Pass::Harm)
+    }
+
+    /// The planned changes of `sp` this pass applies.
+    fn changes(self, step: &Step, sp: &StepPlan) -> Vec<Change> {
+        sp.changes
+            .iter()
+            .filter(|c| self.takes(step, c))
+            .cloned()
+            .collect()
+    }
+}
+
 /// What one step's changes came to.
 pub(crate) struct StepApplied {
     pub outcomes: Vec<ChangeOutcome>,
@@ -71,6 +100,13 @@ fn apply_rank(step: &Step) -> HarmOrder {
     }
 }
 
+/// `step` ran (or had nothing to do); once, whichever passes it was in.
+fn reach(progress: &mut TargetProgress, step: &str) {
+    if !progress.reached.iter().any(|s| s == step) {
+        progress.reached.push(step.to_string());
+    }
+}
+
 pub(crate) fn target_function(plan: &Plan) -> Option<String> {
     plan.params
         .get("function")
@@ -90,26 +126,28 @@ impl Session {
             .await
     }
 
-    /// Applies the steps of `plan` that `select` picks, in plan order,
-    /// adding to `report` and to the target's `progress`. A target's
-    /// steps stop at an `on_error: abort` failure or a stale change; other
-    /// targets are not affected.
+    /// Applies what `pass` takes of `plan`, adding to `report` and to the
+    /// target's `progress`. A target's steps stop at an `on_error: abort`
+    /// failure or a stale change; other targets are not affected.
     pub(crate) async fn apply_steps(
         &self,
         plan: &Plan,
         playbook: &Playbook,
         reread: Reread,
-        select: impl Fn(&Step) -> bool,
+        pass: Pass,
         report: &mut RunReport,
         progress: &mut TargetProgress,
     ) -> Result<(), EngineError> {
-        if progress.aborted_at.is_some() {
-            return Ok(());
-        }
         let mut chosen = Vec::new();
         for sp in &plan.steps {
             let step = find_step(playbook, &sp.id)?;
-            if select(step) {
+            let spec = step.action.spec();
+            let taken = match pass {
+                Pass::Harm => spec.stops_harm,
+                // A harm-stopping step comes back only for what it left.
+                Pass::Rest => !spec.stops_harm || !pass.changes(step, sp).is_empty(),
+            };
+            if taken {
                 chosen.push((sp, step));
             }
         }
@@ -126,8 +164,11 @@ impl Session {
                 let spec = step.action.spec();
                 let preserve_failed =
                     find_step(playbook, at).is_ok_and(|s| apply_rank(s) == HarmOrder::Preserve);
-                if !spec.stops_harm || preserve_failed {
+                if preserve_failed {
                     break;
+                }
+                if !spec.stops_harm {
+                    continue;
                 }
             }
             // What the plan observed decides which doubts are this step's.
@@ -135,16 +176,18 @@ impl Session {
                 target: target.clone(),
                 state: sp.observed.clone().unwrap_or(Value::Null),
             });
-            let has_doubt = !self.in_doubt_for(step, planned.as_ref()).is_empty();
+            // Doubts are settled in the first pass a step is in.
+            let first_pass = pass == Pass::Harm || !step.action.spec().stops_harm;
+            let has_doubt = first_pass && !self.in_doubt_for(step, planned.as_ref()).is_empty();
             let work = match sp.status {
-                StepStatus::Changes => true,
+                StepStatus::Changes => !pass.changes(step, sp).is_empty() || has_doubt,
                 StepStatus::Satisfied => has_doubt,
                 StepStatus::Read | StepStatus::Skipped | StepStatus::Held | StepStatus::Failed => {
                     false
                 }
             };
             if !work {
-                progress.reached.push(sp.id.clone());
+                reach(progress, &sp.id);
                 continue;
             }
             // The heartbeat, before every step that changes something: a
@@ -157,7 +200,7 @@ impl Session {
                 // A retry always reads again: part of the step may have
                 // gone through.
                 let reread = if attempt == 0 { reread } else { Reread::Always };
-                let failed = match self.apply_step(sp, step, reread).await {
+                let failed = match self.apply_step(sp, step, reread, pass).await {
                     Ok(applied) => {
                         report.outcomes.extend(applied.outcomes);
                         applied.failed
@@ -165,7 +208,7 @@ impl Session {
                     Err(e) => vec![Failed::step(e)],
                 };
                 if failed.is_empty() {
-                    progress.reached.push(sp.id.clone());
+                    reach(progress, &sp.id);
                     break;
                 }
                 // Retrying re-observes: what did go through is satisfied
@@ -235,7 +278,10 @@ impl Session {
         sp: &StepPlan,
         step: &Step,
         reread: Reread,
+        pass: Pass,
     ) -> Result<StepApplied, EngineError> {
+        let planned_changes = pass.changes(step, sp);
+        let first_pass = pass == Pass::Harm || !step.action.spec().stops_harm;
         // Once: `apply_plan` retries the whole step, re-observing each time.
         // The compare-and-swap re-read, from AWS unless the plan's own
         // observation is just as recent (`Reread`).
@@ -256,22 +302,22 @@ impl Session {
         // Another target's change to the same shared resource settles
         // before this one looks at it (`RunContext::exclusive`).
         let _changing = match (&planned, &sp.target) {
-            (None, Some(target)) if !sp.changes.is_empty() => {
+            (None, Some(target)) if !planned_changes.is_empty() => {
                 Some(self.run.exclusive(target).await)
             }
             _ => None,
         };
         let shared = !owned;
         if shared
-            && !sp.changes.is_empty()
-            && sp.changes.iter().all(|c| self.run.is_settled(c))
-            && self.in_doubt_for(step, None).is_empty()
+            && !planned_changes.is_empty()
+            && planned_changes.iter().all(|c| self.run.is_settled(c))
+            && (!first_pass || self.in_doubt_for(step, None).is_empty())
         {
             // Another target of this run made exactly these changes (a
             // shared role's deny): nothing to read or do. Verification
             // reads the resource for this target too.
             let mut outcomes = Vec::new();
-            for change in &sp.changes {
+            for change in &planned_changes {
                 self.audit(
                     AuditEvent::AlreadySatisfied,
                     Some(&sp.id),
@@ -293,11 +339,15 @@ impl Session {
             None => self.observe_once(step, &sp.args, true).await?,
         };
         let now = self.plan_step(step, &sp.args, &observed)?;
-        let in_doubt = self.in_doubt_for(step, Some(&observed));
+        let in_doubt = if first_pass {
+            self.in_doubt_for(step, Some(&observed))
+        } else {
+            Vec::new()
+        };
         let mut outcomes = Vec::new();
         let mut failed = Vec::new();
         // Planned changes, plus in-doubt ones a fresh plan no longer lists.
-        let mut todo: Vec<Change> = sp.changes.clone();
+        let mut todo: Vec<Change> = planned_changes;
         for r in &in_doubt {
             if !todo.iter().any(|c| c.same_intent(&r.change)) {
                 todo.push(r.change.clone());

@@ -16,7 +16,7 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
-use super::apply::{Reread, TargetProgress};
+use super::apply::{Pass, Reread, TargetProgress};
 use super::progress::Stage;
 use super::report::{self, RunReport};
 use super::{targets, EngineError, Session};
@@ -164,7 +164,7 @@ impl Session {
                         &plan,
                         req.playbook,
                         Reread::SharedState,
-                        |s| s.action.spec().stops_harm,
+                        Pass::Harm,
                         &mut part,
                         &mut progress,
                     )
@@ -222,6 +222,7 @@ impl Session {
                 &mut progress,
                 report,
                 req.concurrency,
+                Reread::SharedState,
             )
             .await;
         let report = report.map(|mut r| {
@@ -246,14 +247,28 @@ impl Session {
             plans.iter().map(|_| TargetProgress::default()).collect();
         let started = Instant::now();
         for part in self
-            .apply_phase(playbook, plans, &mut progress, true, concurrency)
+            .apply_phase(
+                playbook,
+                plans,
+                &mut progress,
+                Pass::Harm,
+                concurrency,
+                Reread::Always,
+            )
             .await
         {
             report.merge(part?);
         }
         report.timings.contained_ms = millis(started);
         let mut report = self
-            .apply_rest(playbook, plans, &mut progress, report, concurrency)
+            .apply_rest(
+                playbook,
+                plans,
+                &mut progress,
+                report,
+                concurrency,
+                Reread::Always,
+            )
             .await?;
         report.timings.apply_ms = millis(started).saturating_sub(report.timings.verify_ms);
         Ok(report)
@@ -266,13 +281,13 @@ impl Session {
         playbook: &Playbook,
         plans: &[Plan],
         progress: &mut [TargetProgress],
-        harm: bool,
+        pass: Pass,
         concurrency: usize,
+        reread: Reread,
     ) -> Vec<Result<RunReport, EngineError>> {
-        let stage = if harm {
-            Stage::Containing
-        } else {
-            Stage::OtherSteps
+        let stage = match pass {
+            Pass::Harm => Stage::Containing,
+            Pass::Rest => Stage::OtherSteps,
         };
         self.progress.stage(stage, plans.len());
         let futures: Vec<_> = plans
@@ -283,14 +298,7 @@ impl Session {
                 for_target(i, async move {
                     let mut part = RunReport::default();
                     let applied = self
-                        .apply_steps(
-                            plan,
-                            playbook,
-                            Reread::Always,
-                            |s| s.action.spec().stops_harm == harm,
-                            &mut part,
-                            progress,
-                        )
+                        .apply_steps(plan, playbook, reread, pass, &mut part, progress)
                         .await
                         .map(|()| part);
                     self.progress.target_done();
@@ -304,7 +312,10 @@ impl Session {
             .await
     }
 
-    /// After containment: every other step, then verification.
+    /// After containment: every other step, and what the harm-stopping
+    /// steps left for after it, then verification. `reread`: as for
+    /// containment (`SharedState` only in `run --yes`, whose plans are
+    /// this run's own).
     async fn apply_rest(
         &self,
         playbook: &Playbook,
@@ -312,9 +323,10 @@ impl Session {
         progress: &mut [TargetProgress],
         mut report: RunReport,
         concurrency: usize,
+        reread: Reread,
     ) -> Result<RunReport, EngineError> {
         for part in self
-            .apply_phase(playbook, plans, progress, false, concurrency)
+            .apply_phase(playbook, plans, progress, Pass::Rest, concurrency, reread)
             .await
         {
             report.merge(part?);

@@ -259,14 +259,15 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
         );
     }
     // The shared role is read once to plan (the targets planning at the
-    // same moment wait for that one read) and once before the change (the
-    // other targets find the change made by this run and read nothing);
+    // same moment wait for that one read), once before the deny and once
+    // before the rest of the quarantine, which waits for the second pass
+    // (the other targets find both made by this run and read nothing);
     // verification reads every role of the account once, after every
-    // change, for every target's checks.
+    // change, for every target's checks. Whatever the number of targets.
     for api in ["iam:GetRole", "iam:ListAttachedRolePolicies"] {
         assert_eq!(
             seen["by_api"][api]["requests"].as_u64(),
-            Some(2),
+            Some(3),
             "{api}: {seen}"
         );
     }
@@ -353,6 +354,26 @@ async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
         calls["iam:GetAccountAuthorizationDetails"]["calls"].as_u64(),
         Some(1),
         "{calls}"
+    );
+    // Every role's deny went on before any role's other quarantine
+    // changes: they wait for the second pass, after every target is
+    // contained.
+    let audit = cx.audit("INC-OWN-ROLES");
+    let role_changes: Vec<String> = audit
+        .iter()
+        .filter(|r| r["event"] == "applied")
+        .filter_map(|r| r["data"]["attribute"].as_str())
+        .filter(|a| a.starts_with("inline_policy:") || a.starts_with("attached_policy:"))
+        .map(str::to_string)
+        .collect();
+    let denies = role_changes
+        .iter()
+        .take_while(|a| *a == "inline_policy:firebreak-quarantine")
+        .count();
+    assert_eq!(denies, ROLES, "{role_changes:#?}");
+    assert!(
+        role_changes.len() > ROLES,
+        "the rest followed: {role_changes:#?}"
     );
     // Verification read each role back and passed on what it read.
     let checks: Vec<&Value> = v["verification"]

@@ -171,6 +171,16 @@ impl Action for QuarantineRole {
         })
     }
 
+    /// The deny alone stops harm: an explicit deny of every action
+    /// overrides every allow. The session revocation (redundant while the
+    /// deny is on), the detach and the deletions keep the role harmless
+    /// once the deny is lifted, and wait for the second pass: with a role
+    /// per function they are three IAM writes a role that containment
+    /// would otherwise wait for (issue 15).
+    fn change_stops_harm(&self, change: &Change) -> bool {
+        change.attribute == format!("{INLINE}{DENY_POLICY}")
+    }
+
     /// A role no other function of the region uses is the target's own:
     /// no other target changes it, so the plan's observation of it can
     /// stand for the re-read before the change (issue 15).
