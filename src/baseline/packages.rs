@@ -223,55 +223,7 @@ impl BaselineStore {
             ));
         }
         let rel = rel(b, file)?;
-        let (location, bytes) = match self {
-            BaselineStore::Dir(dir) => {
-                let path = dir.join(&rel);
-                let location = path.display().to_string();
-                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                if size > MAX_PACKAGE_BYTES {
-                    return Err(store_err(
-                        location,
-                        format!("the package is larger than {MAX_PACKAGE_BYTES} bytes"),
-                        "it was not written by firebreak baseline",
-                    ));
-                }
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    store_err(
-                        &location,
-                        format!("cannot read the package: {e}"),
-                        "check the store path; without the package, deploy the baseline's code by hand",
-                    )
-                })?;
-                (location, bytes)
-            }
-            BaselineStore::S3 { bucket, prefix } => {
-                let key = Self::s3_key(prefix, &rel);
-                let location = format!("s3://{bucket}/{key}");
-                let out = aws
-                    .s3
-                    .get_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map_err(|e| classify("GetObject", "s3:GetObject", &location, e))?;
-                if out.content_length().unwrap_or(0) as u64 > MAX_PACKAGE_BYTES {
-                    return Err(store_err(
-                        location,
-                        format!("the package is larger than {MAX_PACKAGE_BYTES} bytes"),
-                        "it was not written by firebreak baseline",
-                    ));
-                }
-                let body = out.body.collect().await.map_err(|e| {
-                    store_err(
-                        &location,
-                        format!("reading the package failed: {e}"),
-                        "try again",
-                    )
-                })?;
-                (location, body.into_bytes().to_vec())
-            }
-        };
+        let (location, bytes) = self.read(aws, &rel, "package", MAX_PACKAGE_BYTES).await?;
         let got = b64_sha256(&bytes);
         if got != sha {
             return Err(store_err(

@@ -238,42 +238,7 @@ impl BaselineStore {
     ) -> Result<Baseline, BaselineError> {
         let rel = artifact_key(&[account, region, function, &format!("{taken_at}.json")])
             .map_err(|e| BaselineError::input(e.to_string(), "check the function name"))?;
-        let (location, bytes) = match self {
-            BaselineStore::Dir(dir) => {
-                let path = dir.join(&rel);
-                let bytes = std::fs::read(&path).map_err(|e| BaselineError::Store {
-                    location: path.display().to_string(),
-                    message: format!("cannot read the baseline: {e}"),
-                    hint: "check the store path".into(),
-                })?;
-                (path.display().to_string(), bytes)
-            }
-            BaselineStore::S3 { bucket, prefix } => {
-                let key = Self::s3_key(prefix, &rel);
-                let location = format!("s3://{bucket}/{key}");
-                let out = aws
-                    .s3
-                    .get_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map_err(|e| classify("GetObject", "s3:GetObject", &location, e))?;
-                let body = out.body.collect().await.map_err(|e| BaselineError::Store {
-                    location: location.clone(),
-                    message: format!("reading the object failed: {e}"),
-                    hint: "try again".into(),
-                })?;
-                (location, body.into_bytes().to_vec())
-            }
-        };
-        if bytes.len() > MAX_FILE {
-            return Err(BaselineError::Store {
-                location,
-                message: format!("the file is larger than {MAX_FILE} bytes"),
-                hint: "it was not written by firebreak baseline".into(),
-            });
-        }
+        let (location, bytes) = self.read(aws, &rel, "baseline", MAX_FILE as u64).await?;
         let b: Baseline = serde_json::from_slice(&bytes).map_err(|e| BaselineError::Store {
             location: location.clone(),
             message: format!("not a baseline file: {e}"),
@@ -291,6 +256,59 @@ impl BaselineStore {
             });
         }
         Ok(b)
+    }
+
+    /// The file at `rel` (a baseline or a package: `what`), at most
+    /// `limit` bytes; with where it was read.
+    pub(super) async fn read(
+        &self,
+        aws: &Aws,
+        rel: &str,
+        what: &str,
+        limit: u64,
+    ) -> Result<(String, Vec<u8>), BaselineError> {
+        let too_large = |location: String| BaselineError::Store {
+            location,
+            message: format!("the {what} is larger than {limit} bytes"),
+            hint: "it was not written by firebreak baseline".into(),
+        };
+        match self {
+            BaselineStore::Dir(dir) => {
+                let path = dir.join(rel);
+                let location = path.display().to_string();
+                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                if size > limit {
+                    return Err(too_large(location));
+                }
+                let bytes = std::fs::read(&path).map_err(|e| BaselineError::Store {
+                    location: location.clone(),
+                    message: format!("cannot read the {what}: {e}"),
+                    hint: "check the store path".into(),
+                })?;
+                Ok((location, bytes))
+            }
+            BaselineStore::S3 { bucket, prefix } => {
+                let key = Self::s3_key(prefix, rel);
+                let location = format!("s3://{bucket}/{key}");
+                let out = aws
+                    .s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| classify("GetObject", "s3:GetObject", &location, e))?;
+                if u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0) > limit {
+                    return Err(too_large(location));
+                }
+                let body = out.body.collect().await.map_err(|e| BaselineError::Store {
+                    location: location.clone(),
+                    message: format!("reading the {what} failed: {e}"),
+                    hint: "try again".into(),
+                })?;
+                Ok((location, body.into_bytes().to_vec()))
+            }
+        }
     }
 
     /// The newest baseline taken strictly before `before` (RFC 3339).
