@@ -81,8 +81,7 @@ awk -v f="$compress" 'BEGIN {
     printf "  lambda: {rate: %g, burst: 5}\n", 15 * f
     printf "  lambda_get_function: {rate: %g, burst: 10}\n", 100 * f
     printf "  lambda_get_policy: {rate: %g, burst: 5}\n", 15 * f
-    printf "  iam: {rate: %g, burst: 10}\n", 10 * f
-    printf "  iam_write: {rate: %g, burst: 5}\n", 10 * f
+    printf "  iam: {rate: %g, burst: 10}\n", 20 * f
     printf "  sts: {rate: %g, burst: 10}\n", 50 * f
 }' >"$work/quotas.yaml"
 

@@ -168,12 +168,11 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
         &quotas,
         format!(
             // IAM's reads and writes share AWS's one 20/s quota.
-            "quotas:\n  lambda: {{rate: {}, burst: 5}}\n  lambda_get_function: {{rate: {}, burst: 10}}\n  lambda_get_policy: {{rate: {}, burst: 5}}\n  iam: {{rate: {}, burst: 3}}\n  iam_write: {{rate: {}, burst: 2}}\n",
+            "quotas:\n  lambda: {{rate: {}, burst: 5}}\n  lambda_get_function: {{rate: {}, burst: 10}}\n  lambda_get_policy: {{rate: {}, burst: 5}}\n  iam: {{rate: {}, burst: 5}}\n",
             15.0 * SHARED_COMPRESS,
             100.0 * SHARED_COMPRESS,
             15.0 * SHARED_COMPRESS,
-            12.0 * SHARED_COMPRESS,
-            8.0 * SHARED_COMPRESS,
+            20.0 * SHARED_COMPRESS,
         ),
     )
     .expect("write quotas");

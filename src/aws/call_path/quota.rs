@@ -21,11 +21,11 @@ pub enum Family {
     LambdaGetFunction,
     /// GetPolicy has its own 15/s quota.
     LambdaGetPolicy,
-    /// IAM reads (Get*, List*). IAM keeps a bucket per API; firebreak
-    /// paces reads and writes as two shared ones, below any of them.
+    /// Every IAM operation, reads and writes: one budget for the account,
+    /// served by priority (a quarantine's deny before any read), so that
+    /// when only writes are left (a quarantine's second pass) they have
+    /// all of it rather than a half set aside for reads.
     Iam,
-    /// IAM writes (policy changes, key deactivation).
-    IamWrite,
     Sts,
     /// FilterLogEvents: 5/s in the smallest regions (up to 25/s elsewhere).
     LogsFilter,
@@ -48,12 +48,11 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 14] = [
         Family::Lambda,
         Family::LambdaGetFunction,
         Family::LambdaGetPolicy,
         Family::Iam,
-        Family::IamWrite,
         Family::Sts,
         Family::LogsFilter,
         Family::Logs,
@@ -77,8 +76,7 @@ impl Family {
             ("lambda", "GetFunction") => Family::LambdaGetFunction,
             ("lambda", "GetPolicy") => Family::LambdaGetPolicy,
             ("lambda", _) => Family::Lambda,
-            ("iam", op) if op.starts_with("Get") || op.starts_with("List") => Family::Iam,
-            ("iam", _) => Family::IamWrite,
+            ("iam", _) => Family::Iam,
             ("sts", _) => Family::Sts,
             ("logs", "FilterLogEvents") => Family::LogsFilter,
             ("logs", _) => Family::Logs,
@@ -100,7 +98,6 @@ impl Family {
             Family::LambdaGetFunction => "lambda_get_function",
             Family::LambdaGetPolicy => "lambda_get_policy",
             Family::Iam => "iam",
-            Family::IamWrite => "iam_write",
             Family::Sts => "sts",
             Family::LogsFilter => "logs_filter",
             Family::Logs => "logs",
@@ -117,7 +114,7 @@ impl Family {
     /// IAM is a global service: one quota per account, whatever region the
     /// client was built for.
     pub fn is_global(self) -> bool {
-        matches!(self, Family::Iam | Family::IamWrite)
+        matches!(self, Family::Iam)
     }
 
     pub fn default_quota(self) -> Quota {
@@ -125,12 +122,10 @@ impl Family {
             Family::Lambda => (15.0, 5),
             Family::LambdaGetFunction => (100.0, 10),
             Family::LambdaGetPolicy => (15.0, 5),
-            // IAM publishes no request rate; it throttles each API with its
-            // own token bucket, global to the account. Reads at 20/s and
-            // writes at 10/s stay below those while a many-role quarantine
-            // (about 17 IAM calls a role) keeps moving.
+            // IAM publishes no request rate; it throttles globally for the
+            // account. 20/s for everything stays below it while a many-role
+            // quarantine (about 8 IAM calls a role) keeps moving.
             Family::Iam => (20.0, 10),
-            Family::IamWrite => (10.0, 5),
             Family::Sts => (50.0, 10),
             // A shared quota that other readers also spend: evenly spaced,
             // no burst.
@@ -276,7 +271,7 @@ fn bare_message(text: &str) -> String {
     }
 }
 
-pub const QUOTAS_HINT: &str = "a quotas file looks like `quotas: {lambda: {rate: 15, burst: 5}}`; families: lambda, lambda_get_function, lambda_get_policy, iam, iam_write, sts, logs_filter, logs, cloudtrail_lookup, cloudtrail, s3, secretsmanager, ssm, ssm_put, other; rate is requests per second, burst (optional) how many may leave at once";
+pub const QUOTAS_HINT: &str = "a quotas file looks like `quotas: {lambda: {rate: 15, burst: 5}}`; families: lambda, lambda_get_function, lambda_get_policy, iam (reads and writes), sts, logs_filter, logs, cloudtrail_lookup, cloudtrail, s3, secretsmanager, ssm, ssm_put, other; rate is requests per second, burst (optional) how many may leave at once";
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuotaError {
@@ -322,7 +317,6 @@ struct FamilyEntries {
     lambda_get_function: Option<Entry>,
     lambda_get_policy: Option<Entry>,
     iam: Option<Entry>,
-    iam_write: Option<Entry>,
     sts: Option<Entry>,
     logs_filter: Option<Entry>,
     logs: Option<Entry>,
@@ -336,13 +330,12 @@ struct FamilyEntries {
 }
 
 impl FamilyEntries {
-    fn entries(self) -> [(Family, Option<Entry>); 15] {
+    fn entries(self) -> [(Family, Option<Entry>); 14] {
         [
             (Family::Lambda, self.lambda),
             (Family::LambdaGetFunction, self.lambda_get_function),
             (Family::LambdaGetPolicy, self.lambda_get_policy),
             (Family::Iam, self.iam),
-            (Family::IamWrite, self.iam_write),
             (Family::Sts, self.sts),
             (Family::LogsFilter, self.logs_filter),
             (Family::Logs, self.logs),
@@ -388,6 +381,8 @@ mod tests {
         );
         assert_eq!(Family::of("Lambda", "Invoke"), None);
         assert_eq!(Family::of("IAM", "GetPolicy"), Some(Family::Iam));
+        // One budget: the account's, writes included.
+        assert_eq!(Family::of("IAM", "PutRolePolicy"), Some(Family::Iam));
         assert_eq!(
             Family::of("CloudWatch Logs", "FilterLogEvents"),
             Some(Family::LogsFilter)
