@@ -48,6 +48,12 @@ impl Pass {
         harm == (self == Pass::Harm)
     }
 
+    /// Whether this is the first pass `step` is in, where its doubts (an
+    /// earlier run's intents with no outcome) are settled.
+    fn settles_doubts(self, step: &Step) -> bool {
+        self == Pass::Harm || !step.action.spec().stops_harm
+    }
+
     /// The planned changes of `sp` this pass applies.
     fn changes(self, step: &Step, sp: &StepPlan) -> Vec<Change> {
         sp.changes
@@ -176,9 +182,8 @@ impl Session {
                 target: target.clone(),
                 state: sp.observed.clone().unwrap_or(Value::Null),
             });
-            // Doubts are settled in the first pass a step is in.
-            let first_pass = pass == Pass::Harm || !step.action.spec().stops_harm;
-            let has_doubt = first_pass && !self.in_doubt_for(step, planned.as_ref()).is_empty();
+            let has_doubt =
+                pass.settles_doubts(step) && !self.in_doubt_for(step, planned.as_ref()).is_empty();
             let work = match sp.status {
                 StepStatus::Changes => !pass.changes(step, sp).is_empty() || has_doubt,
                 StepStatus::Satisfied => has_doubt,
@@ -281,7 +286,7 @@ impl Session {
         pass: Pass,
     ) -> Result<StepApplied, EngineError> {
         let planned_changes = pass.changes(step, sp);
-        let first_pass = pass == Pass::Harm || !step.action.spec().stops_harm;
+        let first_pass = pass.settles_doubts(step);
         // Once: `apply_plan` retries the whole step, re-observing each time.
         // The compare-and-swap re-read, from AWS unless the plan's own
         // observation is just as recent (`Reread`).

@@ -1596,6 +1596,25 @@ mod tests {
     }
 
     #[test]
+    fn a_statement_on_a_deleted_version_is_held_not_put_back() {
+        let mut b = sample();
+        b.policies.entry("1".into()).or_default().insert(
+            "s3-invoke".into(),
+            json!({"Sid": "s3-invoke", "Principal": {"Service": "s3.amazonaws.com"}}),
+        );
+        let mut n = b.clone();
+        n.versions.clear();
+        n.policies.clear();
+        let items = plan(&b, &n, drift(&b, &n));
+        let st = items
+            .iter()
+            .find(|i| i.id == "statement:1:s3-invoke")
+            .expect("the statement's item");
+        assert_eq!(st.status, BaselineItemStatus::Held);
+        assert_eq!(st.op, Op::None);
+    }
+
+    #[test]
     fn a_package_over_the_direct_upload_limit_is_refused_with_the_way_out() {
         assert!(direct_upload("orders", MAX_DIRECT_UPLOAD).is_ok());
         let e = direct_upload("orders", MAX_DIRECT_UPLOAD + 1).unwrap_err();

@@ -173,11 +173,14 @@ async fn handle(
             "the request's path is not valid".into(),
         ));
     };
-    let (path, query, headers) = (
-        parts.uri.path().to_string(),
-        parts.uri.query().map(str::to_string),
-        parts.headers.clone(),
-    );
+    // Kept only where the answer may need completing (`aws_like`).
+    let asked = (api.name() == "lambda:GetFunction").then(|| {
+        (
+            parts.uri.path().to_string(),
+            parts.uri.query().map(str::to_string),
+            parts.headers.clone(),
+        )
+    });
     let mut forward = Request::from_parts(parts, Full::new(body));
     *forward.uri_mut() = uri;
     let sent = std::time::Instant::now();
@@ -202,14 +205,12 @@ async fn handle(
             ))
         }
     };
-    let at = aws_like::concurrency_path(
-        &api.name(),
-        &path,
-        query.as_deref(),
-        p.status.as_u16(),
-        &body,
-    );
-    if let Some(at) = at {
+    let status = p.status.as_u16();
+    let ask = asked.and_then(|(path, query, headers)| {
+        aws_like::concurrency_path(&api.name(), &path, query.as_deref(), status, &body)
+            .map(|at| (at, headers))
+    });
+    if let Some((at, headers)) = ask {
         if let Some(completed) = completed_concurrency(&s, &at, headers, &body).await {
             p.headers.remove(http::header::CONTENT_LENGTH);
             return Ok(Response::from_parts(p, Full::new(completed)));
