@@ -159,9 +159,9 @@ def custodian_policy(prefix, out):
 
 def table(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
-    head = (f"{'N':>5} {'latency':>8} {'tool':10} {'wall':>8} {'contained':>9} {'bound':>7} {'ratio':>6} "
+    head = (f"{'N':>5} {'latency':>8} {'tool':10} {'wall':>8} {'contained':>9} {'bound':>7} {'ratio':>6} {'c.ratio':>7} "
             f"{'calls':>6} {'min':>6} {'thrott':>6} {'at 0':>5} {'public':>6} {'roles':>5}")
-    head += f" {'harm stopped':>12}"
+    head += f" {'harm stopped':>12} {'own':>6}"
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -169,16 +169,20 @@ def table(path):
         tool = r['tool'] + (" *" if r.get("shared") else "")
         c = r.get("contained_s")
         contained = f"{c:>8.2f}s" if c is not None else f"{'-':>9}"
+        cratio = f"{c / r['bound_s']:>6.2f}x" if c is not None else f"{'-':>7}"
+        own = f"{r['own_ms']:>4}ms" if r.get("own_ms") is not None and r["n"] == 1 else f"{'-':>6}"
         print(f"{r['n']:>5} {r['latency_ms']:>6}ms {tool:10} {r['wall_s']:>7.2f}s {contained} {r['bound_s']:>6.2f}s "
-              f"{r['wall_s'] / r['bound_s']:>5.2f}x {r['calls']:>6} {r['min_calls']:>6} {r['throttled']:>6} "
-              f"{r['state']['at_zero']:>5} {r['state']['public_left']:>6} {r['state']['roles_allowed']:>5} {harm}")
+              f"{r['wall_s'] / r['bound_s']:>5.2f}x {cratio} {r['calls']:>6} {r['min_calls']:>6} {r['throttled']:>6} "
+              f"{r['state']['at_zero']:>5} {r['state']['public_left']:>6} {r['state']['roles_allowed']:>5} {harm} {own}")
     print("wall: start to exit; contained: firebreak's planning and harm-stopping pass (before it\n"
-          "verifies), the others' wall; ratio: wall / bound; bound: the minimum control-plane calls (N throttles + N public statements)\n"
+          "verifies), the others' wall; ratio: wall / bound; c.ratio: contained / bound; bound: the minimum control-plane calls (N throttles + N public statements)\n"
           "at Lambda's 15/s, time-compressed; calls: every request through the proxy; min: that minimum;\n"
           "thrott: answered as over quota; at 0 / public / roles: end state read back from LocalStack\n"
           "(functions at concurrency 0, public statements left, roles that can still act).\n"
           "*: the N functions share one role; harm stopped: start to the first change to that role\n"
-          "answered (firebreak's deny, Cloud Custodian's detach), wall seconds as measured.")
+          "answered (firebreak's deny, Cloud Custodian's detach), wall seconds as measured.\n"
+          "own (N = 1, firebreak): process start to contained minus AWS's answers and pacing\n"
+          "(timings.to_contained.own_ms; the proxy's added latency is part of AWS's answers).")
 
 
 if __name__ == "__main__":

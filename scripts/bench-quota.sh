@@ -139,9 +139,14 @@ r = json.load(open(report))
 # sent their changes. Contained: firebreak's own timings.contained_ms
 # (planning and the harm-stopping pass), the others' wall time.
 contained = float(t1) - float(t0)
+own = None
 if tool == "firebreak":
     try:
-        contained = json.load(open(fb))["timings"]["contained_ms"] / 1000.0
+        timings = json.load(open(fb))["timings"]
+        contained = timings["contained_ms"] / 1000.0
+        # Process start to contained minus AWS's answers and pacing
+        # (exact for one target: round trips overlap with several).
+        own = timings["to_contained"]["own_ms"]
     except (OSError, ValueError, KeyError, TypeError):
         contained = None
 n, compress = int(n), float(compress)
@@ -154,7 +159,7 @@ print(json.dumps({
     "wall_s": float(t1) - float(t0), "contained_s": contained,
     "bound_s": 2 * n / (15 * compress),
     "calls": r["requests"], "min_calls": 2 * n, "throttled": r["throttled"],
-    "harm_stopped_s": harm,
+    "harm_stopped_s": harm, "own_ms": own,
     "by_api": r["by_api"], "state": json.loads(state),
 }))
 PY

@@ -19,7 +19,8 @@ fn init_tracing(verbose: u8) {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let started = std::time::Instant::now();
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
             });
         }
     };
+    cli.global.process_started = Some(started);
     init_tracing(cli.global.verbose);
     let output = cli.global.output;
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -52,6 +52,10 @@ pub enum OutputFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
+    /// When the process started (set by `main`, not a flag): time to
+    /// contained is measured from it.
+    #[arg(skip)]
+    pub process_started: Option<std::time::Instant>,
     /// AWS region (default: AWS_REGION or the profile's region).
     #[arg(long, global = true)]
     pub region: Option<String>,

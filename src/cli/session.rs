@@ -146,7 +146,13 @@ pub async fn open_session(
 ) -> Result<Session, CliError> {
     let settings = global.aws_settings(dry_run);
     let store = global.state_store()?;
-    Ok(Session::open(&*store, id, &settings, command, details).await?)
+    let session = Session::open(&*store, id, &settings, command, details).await?;
+    // The connection was made after the process started, so its clocks
+    // were at zero then.
+    Ok(match global.process_started {
+        Some(at) => session.with_origin(engine::Milestone::zero(at)),
+        None => session,
+    })
 }
 
 pub fn resolve_playbook_path(

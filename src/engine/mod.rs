@@ -25,6 +25,7 @@ mod verify;
 
 use std::sync::{Mutex, MutexGuard};
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::action::{Action, ActionError, RunContext, StepContext};
@@ -120,6 +121,9 @@ pub struct Session {
     incident_id: String,
     started_at: String,
     first_change: std::sync::OnceLock<Milestone>,
+    /// What time to contained is measured from: the session's start, or
+    /// the process's when the caller says so (`with_origin`).
+    origin: Milestone,
     progress: std::sync::Arc<dyn progress::Progress>,
 }
 
@@ -168,21 +172,67 @@ impl Milestone {
     }
 }
 
+/// The time between two milestones, split by where it went. With several
+/// targets at once their round trips overlap, so `aws_ms` can exceed
+/// `elapsed_ms` and the own share is exact only for one at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Split {
+    pub elapsed_ms: u64,
+    /// Waiting for AWS's answers.
+    pub aws_ms: u64,
+    /// Held back to stay under AWS's request quotas.
+    pub paced_ms: u64,
+    /// What is left: firebreak's own work (parsing, planning, journaling).
+    pub own_ms: u64,
+}
+
+impl Split {
+    pub fn between(start: &Milestone, end: &Milestone) -> Self {
+        let elapsed = end.at.saturating_duration_since(start.at);
+        let aws = end.aws_wait.saturating_sub(start.aws_wait);
+        let paced = end.paced.saturating_sub(start.paced);
+        Self {
+            elapsed_ms: ms(elapsed),
+            aws_ms: ms(aws),
+            paced_ms: ms(paced),
+            own_ms: ms(elapsed.saturating_sub(aws).saturating_sub(paced)),
+        }
+    }
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Session {
     pub fn new(aws: Aws, caller: Caller, incident: Incident) -> Self {
         Self {
             incident_id: incident.id.to_string(),
             started_at: incident.meta.started_at.clone(),
             incident: Mutex::new(incident),
-            aws,
             caller,
             // Every run can judge indicators against a baseline
             // (`baseline_store`); the reader lives above `action`.
             run: RunContext::new()
                 .with_baselines(std::sync::Arc::new(crate::baseline::reader::StoreReader)),
             first_change: std::sync::OnceLock::new(),
+            origin: Milestone::now(&aws),
+            aws,
             progress: std::sync::Arc::new(progress::Silent),
         }
+    }
+
+    /// Measures time to contained from `origin` instead of the session's
+    /// start: the CLI gives the process's start, before its connection to
+    /// AWS existed (so that connection's clocks were at zero then).
+    pub fn with_origin(mut self, origin: Milestone) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// The time from the origin to now, split by where it went.
+    pub fn since_origin(&self) -> Split {
+        Split::between(&self.origin, &Milestone::now(&self.aws))
     }
 
     /// Reports the run's stages and targets to `progress` as it goes.

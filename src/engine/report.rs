@@ -82,6 +82,12 @@ pub struct Timings {
     /// was answered: time to contained. Time spent waiting for a human to
     /// confirm is not counted.
     pub contained_ms: u64,
+    /// Time to contained split into waiting for AWS, pacing and
+    /// firebreak's own work: from the session's origin (the CLI: the
+    /// process's start) in `run --yes`, from the start of applying after a
+    /// confirmation or with a saved plan. Exact for one target; with
+    /// several, round trips overlap.
+    pub to_contained: super::Split,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

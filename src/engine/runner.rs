@@ -179,6 +179,7 @@ impl Session {
             .collect()
             .await;
         let contained_ms = millis(started);
+        let to_contained = self.since_origin();
         let mut ok = Vec::with_capacity(done.len());
         let mut first_error = None;
         for d in done {
@@ -214,6 +215,7 @@ impl Session {
             report.merge(part);
         }
         report.timings.contained_ms = contained_ms;
+        report.timings.to_contained = to_contained;
         let applied = Instant::now();
         let report = self
             .apply_rest(
@@ -246,6 +248,7 @@ impl Session {
         let mut progress: Vec<TargetProgress> =
             plans.iter().map(|_| TargetProgress::default()).collect();
         let started = Instant::now();
+        let applying = super::Milestone::now(&self.aws);
         for part in self
             .apply_phase(
                 playbook,
@@ -260,6 +263,9 @@ impl Session {
             report.merge(part?);
         }
         report.timings.contained_ms = millis(started);
+        // A human may have confirmed in between: measured from here.
+        report.timings.to_contained =
+            super::Split::between(&applying, &super::Milestone::now(&self.aws));
         let mut report = self
             .apply_rest(
                 playbook,

@@ -19,7 +19,9 @@ use super::refusals;
 use super::reread::{reread, RereadError};
 use super::routes::Routes;
 use crate::aws::{Aws, AwsSettings, CallRecorder, Caller};
-use crate::engine::{EngineError, Milestone, RunRequest, RunStatus, RunSummary, Session, Targets};
+use crate::engine::{
+    EngineError, Milestone, RunRequest, RunStatus, RunSummary, Session, Split, Targets,
+};
 use crate::state::{AuditEvent, StateError, StateStore};
 
 /// What became of one event.
@@ -87,33 +89,6 @@ pub struct Timing {
     /// (the throttle): how long the harm went on once the event arrived.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to_contain: Option<Split>,
-}
-
-/// Time from the event's arrival to a moment, split by where it went.
-#[derive(Debug, Default, Serialize)]
-pub struct Split {
-    pub elapsed_ms: u64,
-    pub aws_ms: u64,
-    pub paced_ms: u64,
-    pub own_ms: u64,
-}
-
-impl Split {
-    fn between(start: &Milestone, end: &Milestone) -> Self {
-        let elapsed = end.at.saturating_duration_since(start.at);
-        let aws = end.aws_wait.saturating_sub(start.aws_wait);
-        let paced = end.paced.saturating_sub(start.paced);
-        Self {
-            elapsed_ms: ms(elapsed),
-            aws_ms: ms(aws),
-            paced_ms: ms(paced),
-            own_ms: ms(elapsed.saturating_sub(aws).saturating_sub(paced)),
-        }
-    }
-}
-
-fn ms(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Outcome {
