@@ -29,6 +29,9 @@
 # latency, how long until the first change to that role is answered (harm
 # stopped: one deny stops every function on the role), for N up to
 # SHARED_MAX (default 200: the second fleet doubles LocalStack's functions).
+# With OWN_ROLES empty (default 1) the fleet with a role per function is
+# skipped, so `SIZES=1000 OWN_ROLES= SHARED_MAX=1000` times harm stopped on
+# one role shared by 1,000 functions, with 1,000 functions in the region.
 #
 # Environment: SIZES, LATENCIES, COMPRESS, TOOLS (default "firebreak
 # custodian cli"), SHARED (1, or empty to skip), PROFILE (release, default,
@@ -43,6 +46,7 @@ compress="${COMPRESS:-10}"
 tools="${TOOLS:-firebreak custodian cli}"
 shared="${SHARED:-1}"
 shared_max="${SHARED_MAX:-200}"
+own_roles="${OWN_ROLES-1}"
 profile="${PROFILE:-release}"
 port="${BENCH_LOCALSTACK_PORT:-4610}"
 proxy_port="${BENCH_PROXY_PORT:-4611}"
@@ -175,14 +179,16 @@ for n in $sizes; do
     endpoint="$(FIREBREAK_LOCALSTACK_HOME="$ls_home" FIREBREAK_LOCALSTACK_PORT="$port" bash localstack/start.sh | tail -n 1)"
     account="9$(date +%s%N | tail -c 12 | head -c 11)"
     export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID="$account" AWS_SECRET_ACCESS_KEY=test
-    log "N=$n: seeding in a fresh LocalStack ($endpoint), account $account"
-    export SHARED_ROLE=""
-    AWS_ENDPOINT_URL="$endpoint" "$py" localstack/seed_fleet.py bq "$n" >&2
-    for latency in $latencies; do
-        for tool in $tools; do
-            bench_one bq "$n" "$latency" "$tool" ""
+    if [[ -n "$own_roles" ]]; then
+        log "N=$n: seeding in a fresh LocalStack ($endpoint), account $account"
+        export SHARED_ROLE=""
+        AWS_ENDPOINT_URL="$endpoint" "$py" localstack/seed_fleet.py bq "$n" >&2
+        for latency in $latencies; do
+            for tool in $tools; do
+                bench_one bq "$n" "$latency" "$tool" ""
+            done
         done
-    done
+    fi
     if [[ -n "$shared" && "$n" -le "$shared_max" ]]; then
         # The blast-radius case: N functions on one role, where one deny
         # stops them all. Timed to the first change to the role answered.
