@@ -20,6 +20,7 @@ fn init_tracing(verbose: u8) {
 
 fn main() -> ExitCode {
     let started = std::time::Instant::now();
+    firebreak::aws::trust_store::warm();
     let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

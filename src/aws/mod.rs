@@ -9,6 +9,7 @@ pub mod call_path;
 pub mod error;
 pub mod guard;
 mod state_client;
+pub mod trust_store;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{IncidentBackend, LogKind, StateError};
+use super::{AuditEvent, IncidentBackend, LogKind, StateError};
 use crate::aws::Caller;
 
 pub use super::verify::{verify, Broken, VerifyReport};
@@ -94,7 +94,9 @@ impl AuditLog {
         })
     }
 
-    /// Appends one event (durable when this returns), then moves the head.
+    /// Appends one event, then moves the head. The event is durable when
+    /// this returns if it is `applying` (an AWS call follows), otherwise at
+    /// the latest by the next journal record (`IncidentBackend::append`).
     pub fn append(
         &mut self,
         event: &str,
@@ -118,6 +120,10 @@ impl AuditLog {
         };
         let line = serde_json::to_vec(&record).map_err(encode_err)?;
         self.backend.append(LogKind::Audit, record.seq, &line)?;
+        if event == AuditEvent::Applying.as_str() {
+            // An AWS call follows: the trail says so on disk first.
+            self.backend.sync(LogKind::Audit)?;
+        }
         // The record is durable before the head names it: a crash in
         // between leaves the head one behind, which the next open catches
         // up (`settle_head`); the other order could name a missing record.

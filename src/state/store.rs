@@ -17,10 +17,15 @@
 //!    dead holder's incident over and resume it; the holder keeps it with
 //!    [`IncidentBackend::renew`] and learns it lost it from
 //!    [`StateError::LeaseLost`].
-//! 2. **Durable before return.** [`IncidentBackend::append`] returns only
-//!    once the record would survive a crash of this process and of the
-//!    machine (fsync, or a PUT the store acknowledged): the engine writes a
-//!    journal intent and only then makes the AWS call.
+//! 2. **Durable before the call.** A journal record, and every trail
+//!    record appended before it, would survive a crash of this process and
+//!    of the machine (fsync, or a PUT the store acknowledged) when
+//!    [`IncidentBackend::append`] returns: the engine writes a journal
+//!    intent and only then makes the AWS call. The trail's `applying`
+//!    record is made durable with [`IncidentBackend::sync`] before the
+//!    call; other trail records may be fsync'd together at the next of
+//!    these points, a metadata write or the release (never lost to a crash
+//!    of the process, which leaves what it wrote to the kernel).
 //! 3. **Each sequence number written once.** Records are numbered 1, 2, 3…
 //!    per log; `append(log, seq, ..)` creates record `seq` or fails with
 //!    [`StateError::Conflict`] when that number is already taken (a writer
@@ -135,10 +140,20 @@ pub trait IncidentBackend: Send + Sync + fmt::Debug {
     /// record.
     fn read_log(&self, log: LogKind) -> Result<LogContents, StateError>;
 
-    /// Creates record `seq` of `log` (the next number) and returns once it
-    /// is durable (guarantee 2); [`StateError::Conflict`] when `seq` is
-    /// already written (guarantee 3).
+    /// Creates record `seq` of `log` (the next number); [`StateError::Conflict`]
+    /// when `seq` is already written (guarantee 3). A journal record is
+    /// durable when this returns, and so is every trail record appended
+    /// before it (guarantee 2); a trail record is durable at the latest at
+    /// the next journal record, metadata write or release.
     fn append(&self, log: LogKind, seq: u64, record: &[u8]) -> Result<(), StateError>;
+
+    /// Makes every record of `log` appended so far durable: the trail's
+    /// `applying` record, which precedes an AWS call. A no-op where every
+    /// append already is.
+    fn sync(&self, log: LogKind) -> Result<(), StateError> {
+        let _ = log;
+        Ok(())
+    }
 
     /// The audit trail's head, if any. It is replaced after every trail
     /// append; a head that lags one record behind after a crash is caught

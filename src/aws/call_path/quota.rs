@@ -119,9 +119,12 @@ impl Family {
 
     pub fn default_quota(self) -> Quota {
         let (rate, burst) = match self {
-            Family::Lambda => (15.0, 5),
+            // A second's worth at once, as AWS's token buckets allow (and
+            // the AWS-like proxy models): one function's containment, about
+            // ten control-plane calls, is never held back.
+            Family::Lambda => (15.0, 15),
             Family::LambdaGetFunction => (100.0, 10),
-            Family::LambdaGetPolicy => (15.0, 5),
+            Family::LambdaGetPolicy => (15.0, 15),
             // IAM publishes no request rate; it throttles globally for the
             // account. 20/s for everything stays below it while a many-role
             // quarantine (about 8 IAM calls a role) keeps moving.

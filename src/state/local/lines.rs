@@ -1,15 +1,19 @@
 //! An append-only file of records, one a line: `journal.jsonl` and
 //! `audit.jsonl` are both this.
 //!
-//! Every append is written whole and fsync'd (`sync_data`) before it
-//! returns: the engine writes a journal intent and only then makes the AWS
-//! call. A crash can still tear the last line; on read it is cut off (it
-//! can only be a record whose write never completed, so nobody was told it
-//! was durable) and the cut is fsync'd before anything is appended after it.
+//! Every append is written whole before it returns. A durable append is
+//! also fsync'd (`sync_data`) before it returns: the engine writes a
+//! journal intent and only then makes the AWS call. Other appends are
+//! fsync'd together at the next `sync` (the incident calls it before the
+//! next durable record of any log). A crash can still tear the last line;
+//! on read it is cut off (it can only be a record whose write never
+//! completed, so nobody was told it was durable) and the cut is fsync'd
+//! before anything is appended after it.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::io_at;
@@ -25,6 +29,8 @@ pub struct LineFile {
     /// holds: set on the first read, moved by each append. `None` until
     /// read, and again after a failed write (the next append re-reads).
     tail: Mutex<Option<Tail>>,
+    /// Written lines not yet fsync'd.
+    unsynced: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +53,7 @@ impl LineFile {
             incident: incident.to_string(),
             file,
             tail: Mutex::new(None),
+            unsynced: AtomicBool::new(false),
         })
     }
 
@@ -98,13 +105,32 @@ impl LineFile {
         })
     }
 
-    /// Writes record `seq` as the next line and fsyncs it.
+    /// Fsyncs every line written since the last fsync (none: no call).
+    pub fn sync(&self) -> Result<(), StateError> {
+        if self.unsynced.swap(false, Ordering::SeqCst) {
+            if let Err(e) = self.file.sync_data() {
+                self.unsynced.store(true, Ordering::SeqCst);
+                return Err(io_at(self.path.display(), e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether lines were written since the last fsync.
+    #[cfg(test)]
+    pub fn has_unsynced(&self) -> bool {
+        self.unsynced.load(Ordering::SeqCst)
+    }
+
+    /// Writes record `seq` as the next line; fsyncs it (and every line
+    /// before it) when `durable`, and leaves it for the next `sync`
+    /// otherwise.
     ///
     /// The flock makes this handle the only writer; the length check is
     /// the backstop for a writer that did not honour it (a state directory
     /// on a network file system, where `flock` may not reach other hosts):
     /// a file that grew behind our back means `seq` is someone else's.
-    pub fn append(&self, seq: u64, record: &[u8]) -> Result<(), StateError> {
+    pub fn append(&self, seq: u64, record: &[u8], durable: bool) -> Result<(), StateError> {
         let mut tail = self.tail();
         if tail.is_none() {
             self.read_locked(&mut tail)?;
@@ -131,11 +157,16 @@ impl LineFile {
         let mut line = Vec::with_capacity(record.len() + 1);
         line.extend_from_slice(record);
         line.push(b'\n');
-        let written = (&self.file)
-            .write_all(&line)
-            .and_then(|_| self.file.sync_data());
+        let written = (&self.file).write_all(&line).and_then(|_| {
+            if durable {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
         match written {
             Ok(()) => {
+                self.unsynced.store(!durable, Ordering::SeqCst);
                 *tail = Some(Tail {
                     len: t.len + line.len() as u64,
                     count: seq,

@@ -68,6 +68,94 @@ impl Harness for Local {
     }
 }
 
+/// The incident's files under a handle whose fields the test can see.
+fn handle(h: &Local, id: &IncidentId) -> LocalIncident {
+    let dir = h.store.dir(id);
+    LocalIncident {
+        id: id.clone(),
+        lease: Lease {
+            holder: Holder::current("test"),
+            expires_at: None,
+        },
+        flock: None,
+        released: AtomicBool::new(false),
+        journal: LineFile::open(&dir.join(JOURNAL), "journal", id.as_str()).unwrap(),
+        audit: LineFile::open(&dir.join(AUDIT), "audit trail", id.as_str()).unwrap(),
+        dir,
+    }
+}
+
+#[test]
+fn trail_lines_are_fsynced_before_a_journal_record_a_call_metadata_and_the_release() {
+    let h = Local::new();
+    let i = IncidentId::parse("INC-SYNC").unwrap();
+    drop(Incident::open_in(&h.store, &i, "run-1", "test").unwrap());
+    let inc = handle(&h, &i);
+    let seq = |log: LogKind| inc.read_log(log).unwrap().records.len() as u64 + 1;
+    let (a, j) = (seq(LogKind::Audit), seq(LogKind::Journal));
+    let line = |n: u64| format!("{{\"seq\":{n}}}").into_bytes();
+
+    inc.append(LogKind::Audit, a, &line(a)).unwrap();
+    assert!(
+        inc.audit.has_unsynced(),
+        "a trail line waits for the next sync point"
+    );
+    inc.append(LogKind::Journal, j, &line(j)).unwrap();
+    assert!(
+        !inc.audit.has_unsynced(),
+        "a journal record syncs the trail before it"
+    );
+    assert!(
+        !inc.journal.has_unsynced(),
+        "a journal record is fsync'd itself"
+    );
+
+    inc.append(LogKind::Audit, a + 1, &line(a + 1)).unwrap();
+    inc.sync(LogKind::Audit).unwrap();
+    assert!(!inc.audit.has_unsynced(), "sync before an AWS call");
+
+    inc.append(LogKind::Audit, a + 2, &line(a + 2)).unwrap();
+    inc.write_meta("custody", b"{}").unwrap();
+    assert!(
+        !inc.audit.has_unsynced(),
+        "metadata can describe the trail: the trail first"
+    );
+
+    inc.append(LogKind::Audit, a + 3, &line(a + 3)).unwrap();
+    inc.release().unwrap();
+    assert!(
+        !inc.audit.has_unsynced(),
+        "the release leaves the trail on disk"
+    );
+    // Nothing written is lost to the reader either way.
+    assert_eq!(
+        inc.read_log(LogKind::Audit).unwrap().records.len() as u64,
+        a + 3
+    );
+}
+
+#[test]
+fn an_applying_record_is_on_disk_before_the_call_it_announces() {
+    let h = Local::new();
+    let i = IncidentId::parse("INC-APPLYING").unwrap();
+    let mut inc = Incident::open_in(&h.store, &i, "run-1", "test").unwrap();
+    inc.audit.append("observation", None, json!({})).unwrap();
+    drop(inc);
+    // The handle above synced on drop; a fresh one sees what the trail
+    // layer asks of the backend.
+    let backend = std::sync::Arc::new(handle(&h, &i));
+    let mut trail = crate::state::AuditLog::open(backend.clone(), "INC-APPLYING", "run-2").unwrap();
+    trail.append("observation", None, json!({})).unwrap();
+    assert!(backend.audit.has_unsynced());
+    trail
+        .append("applying", Some("throttle"), json!({}))
+        .unwrap();
+    assert!(
+        !backend.audit.has_unsynced(),
+        "`applying` precedes an AWS call"
+    );
+}
+
 #[test]
 fn the_local_backend_keeps_the_state_contract() {
     conformance::run_all(&Local::new());
