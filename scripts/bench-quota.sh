@@ -82,9 +82,9 @@ trap cleanup EXIT
 # firebreak paces itself to the quotas the proxy enforces: AWS's, compressed.
 awk -v f="$compress" 'BEGIN {
     print "quotas:"
-    printf "  lambda: {rate: %g, burst: 15}\n", 15 * f
+    printf "  lambda: {rate: %g, burst: 10}\n", 15 * f
     printf "  lambda_get_function: {rate: %g, burst: 10}\n", 100 * f
-    printf "  lambda_get_policy: {rate: %g, burst: 15}\n", 15 * f
+    printf "  lambda_get_policy: {rate: %g, burst: 10}\n", 15 * f
     printf "  iam: {rate: %g, burst: 10}\n", 20 * f
     printf "  sts: {rate: %g, burst: 10}\n", 50 * f
 }' >"$work/quotas.yaml"

@@ -119,12 +119,14 @@ impl Family {
 
     pub fn default_quota(self) -> Quota {
         let (rate, burst) = match self {
-            // A second's worth at once, as AWS's token buckets allow (and
-            // the AWS-like proxy models): one function's containment, about
-            // ten control-plane calls, is never held back.
-            Family::Lambda => (15.0, 15),
+            // Two thirds of a second's worth at once: one function's whole
+            // run (about ten control-plane calls) is never held back, and a
+            // third of AWS's bucket is left as margin (a full second's
+            // worth drew a throttled answer or two per run through the
+            // AWS-like proxy).
+            Family::Lambda => (15.0, 10),
             Family::LambdaGetFunction => (100.0, 10),
-            Family::LambdaGetPolicy => (15.0, 15),
+            Family::LambdaGetPolicy => (15.0, 10),
             // IAM publishes no request rate; it throttles globally for the
             // account. 20/s for everything stays below it while a many-role
             // quarantine (about 8 IAM calls a role) keeps moving.
