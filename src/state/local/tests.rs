@@ -52,29 +52,19 @@ impl Harness for Local {
     /// a host that cannot see our flock (NFS) would have. In-process the
     /// flock itself refuses a second handle, so the lock is bypassed here.
     fn intruder(&self, id: &IncidentId) -> Box<dyn IncidentBackend> {
-        let dir = self.store.dir(id);
-        Box::new(LocalIncident {
-            id: id.clone(),
-            lease: Lease {
-                holder: Holder::current("intruder"),
-                expires_at: None,
-            },
-            flock: None,
-            released: AtomicBool::new(false),
-            journal: LineFile::open(&dir.join(JOURNAL), "journal", id.as_str()).unwrap(),
-            audit: LineFile::open(&dir.join(AUDIT), "audit trail", id.as_str()).unwrap(),
-            dir,
-        })
+        Box::new(handle(self, id, "intruder"))
     }
 }
 
-/// The incident's files under a handle whose fields the test can see.
-fn handle(h: &Local, id: &IncidentId) -> LocalIncident {
+/// The incident's files under a handle of our own, without the flock:
+/// what a host that cannot see it (NFS) would have, and whose fields a
+/// test can see.
+fn handle(h: &Local, id: &IncidentId, holder: &str) -> LocalIncident {
     let dir = h.store.dir(id);
     LocalIncident {
         id: id.clone(),
         lease: Lease {
-            holder: Holder::current("test"),
+            holder: Holder::current(holder),
             expires_at: None,
         },
         flock: None,
@@ -90,7 +80,7 @@ fn trail_lines_are_fsynced_before_a_journal_record_a_call_metadata_and_the_relea
     let h = Local::new();
     let i = IncidentId::parse("INC-SYNC").unwrap();
     drop(Incident::open_in(&h.store, &i, "run-1", "test").unwrap());
-    let inc = handle(&h, &i);
+    let inc = handle(&h, &i, "test");
     let seq = |log: LogKind| inc.read_log(log).unwrap().records.len() as u64 + 1;
     let (a, j) = (seq(LogKind::Audit), seq(LogKind::Journal));
     let line = |n: u64| format!("{{\"seq\":{n}}}").into_bytes();
@@ -143,7 +133,7 @@ fn an_applying_record_is_on_disk_before_the_call_it_announces() {
     drop(inc);
     // The handle above synced on drop; a fresh one sees what the trail
     // layer asks of the backend.
-    let backend = std::sync::Arc::new(handle(&h, &i));
+    let backend = std::sync::Arc::new(handle(&h, &i, "test"));
     let mut trail = crate::state::AuditLog::open(backend.clone(), "INC-APPLYING", "run-2").unwrap();
     trail.append("observation", None, json!({})).unwrap();
     assert!(backend.audit.has_unsynced());
