@@ -257,22 +257,22 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
             "{api}: {seen}"
         );
     }
-    // The shared role is read once to plan (the targets planning at the
-    // same moment wait for that one read), once before the deny and once
-    // before the rest of the quarantine, which waits for the second pass
-    // (the other targets find both made by this run and read nothing);
-    // verification reads every role of the account once, after every
-    // change, for every target's checks. Whatever the number of targets.
+    // The shared role is read once before the deny and once before the
+    // rest of the quarantine, which waits for the second pass (the other
+    // targets find both made by this run and read nothing); planning and
+    // verification read every role of the account at once (one page each,
+    // the latter after every change), for every target. Whatever the
+    // number of targets.
     for api in ["iam:GetRole", "iam:ListAttachedRolePolicies"] {
         assert_eq!(
             seen["by_api"][api]["requests"].as_u64(),
-            Some(3),
+            Some(2),
             "{api}: {seen}"
         );
     }
     assert_eq!(
         seen["by_api"]["iam:GetAccountAuthorizationDetails"]["requests"].as_u64(),
-        Some(1),
+        Some(2),
         "{seen}"
     );
     // At most the first target, when it plans before the pages are in.
@@ -296,10 +296,10 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
 
 /// Functions each on a role of its own: no other target changes a role
 /// only its own function uses, so in `run --yes` the plan's reading of it
-/// stands for the re-read before the deny. Each role is read once to plan;
-/// verification reads them all in one GetAccountAuthorizationDetails page
-/// after every change; every role ends up carrying only firebreak's denies
-/// (read back from IAM).
+/// stands for the re-read before the deny. Planning reads every role in
+/// one GetAccountAuthorizationDetails page, and verification in another
+/// after every change: no role is read alone; every role ends up carrying
+/// only firebreak's denies (read back from IAM).
 #[tokio::test]
 async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
     const ROLES: usize = 6;
@@ -342,18 +342,49 @@ async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
         "iam:GetRole",
         "iam:ListAttachedRolePolicies",
         "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
     ] {
-        assert_eq!(
-            calls[op]["calls"].as_u64(),
-            Some(ROLES as u64),
-            "{op}: {calls}"
-        );
+        assert_eq!(calls[op]["calls"].as_u64().unwrap_or(0), 0, "{op}: {calls}");
     }
     assert_eq!(
         calls["iam:GetAccountAuthorizationDetails"]["calls"].as_u64(),
-        Some(1),
+        Some(2),
         "{calls}"
     );
+    // What the plan recorded (and saved for `recover`) came from the
+    // pages: each role's policies exactly as seeded.
+    let audit = cx.audit("INC-OWN-ROLES");
+    let observed: Vec<&Value> = audit
+        .iter()
+        .filter(|r| r["event"] == "observation" && r["step"] == "quarantine-role")
+        .collect();
+    assert_eq!(observed.len(), ROLES, "{observed:#?}");
+    for o in &observed {
+        let state = &o["data"]["state"];
+        let role = o["data"]["target"].as_str().unwrap_or_default();
+        let name = role.rsplit('/').next().unwrap_or_default();
+        let attached: Vec<&str> = state["attached"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(attached.len(), 2, "{o}");
+        assert!(
+            attached
+                .iter()
+                .all(|a| a.ends_with(&format!("{name}-read-bucket"))
+                    || a.ends_with(&format!("{name}-admin"))),
+            "{o}"
+        );
+        let inline: Vec<&String> = state["inline"]
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(inline, ["read-table", "write-logs"], "{o}");
+        assert_eq!(
+            state["inline"]["read-table"]["Statement"][0]["Sid"], "Orders",
+            "{o}"
+        );
+    }
     // Every role's deny went on before any role's other quarantine
     // changes: they wait for the second pass, after every target is
     // contained.

@@ -328,10 +328,10 @@ pub async fn functions_using(
     Ok(cx.run.functions(cx.aws).await?.using_role(&role.arn))
 }
 
-/// The role as verification's account-wide read holds it, when it is
-/// in it (`role_index`).
+/// The role as the run's account-wide read holds it (planning's or
+/// verification's), when it is in it (`role_index`).
 async fn indexed(cx: &StepContext<'_>, role: &RoleRef) -> Option<super::role_index::IndexedRole> {
-    super::role_index::verified(cx)
+    super::role_index::for_step(cx)
         .await?
         .get(&role.name)
         .cloned()

@@ -1,16 +1,23 @@
 //! Every role of the account with its policies, from
-//! GetAccountAuthorizationDetails pages, for verification of a run with
-//! many targets.
+//! GetAccountAuthorizationDetails pages, for a run with many targets: read
+//! once to plan and once to verify, and shared by every target's steps.
 //!
-//! Verifying a quarantine reads the role back: GetRole,
+//! Planning and verifying a quarantine read the role: GetRole,
 //! ListAttachedRolePolicies, ListRolePolicies and a GetRolePolicy per
-//! inline policy, four or five IAM calls a role. A thousand targets with a
-//! role each spend more of IAM's quota on that than on the changes. The
-//! account's authorization details hold the same for every role, up to a
-//! thousand roles a page, so verification reads them once, after every
-//! change of the run, and every target's checks share the pages (the
-//! planning side keeps its per-role reads: the re-read before a change is
-//! skipped for a role only its target uses, so its plan must be recent).
+//! inline policy, four or five IAM calls a role, each time. A thousand
+//! targets with a role each spend more of IAM's quota on that than on the
+//! changes, and containment waits for it. The account's authorization
+//! details hold the same for every role, up to a thousand roles a page.
+//!
+//! - **Verification** reads them once, after every change of the run.
+//! - **Planning** reads them once, when the first target plans a role.
+//!   The re-read before a change is skipped for a role only its target uses
+//!   (`Action::owns_observed`), so the plan of the last target's role can
+//!   be as old as the planning of the run. That does not weaken
+//!   containment: the deny it plans overrides every allow, including one
+//!   attached since; a policy attached since is left by the detach and
+//!   named by verification, which reads after every change. A shared role
+//!   is read again before each change, as before.
 //!
 //! Read only when the pages number fewer than the targets (otherwise the
 //! per-role reads are cheaper), and never trusted past what they hold: a
@@ -78,9 +85,13 @@ impl RoleIndex {
     }
 }
 
-/// The run's verification index, read once (`RunContext::slot`).
+/// The run's two indexes, each read once (`RunContext::slot`): planning's,
+/// and verification's, read after every change.
 #[derive(Default)]
-pub struct VerifiedRoles(OnceCell<Option<Arc<RoleIndex>>>);
+pub struct RunRoles {
+    planned: OnceCell<Option<Arc<RoleIndex>>>,
+    verified: OnceCell<Option<Arc<RoleIndex>>>,
+}
 
 /// Reads every page, or `None` past `budget` pages or on any failure.
 async fn read(aws: &Aws, budget: usize) -> Option<RoleIndex> {
@@ -121,19 +132,21 @@ async fn read(aws: &Aws, budget: usize) -> Option<RoleIndex> {
     Some(index)
 }
 
-/// The roles as verification reads them, when this run verifies many
-/// targets; `None`: read each role.
-pub async fn verified(cx: &StepContext<'_>) -> Option<Arc<RoleIndex>> {
-    if !cx.verifying {
-        return None;
-    }
+/// The roles as this step may read them: verification's pages, or
+/// planning's, when the run has many targets; `None` (read each role)
+/// with one target and for the re-read right before a change.
+pub async fn for_step(cx: &StepContext<'_>) -> Option<Arc<RoleIndex>> {
     let budget = cx.run.targets();
-    if budget < 2 {
+    if budget < 2 || (cx.fresh && !cx.verifying) {
         return None;
     }
-    let slot = cx.run.slot::<VerifiedRoles>();
-    slot.0
-        .get_or_init(|| async { read(cx.aws, budget).await.map(Arc::new) })
+    let slot = cx.run.slot::<RunRoles>();
+    let cell = if cx.verifying {
+        &slot.verified
+    } else {
+        &slot.planned
+    };
+    cell.get_or_init(|| async { read(cx.aws, budget).await.map(Arc::new) })
         .await
         .clone()
 }
