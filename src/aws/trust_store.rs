@@ -2,10 +2,11 @@
 //!
 //! The SDK's HTTPS client reads every root certificate of the system the
 //! first time it builds a connector (once per process), which is on the
-//! path from the first request to its answer: about 7 ms here, a quarter of
-//! firebreak's own time to contain one function. Loading it on a thread of
-//! its own at process start overlaps it with parsing the command, the
-//! playbook and the incident's state.
+//! path from the first request to its answer: the first request left 8.8 ms
+//! after the SDK started it here (292 certificate files), 0.5 ms with the
+//! roots loaded ahead. Loading them on a thread of their own at process
+//! start overlaps that with parsing the command, the playbook and the
+//! incident's state.
 
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
