@@ -3,6 +3,7 @@
 //! others go on (contract 14).
 
 use crate::state::AuditEvent;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -180,7 +181,11 @@ impl Session {
         let mut steps = Vec::new();
         // Steps whose outputs later steps cannot have.
         let mut unavailable: Vec<String> = Vec::new();
-        for step in playbook.steps_in(phases) {
+        let all: Vec<&Step> = playbook.steps_in(phases).collect();
+        // Observations run side by side (`ready_harm_steps`); each step is
+        // planned at its turn, in the playbook's order, from its own.
+        let mut reading = Reading::default();
+        for (k, step) in all.iter().copied().enumerate() {
             let spec = step.action.spec();
             let blank = |status: StepStatus, note: Option<String>| StepPlan {
                 id: step.id.clone(),
@@ -233,7 +238,17 @@ impl Session {
                     continue;
                 }
             };
-            let observed = match self.observe(step, &args).await {
+            reading.start(self, step, &args);
+            for (s, with) in ready_harm_steps(&all, k, &scope, &unavailable) {
+                reading.start(self, s, &with);
+            }
+            let observed = match reading.take(step, &args).await {
+                Some(observed) => observed,
+                // Started with other arguments (the scope only grows by
+                // steps it does not reference, so never): read again.
+                None => self.observe(step, &args).await,
+            };
+            let observed = match observed {
                 Ok(o) => o,
                 Err(e) => {
                     unavailable.push(step.id.clone());
@@ -424,6 +439,80 @@ impl Session {
 }
 
 /// The first of `unavailable` whose outputs `step` references, if any.
+type Observing<'s> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (String, Result<Observation, EngineError>)> + Send + 's>,
+>;
+
+/// The observations of one plan in flight, and those done but not yet
+/// taken. Polled whenever planning waits for one, so every started read
+/// goes on while earlier steps are planned.
+#[derive(Default)]
+struct Reading<'s> {
+    in_flight: futures::stream::FuturesUnordered<Observing<'s>>,
+    started: HashMap<String, Map<String, Value>>,
+    done: HashMap<String, Result<Observation, EngineError>>,
+}
+
+impl<'s> Reading<'s> {
+    /// Starts observing `step` with `args`, unless it was started already.
+    fn start(&mut self, session: &'s Session, step: &'s Step, args: &Map<String, Value>) {
+        if self.started.contains_key(&step.id) {
+            return;
+        }
+        self.started.insert(step.id.clone(), args.clone());
+        let args = args.clone();
+        self.in_flight.push(Box::pin(async move {
+            (step.id.clone(), session.observe(step, &args).await)
+        }));
+    }
+
+    /// `step`'s observation once it is done (the others go on meanwhile);
+    /// `None` when it was started with other arguments than `args`.
+    async fn take(
+        &mut self,
+        step: &Step,
+        args: &Map<String, Value>,
+    ) -> Option<Result<Observation, EngineError>> {
+        if self.started.get(&step.id) != Some(args) {
+            return None;
+        }
+        loop {
+            if let Some(observed) = self.done.remove(&step.id) {
+                return Some(observed);
+            }
+            let (id, observed) = futures::StreamExt::next(&mut self.in_flight).await?;
+            self.done.insert(id, observed);
+        }
+    }
+}
+
+/// The harm-stopping steps after `all[k]` that can be observed now,
+/// alongside it, with their arguments: they reference no step from `k` on
+/// (so nothing planned later changes what they read), their `when` holds
+/// and their arguments resolve. A target's throttle and public access
+/// start with `describe`, and its role quarantine as soon as `describe` is
+/// planned, none waiting for another's reads: one function's plan takes
+/// the longest chain of reads instead of the sum. Only harm-stopping steps
+/// go ahead, so evidence reads never overtake containment's (contract 9).
+/// What they observe is used at their turn, in the playbook's order, as if
+/// read then.
+fn ready_harm_steps<'p>(
+    all: &[&'p Step],
+    k: usize,
+    scope: &Scope,
+    unavailable: &[String],
+) -> Vec<(&'p Step, Map<String, Value>)> {
+    let pending: Vec<String> = all[k..].iter().map(|s| s.id.clone()).collect();
+    all.iter()
+        .skip(k + 1)
+        .copied()
+        .filter(|s| s.action.spec().stops_harm)
+        .filter(|s| depends_on(s, &pending).is_none() && depends_on(s, unavailable).is_none())
+        .filter(|s| matches!(eval_when(s, scope), Ok(true)))
+        .filter_map(|s| resolve_args(s, scope).ok().map(|a| (s, a)))
+        .collect()
+}
+
 fn depends_on<'a>(step: &Step, unavailable: &'a [String]) -> Option<&'a str> {
     let mut refs = Vec::new();
     for arg in &step.with {

@@ -415,3 +415,91 @@ async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
     assert_eq!(checks.len(), ROLES, "{v:#}");
     assert!(checks.iter().all(|c| c["passed"] == true), "{v:#}");
 }
+
+/// One function, on a role of its own, open to the world, behind a proxy
+/// that adds 300 ms to every call. Its plan reads the throttle's and
+/// public access's state side by side with `describe`, and the role's as
+/// soon as `describe` named it, not after public access's four reads: the
+/// proxy answers the role's first read (GetRole) before public access's
+/// last (GetPolicy), where one read after another would answer it three
+/// latencies later. The end state is read back from LocalStack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
+    let cx = TestContext::new().await;
+    let role = cx.seed_role("side-role").await;
+    let name = "side-fn";
+    cx.create_function_with_role(name, &role).await;
+    cx.lambda
+        .add_permission()
+        .function_name(name)
+        .statement_id("anyone")
+        .action("lambda:InvokeFunction")
+        .principal("*")
+        .send()
+        .await
+        .expect("public statement");
+
+    let rules: Vec<Rule> = AWS_DEFAULTS
+        .iter()
+        .map(|r| r.parse().expect("a default rule"))
+        .collect();
+    let proxy = Proxy::start(
+        "127.0.0.1:0",
+        Config {
+            upstream: cx.endpoint.parse().expect("endpoint"),
+            latency: Duration::from_millis(300),
+            compress: 1.0,
+        },
+        Quotas::new(rules, 1.0),
+    )
+    .await
+    .expect("start the proxy");
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["--output", "json", "run"])
+        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
+        .args(["--incident", "INC-SIDE", "--target", name, "--yes"]);
+    let out = tokio::process::Command::from(cmd)
+        .output()
+        .await
+        .expect("run firebreak");
+    let run = Run::from(out);
+    let seen = proxy.stop().await;
+    run.expect_code(0);
+
+    assert_eq!(cx.concurrency(name).await, Some(0));
+    let (_, statements) = cx.public_snapshot(name).await;
+    assert!(!statements.contains_key("anyone"), "{statements:?}");
+    let (attached, _) = cx.role_snapshot("side-role").await;
+    assert!(attached.is_empty(), "{attached:?}");
+
+    let first = |api: &str| {
+        seen["by_api"][api]["first_answered_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{api} was not called: {seen}"))
+    };
+    assert!(
+        first("iam:GetRole") < first("lambda:GetPolicy"),
+        "the role was read after public access's reads: GetRole answered at {}, GetPolicy at {}: {seen}",
+        first("iam:GetRole"),
+        first("lambda:GetPolicy")
+    );
+    // Still in the playbook's order in the trail: what each step observed,
+    // then planned.
+    let observed: Vec<String> = cx
+        .audit("INC-SIDE")
+        .iter()
+        .filter(|r| r["event"] == "observation")
+        .filter_map(|r| r["step"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        observed[..4],
+        [
+            "facts",
+            "throttle",
+            "close-public-access",
+            "quarantine-role"
+        ],
+        "{observed:?}"
+    );
+}
