@@ -242,6 +242,19 @@ impl TestContext {
 
     /// A role with two managed policies (one of them broad: `Allow * on *`)
     /// and two inline policies, the way a real execution role accretes them.
+    /// A `Principal: *` statement (`anyone`) on the function itself.
+    pub async fn open_to_anyone(&self, name: &str) {
+        self.lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id("anyone")
+            .action("lambda:InvokeFunction")
+            .principal("*")
+            .send()
+            .await
+            .expect("public statement");
+    }
+
     pub async fn seed_role(&self, name: &str) -> String {
         let arn = self.lambda_role(name, &[]).await;
         for (policy, doc) in [
@@ -319,15 +332,7 @@ impl TestContext {
             .send()
             .await
             .expect("url permission");
-        self.lambda
-            .add_permission()
-            .function_name(name)
-            .statement_id("anyone")
-            .action("lambda:InvokeFunction")
-            .principal("*")
-            .send()
-            .await
-            .expect("wildcard");
+        self.open_to_anyone(name).await;
         self.lambda
             .add_permission()
             .function_name(name)

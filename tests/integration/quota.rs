@@ -10,6 +10,36 @@ use serde_json::Value;
 
 use crate::common::{Run, TestContext};
 
+/// Runs `cmd` to its end, then stops the proxy: the command's result and
+/// the proxy's report.
+async fn run_through(proxy: Proxy, cmd: std::process::Command) -> (Run, Value) {
+    let out = tokio::process::Command::from(cmd)
+        .output()
+        .await
+        .expect("run firebreak");
+    (Run::from(out), proxy.stop().await)
+}
+
+/// The AWS-like proxy in front of this test's LocalStack, with AWS's
+/// quotas compressed `compress` times and `latency` added to every call.
+async fn aws_like(cx: &TestContext, latency: Duration, compress: f64) -> Proxy {
+    let rules: Vec<Rule> = AWS_DEFAULTS
+        .iter()
+        .map(|r| r.parse().expect("a default rule"))
+        .collect();
+    Proxy::start(
+        "127.0.0.1:0",
+        Config {
+            upstream: cx.endpoint.parse().expect("endpoint"),
+            latency,
+            compress,
+        },
+        Quotas::new(rules, compress),
+    )
+    .await
+    .expect("start the proxy")
+}
+
 /// AWS's quotas, time compressed by this factor in the proxy and in
 /// firebreak's own pacing alike. 1: LocalStack answers a call in 50-250 ms
 /// on this machine under the suite's load, and a faster quota would
@@ -23,21 +53,7 @@ async fn two_hundred_functions_at_a_compressed_quota_within_a_tenth_of_the_bound
     let fleet: Vec<String> = (0..N).map(|i| format!("q-{i:03}")).collect();
     cx.create_functions(&fleet).await;
 
-    let rules: Vec<Rule> = AWS_DEFAULTS
-        .iter()
-        .map(|r| r.parse().expect("a default rule"))
-        .collect();
-    let proxy = Proxy::start(
-        "127.0.0.1:0",
-        Config {
-            upstream: cx.endpoint.parse().expect("endpoint"),
-            latency: Duration::ZERO,
-            compress: COMPRESS,
-        },
-        Quotas::new(rules, COMPRESS),
-    )
-    .await
-    .expect("start the proxy");
+    let proxy = aws_like(&cx, Duration::ZERO, COMPRESS).await;
 
     // firebreak paces itself at AWS's quotas; the same compression here.
     let rate = 15.0 * COMPRESS;
@@ -66,12 +82,7 @@ async fn two_hundred_functions_at_a_compressed_quota_within_a_tenth_of_the_bound
             "1000",
             "--yes",
         ]);
-    let out = tokio::process::Command::from(cmd)
-        .output()
-        .await
-        .expect("run firebreak");
-    let run = Run::from(out);
-    let seen = proxy.stop().await;
+    let (run, seen) = run_through(proxy, cmd).await;
     run.expect_code(0);
     let v: Value = run.json();
 
@@ -124,15 +135,7 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
     let fleet: Vec<String> = (0..SHARED_N).map(|i| format!("sr-{i:02}")).collect();
     cx.create_functions(&fleet).await;
     for name in &fleet {
-        cx.lambda
-            .add_permission()
-            .function_name(name)
-            .statement_id("anyone")
-            .action("lambda:InvokeFunction")
-            .principal("*")
-            .send()
-            .await
-            .expect("public statement");
+        cx.open_to_anyone(name).await;
     }
     // A published version open to the world: the plan finds it in the
     // run's pages of every version, not by listing the function's.
@@ -148,21 +151,7 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
         .await
         .expect("public statement on the version");
 
-    let rules: Vec<Rule> = AWS_DEFAULTS
-        .iter()
-        .map(|r| r.parse().expect("a default rule"))
-        .collect();
-    let proxy = Proxy::start(
-        "127.0.0.1:0",
-        Config {
-            upstream: cx.endpoint.parse().expect("endpoint"),
-            latency: Duration::ZERO,
-            compress: SHARED_COMPRESS,
-        },
-        Quotas::new(rules, SHARED_COMPRESS),
-    )
-    .await
-    .expect("start the proxy");
+    let proxy = aws_like(&cx, Duration::ZERO, SHARED_COMPRESS).await;
     let quotas = cx.path("quotas.yaml");
     std::fs::write(
         &quotas,
@@ -184,12 +173,7 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
         .args(["run"])
         .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
         .args(["--incident", "INC-SHARED", "--target", "sr-*", "--yes"]);
-    let out = tokio::process::Command::from(cmd)
-        .output()
-        .await
-        .expect("run firebreak");
-    let run = Run::from(out);
-    let seen = proxy.stop().await;
+    let (run, seen) = run_through(proxy, cmd).await;
     run.expect_code(0);
 
     // The end state, read back from LocalStack (not through the proxy).
@@ -429,42 +413,15 @@ async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
     let role = cx.seed_role("side-role").await;
     let name = "side-fn";
     cx.create_function_with_role(name, &role).await;
-    cx.lambda
-        .add_permission()
-        .function_name(name)
-        .statement_id("anyone")
-        .action("lambda:InvokeFunction")
-        .principal("*")
-        .send()
-        .await
-        .expect("public statement");
+    cx.open_to_anyone(name).await;
 
-    let rules: Vec<Rule> = AWS_DEFAULTS
-        .iter()
-        .map(|r| r.parse().expect("a default rule"))
-        .collect();
-    let proxy = Proxy::start(
-        "127.0.0.1:0",
-        Config {
-            upstream: cx.endpoint.parse().expect("endpoint"),
-            latency: Duration::from_millis(300),
-            compress: 1.0,
-        },
-        Quotas::new(rules, 1.0),
-    )
-    .await
-    .expect("start the proxy");
+    let proxy = aws_like(&cx, Duration::from_millis(300), 1.0).await;
     let mut cmd = cx.firebreak();
     cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
         .args(["--output", "json", "run"])
         .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
         .args(["--incident", "INC-SIDE", "--target", name, "--yes"]);
-    let out = tokio::process::Command::from(cmd)
-        .output()
-        .await
-        .expect("run firebreak");
-    let run = Run::from(out);
-    let seen = proxy.stop().await;
+    let (run, seen) = run_through(proxy, cmd).await;
     run.expect_code(0);
 
     assert_eq!(cx.concurrency(name).await, Some(0));
