@@ -136,6 +136,9 @@ pub struct Milestone {
     pub aws_wait: std::time::Duration,
     /// Pacing under AWS's quotas summed up to this moment.
     pub paced: std::time::Duration,
+    /// Wall time up to this moment with at least one request queued or in
+    /// flight (the sums above count overlapping requests twice).
+    pub waited: std::time::Duration,
 }
 
 impl Milestone {
@@ -144,6 +147,7 @@ impl Milestone {
             at: std::time::Instant::now(),
             aws_wait: aws.calls.aws_wait(),
             paced: aws.calls.paced(),
+            waited: aws.calls.waited(),
         }
     }
 
@@ -153,6 +157,7 @@ impl Milestone {
             at,
             aws_wait: std::time::Duration::ZERO,
             paced: std::time::Duration::ZERO,
+            waited: std::time::Duration::ZERO,
         }
     }
 
@@ -167,35 +172,40 @@ impl Milestone {
         for (_, m) in clocks {
             total.aws_wait += m.aws_wait;
             total.paced += m.paced;
+            total.waited += m.waited;
         }
         total
     }
 }
 
-/// The time between two milestones, split by where it went. With several
-/// targets at once their round trips overlap, so `aws_ms` can exceed
-/// `elapsed_ms` and the own share is exact only for one at a time.
+/// The time between two milestones, split by where it went. Requests run
+/// side by side (several targets, or one target's reads), so `aws_ms` and
+/// `paced_ms`, sums over requests, can exceed `elapsed_ms`; `waiting_ms`
+/// counts each moment once, and `own_ms` is what is left of it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Split {
     pub elapsed_ms: u64,
-    /// Waiting for AWS's answers.
+    /// Waiting for AWS's answers, summed over requests.
     pub aws_ms: u64,
-    /// Held back to stay under AWS's request quotas.
+    /// Held back to stay under AWS's request quotas, summed over requests.
     pub paced_ms: u64,
-    /// What is left: firebreak's own work (parsing, planning, journaling).
+    /// Wall time with at least one request queued or in flight.
+    pub waiting_ms: u64,
+    /// Wall time with none: firebreak's own work (parsing, planning,
+    /// journaling).
     pub own_ms: u64,
 }
 
 impl Split {
     pub fn between(start: &Milestone, end: &Milestone) -> Self {
         let elapsed = end.at.saturating_duration_since(start.at);
-        let aws = end.aws_wait.saturating_sub(start.aws_wait);
-        let paced = end.paced.saturating_sub(start.paced);
+        let waited = end.waited.saturating_sub(start.waited);
         Self {
             elapsed_ms: ms(elapsed),
-            aws_ms: ms(aws),
-            paced_ms: ms(paced),
-            own_ms: ms(elapsed.saturating_sub(aws).saturating_sub(paced)),
+            aws_ms: ms(end.aws_wait.saturating_sub(start.aws_wait)),
+            paced_ms: ms(end.paced.saturating_sub(start.paced)),
+            waiting_ms: ms(waited.min(elapsed)),
+            own_ms: ms(elapsed.saturating_sub(waited)),
         }
     }
 }

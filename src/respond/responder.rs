@@ -476,21 +476,31 @@ mod tests {
             at: t0,
             aws_wait: Duration::from_millis(500),
             paced: Duration::from_millis(7),
+            waited: Duration::from_millis(505),
         };
         let end = Milestone {
             at: t0 + Duration::from_millis(90),
             aws_wait: Duration::from_millis(560),
             paced: Duration::from_millis(17),
+            waited: Duration::from_millis(575),
         };
         let s = Split::between(&start, &end);
         assert_eq!(
-            (s.elapsed_ms, s.aws_ms, s.paced_ms, s.own_ms),
-            (90, 60, 10, 20)
+            (s.elapsed_ms, s.aws_ms, s.paced_ms, s.waiting_ms, s.own_ms),
+            (90, 60, 10, 70, 20)
         );
+        // Requests side by side: the sums pass the wall clock, the time
+        // waited does not, and the own share is what is left of it.
+        let side_by_side = Milestone {
+            aws_wait: Duration::from_millis(700),
+            ..end
+        };
+        let s = Split::between(&start, &side_by_side);
+        assert_eq!((s.aws_ms, s.waiting_ms, s.own_ms), (200, 70, 20));
         // Clocks shared with concurrent events can run ahead of the wall
         // clock; the own share never goes negative.
         let busy = Milestone {
-            aws_wait: Duration::from_millis(700),
+            waited: Duration::from_millis(700),
             ..end
         };
         assert_eq!(Split::between(&start, &busy).own_ms, 0);

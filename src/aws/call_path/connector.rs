@@ -71,6 +71,7 @@ async fn send(
         // throttle of ours).
         return inner.call(request).await;
     };
+    let _outstanding = path.recorder.outstanding();
     let bucket = path.bucket(&stamp.account, &stamp.region, family);
     let mutating = !is_read_operation(&stamp.service, &stamp.operation);
     let priority = Priority::new(mutating, current_target());

@@ -84,6 +84,32 @@ pub struct CallRecorder {
     /// Time spent holding requests back to stay under AWS's quotas: a wait
     /// AWS's limits impose, not work of ours.
     paced_ns: AtomicU64,
+    /// Wall time with at least one request queued or in flight: what the
+    /// sums above count twice when requests run side by side.
+    waiting: Mutex<Waiting>,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    open: u32,
+    since: Option<std::time::Instant>,
+    total: std::time::Duration,
+}
+
+/// One request from the moment it queues for its bucket until its answer
+/// (or its error): dropped, it leaves.
+pub struct Outstanding<'a>(&'a CallRecorder);
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        let mut w = self.0.waiting();
+        w.open = w.open.saturating_sub(1);
+        if w.open == 0 {
+            if let Some(since) = w.since.take() {
+                w.total += since.elapsed();
+            }
+        }
+    }
 }
 
 impl CallRecorder {
@@ -98,6 +124,31 @@ impl CallRecorder {
                 ..Row::default()
             });
         f(row);
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        // Only sums live behind it; a panic elsewhere leaves them usable.
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A request queues for its bucket: outstanding until the guard drops.
+    pub fn outstanding(&self) -> Outstanding<'_> {
+        let mut w = self.waiting();
+        if w.open == 0 {
+            w.since = Some(std::time::Instant::now());
+        }
+        w.open += 1;
+        Outstanding(self)
+    }
+
+    /// The wall time so far with at least one request queued or in flight.
+    pub fn waited(&self) -> std::time::Duration {
+        let w = self.waiting();
+        let open = w
+            .since
+            .filter(|_| w.open > 0)
+            .map_or(std::time::Duration::ZERO, |s| s.elapsed());
+        w.total + open
     }
 
     /// One request's round trip to AWS.
@@ -199,6 +250,35 @@ impl CallRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_side_by_side_are_waited_for_once() {
+        use std::time::{Duration, Instant};
+        let r = CallRecorder::default();
+        assert_eq!(r.waited(), Duration::ZERO);
+        let t0 = Instant::now();
+        let first = r.outstanding();
+        std::thread::sleep(Duration::from_millis(20));
+        let t1 = Instant::now();
+        let second = r.outstanding();
+        std::thread::sleep(Duration::from_millis(20));
+        drop(first);
+        let t2 = Instant::now();
+        std::thread::sleep(Duration::from_millis(20));
+        // Still open: the second request's wait is counted as it goes.
+        assert!(r.waited() >= Duration::from_millis(60), "{:?}", r.waited());
+        drop(second);
+        let t3 = Instant::now();
+        let done = r.waited();
+        // Each moment once: no more than the span in which either was
+        // open, and less than their two waits added (they overlapped by
+        // 20 ms or more).
+        assert!(done <= t3 - t0, "{done:?} > {:?}", t3 - t0);
+        assert!(done < (t2 - t0) + (t3 - t1), "{done:?}");
+        // Nothing outstanding: no more waiting is counted.
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(r.waited(), done);
+    }
 
     #[test]
     fn counts_are_per_operation_and_bounded() {
