@@ -20,7 +20,6 @@ fn init_tracing(verbose: u8) {
 
 fn main() -> ExitCode {
     let started = std::time::Instant::now();
-    firebreak::aws::trust_store::warm();
     let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -33,6 +32,9 @@ fn main() -> ExitCode {
         }
     };
     cli.global.process_started = Some(started);
+    if cli.command.talks_to_aws() {
+        firebreak::aws::trust_store::warm();
+    }
     init_tracing(cli.global.verbose);
     let output = cli.global.output;
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -4,9 +4,9 @@
 //! first time it builds a connector (once per process), which is on the
 //! path from the first request to its answer: the first request left 8.8 ms
 //! after the SDK started it here (292 certificate files), 0.5 ms with the
-//! roots loaded ahead. Loading them on a thread of their own at process
-//! start overlaps that with parsing the command, the playbook and the
-//! incident's state.
+//! roots loaded ahead. Loading them on a thread of their own as soon as
+//! the command is parsed (for commands that call AWS) overlaps that with
+//! loading the playbook and the incident's state.
 
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 

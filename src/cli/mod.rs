@@ -171,6 +171,17 @@ pub enum Command {
     Permissions(permissions::PermissionsArgs),
 }
 
+impl Command {
+    /// Whether the command may call AWS: the others never need the TLS
+    /// trust store loaded ahead (`aws::trust_store::warm`).
+    pub fn talks_to_aws(&self) -> bool {
+        !matches!(
+            self,
+            Command::Validate(_) | Command::Actions | Command::Permissions(_)
+        )
+    }
+}
+
 /// Runs a parsed command; returns the exit code.
 pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
     match cli.command {

@@ -239,7 +239,7 @@ impl Session {
                 }
             };
             reading.start(self, step, &args);
-            for (s, with) in ready_harm_steps(&all, k, &scope, &unavailable) {
+            for (s, with) in ready_harm_steps(&all, k, &scope, &unavailable, &reading.started) {
                 reading.start(self, s, &with);
             }
             let observed = match reading.take(step, &args).await {
@@ -438,7 +438,6 @@ impl Session {
     }
 }
 
-/// The first of `unavailable` whose outputs `step` references, if any.
 type Observing<'s> = std::pin::Pin<
     Box<dyn std::future::Future<Output = (String, Result<Observation, EngineError>)> + Send + 's>,
 >;
@@ -486,10 +485,10 @@ impl<'s> Reading<'s> {
     }
 }
 
-/// The harm-stopping steps after `all[k]` that can be observed now,
-/// alongside it, with their arguments: they reference no step from `k` on
-/// (so nothing planned later changes what they read), their `when` holds
-/// and their arguments resolve. A target's throttle and public access
+/// The harm-stopping steps after `all[k]`, not yet `started`, that can be
+/// observed now, alongside it, with their arguments: they reference no
+/// step from `k` on (so nothing planned later changes what they read),
+/// their `when` holds and their arguments resolve. A target's throttle and public access
 /// start with `describe`, and its role quarantine as soon as `describe` is
 /// planned, none waiting for another's reads: one function's plan takes
 /// the longest chain of reads instead of the sum. Only harm-stopping steps
@@ -501,18 +500,20 @@ fn ready_harm_steps<'p>(
     k: usize,
     scope: &Scope,
     unavailable: &[String],
+    started: &HashMap<String, Map<String, Value>>,
 ) -> Vec<(&'p Step, Map<String, Value>)> {
     let pending: Vec<String> = all[k..].iter().map(|s| s.id.clone()).collect();
     all.iter()
         .skip(k + 1)
         .copied()
-        .filter(|s| s.action.spec().stops_harm)
+        .filter(|s| s.action.spec().stops_harm && !started.contains_key(&s.id))
         .filter(|s| depends_on(s, &pending).is_none() && depends_on(s, unavailable).is_none())
         .filter(|s| matches!(eval_when(s, scope), Ok(true)))
         .filter_map(|s| resolve_args(s, scope).ok().map(|a| (s, a)))
         .collect()
 }
 
+/// The first of `unavailable` whose outputs `step` references, if any.
 fn depends_on<'a>(step: &Step, unavailable: &'a [String]) -> Option<&'a str> {
     let mut refs = Vec::new();
     for arg in &step.with {
