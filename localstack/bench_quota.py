@@ -180,6 +180,7 @@ def table(path):
           "thrott: answered as over quota; at 0 / public / roles: end state read back from LocalStack\n"
           "(functions at concurrency 0, public statements left, roles that can still act).\n"
           "*: the N functions share one role; harm stopped: start to the first change to that role\n"
+          "fb-named: firebreak with one function named (an alarm's case), the role's deny stops all N\n"
           "answered (firebreak's deny, Cloud Custodian's detach), wall seconds as measured.\n"
           "own (N = 1, firebreak): process start to contained minus AWS's answers and pacing\n"
           "(timings.to_contained.own_ms; the proxy's added latency is part of AWS's answers).")

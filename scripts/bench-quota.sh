@@ -29,6 +29,10 @@
 # latency, how long until the first change to that role is answered (harm
 # stopped: one deny stops every function on the role), for N up to
 # SHARED_MAX (default 200: the second fleet doubles LocalStack's functions).
+# firebreak also runs on that fleet as an alarm would start it (fb-named:
+# one function named, `--param scope=role`): its role's deny stops all N,
+# and the region's listing is not waited for (only that function is
+# throttled, so its end state shows N - 1 functions not at 0).
 # With OWN_ROLES empty (default 1) the fleet with a role per function is
 # skipped, so `SIZES=1000 OWN_ROLES= SHARED_MAX=1000` times harm stopped on
 # one role shared by 1,000 functions, with 1,000 functions in the region.
@@ -117,6 +121,14 @@ bench_one() {
             --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
             || log "firebreak exited $? (see the end state)"
         ;;
+    fb-named)
+        # The alarm's case: one function named, its role shared by all N.
+        AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$prefix-$n-$latency-named" \
+            --quotas "$work/quotas.yaml" --output json run tests/playbooks/contain-only.yaml \
+            --incident "BENCH-$prefix-$n-$latency-named" --target "$(printf '%s-%04d' "$prefix" 0)" \
+            --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
+            || log "firebreak exited $? (see the end state)"
+        ;;
     custodian)
         AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py custodian-policy "$prefix" "$work/c7n.yml"
         AWS_ENDPOINT_URL="$proxy" "$tools_venv/bin/custodian" run --cache-period 0 -s "$work/c7n-out" \
@@ -144,7 +156,7 @@ r = json.load(open(report))
 # (planning and the harm-stopping pass), the others' wall time.
 contained = float(t1) - float(t0)
 own = None
-if tool == "firebreak":
+if tool in ("firebreak", "fb-named"):
     try:
         timings = json.load(open(fb))["timings"]
         contained = timings["contained_ms"] / 1000.0
@@ -198,6 +210,8 @@ for n in $sizes; do
         for tool in $tools; do
             [[ "$tool" == cli ]] && continue
             bench_one bs "$n" "$latency" "$tool" 1
+            # And as an alarm would start it: one function named.
+            [[ "$tool" == firebreak ]] && bench_one bs "$n" "$latency" fb-named 1
         done
     fi
     FIREBREAK_LOCALSTACK_HOME="$ls_home" bash localstack/stop.sh >/dev/null 2>&1 || true

@@ -125,7 +125,13 @@ type SharedRead = OnceCell<Arc<dyn Any + Send + Sync>>;
 
 #[derive(Default)]
 pub struct RunContext {
-    functions: OnceCell<Arc<FunctionInventory>>,
+    functions: Arc<OnceCell<Arc<FunctionInventory>>>,
+    /// `defer_listing`, until `contained`.
+    defer_listing: std::sync::atomic::AtomicBool,
+    /// Whether the deferred listing's task was started.
+    listing_started: std::sync::atomic::AtomicBool,
+    /// Roles observed without their blast radius (step id, role ARN).
+    deferred: Mutex<Vec<(String, String)>>,
     /// Planning reads by key (operation and resource), shared by the steps
     /// and targets of one plan: nothing changes while a plan is made, so a
     /// second read would only spend quota.
@@ -336,29 +342,94 @@ impl RunContext {
     /// first time any target asks and shared by all of them.
     pub async fn functions(&self, aws: &Aws) -> Result<Arc<FunctionInventory>, ActionError> {
         self.functions
-            .get_or_try_init(|| async {
-                let mut functions = Vec::new();
-                let mut pages = aws.lambda.list_functions().into_paginator().send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| {
-                        classify("ListFunctions", "lambda:ListFunctions", "functions", e)
-                    })?;
-                    functions.extend(page.functions().iter().filter_map(|f| {
-                        Some(FunctionSummary {
-                            name: f.function_name()?.to_string(),
-                            arn: f.function_arn()?.to_string(),
-                            role: f.role().map(str::to_string),
-                            last_modified: f.last_modified().map(str::to_string),
-                            code_sha256: f.code_sha256().map(str::to_string),
-                        })
-                    }));
-                }
-                functions.sort_by(|a, b| a.name.cmp(&b.name));
-                Ok::<_, ActionError>(Arc::new(FunctionInventory { functions }))
-            })
+            .get_or_try_init(|| list_functions(aws.clone()))
             .await
             .cloned()
     }
+
+    /// Until `contained`: an observation whose plan does not depend on
+    /// the blast radius (a role quarantine whose `scope` was chosen) goes
+    /// on without the region's listing (`functions_unless_deferred`),
+    /// unless the listing was already read (to choose the targets). Only
+    /// `run --yes` sets it: no human reads that plan before it is applied,
+    /// and the deny on a role a thousand functions share then waits for no
+    /// listing of them (issue 15). Decided once, so that every target of
+    /// the run is planned alike, whenever a background listing ends.
+    pub fn defer_listing(&self) {
+        if self.functions.get().is_none() {
+            self.defer_listing
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Every target's harm-stopping steps ran: from now on the listing is
+    /// waited for, and the roles whose blast radius was deferred are
+    /// returned (step id, role ARN), to be named now.
+    pub fn contained(&self) -> Vec<(String, String)> {
+        self.defer_listing
+            .store(false, std::sync::atomic::Ordering::Release);
+        let mut d = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *d)
+    }
+
+    /// The region's functions, read now if they have to be; `None` while
+    /// the run defers the listing (`defer_listing`), which is then started
+    /// in a task of its own so that it is ready when the blast radius is
+    /// named.
+    pub async fn functions_unless_deferred(
+        &self,
+        aws: &Aws,
+    ) -> Result<Option<Arc<FunctionInventory>>, ActionError> {
+        if !self
+            .defer_listing
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return self.functions(aws).await.map(Some);
+        }
+        if !self
+            .listing_started
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            let (cell, aws) = (self.functions.clone(), aws.clone());
+            // A failed page is not kept: whoever waits for the listing
+            // next reads it again, and reports the failure.
+            tokio::spawn(async move {
+                let _ = cell.get_or_try_init(|| list_functions(aws)).await;
+            });
+        }
+        Ok(None)
+    }
+
+    /// Step `step` observed role `role` without its blast radius
+    /// (`functions_unless_deferred` said `None`).
+    pub fn blast_radius_deferred(&self, step: &str, role: &str) {
+        let mut d = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = (step.to_string(), role.to_string());
+        if !d.contains(&entry) {
+            d.push(entry);
+        }
+    }
+}
+
+/// ListFunctions, every page, sorted by name.
+async fn list_functions(aws: Aws) -> Result<Arc<FunctionInventory>, ActionError> {
+    let mut functions = Vec::new();
+    let mut pages = aws.lambda.list_functions().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| classify("ListFunctions", "lambda:ListFunctions", "functions", e))?;
+        functions.extend(page.functions().iter().filter_map(|f| {
+            Some(FunctionSummary {
+                name: f.function_name()?.to_string(),
+                arn: f.function_arn()?.to_string(),
+                role: f.role().map(str::to_string),
+                last_modified: f.last_modified().map(str::to_string),
+                code_sha256: f.code_sha256().map(str::to_string),
+            })
+        }));
+    }
+    functions.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Arc::new(FunctionInventory { functions }))
 }
 
 /// A slot of byte buffers by key: what an action observed, kept for its
@@ -418,6 +489,33 @@ mod tests {
         assert_eq!(read(true).await.unwrap(), 1, "a fresh read goes to AWS");
         assert_eq!(read(false).await.unwrap(), 1, "and replaces the shared one");
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn deferred_roles_are_named_once_each_when_contained() {
+        let run = RunContext::new();
+        run.defer_listing();
+        assert!(run.defer_listing.load(std::sync::atomic::Ordering::Acquire));
+        run.blast_radius_deferred("quarantine-role", "arn:role/a");
+        run.blast_radius_deferred("quarantine-role", "arn:role/a");
+        run.blast_radius_deferred("quarantine-role", "arn:role/b");
+        assert_eq!(
+            run.contained(),
+            [
+                ("quarantine-role".to_string(), "arn:role/a".to_string()),
+                ("quarantine-role".to_string(), "arn:role/b".to_string())
+            ]
+        );
+        assert!(!run.defer_listing.load(std::sync::atomic::Ordering::Acquire));
+        assert!(run.contained().is_empty(), "named once");
+    }
+
+    #[test]
+    fn a_run_whose_functions_are_listed_does_not_defer_them() {
+        let run = RunContext::new();
+        let _ = run.functions.set(Arc::new(FunctionInventory::default()));
+        run.defer_listing();
+        assert!(!run.defer_listing.load(std::sync::atomic::Ordering::Acquire));
     }
 
     #[test]

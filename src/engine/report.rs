@@ -102,6 +102,18 @@ pub struct RunReport {
     pub api_calls: CallCounts,
     /// Where the chain of custody went (empty without evidence steps).
     pub custody: CustodyReport,
+    /// Who a change affected, named after containment because the change
+    /// went on before the region's functions were listed (`run --yes`).
+    pub blast_radius: Vec<BlastRadius>,
+}
+
+/// Every function using a role a step quarantined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlastRadius {
+    pub step: String,
+    pub role: String,
+    /// ARNs, sorted; the target's own included.
+    pub functions: Vec<String>,
 }
 
 /// The summary of a run: the plan's counts plus what happened.

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::apply::{Pass, Reread, TargetProgress};
 use super::progress::Stage;
-use super::report::{self, RunReport};
+use super::report::{self, BlastRadius, RunReport, StepFailure};
 use super::{targets, EngineError, Session};
 use crate::aws::call_path::for_target;
 use crate::plan::{Plan, Summary};
@@ -150,6 +150,10 @@ impl Session {
     ) -> Result<(PlanSet, RunReport), EngineError> {
         let started = Instant::now();
         let params = self.target_params(req).await?;
+        // No human reads these plans before they are applied: a role
+        // quarantine whose scope was chosen does not wait for the
+        // region's listing, which is named after containment instead.
+        self.run.defer_listing();
         self.progress.stage(Stage::Containing, params.len());
         let futures: Vec<_> = params
             .into_iter()
@@ -180,6 +184,7 @@ impl Session {
             .await;
         let contained_ms = millis(started);
         let to_contained = self.since_origin();
+        let deferred = self.run.contained();
         let mut ok = Vec::with_capacity(done.len());
         let mut first_error = None;
         for d in done {
@@ -205,6 +210,7 @@ impl Session {
             parts.push(part);
         }
         let set = PlanSet { plans, planned_ms };
+        let (named, unnamed) = self.name_blast_radius(&set.plans, deferred).await?;
         if let Some(e) = first_error {
             // The targets already contained keep their trail in the bucket.
             let _ = self.seal(&set.plans).await;
@@ -214,6 +220,8 @@ impl Session {
         for part in parts {
             report.merge(part);
         }
+        report.failures.extend(unnamed);
+        report.blast_radius = named;
         report.timings.contained_ms = contained_ms;
         report.timings.to_contained = to_contained;
         let applied = Instant::now();
@@ -234,6 +242,68 @@ impl Session {
         });
         let report = self.finish_run(&set, report, command).await?;
         Ok((set, report))
+    }
+
+    /// Names in the trail every function a role quarantine affected that
+    /// went on before the region's functions were listed (`deferred`: step
+    /// id and role ARN, `RunContext::contained`), now that harm is
+    /// stopped (contract 13). A listing that fails is a failure of the
+    /// step, not of containment: the run cannot say whom its deny stopped.
+    async fn name_blast_radius(
+        &self,
+        plans: &[Plan],
+        deferred: Vec<(String, String)>,
+    ) -> Result<(Vec<BlastRadius>, Vec<StepFailure>), EngineError> {
+        let mut named = Vec::new();
+        let mut failures = Vec::new();
+        if deferred.is_empty() {
+            return Ok((named, failures));
+        }
+        let listed = self.run.functions(&self.aws).await;
+        for (step, role) in deferred {
+            match &listed {
+                Ok(listed) => {
+                    let functions = listed.using_role(&role);
+                    self.audit(
+                        AuditEvent::BlastRadius,
+                        Some(&step),
+                        json!({"role": role, "functions_using_role": functions}),
+                    )?;
+                    named.push(BlastRadius {
+                        step,
+                        role,
+                        functions,
+                    });
+                }
+                Err(e) => {
+                    let message = format!("the functions using {role} could not be listed: {e}");
+                    self.audit(
+                        AuditEvent::Error,
+                        Some(&step),
+                        json!({"message": message, "hint": e.hint(), "resource": role}),
+                    )?;
+                    let action = plans
+                        .iter()
+                        .flat_map(|p| &p.steps)
+                        .find(|sp| sp.id == step)
+                        .map(|sp| sp.action.clone())
+                        .unwrap_or_default();
+                    // No `target`: verification matches failed steps by
+                    // it, and the deny itself must still be verified.
+                    failures.push(StepFailure {
+                        step,
+                        target: None,
+                        resource: Some(role),
+                        refused: false,
+                        stops_harm: false,
+                        action,
+                        message,
+                        hint: e.hint().to_string(),
+                    });
+                }
+            }
+        }
+        Ok((named, failures))
     }
 
     /// Applies every plan: the harm-stopping steps of every target, then

@@ -51,6 +51,9 @@ impl PlanView for Json {
         v["verification"] = json!(report.checks);
         v["aborted"] = json!(report.aborted);
         v["custody"] = json!(report.custody);
+        if !report.blast_radius.is_empty() {
+            v["blast_radius"] = json!(report.blast_radius);
+        }
         v["summary"] = json!(report.summary(set.summary()));
         pretty(&v)
     }

@@ -215,6 +215,16 @@ impl PlanView for Text {
                 );
             }
         }
+        for b in &report.blast_radius {
+            let _ = writeln!(
+                out,
+                "\nBlast radius of {} ({}): {} function(s) use the role: {}",
+                b.step,
+                b.role,
+                b.functions.len(),
+                b.functions.join(", ")
+            );
+        }
         if !report.checks.is_empty() {
             let _ = writeln!(out, "\nVerification");
             for c in &report.checks {

@@ -96,6 +96,20 @@ fn what(r: &Record) -> Option<String> {
         AuditEvent::EventRefused => {
             format!("event refused ({}): {}", s(&d["code"]), s(&d["reason"]))
         }
+        AuditEvent::BlastRadius => {
+            let users: Vec<&str> = d["functions_using_role"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            format!(
+                "blast radius of {}: {} function(s) use it: {}",
+                s(&d["role"]),
+                users.len(),
+                users.join(", ")
+            )
+        }
         AuditEvent::Refused => format!("refused: {}", s(&d["message"])),
         AuditEvent::Applied if r.step.as_deref() == Some("recover") => {
             format!("restored {}", change_line(d))

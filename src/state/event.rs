@@ -71,10 +71,15 @@ pub enum AuditEvent {
     /// An event the responder would not act on, and why (the refusals log).
     #[serde(rename = "event_refused")]
     EventRefused,
+    /// Every function a change affected, named after containment when the
+    /// change went on before the region's functions were listed (a role
+    /// quarantine in `run --yes`, contract 13).
+    #[serde(rename = "blast_radius")]
+    BlastRadius,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 22] = [
+    pub const ALL: [AuditEvent; 23] = [
         AuditEvent::RunStarted,
         AuditEvent::Targets,
         AuditEvent::Observation,
@@ -97,6 +102,7 @@ impl AuditEvent {
         AuditEvent::EvidenceAuditCopy,
         AuditEvent::Triggered,
         AuditEvent::EventRefused,
+        AuditEvent::BlastRadius,
     ];
 
     /// The name written in the trail.
@@ -124,6 +130,7 @@ impl AuditEvent {
             AuditEvent::EvidenceAuditCopy => "evidence.audit_copy",
             AuditEvent::Triggered => "triggered",
             AuditEvent::EventRefused => "event_refused",
+            AuditEvent::BlastRadius => "blast_radius",
         }
     }
 

@@ -470,11 +470,17 @@ async fn a_shared_role_is_held_for_a_decision_while_everything_else_is_contained
     ]);
     r.expect_code(0);
     let v = r.json();
+    // `run --yes` put the deny on without waiting for the region's
+    // functions, and names them after containment.
     let note = step(&v, "quarantine-role")["note"].as_str().unwrap();
     assert!(
-        note.contains("lambda:SourceFunctionArn") && note.contains(&other_arn),
+        note.contains("lambda:SourceFunctionArn") && note.contains("blast_radius"),
         "{note}"
     );
+    assert_eq!(v["blast_radius"][0]["step"], "quarantine-role", "{v}");
+    let mut both = vec![f_arn.clone(), other_arn.clone()];
+    both.sort();
+    assert_eq!(v["blast_radius"][0]["functions"], json!(both), "{v}");
     let (attached, inline) = cx.role_snapshot(&role).await;
     assert_eq!(attached, before.0, "policies stay attached");
     assert_eq!(
@@ -514,9 +520,26 @@ async fn a_shared_role_is_held_for_a_decision_while_everything_else_is_contained
     ]);
     r.expect_code(0);
     let v = r.json();
+    // Named after containment, not in the plan: a step reading
+    // `shared_with` would fail to plan rather than read an empty list.
+    assert!(
+        step(&v, "quarantine-role")["outputs"]
+            .get("shared_with")
+            .is_none(),
+        "{v}"
+    );
+    assert!(
+        v["blast_radius"][0]["functions"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!(other_arn))),
+        "{v}"
+    );
+    let trail = cx.audit("INC-S3");
+    let named = TestContext::audit_events(&trail, "blast_radius", "quarantine-role");
+    assert_eq!(named.len(), 1, "{trail:?}");
     assert_eq!(
-        step(&v, "quarantine-role")["outputs"]["shared_with"],
-        json!([other_arn])
+        named[0]["data"]["functions_using_role"],
+        v["blast_radius"][0]["functions"]
     );
     let (attached, inline) = cx.role_snapshot(&role).await;
     assert!(attached.is_empty());

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use firebreak_aws_proxy::{Config, Proxy, Quotas, Rule, AWS_DEFAULTS};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::{Run, TestContext};
 
@@ -23,6 +23,16 @@ async fn run_through(proxy: Proxy, cmd: std::process::Command) -> (Run, Value) {
 /// The AWS-like proxy in front of this test's LocalStack, with AWS's
 /// quotas compressed `compress` times and `latency` added to every call.
 async fn aws_like(cx: &TestContext, latency: Duration, compress: f64) -> Proxy {
+    aws_like_slow(cx, latency, compress, &[]).await
+}
+
+/// `aws_like`, with `slow` APIs taking that much longer on top.
+async fn aws_like_slow(
+    cx: &TestContext,
+    latency: Duration,
+    compress: f64,
+    slow: &[(&str, Duration)],
+) -> Proxy {
     let rules: Vec<Rule> = AWS_DEFAULTS
         .iter()
         .map(|r| r.parse().expect("a default rule"))
@@ -33,6 +43,7 @@ async fn aws_like(cx: &TestContext, latency: Duration, compress: f64) -> Proxy {
             upstream: cx.endpoint.parse().expect("endpoint"),
             latency,
             compress,
+            slow: slow.iter().map(|(api, d)| (api.to_string(), *d)).collect(),
         },
         Quotas::new(rules, compress),
     )
@@ -458,5 +469,101 @@ async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
             "quarantine-role"
         ],
         "{observed:?}"
+    );
+}
+
+/// An alarm names one function, and the role it runs as is shared by
+/// every other function of the region. With the scope chosen, `run --yes`
+/// puts the role's deny on without waiting for the region's functions to
+/// be listed (the proxy makes each ListFunctions page take 4 s: two pages
+/// here, twenty for 1,000 functions), then names them all, in the report
+/// and in the trail, after containment. The end state is read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chosen_scope_denies_a_shared_role_before_the_region_is_listed() {
+    const USERS: usize = 60;
+    let cx = TestContext::new().await;
+    let role = cx.seed_role("fleet-role").await;
+    let fleet: Vec<String> = (0..USERS).map(|i| format!("wide-{i:02}")).collect();
+    cx.create_functions(&fleet).await;
+
+    let proxy = aws_like_slow(
+        &cx,
+        Duration::ZERO,
+        1.0,
+        &[("lambda:ListFunctions", Duration::from_secs(4))],
+    )
+    .await;
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["--output", "json", "run"])
+        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
+        .args(["--incident", "INC-WIDE", "--target", "wide-00"])
+        .args(["--param", "scope=role", "--yes"]);
+    let (run, seen) = run_through(proxy, cmd).await;
+    run.expect_code(0);
+
+    // Read back from LocalStack: the role carries only firebreak's denies,
+    // the named function is throttled, the others are left running.
+    let (attached, inline) = cx.role_snapshot("fleet-role").await;
+    assert!(attached.is_empty(), "{attached:?}");
+    assert_eq!(
+        inline.keys().collect::<Vec<_>>(),
+        ["firebreak-quarantine", "firebreak-revoke-sessions"]
+    );
+    assert_eq!(cx.concurrency("wide-00").await, Some(0));
+    assert_eq!(cx.concurrency("wide-01").await, None);
+
+    let at = |api: &str, which: &str| {
+        seen["by_api"][api][which]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{api} was not called: {seen}"))
+    };
+    assert!(
+        at("iam:PutRolePolicy", "first_answered_ms") < at("lambda:ListFunctions", "last_answered_ms"),
+        "the deny waited for the listing: PutRolePolicy answered at {}, the last ListFunctions page at {}: {seen}",
+        at("iam:PutRolePolicy", "first_answered_ms"),
+        at("lambda:ListFunctions", "last_answered_ms")
+    );
+    assert_eq!(
+        seen["by_api"]["lambda:ListFunctions"]["requests"], 2,
+        "the region is listed once (two pages): {seen}"
+    );
+
+    // Every function on the role is named, after the deny.
+    let v = run.json();
+    assert_eq!(v["blast_radius"][0]["role"], role.as_str(), "{v}");
+    let named = v["blast_radius"][0]["functions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(named.len(), USERS, "{v}");
+    assert!(
+        v["targets"][0]["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["id"] == "quarantine-role"
+                && s["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("blast_radius"))),
+        "the plan says who is affected is named later: {v}"
+    );
+    let trail = cx.audit("INC-WIDE");
+    let position = |event: &str, attribute: Option<&str>| {
+        trail
+            .iter()
+            .position(|r| {
+                r["event"] == event && attribute.is_none_or(|a| r["data"]["attribute"] == a)
+            })
+            .unwrap_or_else(|| panic!("no {event} in the trail: {trail:?}"))
+    };
+    assert!(
+        position("applied", Some("inline_policy:firebreak-quarantine"))
+            < position("blast_radius", None),
+        "{trail:?}"
+    );
+    assert_eq!(
+        trail[position("blast_radius", None)]["data"]["functions_using_role"],
+        json!(named)
     );
 }

@@ -89,8 +89,11 @@ struct RoleState {
     attached: Vec<String>,
     /// Inline policy name → document.
     inline: BTreeMap<String, Value>,
-    /// ARNs of the region's functions whose execution role this is.
-    functions_using_role: Vec<String>,
+    /// ARNs of the region's functions whose execution role this is;
+    /// `null` when the scope was chosen and the run did not wait for the
+    /// region's listing to put the deny on (`run --yes`): the trail's
+    /// `blast_radius` record names them right after containment.
+    functions_using_role: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,7 +162,19 @@ impl Action for QuarantineRole {
         let r = role::get_planned(cx, &args.role.resolve(cx.caller)?).await?;
         let attached = role::attached_planned(cx, &r).await?;
         let inline = role::inline_planned(cx, &r).await?;
-        let users = role::functions_using(cx, &r).await?;
+        // A chosen scope plans the same changes whoever else uses the
+        // role: the deny need not wait for the region's listing (twenty
+        // pages for a thousand functions) when the run allows it.
+        let users = match args.scope {
+            Scope::Role | Scope::Function => {
+                let users = role::functions_using_unless_deferred(cx, &r).await?;
+                if users.is_none() {
+                    cx.run.blast_radius_deferred(cx.step_id, &r.arn);
+                }
+                users
+            }
+            Scope::Ask => Some(role::functions_using(cx, &r).await?),
+        };
         let state = RoleState {
             attached,
             inline,
@@ -192,7 +207,9 @@ impl Action for QuarantineRole {
             return false;
         };
         match args.function_arn(cx) {
-            Ok(Some(this)) => state.functions_using_role.iter().all(|f| *f == this),
+            Ok(Some(this)) => state
+                .functions_using_role
+                .is_some_and(|users| users.iter().all(|f| *f == this)),
             _ => false,
         }
     }
@@ -206,7 +223,9 @@ impl Action for QuarantineRole {
             inline,
             functions_using_role,
         } = cx.state_as(&SPEC, observed)?;
+        let listed = functions_using_role.is_some();
         let (attackers, others): (Vec<String>, Vec<String>) = functions_using_role
+            .unwrap_or_default()
             .into_iter()
             .filter(|f| Some(f.as_str()) != this.as_deref())
             .partition(|f| args.attackers(f));
@@ -309,18 +328,29 @@ impl Action for QuarantineRole {
                 attackers.join(", ")
             )
         });
-        let note = match (&source, others.is_empty()) {
-            (_, true) => attacker_note,
-            (Some(f), false) => Some(format!(
+        let unlisted = "the deny went on before the region's functions were listed: the trail's `blast_radius` record names them";
+        let note = match (&source, others.is_empty(), listed) {
+            (None, _, false) => Some(format!(
+                "scope role: every function using this role is contained too; {unlisted}"
+            )),
+            (Some(f), _, false) => Some(format!(
+                "scoped to {f}: the deny applies only to credentials Lambda issues to that function (lambda:SourceFunctionArn); any other function on the role keeps it and its policies ({unlisted}). It does not stop other principals that can assume the role"
+            )),
+            (_, true, true) => attacker_note,
+            (Some(f), false, true) => Some(format!(
                 "scoped to {f}: the deny applies only to credentials Lambda issues to that function (lambda:SourceFunctionArn); {} keep the role and its policies. It does not stop other principals that can assume the role",
                 others.join(", ")
             )),
-            (None, false) => Some(format!("scope role: {} use this role and are contained too", others.join(", "))),
+            (None, false, true) => Some(format!("scope role: {} use this role and are contained too", others.join(", "))),
         };
         let mut outputs = Map::new();
         outputs.insert("role_arn".into(), json!(role_arn));
         outputs.insert("removed_policies".into(), json!(removed));
-        outputs.insert("shared_with".into(), json!(others));
+        // Not known yet, so not given: a step reading it fails to plan
+        // rather than reading an empty list.
+        if listed {
+            outputs.insert("shared_with".into(), json!(others));
+        }
         Ok(Planned {
             changes,
             outputs,

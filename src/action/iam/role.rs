@@ -328,6 +328,16 @@ pub async fn functions_using(
     Ok(cx.run.functions(cx.aws).await?.using_role(&role.arn))
 }
 
+/// `functions_using`, or `None` while the run goes on without the
+/// region's listing (`RunContext::functions_unless_deferred`).
+pub async fn functions_using_unless_deferred(
+    cx: &StepContext<'_>,
+    role: &RoleRef,
+) -> Result<Option<Vec<String>>, ActionError> {
+    let listed = cx.run.functions_unless_deferred(cx.aws).await?;
+    Ok(listed.map(|l| l.using_role(&role.arn)))
+}
+
 /// The role as the run's account-wide read holds it (planning's or
 /// verification's), when it is in it (`role_index`).
 async fn indexed(cx: &StepContext<'_>, role: &RoleRef) -> Option<super::role_index::IndexedRole> {

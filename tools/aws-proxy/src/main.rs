@@ -33,9 +33,23 @@ struct Args {
     /// lambda:GetFunction=100/100, lambda:GetPolicy=15/15, iam=20/20).
     #[arg(long)]
     no_default_quotas: bool,
+    /// SERVICE:OPERATION=MS: latency added to that API's calls on top of
+    /// --latency-ms (e.g. lambda:ListFunctions=2000); repeatable.
+    #[arg(long = "slow", value_parser = parse_slow)]
+    slow: Vec<(String, Duration)>,
     /// Also write the final report here (JSON) on SIGINT/SIGTERM.
     #[arg(long)]
     report: Option<std::path::PathBuf>,
+}
+
+fn parse_slow(s: &str) -> Result<(String, Duration), String> {
+    let bad = || format!("`{s}` is not SERVICE:OPERATION=MS, e.g. lambda:ListFunctions=2000");
+    let (api, ms) = s.split_once('=').ok_or_else(bad)?;
+    let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
+    if !api.contains(':') {
+        return Err(bad());
+    }
+    Ok((api.trim().to_string(), Duration::from_millis(ms)))
 }
 
 #[tokio::main]
@@ -62,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         upstream,
         latency: Duration::from_millis(args.latency_ms),
         compress: args.compress,
+        slow: args.slow.into_iter().collect(),
     };
     let proxy = Proxy::start(&args.listen, config, Quotas::new(rules, args.compress)).await?;
     println!("http://{}", proxy.addr);

@@ -18,6 +18,7 @@ struct Row {
     /// When the first forwarded request was answered: a benchmark reads
     /// "harm stopped" as the first answered deny on a role.
     first_answered: Option<SystemTime>,
+    last_answered: Option<SystemTime>,
 }
 
 impl Tally {
@@ -33,7 +34,9 @@ impl Tally {
         let mut m = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
         let row = m.entry(api.to_string()).or_default();
         row.upstream += took;
-        row.first_answered.get_or_insert_with(SystemTime::now);
+        let now = SystemTime::now();
+        row.first_answered.get_or_insert(now);
+        row.last_answered = Some(now);
     }
 
     pub fn reset(&self) {
@@ -46,7 +49,8 @@ impl Tally {
     /// `{"requests": N, "throttled": N, "by_api": {"lambda:X": {...}}}`,
     /// each API with its requests, throttled answers and the upstream's
     /// mean time to answer (`upstream_mean_ms`) and when it first answered
-    /// one (`first_answered_ms`, since the Unix epoch).
+    /// one (`first_answered_ms`, since the Unix epoch) and last
+    /// (`last_answered_ms`).
     pub fn report(&self) -> serde_json::Value {
         let m = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
         let by_api: serde_json::Map<String, serde_json::Value> = m
@@ -54,17 +58,18 @@ impl Tally {
             .map(|(k, r)| {
                 let forwarded = r.requests.saturating_sub(r.throttled).max(1);
                 let mean = r.upstream.as_secs_f64() * 1000.0 / forwarded as f64;
-                let first = r
-                    .first_answered
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map(|d| d.as_millis() as u64);
+                let epoch_ms = |t: Option<SystemTime>| {
+                    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map(|d| d.as_millis() as u64)
+                };
                 (
                     k.clone(),
                     serde_json::json!({
                         "requests": r.requests,
                         "throttled": r.throttled,
                         "upstream_mean_ms": (mean * 10.0).round() / 10.0,
-                        "first_answered_ms": first,
+                        "first_answered_ms": epoch_ms(r.first_answered),
+                        "last_answered_ms": epoch_ms(r.last_answered),
                     }),
                 )
             })

@@ -2,6 +2,7 @@
 //! latency, checked against its quota, and either answered as AWS answers
 //! an over-quota caller or forwarded to the upstream (LocalStack).
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,10 @@ pub struct Config {
     pub latency: Duration,
     /// Rates are multiplied and latencies divided by it.
     pub compress: f64,
+    /// Latency added to one API's calls on top of `latency` (by API name,
+    /// `lambda:ListFunctions`): a test can make one call slow on purpose
+    /// to show what does or does not wait for it.
+    pub slow: BTreeMap<String, Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +158,8 @@ async fn handle(
         &body,
     );
     let compress = s.config.compress;
-    let latency = s.config.latency.div_f64(compress);
+    let extra = s.config.slow.get(&api.name()).copied().unwrap_or_default();
+    let latency = (s.config.latency + extra).div_f64(compress);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

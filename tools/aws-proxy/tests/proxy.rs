@@ -50,6 +50,7 @@ async fn proxy(rules: &[&str], latency: Duration, compress: f64) -> Proxy {
         upstream: stub_upstream().await.parse().expect("uri"),
         latency,
         compress,
+        slow: Default::default(),
     };
     Proxy::start("127.0.0.1:0", config, Quotas::new(rules, compress))
         .await
@@ -235,6 +236,7 @@ async fn a_bad_upstream_is_refused_with_what_to_give() {
         upstream: "https://example.com".parse().expect("uri"),
         latency: Duration::ZERO,
         compress: 1.0,
+        slow: Default::default(),
     };
     let err = Proxy::start("127.0.0.1:0", config, Quotas::new(Vec::new(), 1.0))
         .await
