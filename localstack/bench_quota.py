@@ -175,16 +175,18 @@ def table(path):
               f"{r['wall_s'] / r['bound_s']:>5.2f}x {cratio} {r['calls']:>6} {r['min_calls']:>6} {r['throttled']:>6} "
               f"{r['state']['at_zero']:>5} {r['state']['public_left']:>6} {r['state']['roles_allowed']:>5} {harm} {own}")
     print("wall: start to exit; contained: firebreak's planning and harm-stopping pass (before it\n"
-          "verifies), the others' wall; ratio: wall / bound; c.ratio: contained / bound; bound: the minimum control-plane calls (N throttles + N public statements)\n"
-          "at Lambda's 15/s, time-compressed; calls: every request through the proxy; min: that minimum;\n"
+          "verifies), the others' wall; ratio: wall / bound; c.ratio: contained / bound;\n"
+          "bound: the playbook's minimum control-plane calls at Lambda's 15/s, time-compressed\n"
+          "(full containment: N throttles + N public statements; cli and fb-throttle: N throttles);\n"
+          "calls: every request through the proxy; min: that minimum;\n"
           "thrott: answered as over quota; at 0 / public / roles: end state read back from LocalStack\n"
           "(functions at concurrency 0, public statements left, roles that can still act).\n"
+          "fb-throttle: firebreak with playbooks/throttle-function.yaml (describe, throttle).\n"
           "*: the N functions share one role; harm stopped: start to the first change to that role\n"
-          "fb-named: firebreak with one function named (an alarm's case), the role's deny stops all N\n"
           "answered (firebreak's deny, Cloud Custodian's detach), wall seconds as measured.\n"
+          "fb-named: firebreak with one function named (an alarm's case), the role's deny stops all N.\n"
           "own (N = 1, firebreak): process start to contained minus AWS's answers and pacing\n"
           "(timings.to_contained.own_ms; the proxy's added latency is part of AWS's answers).")
-
 
 if __name__ == "__main__":
     cmd = sys.argv[1]

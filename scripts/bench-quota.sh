@@ -14,7 +14,8 @@
 # IAM 20/s, answered as AWS answers over-quota callers; time compressed
 # COMPRESS times, default 10), runs the tool through it, and reads the end
 # state back from LocalStack directly. Prints one table: wall time, the
-# quota bound (N throttles + N statement removals at 15/s, compressed),
+# quota bound (the playbook's minimum control-plane calls at 15/s,
+# compressed: N throttles, plus N statement removals for full containment),
 # the ratio, calls made and throttled, and the end state.
 #
 # Tools: firebreak (tests/playbooks/contain-only.yaml: describe, throttle,
@@ -37,8 +38,12 @@
 # skipped, so `SIZES=1000 OWN_ROLES= SHARED_MAX=1000` times harm stopped on
 # one role shared by 1,000 functions, with 1,000 functions in the region.
 #
+# fb-throttle is firebreak with playbooks/throttle-function.yaml (describe,
+# throttle), the same job as the CLI loop: its bound is N
+# PutFunctionConcurrency at 15/s, not 2N.
+#
 # Environment: SIZES, LATENCIES, COMPRESS, TOOLS (default "firebreak
-# custodian cli"), SHARED (1, or empty to skip), PROFILE (release, default,
+# fb-throttle custodian cli"), SHARED (1, or empty to skip), PROFILE (release, default,
 # or debug), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +52,7 @@ root="$(pwd)"
 sizes="${SIZES:-1 100 1000}"
 latencies="${LATENCIES:-30 100}"
 compress="${COMPRESS:-10}"
-tools="${TOOLS:-firebreak custodian cli}"
+tools="${TOOLS:-firebreak fb-throttle custodian cli}"
 shared="${SHARED:-1}"
 shared_max="${SHARED_MAX:-200}"
 own_roles="${OWN_ROLES-1}"
@@ -121,6 +126,14 @@ bench_one() {
             --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
             || log "firebreak exited $? (see the end state)"
         ;;
+    fb-throttle)
+        # The throttle-only playbook: its bound is N PutFunctionConcurrency.
+        AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$prefix-$n-$latency-throttle" \
+            --quotas "$work/quotas.yaml" --output json run playbooks/throttle-function.yaml \
+            --incident "BENCH-$prefix-$n-$latency-throttle" --target "$prefix-*" --max-targets "$n" \
+            --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
+            || log "firebreak exited $? (see the end state)"
+        ;;
     fb-named)
         # The alarm's case: one function named, its role shared by all N.
         AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$prefix-$n-$latency-named" \
@@ -156,7 +169,7 @@ r = json.load(open(report))
 # (planning and the harm-stopping pass), the others' wall time.
 contained = float(t1) - float(t0)
 own = None
-if tool in ("firebreak", "fb-named"):
+if tool in ("firebreak", "fb-named", "fb-throttle"):
     try:
         timings = json.load(open(fb))["timings"]
         contained = timings["contained_ms"] / 1000.0
@@ -166,6 +179,10 @@ if tool in ("firebreak", "fb-named"):
     except (OSError, ValueError, KeyError, TypeError):
         contained = None
 n, compress = int(n), float(compress)
+# The bound is the playbook's minimum control-plane calls at 15/s:
+# throttle-only (the CLI loop, fb-throttle) N PutFunctionConcurrency; full
+# containment also the N public statements' removals.
+min_calls = n if tool in ("cli", "fb-throttle") else 2 * n
 role_changes = [v.get("first_answered_ms") for k, v in r["by_api"].items()
                 if k in ("iam:PutRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRolePolicy")]
 role_changes = [t for t in role_changes if t is not None]
@@ -173,8 +190,8 @@ harm = (min(role_changes) / 1000.0 - float(t0)) if shared and role_changes else 
 print(json.dumps({
     "n": n, "latency_ms": int(latency), "tool": tool, "shared": bool(shared),
     "wall_s": float(t1) - float(t0), "contained_s": contained,
-    "bound_s": 2 * n / (15 * compress),
-    "calls": r["requests"], "min_calls": 2 * n, "throttled": r["throttled"],
+    "bound_s": min_calls / (15 * compress),
+    "calls": r["requests"], "min_calls": min_calls, "throttled": r["throttled"],
     "harm_stopped_s": harm, "own_ms": own,
     "by_api": r["by_api"], "state": json.loads(state),
 }))
@@ -208,7 +225,7 @@ for n in $sizes; do
         SHARED_ROLE=1 AWS_ENDPOINT_URL="$endpoint" "$py" localstack/seed_fleet.py bs "$n" >&2
         latency="${latencies%% *}"
         for tool in $tools; do
-            [[ "$tool" == cli ]] && continue
+            [[ "$tool" == cli || "$tool" == fb-throttle ]] && continue
             bench_one bs "$n" "$latency" "$tool" 1
             # And as an alarm would start it: one function named.
             [[ "$tool" == firebreak ]] && bench_one bs "$n" "$latency" fb-named 1

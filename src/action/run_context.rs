@@ -130,6 +130,8 @@ pub struct RunContext {
     defer_listing: std::sync::atomic::AtomicBool,
     /// Whether the deferred listing's task was started.
     listing_started: std::sync::atomic::AtomicBool,
+    /// Whether the listing is read page by page for a streamed selection.
+    streamed: std::sync::atomic::AtomicBool,
     /// Roles observed without their blast radius (step id, role ARN).
     deferred: Mutex<Vec<(String, String)>>,
     /// Planning reads by key (operation and resource), shared by the steps
@@ -347,14 +349,20 @@ impl RunContext {
             .cloned()
     }
 
+    /// Whether the region's functions were read already.
+    pub fn functions_listed(&self) -> bool {
+        self.functions.initialized()
+    }
+
     /// Until `contained`: an observation whose plan does not depend on
     /// the blast radius (a role quarantine whose `scope` was chosen) goes
     /// on without the region's listing (`functions_unless_deferred`),
     /// unless the listing was already read (to choose the targets). Only
     /// `run --yes` sets it: no human reads that plan before it is applied,
     /// and the deny on a role a thousand functions share then waits for no
-    /// listing of them (issue 15). Decided once, so that every target of
-    /// the run is planned alike, whenever a background listing ends.
+    /// listing of them (issue 15). Decided once, so that named targets are
+    /// all planned alike; a streamed selection's observations use the
+    /// listing once it is read (`stream_functions`).
     pub fn defer_listing(&self) {
         if self.functions.get().is_none() {
             self.defer_listing
@@ -380,6 +388,15 @@ impl RunContext {
         &self,
         aws: &Aws,
     ) -> Result<Option<Arc<FunctionInventory>>, ActionError> {
+        // A streamed selection's listing is used once read: an observation
+        // without it cannot tell a role only its function uses, and is read
+        // again before its change (four IAM calls a role, for every target
+        // of a fleet with a role each). Named targets are all planned alike.
+        if self.streamed.load(std::sync::atomic::Ordering::Acquire) {
+            if let Some(listed) = self.functions.get() {
+                return Ok(Some(listed.clone()));
+            }
+        }
         if !self
             .defer_listing
             .load(std::sync::atomic::Ordering::Acquire)
@@ -400,6 +417,39 @@ impl RunContext {
         Ok(None)
     }
 
+    /// The region's functions page by page, as ListFunctions answers
+    /// them, so that a run can start on the first page's matches while the
+    /// rest is read. The listing is the run's one listing: kept when the
+    /// last page is read (`functions` then waits for nothing), and already
+    /// read or being read, it is handed over whole as one page.
+    pub fn stream_functions(&self, aws: &Aws) -> FunctionPages {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.listing_started
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.streamed
+            .store(true, std::sync::atomic::Ordering::Release);
+        let (cell, aws) = (self.functions.clone(), aws.clone());
+        tokio::spawn(async move {
+            let streamed = std::sync::atomic::AtomicBool::new(false);
+            let read = cell
+                .get_or_try_init(|| async {
+                    streamed.store(true, std::sync::atomic::Ordering::Release);
+                    list_functions_paged(aws, Some(&tx)).await
+                })
+                .await;
+            match read {
+                Ok(all) if !streamed.load(std::sync::atomic::Ordering::Acquire) => {
+                    let _ = tx.send(Ok(all.functions.clone()));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e.clone()));
+                }
+            }
+        });
+        rx
+    }
+
     /// Step `step` observed role `role` without its blast radius
     /// (`functions_unless_deferred` said `None`).
     pub fn blast_radius_deferred(&self, step: &str, role: &str) {
@@ -413,24 +463,50 @@ impl RunContext {
 
 /// ListFunctions, every page, sorted by name.
 async fn list_functions(aws: Aws) -> Result<Arc<FunctionInventory>, ActionError> {
+    list_functions_paged(aws, None).await
+}
+
+/// `list_functions`, handing each page to `pages` as it is read.
+async fn list_functions_paged(
+    aws: Aws,
+    pages_to: Option<&FunctionPageSender>,
+) -> Result<Arc<FunctionInventory>, ActionError> {
     let mut functions = Vec::new();
     let mut pages = aws.lambda.list_functions().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page =
             page.map_err(|e| classify("ListFunctions", "lambda:ListFunctions", "functions", e))?;
-        functions.extend(page.functions().iter().filter_map(|f| {
-            Some(FunctionSummary {
-                name: f.function_name()?.to_string(),
-                arn: f.function_arn()?.to_string(),
-                role: f.role().map(str::to_string),
-                last_modified: f.last_modified().map(str::to_string),
-                code_sha256: f.code_sha256().map(str::to_string),
+        let read: Vec<FunctionSummary> = page
+            .functions()
+            .iter()
+            .filter_map(|f| {
+                Some(FunctionSummary {
+                    name: f.function_name()?.to_string(),
+                    arn: f.function_arn()?.to_string(),
+                    role: f.role().map(str::to_string),
+                    last_modified: f.last_modified().map(str::to_string),
+                    code_sha256: f.code_sha256().map(str::to_string),
+                })
             })
-        }));
+            .collect();
+        if let Some(to) = pages_to {
+            // A receiver gone only means nobody wants the pages any more;
+            // the listing is still kept for the run.
+            let _ = to.send(Ok(read.clone()));
+        }
+        functions.extend(read);
     }
     functions.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Arc::new(FunctionInventory { functions }))
 }
+
+type FunctionPageSender =
+    tokio::sync::mpsc::UnboundedSender<Result<Vec<FunctionSummary>, ActionError>>;
+
+/// The region's functions page by page (`RunContext::stream_functions`);
+/// closed after the last page or after the one failure.
+pub type FunctionPages =
+    tokio::sync::mpsc::UnboundedReceiver<Result<Vec<FunctionSummary>, ActionError>>;
 
 /// A slot of byte buffers by key: what an action observed, kept for its
 /// apply so that what is written is exactly what was read.

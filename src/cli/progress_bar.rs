@@ -32,6 +32,16 @@ impl Progress for Bar {
         }
     }
 
+    fn set_total(&self, targets: usize) {
+        let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bar) = current.as_ref() {
+            bar.set_length(u64::try_from(targets).unwrap_or(u64::MAX));
+            if bar.position() >= bar.length().unwrap_or(u64::MAX) {
+                bar.finish_and_clear();
+            }
+        }
+    }
+
     fn target_done(&self) {
         let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(bar) = current.as_ref() {

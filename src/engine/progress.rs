@@ -30,6 +30,9 @@ impl Stage {
 pub trait Progress: Send + Sync {
     fn stage(&self, stage: Stage, targets: usize);
     fn target_done(&self);
+    /// The stage's number of targets is now known to be `targets` (a
+    /// selection streamed from the region's listing starts with a bound).
+    fn set_total(&self, _targets: usize) {}
 }
 
 /// Nobody is watching.

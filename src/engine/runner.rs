@@ -13,7 +13,9 @@
 use crate::state::AuditEvent;
 use std::time::Instant;
 
-use futures::stream::{self, StreamExt};
+use std::collections::VecDeque;
+
+use futures::stream::{self, FuturesUnordered, StreamExt};
 use serde_json::{json, Map, Value};
 
 use super::apply::{Pass, Reread, TargetProgress};
@@ -23,6 +25,23 @@ use super::{targets, EngineError, Session};
 use crate::aws::call_path::for_target;
 use crate::plan::{Plan, Summary};
 use crate::playbook::{Phase, Playbook};
+
+/// The next matches of a streamed selection; never ready without one.
+async fn next_matches(
+    listing: &mut Option<targets::Streamed>,
+) -> Option<Result<Vec<String>, EngineError>> {
+    match listing {
+        Some(l) => l.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A target's params: the run's, with `function` set to its function.
+fn with_function(params: &Map<String, Value>, function: String) -> Map<String, Value> {
+    let mut p = params.clone();
+    p.insert("function".into(), Value::String(function));
+    p
+}
 
 /// Which functions a run covers.
 #[derive(Debug, Clone)]
@@ -95,11 +114,7 @@ impl Session {
                 self.run.set_targets(functions.len());
                 functions
                     .into_iter()
-                    .map(|f| {
-                        let mut p = req.params.clone();
-                        p.insert("function".into(), Value::String(f));
-                        p
-                    })
+                    .map(|f| with_function(req.params, f))
                     .collect()
             }
         })
@@ -149,44 +164,67 @@ impl Session {
         command: &str,
     ) -> Result<(PlanSet, RunReport), EngineError> {
         let started = Instant::now();
-        let params = self.target_params(req).await?;
+        let mut listing = match &req.targets {
+            Targets::Select { selectors, max } => targets::stream(self, selectors, *max).await?,
+            Targets::AsGiven => None,
+        };
+        let mut queue: VecDeque<Map<String, Value>> = match &listing {
+            Some(l) => {
+                // An upper bound until the listing ends: what the run's
+                // reads size their budgets by.
+                self.run
+                    .set_targets(usize::try_from(l.function_count).unwrap_or(usize::MAX));
+                VecDeque::new()
+            }
+            None => self.target_params(req).await?.into(),
+        };
         // No human reads these plans before they are applied: a role
         // quarantine whose scope was chosen does not wait for the
         // region's listing, which is named after containment instead.
         self.run.defer_listing();
-        self.progress.stage(Stage::Containing, params.len());
-        let futures: Vec<_> = params
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                for_target(i, async move {
-                    let plan = self.build_plan(req.playbook, &p, req.phases).await?;
-                    let planned = Instant::now();
-                    let mut progress = TargetProgress::default();
-                    let mut part = RunReport::default();
-                    self.apply_steps(
-                        &plan,
-                        req.playbook,
-                        Reread::SharedState,
-                        Pass::Harm,
-                        &mut part,
-                        &mut progress,
-                    )
-                    .await?;
-                    self.progress.target_done();
-                    Ok::<_, EngineError>((i, plan, planned, progress, part))
-                })
-            })
-            .collect();
-        let done: Vec<Result<_, EngineError>> = stream::iter(futures)
-            .buffer_unordered(req.concurrency.max(1))
-            .collect()
-            .await;
+        let hint = listing.as_ref().map_or(queue.len(), |l| {
+            usize::try_from(l.function_count).unwrap_or(usize::MAX)
+        });
+        self.progress.stage(Stage::Containing, hint);
+        let concurrency = req.concurrency.max(1);
+        let mut running = FuturesUnordered::new();
+        let mut done = Vec::new();
+        let mut first_error = None;
+        let mut next = 0usize;
+        loop {
+            while running.len() < concurrency {
+                let Some(p) = queue.pop_front() else { break };
+                running.push(for_target(next, self.contain_target(req, p)));
+                next += 1;
+            }
+            if running.is_empty() && queue.is_empty() && listing.is_none() {
+                break;
+            }
+            tokio::select! {
+                page = next_matches(&mut listing), if listing.is_some() => match page {
+                    Some(Ok(names)) => queue.extend(names.into_iter().map(|f| with_function(req.params, f))),
+                    Some(Err(e)) => {
+                        // No further target starts; those running finish.
+                        queue.clear();
+                        first_error.get_or_insert(e);
+                        if let Err(e) = self.finish_listing(&mut listing, req) {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                    None => {
+                        if let Err(e) = self.finish_listing(&mut listing, req) {
+                            queue.clear();
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                },
+                Some(d) = running.next(), if !running.is_empty() => done.push(d),
+            }
+        }
         let contained_ms = millis(started);
         let to_contained = self.since_origin();
         let deferred = self.run.contained();
         let mut ok = Vec::with_capacity(done.len());
-        let mut first_error = None;
         for d in done {
             match d {
                 Ok(d) => ok.push(d),
@@ -195,7 +233,9 @@ impl Session {
                 }
             }
         }
-        ok.sort_by_key(|d| d.0);
+        // Target order is the functions' names (as a selection is sorted),
+        // whatever order their pages and plans came in.
+        ok.sort_by(|a, b| a.0.cmp(&b.0));
         let planned_ms = ok
             .iter()
             .map(|d| u64::try_from(d.2.duration_since(started).as_millis()).unwrap_or(u64::MAX))
@@ -242,6 +282,64 @@ impl Session {
         });
         let report = self.finish_run(&set, report, command).await?;
         Ok((set, report))
+    }
+
+    /// One target's plan and harm-stopping steps (`plan_and_execute`),
+    /// with its function's name to put the targets back in order.
+    async fn contain_target(
+        &self,
+        req: &RunRequest<'_>,
+        p: Map<String, Value>,
+    ) -> Result<(String, Plan, Instant, TargetProgress, RunReport), EngineError> {
+        let name = p
+            .get("function")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let plan = self.build_plan(req.playbook, &p, req.phases).await?;
+        let planned = Instant::now();
+        let mut progress = TargetProgress::default();
+        let mut part = RunReport::default();
+        self.apply_steps(
+            &plan,
+            req.playbook,
+            Reread::SharedState,
+            Pass::Harm,
+            &mut part,
+            &mut progress,
+        )
+        .await?;
+        self.progress.target_done();
+        Ok((name, plan, planned, progress, part))
+    }
+
+    /// The streamed listing is over: its match goes in the trail, as
+    /// `target_params` records it, and is checked. A selection that
+    /// matched nothing started nothing and is refused as `expand`'s is.
+    fn finish_listing(
+        &self,
+        listing: &mut Option<targets::Streamed>,
+        req: &RunRequest<'_>,
+    ) -> Result<(), EngineError> {
+        let (Some(l), Targets::Select { selectors, max }) = (listing.take(), &req.targets) else {
+            return Ok(());
+        };
+        let matched = l.matched();
+        self.audit(
+            AuditEvent::Targets,
+            None,
+            json!({
+                "selectors": selectors,
+                "matched": matched,
+                "max_targets": max,
+                "streamed": {"function_count": l.function_count},
+            }),
+        )?;
+        self.progress.set_total(matched.len());
+        if matched.is_empty() {
+            targets::check_count(selectors, &matched, *max)?;
+        }
+        Ok(())
     }
 
     /// Names in the trail every function a role quarantine affected that

@@ -258,12 +258,11 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
     // verification read every role of the account at once (one page each,
     // the latter after every change), for every target. Whatever the
     // number of targets.
+    // The first target may read the role once more to plan, when it
+    // plans before the account's roles are in (it does not wait for them).
     for api in ["iam:GetRole", "iam:ListAttachedRolePolicies"] {
-        assert_eq!(
-            seen["by_api"][api]["requests"].as_u64(),
-            Some(2),
-            "{api}: {seen}"
-        );
+        let made = seen["by_api"][api]["requests"].as_u64().unwrap_or(0);
+        assert!((2..=3).contains(&made), "{api} ×{made}: {seen}");
     }
     assert_eq!(
         seen["by_api"]["iam:GetAccountAuthorizationDetails"]["requests"].as_u64(),
@@ -292,8 +291,9 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
 /// Functions each on a role of its own: no other target changes a role
 /// only its own function uses, so in `run --yes` the plan's reading of it
 /// stands for the re-read before the deny. Planning reads every role in
-/// one GetAccountAuthorizationDetails page, and verification in another
-/// after every change: no role is read alone; every role ends up carrying
+/// one GetAccountAuthorizationDetails page (but the first target's, read
+/// alone meanwhile), and verification in another after every change; every
+/// role ends up carrying
 /// only firebreak's denies (read back from IAM).
 #[tokio::test]
 async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
@@ -333,13 +333,18 @@ async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
         );
     }
     let calls = &v["api_calls"]["by_operation"];
-    for op in [
-        "iam:GetRole",
-        "iam:ListAttachedRolePolicies",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
+    // At most the first target's role is read alone (its two inline
+    // policies one by one): it is planned while the pages are read, so its
+    // deny waits for no other role; what it reads after the pages are in
+    // comes from them.
+    for (op, n) in [
+        ("iam:GetRole", 1),
+        ("iam:ListAttachedRolePolicies", 1),
+        ("iam:ListRolePolicies", 1),
+        ("iam:GetRolePolicy", 2),
     ] {
-        assert_eq!(calls[op]["calls"].as_u64().unwrap_or(0), 0, "{op}: {calls}");
+        let made = calls[op]["calls"].as_u64().unwrap_or(0);
+        assert!(made <= n, "{op} ×{made}: {calls}");
     }
     assert_eq!(
         calls["iam:GetAccountAuthorizationDetails"]["calls"].as_u64(),
@@ -472,6 +477,38 @@ async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
     );
 }
 
+/// `users` functions named PREFIX-NN on one role (`fleet-role`), contained
+/// by `run --yes` of contain-only.yaml with `--target target` and the
+/// role's scope chosen, through the AWS-like proxy with every ListFunctions
+/// page held 4 s: the role's ARN, the fleet, the run and the proxy's report.
+async fn shared_role_fleet_run(
+    cx: &TestContext,
+    users: usize,
+    prefix: &str,
+    incident: &str,
+    target: &str,
+) -> (String, Vec<String>, Run, Value) {
+    let role = cx.seed_role("fleet-role").await;
+    let fleet: Vec<String> = (0..users).map(|i| format!("{prefix}-{i:02}")).collect();
+    cx.create_functions(&fleet).await;
+    let proxy = aws_like_slow(
+        cx,
+        Duration::ZERO,
+        1.0,
+        &[("lambda:ListFunctions", Duration::from_secs(4))],
+    )
+    .await;
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["--output", "json", "run"])
+        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
+        .args(["--incident", incident, "--target", target])
+        .args(["--param", "scope=role", "--yes"]);
+    let (run, seen) = run_through(proxy, cmd).await;
+    run.expect_code(0);
+    (role, fleet, run, seen)
+}
+
 /// An alarm names one function, and the role it runs as is shared by
 /// every other function of the region. With the scope chosen, `run --yes`
 /// puts the role's deny on without waiting for the region's functions to
@@ -482,25 +519,8 @@ async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
 async fn a_chosen_scope_denies_a_shared_role_before_the_region_is_listed() {
     const USERS: usize = 60;
     let cx = TestContext::new().await;
-    let role = cx.seed_role("fleet-role").await;
-    let fleet: Vec<String> = (0..USERS).map(|i| format!("wide-{i:02}")).collect();
-    cx.create_functions(&fleet).await;
-
-    let proxy = aws_like_slow(
-        &cx,
-        Duration::ZERO,
-        1.0,
-        &[("lambda:ListFunctions", Duration::from_secs(4))],
-    )
-    .await;
-    let mut cmd = cx.firebreak();
-    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
-        .args(["--output", "json", "run"])
-        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
-        .args(["--incident", "INC-WIDE", "--target", "wide-00"])
-        .args(["--param", "scope=role", "--yes"]);
-    let (run, seen) = run_through(proxy, cmd).await;
-    run.expect_code(0);
+    let (role, _fleet, run, seen) =
+        shared_role_fleet_run(&cx, USERS, "wide", "INC-WIDE", "wide-00").await;
 
     // Read back from LocalStack: the role carries only firebreak's denies,
     // the named function is throttled, the others are left running.
@@ -566,4 +586,156 @@ async fn a_chosen_scope_denies_a_shared_role_before_the_region_is_listed() {
         trail[position("blast_radius", None)]["data"]["functions_using_role"],
         json!(named)
     );
+}
+
+/// The same fleet chosen by a glob, as a fleet-wide alarm or a responder
+/// would choose it. The region holds no more functions than the playbook's
+/// `max_targets` (GetAccountSettings), so no page can take the selection
+/// past it: the first page's functions are worked on while the second is
+/// read, and the shared role's deny does not wait for the listing's end.
+/// The selection is recorded in the trail when the listing ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_glob_denies_a_shared_role_on_the_listings_first_page() {
+    const USERS: usize = 60;
+    let cx = TestContext::new().await;
+    let (role, fleet, run, seen) =
+        shared_role_fleet_run(&cx, USERS, "globbed", "INC-GLOB", "globbed-*").await;
+
+    // Read back from LocalStack: every function throttled and closed, the
+    // role denied.
+    let (attached, inline) = cx.role_snapshot("fleet-role").await;
+    assert!(attached.is_empty(), "{attached:?}");
+    assert!(inline.contains_key("firebreak-quarantine"), "{inline:?}");
+    for name in &fleet {
+        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
+    }
+
+    let at = |api: &str, which: &str| {
+        seen["by_api"][api][which]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{api} was not called: {seen}"))
+    };
+    // The second page is asked for after the first is answered, and held
+    // 4 s: a deny answered sooner did not wait for it.
+    let first_page = at("lambda:ListFunctions", "first_answered_ms");
+    let deny = at("iam:PutRolePolicy", "first_answered_ms");
+    assert!(
+        deny < first_page + 4_000,
+        "the deny waited for the second page: answered {} ms after the first page: {seen}",
+        deny.saturating_sub(first_page)
+    );
+    // Two pages to choose the targets, then two of every version for the
+    // run's version index (planning, then verification): the selection's
+    // listing is read once, and shared by the blast radius. (A page the
+    // SDK retries, when LocalStack is slow under load, counts twice here;
+    // a second listing would be two pages more.)
+    let pages = seen["by_api"]["lambda:ListFunctions"]["requests"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!((6..=7).contains(&pages), "ListFunctions ×{pages}: {seen}");
+    assert_eq!(
+        seen["by_api"]["lambda:GetAccountSettings"]["requests"], 1,
+        "{seen}"
+    );
+
+    // The report lists the targets in name order, whatever order they
+    // were contained in; the role's blast radius names all of them.
+    let v = run.json();
+    let targets: Vec<String> = v["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(targets.len(), USERS, "{v}");
+    let mut sorted = targets.clone();
+    sorted.sort();
+    assert_eq!(targets, sorted);
+    assert_eq!(v["blast_radius"][0]["role"], role.as_str(), "{v}");
+    assert_eq!(
+        v["blast_radius"][0]["functions"].as_array().map(Vec::len),
+        Some(USERS),
+        "{v}"
+    );
+
+    let trail = cx.audit("INC-GLOB");
+    let position = |event: &str| {
+        trail
+            .iter()
+            .position(|r| r["event"] == event)
+            .unwrap_or_else(|| panic!("no {event} in the trail: {trail:?}"))
+    };
+    let selection = &trail[position("targets")]["data"];
+    assert_eq!(selection["matched"].as_array().map(Vec::len), Some(USERS));
+    assert_eq!(selection["streamed"]["function_count"], USERS);
+    assert!(
+        position("applied") < position("targets"),
+        "the first change waited for the selection: {trail:?}"
+    );
+}
+
+/// `--max-targets` holds while the region is listed page by page: here
+/// the region holds exactly the limit when the run begins, and functions
+/// matching the glob are created while the first page is read. The run
+/// refuses once the match passes the limit, and no function past it is
+/// started (read back from LocalStack).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_created_while_a_glob_is_listed_do_not_pass_max_targets() {
+    const LIMIT: usize = 50;
+    let cx = TestContext::new().await;
+    let fleet: Vec<String> = (0..LIMIT).map(|i| format!("grow-{i:02}")).collect();
+    cx.create_functions(&fleet).await;
+    let late: Vec<String> = (0..3).map(|i| format!("grow-z{i}")).collect();
+
+    let proxy = aws_like_slow(
+        &cx,
+        Duration::ZERO,
+        1.0,
+        &[("lambda:ListFunctions", Duration::from_secs(6))],
+    )
+    .await;
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["run"])
+        .arg(TestContext::throttle_playbook())
+        .args(["--incident", "INC-GROW", "--target", "grow-*"])
+        .args(["--max-targets", &LIMIT.to_string(), "--yes"]);
+    let running = tokio::spawn(tokio::process::Command::from(cmd).output());
+    // GetAccountSettings is answered (the region then holds the limit),
+    // then the proxy holds the first page for 6 s before reading the
+    // region: the late functions exist by then.
+    let asked = std::time::Instant::now();
+    while proxy.report()["by_api"]["lambda:GetAccountSettings"]["requests"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "GetAccountSettings never asked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cx.create_functions(&late).await;
+    let out = running.await.expect("join").expect("run firebreak");
+    let seen = proxy.stop().await;
+    let run = Run::from(out);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("more than max_targets 50"),
+        "{}",
+        run.stderr
+    );
+
+    let mut at_zero = 0;
+    for name in fleet.iter().chain(&late) {
+        if cx.concurrency(name).await == Some(0) {
+            at_zero += 1;
+        }
+    }
+    assert!(at_zero <= LIMIT, "{at_zero} functions throttled: {seen}");
+    let puts = seen["by_api"]["lambda:PutFunctionConcurrency"]["requests"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(puts as usize <= LIMIT, "{puts} throttles sent: {seen}");
 }

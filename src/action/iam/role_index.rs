@@ -91,6 +91,8 @@ impl RoleIndex {
 pub struct RunRoles {
     planned: OnceCell<Option<Arc<RoleIndex>>>,
     verified: OnceCell<Option<Arc<RoleIndex>>>,
+    /// Whether the first target started planning's read.
+    planned_loading: std::sync::atomic::AtomicBool,
 }
 
 /// Reads every page, or `None` past `budget` pages or on any failure.
@@ -141,6 +143,25 @@ pub async fn for_step(cx: &StepContext<'_>) -> Option<Arc<RoleIndex>> {
         return None;
     }
     let slot = cx.run.slot::<RunRoles>();
+    if !cx.verifying && slot.planned.get().is_none() && crate::aws::call_path::current_target() == 0
+    {
+        // The first target reads its own role (four calls) rather than
+        // wait for every page: its deny, which may stop every function on
+        // a shared role, then waits for no other role's read (issue 15).
+        // The pages are read meanwhile for the other targets.
+        if !slot
+            .planned_loading
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            let (slot, aws) = (slot.clone(), cx.aws.clone());
+            tokio::spawn(async move {
+                slot.planned
+                    .get_or_init(|| async { read(&aws, budget).await.map(Arc::new) })
+                    .await;
+            });
+        }
+        return None;
+    }
     let cell = if cx.verifying {
         &slot.verified
     } else {

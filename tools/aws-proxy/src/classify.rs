@@ -158,6 +158,7 @@ fn lambda_operation(method: &str, path: &str) -> String {
         ("POST", [_, "tags", ..]) => "TagResource",
         ("DELETE", [_, "tags", ..]) => "UntagResource",
         ("GET", [_, "layers", ..]) => "GetLayerVersion",
+        ("GET", [_, "account-settings"]) => "GetAccountSettings",
         _ => return format!("{method} {}", shape(path)),
     };
     op.to_string()
@@ -190,6 +191,7 @@ mod tests {
                 "RemovePermission",
             ),
             ("POST", "/2015-03-31/functions/f/invocations", "Invoke"),
+            ("GET", "/2016-08-19/account-settings", "GetAccountSettings"),
             (
                 "GET",
                 "/2021-10-31/functions/f/urls",
