@@ -430,15 +430,17 @@ impl RunContext {
             .store(true, std::sync::atomic::Ordering::Release);
         let (cell, aws) = (self.functions.clone(), aws.clone());
         tokio::spawn(async move {
-            let streamed = std::sync::atomic::AtomicBool::new(false);
+            // Whether this task read the pages (and sent them), or found
+            // the listing read by someone else.
+            let mut paged = false;
             let read = cell
-                .get_or_try_init(|| async {
-                    streamed.store(true, std::sync::atomic::Ordering::Release);
-                    list_functions_paged(aws, Some(&tx)).await
+                .get_or_try_init(|| {
+                    paged = true;
+                    list_functions_paged(aws, Some(&tx))
                 })
                 .await;
             match read {
-                Ok(all) if !streamed.load(std::sync::atomic::Ordering::Acquire) => {
+                Ok(all) if !paged => {
                     let _ = tx.send(Ok(all.functions.clone()));
                 }
                 Ok(_) => {}

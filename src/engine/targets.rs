@@ -15,6 +15,16 @@ fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
+/// A glob selector, parsed.
+fn pattern(sel: &str) -> Result<glob::Pattern, EngineError> {
+    glob::Pattern::new(sel).map_err(|e| {
+        bad_selector(
+            format!("`--target {sel}` is not a valid glob: {e}"),
+            "use * and ? as wildcards, e.g. orders-*",
+        )
+    })
+}
+
 fn bad_selector(message: String, hint: &str) -> EngineError {
     EngineError::Targets {
         message,
@@ -72,12 +82,7 @@ pub async fn expand_in(
                 }
             }
         } else if is_glob(sel) {
-            let pattern = glob::Pattern::new(sel).map_err(|e| {
-                bad_selector(
-                    format!("`--target {sel}` is not a valid glob: {e}"),
-                    "use * and ? as wildcards, e.g. orders-*",
-                )
-            })?;
+            let pattern = pattern(sel)?;
             out.extend(
                 all.iter()
                     .filter(|f| pattern.matches(&f.name))
@@ -156,14 +161,7 @@ pub async fn stream(
     let patterns = selectors
         .iter()
         .filter(|s| is_glob(s))
-        .map(|sel| {
-            glob::Pattern::new(sel).map_err(|e| {
-                bad_selector(
-                    format!("`--target {sel}` is not a valid glob: {e}"),
-                    "use * and ? as wildcards, e.g. orders-*",
-                )
-            })
-        })
+        .map(|sel| pattern(sel))
         .collect::<Result<Vec<_>, _>>()?;
     let function_count = match session.aws.lambda.get_account_settings().send().await {
         Ok(out) => out
