@@ -29,4 +29,40 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-FIREBREAK_TEST_ENDPOINT="$endpoint" cargo test --workspace --locked --all-targets
+# When tests fail, say what LocalStack was doing: a dead or stalled
+# LocalStack fails every test after it with "not reachable", and its own
+# log is the only record of why.
+localstack_report() {
+    local pid
+    pid="$(cat "$home/localstack.pid" 2>/dev/null || true)"
+    echo "test.sh: LocalStack after the failure (log: $home/localstack.log):"
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        echo "  PID $pid alive: $(ls "/proc/$pid/task" | wc -l) threads," \
+            "$(awk '/VmRSS/ {print $2 " kB resident"}' "/proc/$pid/status")"
+    else
+        echo "  PID ${pid:-?} is not running"
+    fi
+    if curl -s -m 5 -o /dev/null "$endpoint/_localstack/health"; then
+        echo "  health: answered"
+    else
+        echo "  health: no answer within 5 s"
+    fi
+    (dmesg 2>/dev/null || true) | grep -iE "out of memory|killed process" | tail -n 5 || true
+    # This run's part of the log (start.sh appends a marker per start).
+    local run_log
+    run_log="$(awk '/^===== start.sh / { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' \
+        "$home/localstack.log" 2>/dev/null || true)"
+    echo "  errors and warnings in its log (known noise left out):"
+    grep -E " (ERROR|WARN|CRITICAL) |Traceback|Error:|Fatal" <<<"$run_log" \
+        | grep -vE "not specified: |Signatures do not match|exception during call chain|experimental state|RESPONSE_STREAM" \
+        | tail -n 25 || true
+    echo "  its log's last lines:"
+    tail -n 15 <<<"$run_log" || true
+}
+
+status=0
+FIREBREAK_TEST_ENDPOINT="$endpoint" cargo test --workspace --locked --all-targets || status=$?
+if [[ "$status" != 0 ]]; then
+    localstack_report >&2
+fi
+exit "$status"

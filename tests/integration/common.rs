@@ -76,18 +76,25 @@ impl TestContext {
     async fn with_turn(turn: Turn) -> Self {
         let endpoint = endpoint();
         let health = format!("{endpoint}/_localstack/health");
-        let up = std::net::TcpStream::connect_timeout(
-            &endpoint
-                .trim_start_matches("http://")
-                .parse()
-                .unwrap_or_else(|_| {
-                    panic!("FIREBREAK_TEST_ENDPOINT `{endpoint}` must be http://IP:PORT")
-                }),
-            Duration::from_secs(2),
-        );
+        let addr = endpoint
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap_or_else(|_| {
+                panic!("FIREBREAK_TEST_ENDPOINT `{endpoint}` must be http://IP:PORT")
+            });
+        // A LocalStack busy creating another test's fleet can let its
+        // accept queue fill for a moment; one that is down stays down.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let up = loop {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+                Ok(_) => break true,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_secs(1)),
+                Err(_) => break false,
+            }
+        };
         assert!(
-            up.is_ok(),
-            "LocalStack is not reachable at {endpoint} ({health}); run the tests with scripts/test.sh, which installs and starts it"
+            up,
+            "LocalStack is not reachable at {endpoint} ({health}) after 30 s; run the tests with scripts/test.sh, which installs and starts it"
         );
         let account = unique_account();
         let creds = Credentials::new(&account, "test", None, None, "firebreak-tests");
@@ -204,6 +211,29 @@ impl TestContext {
                 assert!(Instant::now() < deadline, "{name} never became Active");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+    }
+
+    /// Deletes the functions a test seeded in bulk, once it has read back
+    /// what it checks. Host-mode LocalStack keeps threads and memory for
+    /// every function version until it is deleted: a suite that left its
+    /// fleets behind ended with ~700 functions and ~1,500 threads in one
+    /// process, the load at which LocalStack has stopped answering.
+    pub async fn delete_functions(&self, names: &[String]) {
+        let mut set = tokio::task::JoinSet::new();
+        for chunk in names.chunks(25) {
+            let (lambda, chunk) = (self.lambda.clone(), chunk.to_vec());
+            set.spawn(async move {
+                for name in chunk {
+                    if let Err(e) = lambda.delete_function().function_name(&name).send().await {
+                        // Cleanup only: the test's result is already decided.
+                        eprintln!("cleanup: could not delete {name}: {e}");
+                    }
+                }
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("deleter task");
         }
     }
 

@@ -123,6 +123,7 @@ async fn two_hundred_functions_at_a_compressed_quota_within_a_tenth_of_the_bound
         contained_ms <= bound_ms * 1.1,
         "contained in {contained_ms} ms, bound {bound_ms} ms: over 1.1x"
     );
+    cx.delete_functions(&fleet).await;
 }
 
 /// AWS's quotas run this many times faster here (in the proxy and in
@@ -286,6 +287,7 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
         Some(n)
     );
     assert_eq!(seen["throttled"], 0, "no call throttled: {seen}");
+    cx.delete_functions(&fleet).await;
 }
 
 /// Functions each on a role of its own: no other target changes a role
@@ -519,7 +521,7 @@ async fn shared_role_fleet_run(
 async fn a_chosen_scope_denies_a_shared_role_before_the_region_is_listed() {
     const USERS: usize = 60;
     let cx = TestContext::new().await;
-    let (role, _fleet, run, seen) =
+    let (role, fleet, run, seen) =
         shared_role_fleet_run(&cx, USERS, "wide", "INC-WIDE", "wide-00").await;
 
     // Read back from LocalStack: the role carries only firebreak's denies,
@@ -586,6 +588,7 @@ async fn a_chosen_scope_denies_a_shared_role_before_the_region_is_listed() {
         trail[position("blast_radius", None)]["data"]["functions_using_role"],
         json!(named)
     );
+    cx.delete_functions(&fleet).await;
 }
 
 /// The same fleet chosen by a glob, as a fleet-wide alarm or a responder
@@ -672,6 +675,7 @@ async fn a_glob_denies_a_shared_role_on_the_listings_first_page() {
         position("applied") < position("targets"),
         "the first change waited for the selection: {trail:?}"
     );
+    cx.delete_functions(&fleet).await;
 }
 
 /// `--max-targets` holds while the region is listed page by page: here
@@ -738,4 +742,6 @@ async fn functions_created_while_a_glob_is_listed_do_not_pass_max_targets() {
         .as_u64()
         .unwrap_or(0);
     assert!(puts as usize <= LIMIT, "{puts} throttles sent: {seen}");
+    cx.delete_functions(&fleet).await;
+    cx.delete_functions(&late).await;
 }

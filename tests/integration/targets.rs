@@ -102,6 +102,7 @@ async fn a_hundred_functions_contained_in_one_run_by_glob() {
     assert_eq!(again.json()["summary"]["changes"], 0);
     cx.run(&["audit", "verify", ".firebreak/incidents/INC-FLEET"])
         .expect_code(0);
+    cx.delete_functions(&fleet).await;
 }
 
 #[tokio::test]
