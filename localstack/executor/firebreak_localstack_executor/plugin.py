@@ -7,6 +7,8 @@ class FirebreakRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "firebreak"
 
     def load(self, *args, **kwargs):
+        from firebreak_localstack_executor import prompt_stop
         from firebreak_localstack_executor.executor import FirebreakRuntimeExecutor
 
+        prompt_stop.install()
         return FirebreakRuntimeExecutor
