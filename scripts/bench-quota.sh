@@ -43,8 +43,9 @@
 # PutFunctionConcurrency at 15/s, not 2N.
 #
 # Environment: SIZES, LATENCIES, COMPRESS, TOOLS (default "firebreak
-# fb-throttle custodian cli"), SHARED (1, or empty to skip), PROFILE (release, default,
-# or debug), CARGO_TARGET_DIR.
+# fb-throttle custodian cli"), SHARED (1, or empty to skip), CONCURRENCY
+# (firebreak's --concurrency, targets worked on at once; empty: its
+# default), PROFILE (release, default, or debug), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -57,6 +58,8 @@ shared="${SHARED:-1}"
 shared_max="${SHARED_MAX:-200}"
 own_roles="${OWN_ROLES-1}"
 profile="${PROFILE:-release}"
+fb_concurrency=()
+[[ -n "${CONCURRENCY:-}" ]] && fb_concurrency=(--concurrency "$CONCURRENCY")
 port="${BENCH_LOCALSTACK_PORT:-4610}"
 proxy_port="${BENCH_PROXY_PORT:-4611}"
 log() { echo "bench-quota: $*" >&2; }
@@ -123,7 +126,7 @@ bench_one() {
         AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$prefix-$n-$latency" \
             --quotas "$work/quotas.yaml" --output json run tests/playbooks/contain-only.yaml \
             --incident "BENCH-$prefix-$n-$latency" --target "$prefix-*" --max-targets "$n" \
-            --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
+            ${fb_concurrency[@]+"${fb_concurrency[@]}"} --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
             || log "firebreak exited $? (see the end state)"
         ;;
     fb-throttle)
@@ -131,7 +134,7 @@ bench_one() {
         AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$prefix-$n-$latency-throttle" \
             --quotas "$work/quotas.yaml" --output json run playbooks/throttle-function.yaml \
             --incident "BENCH-$prefix-$n-$latency-throttle" --target "$prefix-*" --max-targets "$n" \
-            --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
+            ${fb_concurrency[@]+"${fb_concurrency[@]}"} --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
             || log "firebreak exited $? (see the end state)"
         ;;
     fb-named)
@@ -233,7 +236,7 @@ for n in $sizes; do
     fi
     FIREBREAK_LOCALSTACK_HOME="$ls_home" bash localstack/stop.sh >/dev/null 2>&1 || true
 done
-echo "containing N functions through the AWS-like proxy (time compressed ${compress}x), $(date -u +%F)"
+echo "containing N functions through the AWS-like proxy (time compressed ${compress}x${CONCURRENCY:+, firebreak --concurrency $CONCURRENCY}), $(date -u +%F)"
 "$py" localstack/bench_quota.py table "$results"
 cp "$results" "${BENCH_RESULTS:-/tmp/bench-quota.jsonl}"
 log "per-API counts of every run: ${BENCH_RESULTS:-/tmp/bench-quota.jsonl}"

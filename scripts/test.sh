@@ -48,16 +48,16 @@ localstack_report() {
         echo "  health: no answer within 5 s"
     fi
     (dmesg 2>/dev/null || true) | grep -iE "out of memory|killed process" | tail -n 5 || true
-    # This run's part of the log (start.sh appends a marker per start).
-    local run_log
-    run_log="$(awk '/^===== start.sh / { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' \
-        "$home/localstack.log" 2>/dev/null || true)"
+    # This run's part of the log: start.sh appends a marker per start.
+    local log="$home/localstack.log" from
+    from="$(grep -n '^===== start.sh ' "$log" 2>/dev/null | tail -n 1 | cut -d: -f1)"
     echo "  errors and warnings in its log (known noise left out):"
-    grep -E " (ERROR|WARN|CRITICAL) |Traceback|Error:|Fatal" <<<"$run_log" \
-        | grep -vE "not specified: |Signatures do not match|exception during call chain|experimental state|RESPONSE_STREAM" \
+    tail -n +"${from:-1}" "$log" 2>/dev/null \
+        | grep -E " (ERROR|WARN|CRITICAL) |Traceback|Error:|Fatal" \
+        | grep -vE "not specified: |Signatures do not match|exception during call chain|experimental state|RESPONSE_STREAM|Connection pool is full" \
         | tail -n 25 || true
     echo "  its log's last lines:"
-    tail -n 15 <<<"$run_log" || true
+    tail -n 15 "$log" 2>/dev/null || true
 }
 
 status=0
