@@ -180,9 +180,9 @@ pub async fn respond(
                 targets: Targets::AsGiven,
                 concurrency: 1,
             };
-            let set = session.plan_targets(&request).await?;
-            let report = session
-                .execute(&drill.respond.playbook, &set, 1, "firebreak drill")
+            // Unattended, as the responder it rehearses (`plan_and_execute`).
+            let (_, report) = session
+                .plan_and_execute(&request, "firebreak drill")
                 .await?;
             Ok(Response {
                 incident: id.to_string(),

@@ -407,11 +407,13 @@ impl Responder {
                 targets: Targets::AsGiven,
                 concurrency: 1,
             };
-            let set = session.plan_targets(&request).await?;
-            let report = session
-                .execute(&route.playbook, &set, 1, "firebreak respond")
-                .await?;
-            Ok::<_, EngineError>((set, report))
+            // A route is approved ahead of the alarm: as with `run --yes`,
+            // harm-stopping steps start once planned, and a role quarantine
+            // whose scope the route chose does not wait for the region's
+            // listing (its blast radius is named after containment).
+            session
+                .plan_and_execute(&request, "firebreak respond")
+                .await
         }
         .await;
         let (set, report) = match result {

@@ -745,3 +745,88 @@ async fn functions_created_while_a_glob_is_listed_do_not_pass_max_targets() {
     cx.delete_functions(&fleet).await;
     cx.delete_functions(&late).await;
 }
+
+/// The alarm's own path: `firebreak respond` with a route that chose the
+/// quarantine's scope, for a function whose role 40 others share. A route
+/// is approved before the alarm, so the responder contains as `run --yes`
+/// does: the role's deny is answered while the region's listing (each
+/// page held 4 s by the proxy) is still being read, and every function on
+/// the role is named in the trail afterwards. Read back from LocalStack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_routed_with_a_chosen_scope_denies_a_shared_role_before_the_region_is_listed() {
+    const OTHERS: usize = 40;
+    let cx = TestContext::new().await;
+    let role = cx.seed_role("fleet-role").await;
+    let fleet: Vec<String> = (0..OTHERS).map(|i| format!("shared-{i:02}")).collect();
+    cx.create_functions(&fleet).await;
+    let playbook = crate::common::crate_root().join("tests/playbooks/contain-only.yaml");
+    let p = cx.alarm_path(&playbook, "scope: role").await;
+    cx.lambda
+        .update_function_configuration()
+        .function_name(&p.function)
+        .role(&role)
+        .send()
+        .await
+        .expect("move the alarmed function onto the shared role");
+    cx.set_alarm(&p.alarm, aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .await;
+    let (id, body) = cx.receive_one(&p.queue_url).await;
+    let event = cx.path("delivered.json");
+    std::fs::write(
+        &event,
+        json!({"Records": [{"messageId": id, "body": body, "eventSource": "aws:sqs"}]}).to_string(),
+    )
+    .expect("write the event");
+
+    let proxy = aws_like_slow(
+        &cx,
+        Duration::ZERO,
+        1.0,
+        &[("lambda:ListFunctions", Duration::from_secs(4))],
+    )
+    .await;
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["--output", "json", "respond", "--routes"])
+        .arg(&p.routes)
+        .arg("--event")
+        .arg(&event);
+    let (run, seen) = run_through(proxy, cmd).await;
+    run.expect_code(0);
+    let out = run.json();
+    let r = &out["outcomes"][0];
+    assert_eq!(r["outcome"], "responded", "{out}");
+
+    let (attached, inline) = cx.role_snapshot("fleet-role").await;
+    assert!(attached.is_empty(), "{attached:?}");
+    assert!(inline.contains_key("firebreak-quarantine"), "{inline:?}");
+    assert_eq!(cx.concurrency(&p.function).await, Some(0));
+    assert_eq!(
+        cx.concurrency("shared-00").await,
+        None,
+        "only the alarmed function is throttled"
+    );
+
+    let at = |api: &str, which: &str| {
+        seen["by_api"][api][which]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{api} was not called: {seen}"))
+    };
+    assert!(
+        at("iam:PutRolePolicy", "first_answered_ms") < at("lambda:ListFunctions", "last_answered_ms"),
+        "the deny waited for the listing: PutRolePolicy answered at {}, the last ListFunctions page at {}: {seen}",
+        at("iam:PutRolePolicy", "first_answered_ms"),
+        at("lambda:ListFunctions", "last_answered_ms")
+    );
+    let incident = r["incident"].as_str().expect("incident");
+    let trail = cx.audit(incident);
+    let named = trail
+        .iter()
+        .find(|x| x["event"] == "blast_radius")
+        .unwrap_or_else(|| panic!("no blast_radius in the trail: {trail:?}"));
+    let users = named["data"]["functions_using_role"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(users, Some(OTHERS + 1), "{named}");
+    cx.delete_functions(&fleet).await;
+}
