@@ -436,7 +436,8 @@ impl RunContext {
             let read = cell
                 .get_or_try_init(|| {
                     paged = true;
-                    list_functions_paged(aws, Some(&tx))
+                    // Each page starts its targets' harm-stopping steps.
+                    crate::aws::call_path::feeding_changes(list_functions_paged(aws, Some(&tx)))
                 })
                 .await;
             match read {

@@ -18,7 +18,7 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 use super::quota::Family;
-use super::{current_target, throttle, CallPath, Priority, Stamped};
+use super::{throttle, CallPath, Stamped};
 use crate::aws::guard::is_read_operation;
 
 /// Sends per SDK attempt: the first and up to three re-sends.
@@ -74,7 +74,7 @@ async fn send(
     let _outstanding = path.recorder.outstanding();
     let bucket = path.bucket(&stamp.account, &stamp.region, family);
     let mutating = !is_read_operation(&stamp.service, &stamp.operation);
-    let priority = Priority::new(mutating, current_target());
+    let priority = super::priority(mutating);
     let mut sends = 1u32;
     loop {
         // Cloned before sending: a sent body is consumed.

@@ -350,3 +350,67 @@ async fn an_assumed_role_s_account_has_its_own_buckets() {
         .expect("run again");
     assert_eq!(t0.elapsed(), Duration::from_secs(1));
 }
+
+/// Where a ListFunctions page queued behind five targets' changes is
+/// served: (its position among the six requests after the first).
+async fn listing_position(feeding: bool) -> usize {
+    let path = path_with(Quota {
+        rate: 1.0,
+        burst: 1,
+    });
+    let fake = Fake::new(vec![]);
+    let client = lambda(&path, &fake);
+    // Takes the burst: everything below waits for the bucket.
+    client.get_account_settings().send().await.expect("first");
+    let mut tasks = Vec::new();
+    for target in 1..=5 {
+        let c = client.clone();
+        tasks.push(tokio::spawn(for_target(target, async move {
+            c.put_function_concurrency()
+                .function_name(format!("f{target}"))
+                .reserved_concurrent_executions(0)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })));
+    }
+    // The changes are queued before the page asks.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let c = client.clone();
+    let list = async move {
+        c.list_functions()
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    tasks.push(if feeding {
+        tokio::spawn(feeding_changes(list))
+    } else {
+        tokio::spawn(list)
+    });
+    for t in tasks {
+        t.await.expect("task").expect("call");
+    }
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    seen[1..]
+        .iter()
+        .position(|(uri, _)| uri.ends_with("/2015-03-31/functions"))
+        .unwrap_or_else(|| panic!("no ListFunctions in {seen:?}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_streamed_listings_page_goes_before_the_changes_it_will_start_more_of() {
+    assert_eq!(
+        listing_position(false).await,
+        5,
+        "a plain read waits for changes"
+    );
+    assert_eq!(
+        listing_position(true).await,
+        0,
+        "a page feeding changes does not"
+    );
+}
