@@ -479,6 +479,24 @@ async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
     );
 }
 
+/// The proxy answered the role's deny before the region's last
+/// ListFunctions page: the deny waited for no listing.
+fn assert_deny_before_listing(seen: &Value) {
+    let at = |api: &str, which: &str| {
+        seen["by_api"][api][which]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{api} was not called: {seen}"))
+    };
+    let (deny, listed) = (
+        at("iam:PutRolePolicy", "first_answered_ms"),
+        at("lambda:ListFunctions", "last_answered_ms"),
+    );
+    assert!(
+        deny < listed,
+        "the deny waited for the listing: PutRolePolicy answered at {deny}, the last ListFunctions page at {listed}: {seen}"
+    );
+}
+
 /// `users` functions named PREFIX-NN on one role (`fleet-role`), contained
 /// by `run --yes` of contain-only.yaml with `--target target` and the
 /// role's scope chosen, through the AWS-like proxy with every ListFunctions
@@ -535,17 +553,7 @@ async fn a_chosen_scope_denies_a_shared_role_before_the_region_is_listed() {
     assert_eq!(cx.concurrency("wide-00").await, Some(0));
     assert_eq!(cx.concurrency("wide-01").await, None);
 
-    let at = |api: &str, which: &str| {
-        seen["by_api"][api][which]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{api} was not called: {seen}"))
-    };
-    assert!(
-        at("iam:PutRolePolicy", "first_answered_ms") < at("lambda:ListFunctions", "last_answered_ms"),
-        "the deny waited for the listing: PutRolePolicy answered at {}, the last ListFunctions page at {}: {seen}",
-        at("iam:PutRolePolicy", "first_answered_ms"),
-        at("lambda:ListFunctions", "last_answered_ms")
-    );
+    assert_deny_before_listing(&seen);
     assert_eq!(
         seen["by_api"]["lambda:ListFunctions"]["requests"], 2,
         "the region is listed once (two pages): {seen}"
@@ -807,17 +815,7 @@ async fn an_alarm_routed_with_a_chosen_scope_denies_a_shared_role_before_the_reg
         "only the alarmed function is throttled"
     );
 
-    let at = |api: &str, which: &str| {
-        seen["by_api"][api][which]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{api} was not called: {seen}"))
-    };
-    assert!(
-        at("iam:PutRolePolicy", "first_answered_ms") < at("lambda:ListFunctions", "last_answered_ms"),
-        "the deny waited for the listing: PutRolePolicy answered at {}, the last ListFunctions page at {}: {seen}",
-        at("iam:PutRolePolicy", "first_answered_ms"),
-        at("lambda:ListFunctions", "last_answered_ms")
-    );
+    assert_deny_before_listing(&seen);
     let incident = r["incident"].as_str().expect("incident");
     let trail = cx.audit(incident);
     let named = trail
