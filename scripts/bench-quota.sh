@@ -127,7 +127,7 @@ bench_one() {
             --quotas "$work/quotas.yaml" --output json run tests/playbooks/contain-only.yaml \
             --incident "BENCH-$prefix-$n-$latency" --target "$prefix-*" --max-targets "$n" \
             ${fb_concurrency[@]+"${fb_concurrency[@]}"} --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
-            || log "firebreak exited $? (see the end state)"
+            || log "firebreak exited $? (see the end state); its last words: $(tail -n 3 "$work/firebreak.err")"
         ;;
     fb-throttle)
         # The throttle-only playbook: its bound is N PutFunctionConcurrency.
@@ -135,7 +135,7 @@ bench_one() {
             --quotas "$work/quotas.yaml" --output json run playbooks/throttle-function.yaml \
             --incident "BENCH-$prefix-$n-$latency-throttle" --target "$prefix-*" --max-targets "$n" \
             ${fb_concurrency[@]+"${fb_concurrency[@]}"} --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
-            || log "firebreak exited $? (see the end state)"
+            || log "firebreak exited $? (see the end state); its last words: $(tail -n 3 "$work/firebreak.err")"
         ;;
     fb-named)
         # The alarm's case: one function named, its role shared by all N.
@@ -143,7 +143,7 @@ bench_one() {
             --quotas "$work/quotas.yaml" --output json run tests/playbooks/contain-only.yaml \
             --incident "BENCH-$prefix-$n-$latency-named" --target "$(printf '%s-%04d' "$prefix" 0)" \
             --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
-            || log "firebreak exited $? (see the end state)"
+            || log "firebreak exited $? (see the end state); its last words: $(tail -n 3 "$work/firebreak.err")"
         ;;
     custodian)
         AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py custodian-policy "$prefix" "$work/c7n.yml"
