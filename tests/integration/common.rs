@@ -88,7 +88,9 @@ impl TestContext {
         let up = loop {
             match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
                 Ok(_) => break true,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_secs(1)),
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_secs(1)).await
+                }
                 Err(_) => break false,
             }
         };
@@ -644,16 +646,9 @@ impl TestContext {
         )
     }
 
-    /// Publishes `$LATEST` as a new version. Lambda does not publish an
-    /// unchanged function twice, so the description changes first.
-    pub async fn publish_version(&self, name: &str, description: &str) -> String {
-        self.lambda
-            .update_function_configuration()
-            .function_name(name)
-            .description(description)
-            .send()
-            .await
-            .expect("update configuration");
+    /// Waits until the function's last configuration update is no longer
+    /// in progress (at most 30 s).
+    pub async fn wait_updated(&self, name: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let c = self
@@ -670,6 +665,19 @@ impl TestContext {
             assert!(Instant::now() < deadline, "{name} never finished updating");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Publishes `$LATEST` as a new version. Lambda does not publish an
+    /// unchanged function twice, so the description changes first.
+    pub async fn publish_version(&self, name: &str, description: &str) -> String {
+        self.lambda
+            .update_function_configuration()
+            .function_name(name)
+            .description(description)
+            .send()
+            .await
+            .expect("update configuration");
+        self.wait_updated(name).await;
         self.lambda
             .publish_version()
             .function_name(name)

@@ -51,6 +51,16 @@ async fn aws_like_slow(
     .expect("start the proxy")
 }
 
+/// The AWS-like proxy (no added latency, AWS's quotas) with every
+/// ListFunctions page held `page` longer, and a firebreak command that
+/// goes through it.
+async fn through_slow_listing(cx: &TestContext, page: Duration) -> (Proxy, std::process::Command) {
+    let proxy = aws_like_slow(cx, Duration::ZERO, 1.0, &[("lambda:ListFunctions", page)]).await;
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr));
+    (proxy, cmd)
+}
+
 /// AWS's quotas, time compressed by this factor in the proxy and in
 /// firebreak's own pacing alike. 1: LocalStack answers a call in 50-250 ms
 /// on this machine under the suite's load, and a faster quota would
@@ -511,16 +521,8 @@ async fn shared_role_fleet_run(
     let role = cx.seed_role("fleet-role").await;
     let fleet: Vec<String> = (0..users).map(|i| format!("{prefix}-{i:02}")).collect();
     cx.create_functions(&fleet).await;
-    let proxy = aws_like_slow(
-        cx,
-        Duration::ZERO,
-        1.0,
-        &[("lambda:ListFunctions", Duration::from_secs(4))],
-    )
-    .await;
-    let mut cmd = cx.firebreak();
-    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
-        .args(["--output", "json", "run"])
+    let (proxy, mut cmd) = through_slow_listing(cx, Duration::from_secs(4)).await;
+    cmd.args(["--output", "json", "run"])
         .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
         .args(["--incident", incident, "--target", target])
         .args(["--param", "scope=role", "--yes"]);
@@ -699,16 +701,8 @@ async fn functions_created_while_a_glob_is_listed_do_not_pass_max_targets() {
     cx.create_functions(&fleet).await;
     let late: Vec<String> = (0..3).map(|i| format!("grow-z{i}")).collect();
 
-    let proxy = aws_like_slow(
-        &cx,
-        Duration::ZERO,
-        1.0,
-        &[("lambda:ListFunctions", Duration::from_secs(6))],
-    )
-    .await;
-    let mut cmd = cx.firebreak();
-    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
-        .args(["run"])
+    let (proxy, mut cmd) = through_slow_listing(&cx, Duration::from_secs(6)).await;
+    cmd.args(["run"])
         .arg(TestContext::throttle_playbook())
         .args(["--incident", "INC-GROW", "--target", "grow-*"])
         .args(["--max-targets", &LIMIT.to_string(), "--yes"]);
@@ -776,6 +770,7 @@ async fn an_alarm_routed_with_a_chosen_scope_denies_a_shared_role_before_the_reg
         .send()
         .await
         .expect("move the alarmed function onto the shared role");
+    cx.wait_updated(&p.function).await;
     cx.set_alarm(&p.alarm, aws_sdk_cloudwatch::types::StateValue::Alarm)
         .await;
     let (id, body) = cx.receive_one(&p.queue_url).await;
@@ -786,16 +781,8 @@ async fn an_alarm_routed_with_a_chosen_scope_denies_a_shared_role_before_the_reg
     )
     .expect("write the event");
 
-    let proxy = aws_like_slow(
-        &cx,
-        Duration::ZERO,
-        1.0,
-        &[("lambda:ListFunctions", Duration::from_secs(4))],
-    )
-    .await;
-    let mut cmd = cx.firebreak();
-    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
-        .args(["--output", "json", "respond", "--routes"])
+    let (proxy, mut cmd) = through_slow_listing(&cx, Duration::from_secs(4)).await;
+    cmd.args(["--output", "json", "respond", "--routes"])
         .arg(&p.routes)
         .arg("--event")
         .arg(&event);
