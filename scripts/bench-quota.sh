@@ -101,6 +101,31 @@ awk -v f="$compress" 'BEGIN {
     printf "  sts: {rate: %g, burst: 10}\n", 50 * f
 }' >"$work/quotas.yaml"
 
+# firebreak exited non-zero: say why before the work directory goes (its
+# stderr's last lines, and the JSON report's status, errors, failed checks and aborted steps).
+fb_failed() {
+    log "firebreak exited $1 (see the end state); its last words: $(tail -n 3 "$work/firebreak.err")"
+    "$py" - "$work/firebreak.json" >&2 <<'PY' || true
+import collections, json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except (OSError, ValueError) as e:
+    sys.exit(f"bench-quota: no JSON report ({e})")
+print(f"bench-quota: firebreak's status: {r.get('status')}")
+fails = r.get("errors") or []
+checks = [c for c in r.get("verification") or [] if c.get("passed") is False]
+aborted = r.get("aborted") or []
+for what, items in (("failures", fails), ("checks failed", checks), ("aborted", aborted)):
+    if not items:
+        continue
+    # Group alike messages: a thousand targets fail the same way.
+    by = collections.Counter((i.get("step"), i.get("message") or i.get("detail") or json.dumps(i)[:200]) for i in items)
+    print(f"bench-quota: {len(items)} {what}:")
+    for (step, msg), k in by.most_common(5):
+        print(f"  {k} x {step}: {msg[:300]}")
+PY
+}
+
 # One tool over N functions named PREFIX-0000..., through a fresh proxy;
 # appends a row to $results. SHARED: the functions share one role.
 bench_one() {
@@ -127,7 +152,7 @@ bench_one() {
             --quotas "$work/quotas.yaml" --output json run tests/playbooks/contain-only.yaml \
             --incident "BENCH-$prefix-$n-$latency" --target "$prefix-*" --max-targets "$n" \
             ${fb_concurrency[@]+"${fb_concurrency[@]}"} --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
-            || log "firebreak exited $? (see the end state); its last words: $(tail -n 3 "$work/firebreak.err")"
+            || fb_failed $?
         ;;
     fb-throttle)
         # The throttle-only playbook: its bound is N PutFunctionConcurrency.
@@ -135,7 +160,7 @@ bench_one() {
             --quotas "$work/quotas.yaml" --output json run playbooks/throttle-function.yaml \
             --incident "BENCH-$prefix-$n-$latency-throttle" --target "$prefix-*" --max-targets "$n" \
             ${fb_concurrency[@]+"${fb_concurrency[@]}"} --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
-            || log "firebreak exited $? (see the end state); its last words: $(tail -n 3 "$work/firebreak.err")"
+            || fb_failed $?
         ;;
     fb-named)
         # The alarm's case: one function named, its role shared by all N.
@@ -143,7 +168,7 @@ bench_one() {
             --quotas "$work/quotas.yaml" --output json run tests/playbooks/contain-only.yaml \
             --incident "BENCH-$prefix-$n-$latency-named" --target "$(printf '%s-%04d' "$prefix" 0)" \
             --param scope=role --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
-            || log "firebreak exited $? (see the end state); its last words: $(tail -n 3 "$work/firebreak.err")"
+            || fb_failed $?
         ;;
     custodian)
         AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py custodian-policy "$prefix" "$work/c7n.yml"

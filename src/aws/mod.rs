@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,32 @@ pub struct Aws {
     pub call_path: Arc<CallPath>,
 }
 
+/// The SDK's timeouts for a run's clients. A request waits for its quota
+/// inside the call path's connector, which the SDK times as part of the
+/// attempt: with hundreds of targets a read can rightly queue for minutes
+/// behind the changes that go first, and an attempt or operation timeout
+/// would fail it. So the SDK times only connecting; the connector times
+/// each send from the moment it leaves the queue
+/// (`call_path::connector::SEND_TIMEOUT`), and a response body that stops
+/// is the stalled-stream protection's (download) to catch.
+pub(crate) fn sdk_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .build()
+}
+
+/// Download protection only. Upload protection starts its clock before
+/// the connector is called and, seeing no bytes sent while the request
+/// waits for its quota, fails it after a 5 s grace period (observed: IAM
+/// reads of a 1,000-function run failed "minimum throughput was specified
+/// at 1 B/s, but throughput of 0 B/s was observed"). An upload that stops
+/// is caught by the connector's send timeout instead.
+pub(crate) fn stalled_stream_protection() -> StalledStreamProtectionConfig {
+    StalledStreamProtectionConfig::enabled()
+        .upload_enabled(false)
+        .build()
+}
+
 impl Aws {
     pub async fn connect(settings: &AwsSettings) -> Result<Self, AwsError> {
         // Read before anything is sent: a bad file is the user's to fix.
@@ -109,13 +136,8 @@ impl Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(path.http_client(https))
             .retry_config(RetryConfig::standard().with_max_attempts(4))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .operation_timeout(Duration::from_secs(90))
-                    .build(),
-            );
+            .timeout_config(sdk_timeouts())
+            .stalled_stream_protection(stalled_stream_protection());
         if let Some(r) = &settings.region {
             loader = loader.region(Region::new(r.clone()));
         }

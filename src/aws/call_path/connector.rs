@@ -8,6 +8,7 @@
 //! bounded number of times, before it is handed to the SDK's own retry.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -23,6 +24,13 @@ use crate::aws::guard::is_read_operation;
 
 /// Sends per SDK attempt: the first and up to three re-sends.
 pub const MAX_SENDS: u32 = 4;
+
+/// How long one send may take, from leaving the queue to the response's
+/// head (and a throttle's error body): what the SDK's attempt timeout
+/// would be if the wait for a quota were not part of its attempt
+/// (`aws::sdk_timeouts`). A timed-out send is a connector timeout, which
+/// the SDK's standard retry retries.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct PacedClient {
@@ -64,12 +72,12 @@ async fn send(
     // Unstamped requests are the credential providers' own (IMDS, SSO,
     // web identity): not ours to pace or count.
     let Some(stamp) = request.extension::<Stamped>().cloned() else {
-        return inner.call(request).await;
+        return timed(inner.call(request)).await;
     };
     let Some(family) = Family::of(&stamp.service, &stamp.operation) else {
         // Unpaced and never judged (Invoke: its 429 is an answer, not a
         // throttle of ours).
-        return inner.call(request).await;
+        return timed(inner.call(request)).await;
     };
     let _outstanding = path.recorder.outstanding();
     let bucket = path.bucket(&stamp.account, &stamp.region, family);
@@ -83,11 +91,15 @@ async fn send(
         bucket.acquire(priority).await;
         path.recorder.record_paced(queued.elapsed());
         let started = std::time::Instant::now();
-        let response = inner.call(request).await;
+        let answered = timed(async {
+            let response = inner.call(request).await?;
+            throttle::inspect(response)
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))
+        })
+        .await;
         path.recorder.record_wait(started.elapsed());
-        let (response, throttled) = throttle::inspect(response?)
-            .await
-            .map_err(|e| ConnectorError::io(e.into()))?;
+        let (response, throttled) = answered?;
         let Some(t) = throttled else {
             return Ok(response);
         };
@@ -117,6 +129,18 @@ async fn send(
             // The SDK's retry (if any) comes back through the paused bucket.
             None => return Ok(response),
         }
+    }
+}
+
+/// `send` within `SEND_TIMEOUT`.
+async fn timed<T>(
+    send: impl std::future::Future<Output = Result<T, ConnectorError>>,
+) -> Result<T, ConnectorError> {
+    match tokio::time::timeout(SEND_TIMEOUT, send).await {
+        Ok(answered) => answered,
+        Err(_) => Err(ConnectorError::timeout(
+            format!("no answer within {} s of sending", SEND_TIMEOUT.as_secs()).into(),
+        )),
     }
 }
 

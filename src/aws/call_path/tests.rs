@@ -414,3 +414,151 @@ async fn a_streamed_listings_page_goes_before_the_changes_it_will_start_more_of(
         "a page feeding changes does not"
     );
 }
+
+/// The SDK's clock, following tokio's paused one: without it the SDK's
+/// stall detection would measure throughput in real time while the test's
+/// minutes pass in none.
+#[derive(Debug)]
+struct VirtualClock {
+    base: std::time::SystemTime,
+    start: Instant,
+}
+
+impl aws_smithy_async::time::TimeSource for VirtualClock {
+    fn now(&self) -> std::time::SystemTime {
+        self.base + self.start.elapsed()
+    }
+}
+
+/// A Lambda client with a run's timeouts and stall protection (the ones
+/// `Aws::connect` gives the SDK) over `connector`, SDK retries off.
+fn lambda_as_run(path: &Arc<CallPath>, connector: SharedHttpConnector) -> aws_sdk_lambda::Client {
+    let inner = http_client_fn(move |_, _| connector.clone());
+    aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .endpoint_url("http://127.0.0.1:1")
+            .http_client(path.http_client(inner))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(crate::aws::sdk_timeouts())
+            .stalled_stream_protection(crate::aws::stalled_stream_protection())
+            .time_source(VirtualClock {
+                base: std::time::SystemTime::now(),
+                start: Instant::now(),
+            })
+            .interceptor(Guard {
+                dry_run: false,
+                recorder: path.recorder.clone(),
+            })
+            .interceptor(path.stamp())
+            .build(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_waits_for_its_quota_as_long_as_it_takes_without_timing_out() {
+    // One change every five minutes: the second waits longer than any
+    // attempt timeout, and its body (a change has one) is not read while
+    // it waits, which the SDK's upload stall protection took for a stall.
+    let path = path_with(Quota {
+        rate: 1.0 / 300.0,
+        burst: 1,
+    });
+    let fake = Fake::new(vec![]);
+    let client = lambda_as_run(&path, SharedHttpConnector::new(fake.clone()));
+    let put = |name: &'static str| {
+        let c = client.clone();
+        tokio::spawn(async move {
+            c.put_function_concurrency()
+                .function_name(name)
+                .reserved_concurrent_executions(0)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    format!(
+                        "{}",
+                        aws_smithy_types::error::display::DisplayErrorContext(e)
+                    )
+                })
+        })
+    };
+    let (first, second) = (put("a"), put("b"));
+    first.await.expect("task").expect("first");
+    second.await.expect("task").expect("second, after its wait");
+    let times = fake.times("/concurrency");
+    assert_eq!(times.len(), 2, "sent once each: {times:?}");
+    assert!(times[1] >= Duration::from_secs(299), "{times:?}");
+}
+
+/// Takes every request and never answers.
+#[derive(Debug, Clone, Default)]
+struct Silent {
+    seen: Arc<Mutex<Vec<Duration>>>,
+    start: Arc<Mutex<Option<Instant>>>,
+}
+
+impl HttpConnector for Silent {
+    fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+        let start = *self
+            .start
+            .lock()
+            .expect("lock")
+            .get_or_insert_with(Instant::now);
+        self.seen.lock().expect("lock").push(start.elapsed());
+        HttpConnectorFuture::new(std::future::pending())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_times_out_from_when_it_leaves_the_queue() {
+    let path = path_with(Quota {
+        rate: 1.0 / 100.0,
+        burst: 1,
+    });
+    let silent = Silent::default();
+    let client = lambda_as_run(&path, SharedHttpConnector::new(silent.clone()));
+    let t0 = Instant::now();
+    let get = |name: &'static str| {
+        let c = client.clone();
+        tokio::spawn(async move {
+            let err = c
+                .get_function_concurrency()
+                .function_name(name)
+                .send()
+                .await
+                .expect_err("never answered");
+            (t0.elapsed(), err)
+        })
+    };
+    let (first, second) = (get("a"), get("b"));
+    // Bounded, so that a send without a timeout fails here instead of
+    // hanging the suite.
+    let (first, second) = tokio::time::timeout(Duration::from_secs(3600), async {
+        (first.await.expect("task"), second.await.expect("task"))
+    })
+    .await
+    .expect("both sends time out");
+    let ((first_at, first_err), (second_at, second_err)) = (first, second);
+    for err in [&first_err, &second_err] {
+        let aws_sdk_lambda::error::SdkError::DispatchFailure(d) = err else {
+            panic!("a dispatch failure: {err:?}");
+        };
+        assert!(d.is_timeout(), "{err:?}");
+    }
+    // Each failed 30 s after it was sent; the second was sent after its
+    // 100 s in the queue, which did not count.
+    let sent = silent.seen.lock().expect("lock").clone();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(first_at, connector::SEND_TIMEOUT);
+    assert!(
+        second_at >= Duration::from_secs(100) + connector::SEND_TIMEOUT,
+        "{second_at:?}"
+    );
+    assert!(
+        second_at < Duration::from_secs(131) + connector::SEND_TIMEOUT,
+        "{second_at:?}"
+    );
+}

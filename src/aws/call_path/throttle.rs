@@ -32,7 +32,7 @@ const MAX_ERROR_BODY: u64 = 64 * 1024;
 
 /// The longest the call path holds a family on one answer's say-so: a
 /// Retry-After beyond it is passed to the SDK's retry instead of stalling
-/// every caller (and the SDK's 30 s attempt timeout).
+/// every caller.
 pub const MAX_PAUSE: Duration = Duration::from_secs(20);
 
 /// What a throttled answer said.

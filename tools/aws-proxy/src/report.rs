@@ -1,13 +1,23 @@
 //! Requests and throttled answers per API, and how long the upstream
-//! took to answer them (to tell the backend's slowness from the quota's).
+//! took to answer them (to tell the backend's slowness from the quota's),
+//! and how many it let through each second (to see where a caller left the
+//! quota idle).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Default)]
 pub struct Tally {
-    per_api: Mutex<BTreeMap<String, Row>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// The first request of any API since the start or the last reset:
+    /// second 0 of every row's `forwarded_per_s`.
+    start: Option<Instant>,
+    per_api: BTreeMap<String, Row>,
 }
 
 #[derive(Debug, Default)]
@@ -19,20 +29,34 @@ struct Row {
     /// "harm stopped" as the first answered deny on a role.
     first_answered: Option<SystemTime>,
     last_answered: Option<SystemTime>,
+    /// Requests forwarded (not throttled), by whole seconds since `start`.
+    forwarded_per_s: Vec<u32>,
 }
 
 impl Tally {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means a handler panicked; the counts stand.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn count(&self, api: &str, throttled: bool) {
-        let mut m = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
-        let row = m.entry(api.to_string()).or_default();
+        let mut m = self.lock();
+        let second = m.start.get_or_insert_with(Instant::now).elapsed().as_secs() as usize;
+        let row = m.per_api.entry(api.to_string()).or_default();
         row.requests += 1;
         row.throttled += u64::from(throttled);
+        if !throttled {
+            if row.forwarded_per_s.len() <= second {
+                row.forwarded_per_s.resize(second + 1, 0);
+            }
+            row.forwarded_per_s[second] += 1;
+        }
     }
 
     /// The upstream's time to answer one forwarded request.
     pub fn upstream(&self, api: &str, took: Duration) {
-        let mut m = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
-        let row = m.entry(api.to_string()).or_default();
+        let mut m = self.lock();
+        let row = m.per_api.entry(api.to_string()).or_default();
         row.upstream += took;
         let now = SystemTime::now();
         row.first_answered.get_or_insert(now);
@@ -40,19 +64,18 @@ impl Tally {
     }
 
     pub fn reset(&self) {
-        self.per_api
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        *self.lock() = Inner::default();
     }
 
     /// `{"requests": N, "throttled": N, "by_api": {"lambda:X": {...}}}`,
     /// each API with its requests, throttled answers and the upstream's
     /// mean time to answer (`upstream_mean_ms`) and when it first answered
     /// one (`first_answered_ms`, since the Unix epoch) and last
-    /// (`last_answered_ms`).
+    /// (`last_answered_ms`), and the requests it forwarded in each second
+    /// since the first request of any API (`forwarded_per_s`).
     pub fn report(&self) -> serde_json::Value {
-        let m = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.lock();
+        let m = &inner.per_api;
         let by_api: serde_json::Map<String, serde_json::Value> = m
             .iter()
             .map(|(k, r)| {
@@ -70,6 +93,7 @@ impl Tally {
                         "upstream_mean_ms": (mean * 10.0).round() / 10.0,
                         "first_answered_ms": epoch_ms(r.first_answered),
                         "last_answered_ms": epoch_ms(r.last_answered),
+                        "forwarded_per_s": r.forwarded_per_s,
                     }),
                 )
             })
@@ -79,5 +103,30 @@ impl Tally {
             "throttled": m.values().map(|r| r.throttled).sum::<u64>(),
             "by_api": by_api,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_requests_are_counted_by_the_second_and_throttled_ones_are_not() {
+        let t = Tally::default();
+        t.count("lambda:PutFunctionConcurrency", false);
+        t.count("lambda:PutFunctionConcurrency", false);
+        t.count("lambda:PutFunctionConcurrency", true);
+        t.count("lambda:GetFunction", false);
+        let r = t.report();
+        let put = &r["by_api"]["lambda:PutFunctionConcurrency"];
+        assert_eq!(put["requests"], 3);
+        assert_eq!(put["throttled"], 1);
+        assert_eq!(put["forwarded_per_s"], serde_json::json!([2]));
+        assert_eq!(
+            r["by_api"]["lambda:GetFunction"]["forwarded_per_s"],
+            serde_json::json!([1])
+        );
+        t.reset();
+        assert_eq!(t.report()["requests"], 0);
     }
 }
