@@ -106,7 +106,7 @@ awk -v f="$compress" 'BEGIN {
 fb_failed() {
     log "firebreak exited $1 (see the end state); its last words: $(tail -n 3 "$work/firebreak.err")"
     "$py" - "$work/firebreak.json" >&2 <<'PY' || true
-import collections, json, sys
+import collections, json, re, sys
 try:
     r = json.load(open(sys.argv[1]))
 except (OSError, ValueError) as e:
@@ -118,8 +118,12 @@ aborted = r.get("aborted") or []
 for what, items in (("failures", fails), ("checks failed", checks), ("aborted", aborted)):
     if not items:
         continue
-    # Group alike messages: a thousand targets fail the same way.
-    by = collections.Counter((i.get("step"), i.get("message") or i.get("detail") or json.dumps(i)[:200]) for i in items)
+    # Group alike messages (names and numbers blanked): a thousand targets
+    # fail the same way.
+    def gist(i):
+        m = i.get("message") or i.get("detail") or json.dumps({k: v for k, v in i.items() if k != "function"})
+        return re.sub(r"\d+", "N", m)
+    by = collections.Counter((i.get("step"), gist(i)) for i in items)
     print(f"bench-quota: {len(items)} {what}:")
     for (step, msg), k in by.most_common(5):
         print(f"  {k} x {step}: {msg[:300]}")

@@ -48,9 +48,10 @@ pub struct TestContext {
     _turn: Turn,
 }
 
-/// Host-mode LocalStack keeps two threads per function version; while a
-/// test creates a hundred functions it can stall other tests' requests past
-/// their timeouts. Such a test runs alone; the others share LocalStack.
+/// Creating a hundred functions keeps host-mode LocalStack busy enough to
+/// stall other tests' requests past their timeouts (before our plugin
+/// started versions' threads lazily, it also kept two threads per version).
+/// Such a test runs alone; the others share LocalStack.
 static LOCALSTACK: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 enum Turn {

@@ -7,8 +7,14 @@ class FirebreakRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "firebreak"
 
     def load(self, *args, **kwargs):
-        from firebreak_localstack_executor import prompt_stop
+        import os
+
+        from firebreak_localstack_executor import lazy_start, prompt_stop
         from firebreak_localstack_executor.executor import FirebreakRuntimeExecutor
 
         prompt_stop.install()
+        # FIREBREAK_LOCALSTACK_EAGER=1: LocalStack's own eager start, to
+        # compare against.
+        if os.environ.get("FIREBREAK_LOCALSTACK_EAGER") != "1":
+            lazy_start.install()
         return FirebreakRuntimeExecutor
