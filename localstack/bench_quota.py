@@ -18,7 +18,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-QUARANTINE_PREFIX = "firebreak-quarantine"
+# firebreak's inline policies: the quarantine's deny and its revocation of
+# older sessions (firebreak-quarantine, firebreak-revoke-sessions).
+FIREBREAK_PREFIX = "firebreak-"
+# What localstack/seed_fleet.py gives every role besides its managed policy.
+INLINE = "inline-admin"
+ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 def clients():
@@ -58,7 +63,10 @@ def role_allowed(iam, role):
         doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
         doc = json.loads(doc) if isinstance(doc, str) else doc
         stmts = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
-        if any(s.get("Effect") == "Deny" and s.get("Action") in ("*", ["*"]) for s in stmts):
+        # Unconditional: firebreak's revoke-sessions Deny holds only for
+        # sessions issued before the quarantine.
+        if any(s.get("Effect") == "Deny" and s.get("Action") in ("*", ["*"]) and not s.get("Condition")
+               for s in stmts):
             return False
     attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
     return bool(inline or attached)
@@ -75,14 +83,19 @@ def reset_one(prefix, name):
     if not any(s.get("Sid") == "anyone" for s in policy_statements(lam, name)):
         lam.add_permission(FunctionName=name, StatementId="anyone",
                            Action="lambda:InvokeFunction", Principal="*")
-    for p in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        if p.startswith(QUARANTINE_PREFIX):
+    inline = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    for p in inline:
+        if p.startswith(FIREBREAK_PREFIX):
             try:
                 iam.delete_role_policy(RoleName=role, PolicyName=p)
             except ClientError as e:
                 # A shared role: another thread removed it first.
                 if e.response["Error"]["Code"] != "NoSuchEntity":
                     raise
+    # The seeded inline policy, which a quarantine deletes: without it the
+    # next tool's run has a call less to make per role.
+    if INLINE not in inline:
+        iam.put_role_policy(RoleName=role, PolicyName=INLINE, PolicyDocument=json.dumps(ADMIN))
     admin = f"arn:aws:iam::{account}:policy/{prefix}-admin"
     attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
     if admin not in attached:
