@@ -199,8 +199,9 @@ def table(path):
           "thrott: answered as over quota; at 0 / public / roles: end state read back from LocalStack\n"
           "(functions at concurrency 0, public statements left, roles that can still act).\n"
           "fb-throttle: firebreak with playbooks/throttle-function.yaml (describe, throttle).\n"
-          "*: the N functions share one role; harm stopped: start to the first change to that role\n"
-          "answered (firebreak's deny, Cloud Custodian's detach), wall seconds as measured.\n"
+          "harm stopped: a role each, start to the last PutFunctionConcurrency answered when all N\n"
+          "end at 0 (none can run); *: the N functions share one role, start to the first change\n"
+          "to that role answered (firebreak's deny, Cloud Custodian's detach); wall seconds.\n"
           "fb-named: firebreak with one function named (an alarm's case), the role's deny stops all N.\n"
           "own (N = 1, firebreak): process start to contained minus AWS's answers and pacing\n"
           "(timings.to_contained.own_ms; the proxy's added latency is part of AWS's answers).")

@@ -219,6 +219,11 @@ role_changes = [v.get("first_answered_ms") for k, v in r["by_api"].items()
                 if k in ("iam:PutRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRolePolicy")]
 role_changes = [t for t in role_changes if t is not None]
 harm = (min(role_changes) / 1000.0 - float(t0)) if shared and role_changes else None
+# A role each: harm is stopped when every function is at concurrency 0
+# (none can run), the last PutFunctionConcurrency answered.
+puts = r["by_api"].get("lambda:PutFunctionConcurrency", {})
+if not shared and puts.get("last_answered_ms") and json.loads(state)["at_zero"] == n:
+    harm = puts["last_answered_ms"] / 1000.0 - float(t0)
 print(json.dumps({
     "n": n, "latency_ms": int(latency), "tool": tool, "shared": bool(shared),
     "wall_s": float(t1) - float(t0), "contained_s": contained,
