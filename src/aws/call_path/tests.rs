@@ -108,26 +108,30 @@ fn path_with(lambda: Quota) -> Arc<CallPath> {
     path
 }
 
-/// A Lambda client as `Aws` builds one, over `fake`, SDK retries off so
-/// that what the test sees is the call path's doing.
+/// A Lambda client's configuration as `Aws` builds one, over `connector`,
+/// SDK retries off so that what the test sees is the call path's doing.
+fn lambda_config(
+    path: &Arc<CallPath>,
+    connector: SharedHttpConnector,
+) -> aws_sdk_lambda::config::Builder {
+    let inner = http_client_fn(move |_, _| connector.clone());
+    aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+        .endpoint_url("http://127.0.0.1:1")
+        .http_client(path.http_client(inner))
+        .retry_config(RetryConfig::disabled())
+        .interceptor(Guard {
+            dry_run: false,
+            recorder: path.recorder.clone(),
+        })
+        .interceptor(path.stamp())
+}
+
 fn lambda(path: &Arc<CallPath>, fake: &Fake) -> aws_sdk_lambda::Client {
-    let fake = fake.clone();
-    let inner = http_client_fn(move |_, _| SharedHttpConnector::new(fake.clone()));
-    let guard = Guard {
-        dry_run: false,
-        recorder: path.recorder.clone(),
-    };
     aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
-            .endpoint_url("http://127.0.0.1:1")
-            .http_client(path.http_client(inner))
-            .retry_config(RetryConfig::disabled())
-            .interceptor(guard)
-            .interceptor(path.stamp())
-            .build(),
+        lambda_config(path, SharedHttpConnector::new(fake.clone())).build(),
     )
 }
 
@@ -433,26 +437,14 @@ impl aws_smithy_async::time::TimeSource for VirtualClock {
 /// A Lambda client with a run's timeouts and stall protection (the ones
 /// `Aws::connect` gives the SDK) over `connector`, SDK retries off.
 fn lambda_as_run(path: &Arc<CallPath>, connector: SharedHttpConnector) -> aws_sdk_lambda::Client {
-    let inner = http_client_fn(move |_, _| connector.clone());
     aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
-            .endpoint_url("http://127.0.0.1:1")
-            .http_client(path.http_client(inner))
-            .retry_config(RetryConfig::disabled())
+        lambda_config(path, connector)
             .timeout_config(crate::aws::sdk_timeouts())
             .stalled_stream_protection(crate::aws::stalled_stream_protection())
             .time_source(VirtualClock {
                 base: std::time::SystemTime::now(),
                 start: Instant::now(),
             })
-            .interceptor(Guard {
-                dry_run: false,
-                recorder: path.recorder.clone(),
-            })
-            .interceptor(path.stamp())
             .build(),
     )
 }
