@@ -15,7 +15,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_lambda::config::{Credentials, Region};
@@ -320,24 +319,6 @@ fn intent(action: &str, target: &str, before: Value, after: Value, seq: u64) -> 
         confirmed_by_observation: false,
         error: None,
     })
-}
-
-async fn wait_until_updated(cx: &TestContext, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let c = cx
-            .lambda
-            .get_function_configuration()
-            .function_name(name)
-            .send()
-            .await
-            .expect("get config");
-        if c.last_update_status().map(|s| s.as_str()) != Some("InProgress") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{name} never finished updating");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// A victim after an attack (backdoor statements and a public URL, a new
@@ -700,7 +681,7 @@ async fn exercise(
                 .send()
                 .await
                 .expect("attach the layer");
-            wait_until_updated(cx, &f).await;
+            cx.wait_updated(&f).await;
             cx.publish_version(&f, "v1").await;
             let d = Driver::new(cx, &incident).await;
             d.run_step(action, evidence_args(s, &f), &[]).await;

@@ -7,8 +7,6 @@
 //! CloudTrail attribution with recorded LookupEvents answers (LocalStack
 //! community has no CloudTrail).
 
-use std::time::{Duration, Instant};
-
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionUrlAuthType, LayerVersionContentInput};
 use chrono::{SecondsFormat, Utc};
@@ -116,26 +114,6 @@ impl Lab {
         )
     }
 
-    /// Waits until the last configuration or code update has finished.
-    async fn settle(&self, name: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let c = self
-                .cx
-                .lambda
-                .get_function_configuration()
-                .function_name(name)
-                .send()
-                .await
-                .expect("config");
-            if c.last_update_status().map(|s| s.as_str()) != Some("InProgress") {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{name} never settled");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     // ------------------------------------------------------ the techniques
 
     /// Resource-policy backdoors for `*` and for the attacker's account
@@ -196,7 +174,7 @@ impl Lab {
             .send()
             .await
             .expect("attach layer");
-        self.settle(&self.f).await;
+        self.cx.wait_updated(&self.f).await;
         arn
     }
 
@@ -213,7 +191,7 @@ impl Lab {
             .send()
             .await
             .expect("update code");
-        self.settle(&self.f).await;
+        self.cx.wait_updated(&self.f).await;
         let v2 = self.cx.publish_version(&self.f, "v2").await;
         self.cx
             .lambda
@@ -308,7 +286,7 @@ impl Lab {
             .send()
             .await
             .expect("variables");
-        self.settle(&self.f).await;
+        self.cx.wait_updated(&self.f).await;
     }
 
     async fn new_access_key(&self) -> String {

@@ -52,23 +52,6 @@ fn foreign_lambda(cx: &TestContext) -> aws_sdk_lambda::Client {
     )
 }
 
-async fn wait_ready(cx: &TestContext, name: &str) {
-    for _ in 0..300 {
-        let c = cx
-            .lambda
-            .get_function_configuration()
-            .function_name(name)
-            .send()
-            .await
-            .expect("config");
-        if c.last_update_status().map(|s| s.as_str()) != Some("InProgress") {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("{name} never finished updating");
-}
-
 mod attack {
     use super::*;
 
@@ -118,7 +101,7 @@ mod attack {
             .send()
             .await
             .expect("layer permission");
-        wait_ready(&s.cx, &s.v.name).await;
+        s.cx.wait_updated(&s.v.name).await;
         s.cx.lambda
             .update_function_configuration()
             .function_name(&s.v.name)
@@ -126,11 +109,11 @@ mod attack {
             .send()
             .await
             .expect("attach layer");
-        wait_ready(&s.cx, &s.v.name).await;
+        s.cx.wait_updated(&s.v.name).await;
     }
 
     pub async fn code_and_alias(s: &Scene) {
-        wait_ready(&s.cx, &s.v.name).await;
+        s.cx.wait_updated(&s.v.name).await;
         s.cx.lambda
             .update_function_code()
             .function_name(&s.v.name)
@@ -141,7 +124,7 @@ mod attack {
             .send()
             .await
             .expect("overwrite code");
-        wait_ready(&s.cx, &s.v.name).await;
+        s.cx.wait_updated(&s.v.name).await;
         let v2 =
             s.cx.lambda
                 .publish_version()
@@ -238,7 +221,7 @@ mod attack {
     }
 
     pub async fn exec_wrapper(s: &Scene) {
-        wait_ready(&s.cx, &s.v.name).await;
+        s.cx.wait_updated(&s.v.name).await;
         s.cx.lambda
             .update_function_configuration()
             .function_name(&s.v.name)
@@ -253,7 +236,7 @@ mod attack {
             .send()
             .await
             .expect("exec wrapper");
-        wait_ready(&s.cx, &s.v.name).await;
+        s.cx.wait_updated(&s.v.name).await;
     }
 
     pub async fn deploy_key(s: &Scene) {
