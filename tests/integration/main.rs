@@ -16,6 +16,7 @@ mod evidence;
 mod iam_declared;
 mod indicators;
 mod lambda_handler;
+mod localstack_executor;
 mod lock;
 mod logs;
 mod mocked;
