@@ -18,12 +18,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+# What seed_fleet.py gives every role besides its managed policy (run as
+# `python localstack/bench_quota.py`, so its directory is on the path).
+from seed_fleet import ADMIN, INLINE
+
 # firebreak's inline policies: the quarantine's deny and its revocation of
 # older sessions (firebreak-quarantine, firebreak-revoke-sessions).
 FIREBREAK_PREFIX = "firebreak-"
-# What localstack/seed_fleet.py gives every role besides its managed policy.
-INLINE = "inline-admin"
-ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 def clients():

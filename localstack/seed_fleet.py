@@ -26,6 +26,8 @@ TRUST = {
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
 ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+# Every role's inline policy (besides its managed one).
+INLINE = "inline-admin"
 
 
 def clients():
@@ -63,7 +65,7 @@ def seed(prefix, name, policy_arn, code):
     ignore("EntityAlreadyExists", iam.create_role, RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST))
     role_arn = iam.get_role(RoleName=role)["Role"]["Arn"]
     iam.attach_role_policy(RoleName=role, PolicyArn=policy_arn)
-    iam.put_role_policy(RoleName=role, PolicyName="inline-admin", PolicyDocument=json.dumps(ADMIN))
+    iam.put_role_policy(RoleName=role, PolicyName=INLINE, PolicyDocument=json.dumps(ADMIN))
     ignore("ResourceConflictException", lam.create_function, FunctionName=name, Runtime="python3.12",
            Role=role_arn, Handler="handler.handler", Code={"ZipFile": code})
     deadline = time.time() + 60
