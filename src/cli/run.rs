@@ -48,10 +48,12 @@ pub struct RunArgs {
     /// `max_targets`, else 25).
     #[arg(long)]
     pub max_targets: Option<u32>,
-    /// How many targets to work on at once. The call path paces requests
-    /// at AWS's quotas whatever this is; it must only be high enough that
-    /// the quota, not waiting on answers, sets the pace (15/s at ~1 s per
-    /// target's chain of reads and writes needs about 15 in flight).
+    /// How many targets to work on at once. With --yes, every target's
+    /// harm-stopping steps go at once whatever this is, and it bounds the
+    /// other steps' reads. The call path paces requests at AWS's quotas
+    /// whatever this is; it must only be high enough that the quota, not
+    /// waiting on answers, sets the pace (15/s at ~1 s per target's chain
+    /// of reads and writes needs about 15 in flight).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 }

@@ -94,6 +94,22 @@ pub(crate) struct TargetProgress {
     /// Steps that ran, or had nothing to do, before any abort.
     pub reached: Vec<String>,
     pub aborted_at: Option<String>,
+    /// Harm-stopping steps `run --yes` applied while the target was still
+    /// being planned (`planning::Containing`): the harm pass skips them.
+    pub applied_early: Vec<String>,
+}
+
+impl TargetProgress {
+    /// Adds what one step applied early came to.
+    pub(crate) fn merge_early(&mut self, step: &str, part: TargetProgress) {
+        self.applied_early.push(step.to_string());
+        for s in part.reached {
+            reach(self, &s);
+        }
+        if self.aborted_at.is_none() {
+            self.aborted_at = part.aborted_at;
+        }
+    }
 }
 
 /// Where a step is applied among the steps applied together with it.
@@ -149,7 +165,8 @@ impl Session {
             let step = find_step(playbook, &sp.id)?;
             let spec = step.action.spec();
             let taken = match pass {
-                Pass::Harm => spec.stops_harm,
+                // Not a step `run --yes` applied while planning.
+                Pass::Harm => spec.stops_harm && !progress.applied_early.contains(&sp.id),
                 // A harm-stopping step comes back only for what it left.
                 Pass::Rest => !spec.stops_harm || !pass.changes(step, sp).is_empty(),
             };
@@ -160,6 +177,25 @@ impl Session {
         // The harm-stopping steps in `HarmOrder` (a stable sort: the
         // playbook's order among equals); every other step as planned.
         chosen.sort_by_key(|(_, step)| apply_rank(step));
+        let function = target_function(plan);
+        self.apply_chosen(function, chosen, playbook, reread, pass, report, progress)
+            .await
+    }
+
+    /// Applies `chosen` in the order given: what `apply_steps` chose of a
+    /// plan, or one harm-stopping step `run --yes` applies as soon as it
+    /// is planned (`planning::Containing`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn apply_chosen(
+        &self,
+        function: Option<String>,
+        chosen: Vec<(&StepPlan, &Step)>,
+        playbook: &Playbook,
+        reread: Reread,
+        pass: Pass,
+        report: &mut RunReport,
+        progress: &mut TargetProgress,
+    ) -> Result<(), EngineError> {
         for (sp, step) in chosen {
             // After an abort only the harm-stopping steps go on: each
             // stops harm on its own (contract 14), and a stale role must
@@ -232,7 +268,7 @@ impl Session {
                 if (refused || step.on_error == OnError::Abort) && progress.aborted_at.is_none() {
                     progress.aborted_at = Some(sp.id.clone());
                     report.aborted.push(Aborted {
-                        function: target_function(plan),
+                        function: function.clone(),
                         step: sp.id.clone(),
                     });
                 }
@@ -341,9 +377,9 @@ impl Session {
         }
         let observed = match planned {
             Some(o) => o,
-            None => self.observe_once(step, &sp.args, true).await?,
+            None => self.observe_once(step, &sp.args, true, None).await?,
         };
-        let now = self.plan_step(step, &sp.args, &observed)?;
+        let now = self.plan_step(step, &sp.args, &observed, None)?;
         let in_doubt = if first_pass {
             self.in_doubt_for(step, Some(&observed))
         } else {

@@ -2,14 +2,19 @@
 //! that cannot be observed or needs a decision is recorded as such and the
 //! others go on (contract 14).
 
-use crate::state::AuditEvent;
+use crate::state::{AuditEvent, JournalRecord};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use tokio::sync::Semaphore;
+
+use super::apply::{Pass, Reread, TargetProgress};
+use super::report::RunReport;
 use super::{find_step, EngineError, Session};
-use crate::action::spec::ParamDef;
+use crate::action::spec::{HarmOrder, ParamDef};
 use crate::action::{ActionError, Observation, Planned};
 use crate::plan::{moved_fields, Decision, Plan, PlaybookRef, StepError, StepPlan, StepStatus};
 use crate::playbook::model::When;
@@ -114,6 +119,30 @@ fn eval_when(step: &Step, scope: &Scope) -> Result<bool, EngineError> {
 }
 
 impl Session {
+    /// The journal a plan's step reads: as it is, less what this plan
+    /// applied early (`OwnChanges`).
+    fn history_for(&self, own: Option<&OwnChanges>) -> Arc<Vec<Arc<JournalRecord>>> {
+        let incident = self.incident();
+        let history = incident.journal.snapshot();
+        let Some(hidden) = own.map(OwnChanges::list).filter(|h| !h.is_empty()) else {
+            return history;
+        };
+        let run = incident.audit.run.clone();
+        drop(incident);
+        Arc::new(
+            history
+                .iter()
+                .filter(|r| {
+                    !(r.run == run
+                        && hidden
+                            .iter()
+                            .any(|(step, target)| r.step == *step && r.change.target == *target))
+                })
+                .cloned()
+                .collect(),
+        )
+    }
+
     /// One observation. `fresh` is false only while planning, when a read
     /// another step already made in this run may be shared.
     pub(crate) async fn observe_once(
@@ -121,8 +150,9 @@ impl Session {
         step: &Step,
         args: &Map<String, Value>,
         fresh: bool,
+        own: Option<&OwnChanges>,
     ) -> Result<Observation, EngineError> {
-        let history = self.incident().journal.snapshot();
+        let history = self.history_for(own);
         let mut cx = self.step_context(args, &history, &step.id);
         cx.fresh = fresh;
         match tokio::time::timeout(step.timeout, step.action.observe(&cx)).await {
@@ -139,10 +169,11 @@ impl Session {
         &self,
         step: &Step,
         args: &Map<String, Value>,
+        own: Option<&OwnChanges>,
     ) -> Result<Observation, EngineError> {
         let mut attempt = 0;
         loop {
-            match self.observe_once(step, args, false).await {
+            match self.observe_once(step, args, false, own).await {
                 Err(e) if e.retryable() && attempt < step.retries => {
                     tracing::warn!(step = %step.id, attempt, "observe failed, retrying: {e}");
                     tokio::time::sleep(backoff(attempt)).await;
@@ -158,8 +189,9 @@ impl Session {
         step: &Step,
         args: &Map<String, Value>,
         observed: &Observation,
+        own: Option<&OwnChanges>,
     ) -> Result<Planned, EngineError> {
-        let history = self.incident().journal.snapshot();
+        let history = self.history_for(own);
         let cx = self.step_context(args, &history, &step.id);
         step.action
             .plan(&cx, observed)
@@ -177,6 +209,20 @@ impl Session {
         params: &Map<String, Value>,
         phases: &[Phase],
     ) -> Result<Plan, EngineError> {
+        let (plan, _) = self.build_plan_with(playbook, params, phases, None).await?;
+        Ok(plan)
+    }
+
+    /// `build_plan`, and under `run --yes` (`containing`) the harm-stopping
+    /// steps `applies_early` takes applied as soon as each is planned:
+    /// with what each of them came to, by step id.
+    pub(crate) async fn build_plan_with(
+        &self,
+        playbook: &Playbook,
+        params: &Map<String, Value>,
+        phases: &[Phase],
+        containing: Option<&Containing<'_>>,
+    ) -> Result<(Plan, Vec<EarlyApplied>), EngineError> {
         let mut scope = self.scope(params);
         let mut steps = Vec::new();
         // Steps whose outputs later steps cannot have.
@@ -184,30 +230,16 @@ impl Session {
         let all: Vec<&Step> = playbook.steps_in(phases).collect();
         // Observations run side by side (`ready_harm_steps`); each step is
         // planned at its turn, in the playbook's order, from its own.
-        let mut reading = Reading::default();
+        let mut reading = Reading::new(self, playbook, params, &all, containing);
+        let mut early = Vec::new();
         for (k, step) in all.iter().copied().enumerate() {
-            let spec = step.action.spec();
-            let blank = |status: StepStatus, note: Option<String>| StepPlan {
-                id: step.id.clone(),
-                phase: step.phase,
-                action: spec.name.into(),
-                status,
-                args: Map::new(),
-                target: None,
-                observed: None,
-                changes: vec![],
-                outputs: Map::new(),
-                note,
-                decision: None,
-                error: None,
-            };
             if let Some(missing) = depends_on(step, &unavailable) {
                 let e = EngineError::Resolve {
                     step: step.id.clone(),
                     message: format!("it needs the outputs of step `{missing}`, which did not run"),
                 };
                 let hint = format!("fix step `{missing}` first; this step runs once it can");
-                let failed = self.failed_step(blank(StepStatus::Failed, None), &e, &hint)?;
+                let failed = self.failed_step(blank(step, StepStatus::Failed, None), &e, &hint)?;
                 unavailable.push(step.id.clone());
                 steps.push(failed);
                 continue;
@@ -216,7 +248,7 @@ impl Session {
                 Ok(w) => w,
                 Err(e) => {
                     unavailable.push(step.id.clone());
-                    steps.push(self.failed_step(blank(StepStatus::Failed, None), &e, "")?);
+                    steps.push(self.failed_step(blank(step, StepStatus::Failed, None), &e, "")?);
                     continue;
                 }
             };
@@ -227,128 +259,164 @@ impl Session {
                     json!({"reason": "when is false"}),
                 )?;
                 unavailable.push(step.id.clone());
-                steps.push(blank(StepStatus::Skipped, Some("`when` is false".into())));
+                steps.push(blank(
+                    step,
+                    StepStatus::Skipped,
+                    Some("`when` is false".into()),
+                ));
                 continue;
             }
             let args = match resolve_args(step, &scope) {
                 Ok(a) => a,
                 Err(e) => {
                     unavailable.push(step.id.clone());
-                    steps.push(self.failed_step(blank(StepStatus::Failed, None), &e, "")?);
+                    steps.push(self.failed_step(blank(step, StepStatus::Failed, None), &e, "")?);
                     continue;
                 }
             };
-            reading.start(self, step, &args);
+            reading.start(step, &args);
             for (s, with) in ready_harm_steps(&all, k, &scope, &unavailable, &reading.started) {
-                reading.start(self, s, &with);
+                reading.start(s, &with);
             }
-            let observed = match reading.take(step, &args).await {
-                Some(observed) => observed,
+            let read = match reading.take(step, &args).await {
+                Some(read) => read,
                 // Started with other arguments (the scope only grows by
                 // steps it does not reference, so never): read again.
-                None => self.observe(step, &args).await,
+                None => Read::Observed(self.observe(step, &args, Some(&reading.own)).await),
             };
-            let observed = match observed {
-                Ok(o) => o,
-                Err(e) => {
-                    unavailable.push(step.id.clone());
-                    let mut failed = blank(StepStatus::Failed, None);
+            let settled = match read {
+                Read::Observed(Ok(observed)) => {
+                    self.settle(playbook, step, args, observed, Some(&reading.own))?
+                }
+                Read::Observed(Err(e)) => {
+                    let mut failed = blank(step, StepStatus::Failed, None);
                     failed.args = args;
-                    steps.push(self.failed_step(failed, &e, "")?);
-                    continue;
+                    Settled::Unavailable(self.failed_step(failed, &e, "")?)
+                }
+                Read::Early(early_read) => {
+                    let (settled, applied) = *early_read;
+                    if let Some(applied) = applied {
+                        early.push(applied?);
+                    }
+                    settled?
                 }
             };
-            self.audit(
-                AuditEvent::Observation,
-                Some(&step.id),
-                json!({"action": spec.name, "target": observed.target, "state": observed.state}),
-            )?;
-            let planned = match self.plan_step(step, &args, &observed) {
-                Ok(p) => p,
-                Err(EngineError::Step {
-                    source: ActionError::Decision(mut decision),
-                    ..
-                }) => {
-                    resolve_how(&mut decision, step, &playbook.source.display_path());
-                    self.audit(
-                        AuditEvent::Held,
-                        Some(&step.id),
-                        json!({"target": observed.target, "decision": decision}),
-                    )?;
-                    unavailable.push(step.id.clone());
-                    let mut held = blank(StepStatus::Held, None);
-                    held.args = args;
-                    held.target = Some(observed.target.clone());
-                    held.observed = Some(observed.state);
-                    held.decision = Some(*decision);
-                    steps.push(held);
-                    continue;
+            match settled {
+                Settled::Planned(sp) => {
+                    scope.steps.insert(step.id.clone(), sp.outputs.clone());
+                    steps.push(sp);
                 }
-                Err(e) => {
+                Settled::Unavailable(sp) => {
                     unavailable.push(step.id.clone());
-                    let mut failed = blank(StepStatus::Failed, None);
-                    failed.args = args;
-                    failed.target = Some(observed.target.clone());
-                    steps.push(self.failed_step(failed, &e, "")?);
-                    continue;
+                    steps.push(sp);
                 }
-            };
-            for c in &planned.changes {
-                self.audit(
-                    AuditEvent::Planned,
-                    Some(&step.id),
-                    serde_json::to_value(c).unwrap_or(Value::Null),
-                )?;
             }
-            let in_doubt = self
-                .in_doubt_for(step, Some(&observed))
-                .iter()
-                .any(|r| !planned.changes.iter().any(|c| c.same_intent(&r.change)));
-            let doubt_note = in_doubt.then(|| {
-                "completed by an interrupted earlier run (re-observation confirms it)".to_string()
-            });
-            let note = match (planned.note.clone(), doubt_note) {
-                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-                (a, b) => a.or(b),
-            };
-            let status = if !spec.mutating {
-                StepStatus::Read
-            } else if planned.changes.is_empty() {
-                StepStatus::Satisfied
-            } else {
-                StepStatus::Changes
-            };
-            scope.steps.insert(step.id.clone(), planned.outputs.clone());
-            steps.push(StepPlan {
-                id: step.id.clone(),
-                phase: step.phase,
-                action: spec.name.into(),
-                status,
-                args,
-                target: Some(observed.target.clone()),
-                observed: Some(observed.state),
-                changes: planned.changes,
-                outputs: planned.outputs,
-                note,
-                decision: None,
-                error: None,
-            });
         }
-        Ok(Plan {
-            format: Plan::FORMAT,
-            incident: self.incident_id.to_string(),
-            playbook: PlaybookRef {
-                name: playbook.name.clone(),
-                path: display_path(&playbook.source.path),
-                sha256: playbook.sha256.clone(),
+        // Nothing a step applied goes unreported, taken at its turn or not.
+        early.extend(reading.finish().await?);
+        Ok((
+            Plan {
+                format: Plan::FORMAT,
+                incident: self.incident_id.to_string(),
+                playbook: PlaybookRef {
+                    name: playbook.name.clone(),
+                    path: display_path(&playbook.source.path),
+                    sha256: playbook.sha256.clone(),
+                },
+                params: params.clone(),
+                phases: phases.to_vec(),
+                account: self.caller.account.clone(),
+                region: self.aws.region.clone(),
+                created_at: crate::time::now_rfc3339(),
+                steps,
             },
-            params: params.clone(),
-            phases: phases.to_vec(),
-            account: self.caller.account.clone(),
-            region: self.aws.region.clone(),
-            created_at: crate::time::now_rfc3339(),
-            steps,
-        })
+            early,
+        ))
+    }
+
+    /// Plans one observed step, in the trail (what it observed, then each
+    /// change it plans) and as its line of the plan. Made at the step's
+    /// turn, or, for a step applied early, as soon as it is observed: it
+    /// depends only on the step, its arguments and the journal.
+    fn settle(
+        &self,
+        playbook: &Playbook,
+        step: &Step,
+        args: Map<String, Value>,
+        observed: Observation,
+        own: Option<&OwnChanges>,
+    ) -> Result<Settled, EngineError> {
+        let spec = step.action.spec();
+        self.audit(
+            AuditEvent::Observation,
+            Some(&step.id),
+            json!({"action": spec.name, "target": observed.target, "state": observed.state}),
+        )?;
+        let planned = match self.plan_step(step, &args, &observed, own) {
+            Ok(p) => p,
+            Err(EngineError::Step {
+                source: ActionError::Decision(mut decision),
+                ..
+            }) => {
+                resolve_how(&mut decision, step, &playbook.source.display_path());
+                self.audit(
+                    AuditEvent::Held,
+                    Some(&step.id),
+                    json!({"target": observed.target, "decision": decision}),
+                )?;
+                let mut held = blank(step, StepStatus::Held, None);
+                held.args = args;
+                held.target = Some(observed.target.clone());
+                held.observed = Some(observed.state);
+                held.decision = Some(*decision);
+                return Ok(Settled::Unavailable(held));
+            }
+            Err(e) => {
+                let mut failed = blank(step, StepStatus::Failed, None);
+                failed.args = args;
+                failed.target = Some(observed.target.clone());
+                return Ok(Settled::Unavailable(self.failed_step(failed, &e, "")?));
+            }
+        };
+        for c in &planned.changes {
+            self.audit(
+                AuditEvent::Planned,
+                Some(&step.id),
+                serde_json::to_value(c).unwrap_or(Value::Null),
+            )?;
+        }
+        let in_doubt = self
+            .in_doubt_for(step, Some(&observed))
+            .iter()
+            .any(|r| !planned.changes.iter().any(|c| c.same_intent(&r.change)));
+        let doubt_note = in_doubt.then(|| {
+            "completed by an interrupted earlier run (re-observation confirms it)".to_string()
+        });
+        let note = match (planned.note.clone(), doubt_note) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
+        let status = if !spec.mutating {
+            StepStatus::Read
+        } else if planned.changes.is_empty() {
+            StepStatus::Satisfied
+        } else {
+            StepStatus::Changes
+        };
+        Ok(Settled::Planned(StepPlan {
+            id: step.id.clone(),
+            phase: step.phase,
+            action: spec.name.into(),
+            status,
+            args,
+            target: Some(observed.target.clone()),
+            observed: Some(observed.state),
+            changes: planned.changes,
+            outputs: planned.outputs,
+            note,
+            decision: None,
+            error: None,
+        }))
     }
 
     /// Records a step that could not be planned: in the trail, and in the
@@ -407,7 +475,7 @@ impl Session {
             )
         }) {
             let step = find_step(playbook, &sp.id)?;
-            let observed = self.observe(step, &sp.args).await?;
+            let observed = self.observe(step, &sp.args, None).await?;
             self.audit(AuditEvent::Observation, Some(&sp.id), json!({"action": sp.action, "target": observed.target, "state": observed.state, "purpose": "staleness check"}))?;
             let before = sp.observed.clone().unwrap_or(Value::Null);
             let moved = moved_fields(&before, &observed.state);
@@ -420,7 +488,7 @@ impl Session {
                 ));
                 continue;
             }
-            let now = self.plan_step(step, &sp.args, &observed)?;
+            let now = self.plan_step(step, &sp.args, &observed, None)?;
             if now.changes != sp.changes {
                 details.push(format!("step `{}`: the changes it would make are different now (the incident's journal moved)", sp.id));
             }
@@ -438,50 +506,238 @@ impl Session {
     }
 }
 
-type Observing<'s> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = (String, Result<Observation, EngineError>)> + Send + 's>,
->;
+/// `run --yes`: a target's plan is made while it is applied, no human
+/// reading it in between.
+pub(crate) struct Containing<'a> {
+    /// Taken by every observation of a step that does not stop harm, for
+    /// its duration: the run works on all its targets at once so that
+    /// every target's harm-stopping calls queue for the quota together
+    /// (issue 15), and this keeps the rest (evidence's reads, an
+    /// indicator's) to `--concurrency` targets at a time.
+    pub gate: &'a Semaphore,
+    pub reread: Reread,
+}
+
+/// What one step applied while its target was being planned
+/// (`Containing`): its id, and its part of the target's report.
+pub(crate) struct EarlyApplied {
+    pub step: String,
+    pub report: RunReport,
+    pub progress: TargetProgress,
+}
+
+/// The changes to the function's own state (`ActionSpec::own_state`) a
+/// plan applied early (step id, resource), which its own later steps plan
+/// as if not yet made, as they did when every change waited for the whole
+/// plan: the plan is made from one reading of AWS, and the throttle it
+/// applied a moment ago is not a change this incident made before
+/// (`concurrency::read_planned` would confirm that one with a call on the
+/// quota every other target is waiting for).
+#[derive(Default)]
+pub(crate) struct OwnChanges(Mutex<Vec<(String, String)>>);
+
+impl OwnChanges {
+    fn add(&self, step: &str, changes: &[crate::plan::Change]) {
+        let mut own = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        own.extend(changes.iter().map(|c| (step.to_string(), c.target.clone())));
+    }
+
+    fn list(&self) -> Vec<(String, String)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// One step's line of the plan.
+enum Settled {
+    /// Planned: its outputs are in the scope for later steps.
+    Planned(StepPlan),
+    /// Held for a decision, or failed: later steps cannot use it.
+    Unavailable(StepPlan),
+}
+
+/// A step's plan line, and what applying it came to (`None`: nothing to
+/// apply).
+type AppliedEarly = (
+    Result<Settled, EngineError>,
+    Option<Result<EarlyApplied, EngineError>>,
+);
+
+/// What a started observation came to.
+enum Read {
+    /// Observed; planned at the step's turn.
+    Observed(Result<Observation, EngineError>),
+    /// Observed, planned and its changes applied (`applies_early`).
+    /// Boxed: a plan line and a report part are large, and most reads are
+    /// of the other kind.
+    Early(Box<AppliedEarly>),
+}
+
+/// A line of the plan with nothing observed.
+fn blank(step: &Step, status: StepStatus, note: Option<String>) -> StepPlan {
+    StepPlan {
+        id: step.id.clone(),
+        phase: step.phase,
+        action: step.action.spec().name.into(),
+        status,
+        args: Map::new(),
+        target: None,
+        observed: None,
+        changes: vec![],
+        outputs: Map::new(),
+        note,
+        decision: None,
+        error: None,
+    }
+}
+
+/// Whether `run --yes` applies `step` as soon as it is planned, before
+/// its target's other steps are. Not when the plan preserves the
+/// attacker's artifacts in evidence (`HarmOrder::Preserve`): that evidence
+/// records the function, its role and its policies as the attacker left
+/// them, so every other harm-stopping change waits for it, in the harm
+/// pass's order, as it always did.
+fn applies_early(step: &Step, preserves: bool) -> bool {
+    let spec = step.action.spec();
+    spec.stops_harm && !preserves && spec.harm_order != HarmOrder::Preserve
+}
+
+type Observing<'s> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (String, Read)> + Send + 's>>;
 
 /// The observations of one plan in flight, and those done but not yet
 /// taken. Polled whenever planning waits for one, so every started read
 /// goes on while earlier steps are planned.
-#[derive(Default)]
 struct Reading<'s> {
+    session: &'s Session,
+    playbook: &'s Playbook,
+    function: Option<String>,
+    containing: Option<&'s Containing<'s>>,
+    /// The plan has a step that preserves what others remove.
+    preserves: bool,
     in_flight: futures::stream::FuturesUnordered<Observing<'s>>,
     started: HashMap<String, Map<String, Value>>,
-    done: HashMap<String, Result<Observation, EngineError>>,
+    done: HashMap<String, Read>,
+    own: Arc<OwnChanges>,
 }
 
 impl<'s> Reading<'s> {
-    /// Starts observing `step` with `args`, unless it was started already.
-    fn start(&mut self, session: &'s Session, step: &'s Step, args: &Map<String, Value>) {
+    fn new(
+        session: &'s Session,
+        playbook: &'s Playbook,
+        params: &Map<String, Value>,
+        all: &[&Step],
+        containing: Option<&'s Containing<'s>>,
+    ) -> Self {
+        Self {
+            session,
+            playbook,
+            function: params
+                .get("function")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            containing,
+            preserves: all.iter().any(|s| {
+                let spec = s.action.spec();
+                spec.stops_harm && spec.harm_order == HarmOrder::Preserve
+            }),
+            in_flight: Default::default(),
+            started: HashMap::new(),
+            done: HashMap::new(),
+            own: Arc::default(),
+        }
+    }
+
+    /// Starts observing `step` with `args`, unless it was started already;
+    /// under `Containing`, also planning and applying it if it
+    /// `applies_early`.
+    fn start(&mut self, step: &'s Step, args: &Map<String, Value>) {
         if self.started.contains_key(&step.id) {
             return;
         }
         self.started.insert(step.id.clone(), args.clone());
         let args = args.clone();
+        let session = self.session;
+        let playbook = self.playbook;
+        let containing = self.containing;
+        let early = containing.is_some() && applies_early(step, self.preserves);
+        let function = self.function.clone();
+        let own = self.own.clone();
         self.in_flight.push(Box::pin(async move {
-            (step.id.clone(), session.observe(step, &args).await)
+            let gate = containing.filter(|_| !step.action.spec().stops_harm);
+            // The semaphore is never closed; were it, the read goes on.
+            let _permit = match gate {
+                Some(c) => c.gate.acquire().await.ok(),
+                None => None,
+            };
+            let observed = session.observe(step, &args, Some(&own)).await;
+            let (Some(c), true, Ok(observed)) = (containing, early, &observed) else {
+                return (step.id.clone(), Read::Observed(observed));
+            };
+            let settled = session.settle(playbook, step, args, observed.clone(), Some(&own));
+            let applied = match &settled {
+                Ok(Settled::Planned(sp)) => {
+                    // Only the function's own state: a later step that
+                    // reads shared state the change touched (discovery
+                    // reading a quarantined role) must know the change is
+                    // firebreak's, from the journal.
+                    if step.action.spec().own_state {
+                        own.add(&step.id, &sp.changes);
+                    }
+                    let mut report = RunReport::default();
+                    let mut progress = TargetProgress::default();
+                    let r = session
+                        .apply_chosen(
+                            function,
+                            vec![(sp, step)],
+                            playbook,
+                            c.reread,
+                            Pass::Harm,
+                            &mut report,
+                            &mut progress,
+                        )
+                        .await;
+                    Some(r.map(|()| EarlyApplied {
+                        step: step.id.clone(),
+                        report,
+                        progress,
+                    }))
+                }
+                _ => None,
+            };
+            (step.id.clone(), Read::Early(Box::new((settled, applied))))
         }));
     }
 
-    /// `step`'s observation once it is done (the others go on meanwhile);
-    /// `None` when it was started with other arguments than `args`.
-    async fn take(
-        &mut self,
-        step: &Step,
-        args: &Map<String, Value>,
-    ) -> Option<Result<Observation, EngineError>> {
+    /// `step`'s observation (or, applied early, its planned line) once it
+    /// is done (the others go on meanwhile); `None` when it was started
+    /// with other arguments than `args`.
+    async fn take(&mut self, step: &Step, args: &Map<String, Value>) -> Option<Read> {
         if self.started.get(&step.id) != Some(args) {
             return None;
         }
         loop {
-            if let Some(observed) = self.done.remove(&step.id) {
-                return Some(observed);
+            if let Some(read) = self.done.remove(&step.id) {
+                return Some(read);
             }
-            let (id, observed) = futures::StreamExt::next(&mut self.in_flight).await?;
-            self.done.insert(id, observed);
+            let (id, read) = futures::StreamExt::next(&mut self.in_flight).await?;
+            self.done.insert(id, read);
         }
+    }
+
+    /// Waits for what is still in flight; what any of it applied.
+    async fn finish(mut self) -> Result<Vec<EarlyApplied>, EngineError> {
+        while let Some((id, read)) = futures::StreamExt::next(&mut self.in_flight).await {
+            self.done.insert(id, read);
+        }
+        let mut applied = Vec::new();
+        for (_, read) in self.done {
+            if let Read::Early(early_read) = read {
+                if let (_, Some(a)) = *early_read {
+                    applied.push(a?);
+                }
+            }
+        }
+        Ok(applied)
     }
 }
 
@@ -576,5 +832,37 @@ fn resolve_how(decision: &mut Decision, step: &Step, playbook: &str) {
                 decision.argument, o.value, step.id
             ),
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playbook::load;
+    use std::path::Path;
+
+    fn early_steps(path: &str) -> Vec<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let pb = load::load(&root.join(path)).expect("the playbook loads");
+        let all: Vec<&Step> = pb.steps_in(&[Phase::Identify, Phase::Contain]).collect();
+        let preserves = all.iter().any(|s| {
+            let spec = s.action.spec();
+            spec.stops_harm && spec.harm_order == HarmOrder::Preserve
+        });
+        all.iter()
+            .filter(|s| applies_early(s, preserves))
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// Every harm-stopping step goes as soon as it is planned, unless the
+    /// plan first preserves the attacker's artifacts in evidence.
+    #[test]
+    fn nothing_goes_ahead_of_a_plan_that_preserves_evidence() {
+        assert!(early_steps("playbooks/lambda-compromise.yaml").is_empty());
+        assert_eq!(
+            early_steps("tests/playbooks/contain-only.yaml"),
+            ["throttle", "close-public-access", "quarantine-role"]
+        );
     }
 }

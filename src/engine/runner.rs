@@ -18,7 +18,10 @@ use std::collections::VecDeque;
 use futures::stream::{self, FuturesUnordered, StreamExt};
 use serde_json::{json, Map, Value};
 
+use tokio::sync::Semaphore;
+
 use super::apply::{Pass, Reread, TargetProgress};
+use super::planning::Containing;
 use super::progress::Stage;
 use super::report::{self, BlastRadius, RunReport, StepFailure};
 use super::{targets, EngineError, Session};
@@ -152,12 +155,14 @@ impl Session {
     }
 
     /// Plans and runs every target with no confirmation in between (`run
-    /// --yes`): each target's harm-stopping steps start as soon as its own
-    /// plan is made, while the other targets are still being planned. With
-    /// N targets the quota-paced containment calls then start after one
-    /// target's reads, not after every target's, and the bucket never idles
-    /// waiting for planning (issue 15: within a tenth of the quota's bound).
-    /// Every other step and verification follow, as in `execute`.
+    /// --yes`): every target is started as soon as it is listed, and each
+    /// harm-stopping step is applied as soon as its own reads are answered
+    /// and it is planned (`planning::applies_early`: a throttle after its
+    /// GetFunction, not after public access's reads), the rest of the
+    /// target's harm-stopping steps once its plan is made. With N targets
+    /// every function is throttled after about N calls' worth of quota,
+    /// not after all of its targets' reads (issue 15). Every other step
+    /// and verification follow, as in `execute`.
     pub async fn plan_and_execute(
         &self,
         req: &RunRequest<'_>,
@@ -186,15 +191,22 @@ impl Session {
             usize::try_from(l.function_count).unwrap_or(usize::MAX)
         });
         self.progress.stage(Stage::Containing, hint);
-        let concurrency = req.concurrency.max(1);
+        // Every target is worked on at once: the call path paces the calls
+        // and serves changes first, so each throttle goes as soon as its
+        // own read is answered instead of after earlier targets' whole
+        // plans; what does not stop harm is kept to `concurrency` targets.
+        let gate = Semaphore::new(req.concurrency.max(1));
+        let containing = Containing {
+            gate: &gate,
+            reread: Reread::SharedState,
+        };
         let mut running = FuturesUnordered::new();
         let mut done = Vec::new();
         let mut first_error = None;
         let mut next = 0usize;
         loop {
-            while running.len() < concurrency {
-                let Some(p) = queue.pop_front() else { break };
-                running.push(for_target(next, self.contain_target(req, p)));
+            while let Some(p) = queue.pop_front() {
+                running.push(for_target(next, self.contain_target(req, p, &containing)));
                 next += 1;
             }
             if running.is_empty() && queue.is_empty() && listing.is_none() {
@@ -290,20 +302,27 @@ impl Session {
         &self,
         req: &RunRequest<'_>,
         p: Map<String, Value>,
+        containing: &Containing<'_>,
     ) -> Result<(String, Plan, Instant, TargetProgress, RunReport), EngineError> {
         let name = p
             .get("function")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let plan = self.build_plan(req.playbook, &p, req.phases).await?;
+        let (plan, early) = self
+            .build_plan_with(req.playbook, &p, req.phases, Some(containing))
+            .await?;
         let planned = Instant::now();
         let mut progress = TargetProgress::default();
         let mut part = RunReport::default();
+        for e in early {
+            progress.merge_early(&e.step, e.progress);
+            part.merge(e.report);
+        }
         self.apply_steps(
             &plan,
             req.playbook,
-            Reread::SharedState,
+            containing.reread,
             Pass::Harm,
             &mut part,
             &mut progress,

@@ -145,6 +145,76 @@ async fn two_hundred_functions_at_a_compressed_quota_within_a_tenth_of_the_bound
     cx.delete_functions(&fleet).await;
 }
 
+/// Thirty functions, each open to the world, contained at AWS's own quota
+/// (15/s) with `--concurrency 1`: every target is worked on at once all
+/// the same, and each throttle goes as soon as its function's GetFunction
+/// is answered, ahead of the public-access reads of the other targets. A
+/// run that applied a target's harm-stopping steps only once its whole
+/// plan was made throttled one function per four control-plane calls (its
+/// reads of aliases and URLs, then its statement removal, came first);
+/// one that works on one target at a time, one per target's plan. The end
+/// state is read back from LocalStack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_is_throttled_before_most_public_access_is_closed() {
+    const FLEET: usize = 30;
+    let cx = TestContext::new().await;
+    let role = cx.seed_role("early-role").await;
+    let fleet: Vec<String> = (0..FLEET).map(|i| format!("early-{i:02}")).collect();
+    for name in &fleet {
+        cx.create_function_with_role(name, &role).await;
+        cx.open_to_anyone(name).await;
+    }
+    let proxy = aws_like(&cx, Duration::ZERO, 1.0).await;
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["--output", "json", "run"])
+        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
+        .args([
+            "--incident",
+            "INC-EARLY",
+            "--target",
+            "early-*",
+            "--max-targets",
+            "100",
+            "--concurrency",
+            "1",
+            "--yes",
+        ]);
+    let (run, seen) = run_through(proxy, cmd).await;
+    run.expect_code(0);
+    assert_eq!(seen["throttled"], 0, "no call throttled: {seen}");
+
+    for name in &fleet {
+        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
+        let (_, statements) = cx.public_snapshot(name).await;
+        assert!(!statements.contains_key("anyone"), "{name}: {statements:?}");
+    }
+    // The order the changes were made in, from the trail.
+    let applied: Vec<String> = cx
+        .audit("INC-EARLY")
+        .iter()
+        .filter(|r| r["event"] == "applied")
+        .filter_map(|r| r["data"]["attribute"].as_str().map(str::to_string))
+        .collect();
+    let throttles = applied
+        .iter()
+        .filter(|a| *a == "reserved_concurrency")
+        .count();
+    assert_eq!(throttles, FLEET, "{applied:#?}");
+    let last_throttle = applied
+        .iter()
+        .rposition(|a| a == "reserved_concurrency")
+        .unwrap_or(0);
+    let closed_before = applied[..last_throttle]
+        .iter()
+        .filter(|a| a.starts_with("policy_statement"))
+        .count();
+    assert!(
+        closed_before < FLEET / 2,
+        "{closed_before} statements were removed before the last function was throttled: {applied:#?}"
+    );
+}
+
 /// AWS's quotas run this many times faster here (in the proxy and in
 /// firebreak's own pacing): the order of calls is what is tested, and 40
 /// functions' reads at 15/s would only make the test slow.
@@ -153,8 +223,10 @@ const SHARED_N: usize = 40;
 
 /// Forty functions on one admin role, each open to the world, contained
 /// through the AWS-like proxy at (compressed) AWS quotas. The deny on the
-/// shared role stops every one of them at once, so it is the run's first
-/// change and is made once; the other targets find it in place. Each
+/// shared role stops every one of them at once, so it is the role's first
+/// change and is made once; the other targets find it in place. (The
+/// throttles are on another quota and go as soon as their own reads are
+/// answered: neither waits for the other.) Each
 /// target's throttle and statement removal use the observation its own
 /// plan made a moment before, so the function's state is read twice (plan
 /// and verification), not three times.
@@ -235,12 +307,19 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
         "the role carries only firebreak's denies"
     );
 
-    // The order, from the trail: the deny is the run's first change.
+    // The order, from the trail: the deny is the role's first change.
     let audit = cx.audit("INC-SHARED");
     let applied: Vec<&Value> = audit.iter().filter(|r| r["event"] == "applied").collect();
     let deny = "inline_policy:firebreak-quarantine";
-    let first = &applied.first().expect("changes were applied")["data"];
-    assert_eq!(first["attribute"], deny, "first change: {first}");
+    let first = &applied
+        .iter()
+        .find(|r| {
+            r["data"]["target"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(":role/fleet-role"))
+        })
+        .expect("the role was changed")["data"];
+    assert_eq!(first["attribute"], deny, "the role's first change: {first}");
     assert_eq!(
         applied
             .iter()
@@ -478,24 +557,32 @@ async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
         first("iam:GetRole"),
         first("lambda:GetPolicy")
     );
-    // Still in the playbook's order in the trail: what each step observed,
-    // then planned.
-    let observed: Vec<String> = cx
-        .audit("INC-SIDE")
-        .iter()
-        .filter(|r| r["event"] == "observation")
-        .filter_map(|r| r["step"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(
-        observed[..4],
-        [
-            "facts",
-            "throttle",
-            "close-public-access",
-            "quarantine-role"
-        ],
-        "{observed:?}"
-    );
+    // In the trail, each step's observation, then what it planned, then
+    // what it applied, whenever each of them was made: a step applied as
+    // soon as it was planned still has its reasons recorded first.
+    let audit = cx.audit("INC-SIDE");
+    for step in [
+        "facts",
+        "throttle",
+        "close-public-access",
+        "quarantine-role",
+    ] {
+        let at = |event: &str| {
+            audit
+                .iter()
+                .position(|r| r["event"] == event && r["step"] == step)
+        };
+        let observed = at("observation").unwrap_or_else(|| panic!("{step} observed"));
+        if step == "facts" {
+            continue;
+        }
+        let planned = at("planned").unwrap_or_else(|| panic!("{step} planned"));
+        let applied = at("applied").unwrap_or_else(|| panic!("{step} applied"));
+        assert!(
+            observed < planned && planned < applied,
+            "{step}: observed at {observed}, planned at {planned}, applied at {applied}"
+        );
+    }
 }
 
 /// The proxy answered the role's deny before the region's last

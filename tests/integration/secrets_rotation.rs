@@ -240,6 +240,58 @@ pub(crate) async fn parameter_version(cx: &TestContext, name: &str) -> (i64, Str
     (p.version(), p.value().unwrap_or_default().to_string())
 }
 
+/// A playbook that preserves nothing in evidence before containing: under
+/// `--yes` its role quarantine is applied as soon as it is planned, before
+/// discovery reads the role. Discovery still knows the deny is
+/// firebreak's (from the journal) and finds every secret the role could
+/// read, so each one is rotated.
+#[tokio::test]
+async fn a_quarantine_applied_before_discovery_does_not_hide_the_roles_secrets() {
+    let cx = TestContext::new().await;
+    let s = seed(&cx).await;
+    let mut before = Vec::new();
+    for arn in &s.secrets {
+        before.push(current_and_previous(&cx, arn).await.0);
+    }
+    // The shipped playbook, less the step that preserves indicators.
+    let text = std::fs::read_to_string(playbook()).expect("read the playbook");
+    let from = text
+        .find("    - id: preserve-indicators")
+        .expect("preserve step");
+    let to = text.find("    - id: preserve-config").expect("next step");
+    let pb = cx.path("no-preserve.yaml");
+    std::fs::write(&pb, format!("{}{}", &text[..from], &text[to..])).expect("write");
+    let pb = pb.display().to_string();
+    let params = args(&cx, &s, true).await;
+    let base = vec![
+        "--output",
+        "json",
+        "run",
+        &pb,
+        "--incident",
+        "INC-SR-EARLY",
+        "--yes",
+    ];
+    cx.run(&with_params(&base, &params)).expect_code(0);
+
+    let trail = cx.audit("INC-SR-EARLY");
+    let at = |event: &str, step: &str| {
+        trail
+            .iter()
+            .position(|r| r["event"] == event && r["step"] == step)
+            .unwrap_or_else(|| panic!("no {event} of {step}"))
+    };
+    assert!(
+        at("applied", "quarantine-role") < at("observation", "find-secrets"),
+        "the deny was applied before discovery read the role"
+    );
+    for (arn, old) in s.secrets.iter().zip(&before) {
+        let (cur, prev) = current_and_previous(&cx, arn).await;
+        assert_ne!(&cur, old, "{arn} rotated");
+        assert_eq!(prev.as_ref(), Some(old), "{arn}");
+    }
+}
+
 #[tokio::test]
 async fn run_rotates_each_secret_once_and_no_value_leaks_anywhere() {
     let cx = TestContext::new().await;
