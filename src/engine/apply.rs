@@ -333,6 +333,17 @@ impl Session {
             }),
             _ => None,
         };
+        // Another target's change to the same shared resource settles
+        // before this one looks at it (`RunContext::exclusive`); held
+        // before asking whose the resource is, which may depend on which
+        // targets observed it so far (`Action::owns_observed`).
+        let own_state = reread == Reread::SharedState && step.action.spec().own_state;
+        let _changing = match &sp.target {
+            Some(target) if !planned_changes.is_empty() && !own_state => {
+                Some(self.run.exclusive(target).await)
+            }
+            _ => None,
+        };
         // Whose state it is depends on the step's arguments and what it
         // observed, never on the journal: no copy of the journal here.
         let owned = plan_observation.as_ref().is_some_and(|o| {
@@ -340,14 +351,6 @@ impl Session {
             step.action.owns_observed(&cx, o)
         });
         let planned = plan_observation.filter(|_| reread == Reread::SharedState && owned);
-        // Another target's change to the same shared resource settles
-        // before this one looks at it (`RunContext::exclusive`).
-        let _changing = match (&planned, &sp.target) {
-            (None, Some(target)) if !planned_changes.is_empty() => {
-                Some(self.run.exclusive(target).await)
-            }
-            _ => None,
-        };
         let shared = !owned;
         if shared
             && !planned_changes.is_empty()

@@ -516,6 +516,63 @@ async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
     assert!(checks.iter().all(|c| c["passed"] == true), "{v:#}");
 }
 
+/// Functions named one by one, each on a role of its own, while the
+/// region's listing is slow (every ListFunctions page held 6 s): each
+/// role is observed, and its deny applied, before the listing can say
+/// whom else it serves. No other target of the run observed it, so no
+/// other target changes it, and the plan's reading stands for the re-read
+/// before the deny and before the second pass's changes: the roles are
+/// read in planning only (the first alone, the others from the account's
+/// pages) and in verification's pages. Every role ends up carrying only
+/// firebreak's denies (read back from IAM).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_observed_before_the_listing_by_one_target_each_are_not_read_again() {
+    const ROLES: usize = 4;
+    let cx = TestContext::new().await;
+    let mut fleet = Vec::new();
+    for i in 0..ROLES {
+        let (name, role) = (format!("solo-{i}"), format!("solo-{i}-role"));
+        let arn = cx.seed_role(&role).await;
+        cx.create_function_with_role(&name, &arn).await;
+        fleet.push((name, role));
+    }
+    let (proxy, mut cmd) = through_slow_listing(&cx, Duration::from_secs(6)).await;
+    cmd.args(["--output", "json", "run"])
+        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
+        .args(["--incident", "INC-SOLO", "--yes"]);
+    for (name, _) in &fleet {
+        cmd.args(["--target", name]);
+    }
+    let (run, seen) = run_through(proxy, cmd).await;
+    run.expect_code(0);
+    for (name, role) in &fleet {
+        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
+        let (attached, inline) = cx.role_snapshot(role).await;
+        assert!(attached.is_empty(), "{role}: {attached:?}");
+        assert_eq!(
+            inline.keys().collect::<Vec<_>>(),
+            ["firebreak-quarantine", "firebreak-revoke-sessions"],
+            "{role}"
+        );
+    }
+    // Each role was observed without its users: the listing came after.
+    let audit = cx.audit("INC-SOLO");
+    let unlisted = audit
+        .iter()
+        .filter(|r| r["event"] == "observation" && r["step"] == "quarantine-role")
+        .filter(|r| r["data"]["state"]["functions_using_role"].is_null())
+        .count();
+    assert_eq!(unlisted, ROLES, "every role observed before the listing");
+    for (op, n) in [
+        ("iam:GetRole", 1),
+        ("iam:ListAttachedRolePolicies", 1),
+        ("iam:ListRolePolicies", 1),
+    ] {
+        let made = seen["by_api"][op]["requests"].as_u64().unwrap_or(0);
+        assert!(made <= n, "{op} ×{made}: {seen}");
+    }
+}
+
 /// One function, on a role of its own, open to the world, behind a proxy
 /// that adds 300 ms to every call. Its plan reads the throttle's and
 /// public access's state side by side with `describe`, and the role's as

@@ -151,6 +151,26 @@ impl QuarantineArgs {
     }
 }
 
+/// Which targets of the run observed each role (role ARN to function
+/// ARNs): before the region's listing is read, the only way to tell a
+/// role another target may change (`owns_observed`).
+#[derive(Default)]
+struct RoleObservers(std::sync::Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>);
+
+impl RoleObservers {
+    fn add(&self, role: &str, function: String) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.entry(role.to_string()).or_default().insert(function);
+    }
+
+    /// Whether `function` is the only target that observed `role`.
+    fn only(&self, role: &str, function: &str) -> bool {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(role)
+            .is_some_and(|f| f.len() == 1 && f.contains(function))
+    }
+}
+
 #[async_trait]
 impl Action for QuarantineRole {
     fn spec(&self) -> &'static ActionSpec {
@@ -175,6 +195,9 @@ impl Action for QuarantineRole {
             }
             Scope::Ask => Some(role::functions_using(cx, &r).await?),
         };
+        if let Ok(Some(this)) = args.function_arn(cx) {
+            cx.run.slot::<RoleObservers>().add(&r.arn, this);
+        }
         let state = RoleState {
             attached,
             inline,
@@ -198,7 +221,13 @@ impl Action for QuarantineRole {
 
     /// A role no other function of the region uses is the target's own:
     /// no other target changes it, so the plan's observation of it can
-    /// stand for the re-read before the change (issue 15).
+    /// stand for the re-read before the change (issue 15). Observed before
+    /// the region's listing was read (a streamed selection's first pages),
+    /// a role no other target of this run has observed is taken for the
+    /// target's own: only targets change it, and one that observes it
+    /// later finds it not its own and re-reads it. The runner asks this
+    /// while it holds the role (`RunContext::exclusive`), so two targets
+    /// never both skip the re-read of a role they share.
     fn owns_observed(&self, cx: &StepContext<'_>, observed: &Observation) -> bool {
         let (Ok(args), Ok(state)) = (
             cx.args_as::<QuarantineArgs>(&SPEC),
@@ -206,10 +235,9 @@ impl Action for QuarantineRole {
         ) else {
             return false;
         };
-        match args.function_arn(cx) {
-            Ok(Some(this)) => state
-                .functions_using_role
-                .is_some_and(|users| users.iter().all(|f| *f == this)),
+        match (args.function_arn(cx), state.functions_using_role) {
+            (Ok(Some(this)), Some(users)) => users.iter().all(|f| *f == this),
+            (Ok(Some(this)), None) => cx.run.slot::<RoleObservers>().only(&observed.target, &this),
             _ => false,
         }
     }
