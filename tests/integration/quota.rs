@@ -388,6 +388,34 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
     cx.delete_functions(&fleet).await;
 }
 
+/// `n` functions `PREFIX-i`, each on a role of its own `PREFIX-i-role`
+/// (admin managed and inline policies): (function, role) names.
+async fn own_roles(cx: &TestContext, prefix: &str, n: usize) -> Vec<(String, String)> {
+    let mut fleet = Vec::new();
+    for i in 0..n {
+        let (name, role) = (format!("{prefix}-{i}"), format!("{prefix}-{i}-role"));
+        let arn = cx.seed_role(&role).await;
+        cx.create_function_with_role(&name, &arn).await;
+        fleet.push((name, role));
+    }
+    fleet
+}
+
+/// Read back from LocalStack: each function at 0, each role carrying only
+/// firebreak's denies.
+async fn assert_quarantined(cx: &TestContext, fleet: &[(String, String)]) {
+    for (name, role) in fleet {
+        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
+        let (attached, inline) = cx.role_snapshot(role).await;
+        assert!(attached.is_empty(), "{role}: {attached:?}");
+        assert_eq!(
+            inline.keys().collect::<Vec<_>>(),
+            ["firebreak-quarantine", "firebreak-revoke-sessions"],
+            "{role}"
+        );
+    }
+}
+
 /// Functions each on a role of its own: no other target changes a role
 /// only its own function uses, so in `run --yes` the plan's reading of it
 /// stands for the re-read before the deny. Planning reads every role in
@@ -399,13 +427,7 @@ async fn functions_on_one_role_get_the_roles_deny_first_and_once() {
 async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
     const ROLES: usize = 6;
     let cx = TestContext::new().await;
-    let mut fleet = Vec::new();
-    for i in 0..ROLES {
-        let (name, role) = (format!("own-{i}"), format!("own-{i}-role"));
-        let arn = cx.seed_role(&role).await;
-        cx.create_function_with_role(&name, &arn).await;
-        fleet.push((name, role));
-    }
+    let fleet = own_roles(&cx, "own", ROLES).await;
     let run = cx.run(&[
         "--output",
         "json",
@@ -422,16 +444,7 @@ async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
     ]);
     run.expect_code(0);
     let v: Value = run.json();
-    for (name, role) in &fleet {
-        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
-        let (attached, inline) = cx.role_snapshot(role).await;
-        assert!(attached.is_empty(), "{role}: {attached:?}");
-        assert_eq!(
-            inline.keys().collect::<Vec<_>>(),
-            ["firebreak-quarantine", "firebreak-revoke-sessions"],
-            "{role}"
-        );
-    }
+    assert_quarantined(&cx, &fleet).await;
     let calls = &v["api_calls"]["by_operation"];
     // At most the first target's role is read alone (its two inline
     // policies one by one): it is planned while the pages are read, so its
@@ -529,13 +542,7 @@ async fn a_role_only_its_function_uses_is_read_to_plan_and_to_verify_only() {
 async fn roles_observed_before_the_listing_by_one_target_each_are_not_read_again() {
     const ROLES: usize = 4;
     let cx = TestContext::new().await;
-    let mut fleet = Vec::new();
-    for i in 0..ROLES {
-        let (name, role) = (format!("solo-{i}"), format!("solo-{i}-role"));
-        let arn = cx.seed_role(&role).await;
-        cx.create_function_with_role(&name, &arn).await;
-        fleet.push((name, role));
-    }
+    let fleet = own_roles(&cx, "solo", ROLES).await;
     let (proxy, mut cmd) = through_slow_listing(&cx, Duration::from_secs(6)).await;
     cmd.args(["--output", "json", "run"])
         .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
@@ -545,16 +552,7 @@ async fn roles_observed_before_the_listing_by_one_target_each_are_not_read_again
     }
     let (run, seen) = run_through(proxy, cmd).await;
     run.expect_code(0);
-    for (name, role) in &fleet {
-        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
-        let (attached, inline) = cx.role_snapshot(role).await;
-        assert!(attached.is_empty(), "{role}: {attached:?}");
-        assert_eq!(
-            inline.keys().collect::<Vec<_>>(),
-            ["firebreak-quarantine", "firebreak-revoke-sessions"],
-            "{role}"
-        );
-    }
+    assert_quarantined(&cx, &fleet).await;
     // Each role was observed without its users: the listing came after.
     let audit = cx.audit("INC-SOLO");
     let unlisted = audit

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 use super::quota::Quota;
@@ -49,7 +49,18 @@ pub struct Bucket {
     state: Mutex<State>,
     /// Told whenever the head of the queue may have changed.
     turn: Notify,
+    /// Requests of the family on the wire (`MAX_IN_FLIGHT`).
+    sending: Semaphore,
 }
+
+/// How many requests of one family are on the wire at once. On AWS the
+/// quota binds long before (16 in flight at 100 ms is 160 a second, above
+/// GetFunction's 100/s; the control plane's is 15/s); a slower service
+/// answers them one after another instead of holding hundreds, so that
+/// another family's call (the deny on a shared role) is not queued behind
+/// all of them there (issue 15: a thousand targets started at once read
+/// their functions at GetFunction's quota).
+pub const MAX_IN_FLIGHT: usize = 16;
 
 #[derive(Debug, Default)]
 struct State {
@@ -87,6 +98,7 @@ impl Bucket {
             tolerance: interval * quota.burst.max(1).saturating_sub(1),
             state: Mutex::new(State::default()),
             turn: Notify::new(),
+            sending: Semaphore::new(MAX_IN_FLIGHT),
         }
     }
 
@@ -94,6 +106,13 @@ impl Bucket {
         // A poisoned lock only means a waiter panicked; the schedule in it
         // is still valid.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place on the wire, after the request's turn (`acquire`): the
+    /// order the bucket chose is kept, and the rate is never exceeded.
+    /// `None` only if the semaphore were closed, which it never is.
+    pub async fn sending(&self) -> Option<SemaphorePermit<'_>> {
+        self.sending.acquire().await.ok()
     }
 
     /// Waits for this request's turn.

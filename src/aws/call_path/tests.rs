@@ -547,3 +547,72 @@ async fn a_send_times_out_from_when_it_leaves_the_queue() {
     assert_eq!(first_at, connector::SEND_TIMEOUT);
     assert_eq!(second_at, sent[1] + connector::SEND_TIMEOUT, "{sent:?}");
 }
+
+/// Answers after `delay`, counting how many requests it holds at once.
+#[derive(Debug, Clone, Default)]
+struct Slow {
+    delay: Duration,
+    now: Arc<Mutex<usize>>,
+    most: Arc<Mutex<usize>>,
+}
+
+impl HttpConnector for Slow {
+    fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+        let this = self.clone();
+        HttpConnectorFuture::new(async move {
+            {
+                let mut now = this.now.lock().expect("lock");
+                *now += 1;
+                let mut most = this.most.lock().expect("lock");
+                *most = (*most).max(*now);
+            }
+            tokio::time::sleep(this.delay).await;
+            *this.now.lock().expect("lock") -= 1;
+            Ok(HttpResponse::new(
+                StatusCode::try_from(200).expect("status"),
+                SdkBody::from("{}"),
+            ))
+        })
+    }
+}
+
+/// Forty reads a quota allows at once, from a service that takes a second
+/// to answer each: no more than `MAX_IN_FLIGHT` are on the wire together,
+/// so the forty take three rounds instead of one.
+#[tokio::test(start_paused = true)]
+async fn a_family_keeps_sixteen_requests_on_the_wire_at_most() {
+    let path = path_with(Quota {
+        rate: 1000.0,
+        burst: 100,
+    });
+    let slow = Slow {
+        delay: Duration::from_secs(1),
+        ..Slow::default()
+    };
+    let client = aws_sdk_lambda::Client::from_conf(
+        lambda_config(&path, SharedHttpConnector::new(slow.clone())).build(),
+    );
+    let t0 = Instant::now();
+    let calls: Vec<_> = (0..40)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move {
+                c.list_aliases()
+                    .function_name("f")
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    for c in calls {
+        c.await.expect("task").expect("call");
+    }
+    assert_eq!(*slow.most.lock().expect("lock"), bucket::MAX_IN_FLIGHT);
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_millis(3100),
+        "{took:?}"
+    );
+}
