@@ -108,15 +108,14 @@ impl Bucket {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A place on the wire, after the request's turn (`acquire`): the
-    /// order the bucket chose is kept, and the rate is never exceeded.
+    /// Waits for this request's turn, and for a place on the wire
+    /// (`MAX_IN_FLIGHT`), held by the permit returned until the answer is
+    /// in. The head of the queue waits for the place before it takes its
+    /// slot: the schedule counts when requests leave, so a request held
+    /// for a place never leaves in a burst with the ones behind it (the
+    /// service's own bucket would throttle them), and the order stands.
     /// `None` only if the semaphore were closed, which it never is.
-    pub async fn sending(&self) -> Option<SemaphorePermit<'_>> {
-        self.sending.acquire().await.ok()
-    }
-
-    /// Waits for this request's turn.
-    pub async fn acquire(&self, priority: Priority) {
+    pub async fn acquire(&self, priority: Priority) -> Option<SemaphorePermit<'_>> {
         let mut ticket = {
             let mut s = self.lock();
             s.tickets += 1;
@@ -128,6 +127,7 @@ impl Bucket {
                 served: false,
             }
         };
+        let mut place: Option<SemaphorePermit<'_>> = None;
         loop {
             // Registered before looking, so a change of head between the
             // look and the wait is not missed.
@@ -143,20 +143,38 @@ impl Bucket {
                     .checked_sub(self.tolerance)
                     .map_or(earliest, |t| t.max(earliest));
                 let head = s.queue.first() == Some(&ticket.key);
-                if head && slot <= now {
+                if !head {
+                    // A place is only held by the head.
+                    place = None;
+                }
+                if head && place.is_none() {
+                    place = self.sending.try_acquire().ok();
+                }
+                if head && slot <= now && place.is_some() {
                     s.queue.remove(&ticket.key);
                     s.next = Some(next + self.interval);
                     ticket.served = true;
                     drop(s);
                     self.turn.notify_waiters();
-                    return;
+                    return place;
                 }
-                head.then_some(slot)
+                head.then_some((slot, place.is_none()))
             };
             match wait {
+                // The head waits for a place on the wire, or until a more
+                // urgent request (or a pause) changes the picture.
+                Some((_, true)) => {
+                    tokio::select! {
+                        p = self.sending.acquire() => place = p.ok(),
+                        () = &mut turn => {}
+                    }
+                    if place.is_none() && self.sending.is_closed() {
+                        return None;
+                    }
+                }
                 // The head sleeps until its slot, or until a more urgent
                 // request (or a pause) changes the picture.
-                Some(slot) => {
+                Some((slot, false)) => {
                     tokio::select! {
                         () = tokio::time::sleep_until(slot) => {}
                         () = &mut turn => {}
@@ -219,7 +237,9 @@ mod tests {
         let tasks: Vec<_> = (0..60)
             .map(|_| {
                 let b = b.clone();
-                tokio::spawn(async move { b.acquire(Priority::default()).await })
+                tokio::spawn(async move {
+                    b.acquire(Priority::default()).await;
+                })
             })
             .collect();
         for t in tasks {
@@ -254,7 +274,9 @@ mod tests {
         let t0 = Instant::now();
         let waiter = {
             let b = b.clone();
-            tokio::spawn(async move { b.acquire(Priority::default()).await })
+            tokio::spawn(async move {
+                b.acquire(Priority::default()).await;
+            })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
         b.pause(Duration::from_secs(3));
@@ -328,7 +350,9 @@ mod tests {
         let tasks: Vec<_> = (0..60u32)
             .map(|i| {
                 let b = b.clone();
-                tokio::spawn(async move { b.acquire(Priority::new(i % 3 == 0, i % 7)).await })
+                tokio::spawn(async move {
+                    b.acquire(Priority::new(i % 3 == 0, i % 7)).await;
+                })
             })
             .collect();
         for t in tasks {
@@ -370,11 +394,51 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         let behind = {
             let b = b.clone();
-            tokio::spawn(async move { b.acquire(Priority::new(false, 3)).await })
+            tokio::spawn(async move {
+                b.acquire(Priority::new(false, 3)).await;
+            })
         };
         assert!(!head.await.expect("head"), "the head timed out");
         behind.await.expect("behind");
         // It left at the slot the head gave up, not later.
         assert_eq!(t0.elapsed(), Duration::from_secs(1));
+    }
+
+    /// Requests that wait for a place on the wire leave one interval
+    /// apart once places free up, not in a burst: the schedule counts when
+    /// they leave, and a service's own bucket would throttle a burst.
+    #[tokio::test(start_paused = true)]
+    async fn requests_held_for_a_place_on_the_wire_still_leave_at_the_rate() {
+        let b = Arc::new(Bucket::new(Quota {
+            rate: 10.0,
+            burst: 1,
+        }));
+        let t0 = Instant::now();
+        let mut held = Vec::new();
+        for _ in 0..MAX_IN_FLIGHT {
+            held.push(b.acquire(Priority::default()).await);
+        }
+        // Sixteen on the wire, one every 100 ms: the last left at 1.5 s.
+        assert_eq!(t0.elapsed(), Duration::from_millis(1500));
+        let left = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let waiting: Vec<_> = (0..5)
+            .map(|_| {
+                let (b, left) = (b.clone(), left.clone());
+                tokio::spawn(async move {
+                    let _place = b.acquire(Priority::default()).await;
+                    left.lock().expect("lock").push(t0.elapsed());
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(held);
+        for w in waiting {
+            w.await.expect("task");
+        }
+        let left = left.lock().expect("lock").clone();
+        let want: Vec<Duration> = (0..5)
+            .map(|k| Duration::from_millis(3500 + 100 * k))
+            .collect();
+        assert_eq!(left, want);
     }
 }

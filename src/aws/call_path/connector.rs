@@ -88,8 +88,7 @@ async fn send(
         // Cloned before sending: a sent body is consumed.
         let replay = (sends < MAX_SENDS).then(|| request.try_clone()).flatten();
         let queued = std::time::Instant::now();
-        bucket.acquire(priority).await;
-        let _on_the_wire = bucket.sending().await;
+        let _on_the_wire = bucket.acquire(priority).await;
         path.recorder.record_paced(queued.elapsed());
         let started = std::time::Instant::now();
         let answered = timed(async {
