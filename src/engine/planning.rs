@@ -515,7 +515,6 @@ pub(crate) struct Containing<'a> {
     /// (issue 15), and this keeps the rest (evidence's reads, an
     /// indicator's) to `--concurrency` targets at a time.
     pub gate: &'a Semaphore,
-    pub reread: Reread,
 }
 
 /// What one step applied while its target was being planned
@@ -601,6 +600,15 @@ fn applies_early(step: &Step, preserves: bool) -> bool {
     spec.stops_harm && !preserves && spec.harm_order != HarmOrder::Preserve
 }
 
+/// Whether `steps` preserve the attacker's artifacts in evidence before
+/// containing (`applies_early`).
+fn preserves_evidence(steps: &[&Step]) -> bool {
+    steps.iter().any(|s| {
+        let spec = s.action.spec();
+        spec.stops_harm && spec.harm_order == HarmOrder::Preserve
+    })
+}
+
 type Observing<'s> =
     std::pin::Pin<Box<dyn std::future::Future<Output = (String, Read)> + Send + 's>>;
 
@@ -636,10 +644,7 @@ impl<'s> Reading<'s> {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             containing,
-            preserves: all.iter().any(|s| {
-                let spec = s.action.spec();
-                spec.stops_harm && spec.harm_order == HarmOrder::Preserve
-            }),
+            preserves: preserves_evidence(all),
             in_flight: Default::default(),
             started: HashMap::new(),
             done: HashMap::new(),
@@ -670,10 +675,11 @@ impl<'s> Reading<'s> {
                 None => None,
             };
             let observed = session.observe(step, &args, Some(&own)).await;
-            let (Some(c), true, Ok(observed)) = (containing, early, &observed) else {
-                return (step.id.clone(), Read::Observed(observed));
+            let observed = match observed {
+                Ok(o) if early => o,
+                other => return (step.id.clone(), Read::Observed(other)),
             };
-            let settled = session.settle(playbook, step, args, observed.clone(), Some(&own));
+            let settled = session.settle(playbook, step, args, observed, Some(&own));
             let applied = match &settled {
                 Ok(Settled::Planned(sp)) => {
                     // Only the function's own state: a later step that
@@ -690,7 +696,8 @@ impl<'s> Reading<'s> {
                             function,
                             vec![(sp, step)],
                             playbook,
-                            c.reread,
+                            // The plan was made a moment ago, by this run.
+                            Reread::SharedState,
                             Pass::Harm,
                             &mut report,
                             &mut progress,
@@ -845,10 +852,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let pb = load::load(&root.join(path)).expect("the playbook loads");
         let all: Vec<&Step> = pb.steps_in(&[Phase::Identify, Phase::Contain]).collect();
-        let preserves = all.iter().any(|s| {
-            let spec = s.action.spec();
-            spec.stops_harm && spec.harm_order == HarmOrder::Preserve
-        });
+        let preserves = preserves_evidence(&all);
         all.iter()
             .filter(|s| applies_early(s, preserves))
             .map(|s| s.id.clone())

@@ -196,10 +196,7 @@ impl Session {
         // own read is answered instead of after earlier targets' whole
         // plans; what does not stop harm is kept to `concurrency` targets.
         let gate = Semaphore::new(req.concurrency.max(1));
-        let containing = Containing {
-            gate: &gate,
-            reread: Reread::SharedState,
-        };
+        let containing = Containing { gate: &gate };
         let mut running = FuturesUnordered::new();
         let mut done = Vec::new();
         let mut first_error = None;
@@ -322,7 +319,7 @@ impl Session {
         self.apply_steps(
             &plan,
             req.playbook,
-            containing.reread,
+            Reread::SharedState,
             Pass::Harm,
             &mut part,
             &mut progress,
