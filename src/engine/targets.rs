@@ -142,11 +142,12 @@ pub struct Streamed {
 /// Whether `selectors` may be streamed (`Streamed`), and if so starts the
 /// listing. Only globs and names (a tag costs a ListTags call a function
 /// anyway), only if the listing was not read already, and only when the
-/// region holds no more functions than `max` (GetAccountSettings): then no
-/// page can take the selection past `--max-targets`, which would otherwise
-/// refuse the run after some targets were changed. Anything else (the
-/// account larger than `max`, GetAccountSettings denied) is `None`: the
-/// whole listing is read and counted first, as `expand` does.
+/// region holds no more functions than `max` (GetAccountSettings, asked
+/// while the first page is read): then no page can take the selection
+/// past `--max-targets`, which would otherwise refuse the run after some
+/// targets were changed. Anything else (the account larger than `max`,
+/// GetAccountSettings denied) is `None`: the whole listing is read and
+/// counted first, as `expand` does.
 pub async fn stream(
     session: &Session,
     selectors: &[String],
@@ -163,6 +164,10 @@ pub async fn stream(
         .filter(|s| is_glob(s))
         .map(|sel| pattern(sel))
         .collect::<Result<Vec<_>, _>>()?;
+    // The first page is asked for alongside GetAccountSettings: a round
+    // trip less before the first target. Whatever the count says, the
+    // listing is the run's one listing (`expand` waits for the same one).
+    let pages = session.run.stream_functions(&session.aws);
     let function_count = match session.aws.lambda.get_account_settings().send().await {
         Ok(out) => out
             .account_usage()
@@ -188,7 +193,7 @@ pub async fn stream(
     given.sort();
     given.dedup();
     Ok(Some(Streamed {
-        pages: session.run.stream_functions(&session.aws),
+        pages,
         patterns,
         given,
         seen: HashSet::new(),

@@ -839,6 +839,46 @@ async fn a_glob_denies_a_shared_role_on_the_listings_first_page() {
     cx.delete_functions(&fleet).await;
 }
 
+/// A glob's first ListFunctions page is asked for alongside
+/// GetAccountSettings (which says whether the region may be streamed),
+/// not after its answer: one round trip less before the first change.
+/// GetAccountSettings is held 3 s by the proxy; the page is asked for
+/// before it is answered, and the run still contains the function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_page_is_asked_for_while_the_account_settings_are_read() {
+    let cx = TestContext::new().await;
+    let fleet = vec!["side-0".to_string()];
+    cx.create_functions(&fleet).await;
+    let proxy = aws_like_slow(
+        &cx,
+        Duration::ZERO,
+        1.0,
+        &[("lambda:GetAccountSettings", Duration::from_secs(3))],
+    )
+    .await;
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["run"])
+        .arg(TestContext::throttle_playbook())
+        .args(["--incident", "INC-SIDE", "--target", "side-*", "--yes"]);
+    let (run, seen) = run_through(proxy, cmd).await;
+    run.expect_code(0);
+    assert_eq!(cx.concurrency("side-0").await, Some(0));
+    let at = |api: &str, which: &str| {
+        seen["by_api"][api][which]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{api} has no {which}: {seen}"))
+    };
+    let page_asked = at("lambda:ListFunctions", "first_received_ms");
+    let settings_answered = at("lambda:GetAccountSettings", "first_answered_ms");
+    assert!(
+        page_asked < settings_answered,
+        "the first page waited for GetAccountSettings: asked {} ms after its answer: {seen}",
+        page_asked.saturating_sub(settings_answered)
+    );
+    cx.delete_functions(&fleet).await;
+}
+
 /// `--max-targets` holds while the region is listed page by page: here
 /// the region holds exactly the limit when the run begins, and functions
 /// matching the glob are created while the first page is read. The run

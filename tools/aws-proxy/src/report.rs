@@ -25,6 +25,9 @@ struct Row {
     requests: u64,
     throttled: u64,
     upstream: Duration,
+    /// When the first request arrived, before any added latency, hold or
+    /// throttling: a test can tell two calls were asked side by side.
+    first_received: Option<SystemTime>,
     /// When the first forwarded request was answered: a benchmark reads
     /// "harm stopped" as the first answered deny on a role.
     first_answered: Option<SystemTime>,
@@ -53,6 +56,15 @@ impl Tally {
         }
     }
 
+    /// A request has arrived (counted by `count` once it is forwarded or
+    /// throttled).
+    pub fn received(&self, api: &str) {
+        let now = SystemTime::now();
+        let mut m = self.lock();
+        let row = m.per_api.entry(api.to_string()).or_default();
+        row.first_received.get_or_insert(now);
+    }
+
     /// The upstream's time to answer one forwarded request.
     pub fn upstream(&self, api: &str, took: Duration) {
         let mut m = self.lock();
@@ -69,8 +81,9 @@ impl Tally {
 
     /// `{"requests": N, "throttled": N, "by_api": {"lambda:X": {...}}}`,
     /// each API with its requests, throttled answers and the upstream's
-    /// mean time to answer (`upstream_mean_ms`) and when it first answered
-    /// one (`first_answered_ms`, since the Unix epoch) and last
+    /// mean time to answer (`upstream_mean_ms`), when the first request
+    /// arrived (`first_received_ms`, since the Unix epoch), when the
+    /// upstream first answered one (`first_answered_ms`) and last
     /// (`last_answered_ms`), and the requests it forwarded in each second
     /// since the first request of any API (`forwarded_per_s`).
     pub fn report(&self) -> serde_json::Value {
@@ -91,6 +104,7 @@ impl Tally {
                         "requests": r.requests,
                         "throttled": r.throttled,
                         "upstream_mean_ms": (mean * 10.0).round() / 10.0,
+                        "first_received_ms": epoch_ms(r.first_received),
                         "first_answered_ms": epoch_ms(r.first_answered),
                         "last_answered_ms": epoch_ms(r.last_answered),
                         "forwarded_per_s": r.forwarded_per_s,
@@ -117,6 +131,7 @@ mod tests {
         t.count("lambda:PutFunctionConcurrency", false);
         t.count("lambda:PutFunctionConcurrency", true);
         t.count("lambda:GetFunction", false);
+        t.received("lambda:GetAccountSettings");
         let r = t.report();
         let put = &r["by_api"]["lambda:PutFunctionConcurrency"];
         assert_eq!(put["requests"], 3);
@@ -126,6 +141,10 @@ mod tests {
             r["by_api"]["lambda:GetFunction"]["forwarded_per_s"],
             serde_json::json!([1])
         );
+        let asked = &r["by_api"]["lambda:GetAccountSettings"];
+        assert!(asked["first_received_ms"].as_u64().is_some(), "{r}");
+        assert_eq!(asked["first_answered_ms"], serde_json::Value::Null);
+        assert_eq!(asked["requests"], 0);
         t.reset();
         assert_eq!(t.report()["requests"], 0);
     }

@@ -157,6 +157,7 @@ async fn handle(
         parts.uri.query(),
         &body,
     );
+    s.tally.received(&api.name());
     let compress = s.config.compress;
     let extra = s.config.slow.get(&api.name()).copied().unwrap_or_default();
     let latency = (s.config.latency + extra).div_f64(compress);
