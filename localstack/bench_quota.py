@@ -204,6 +204,7 @@ def table(path):
           "end at 0 (none can run); *: the N functions share one role, start to the first change\n"
           "to that role answered (firebreak's deny, Cloud Custodian's detach); wall seconds.\n"
           "fb-named: firebreak with one function named (an alarm's case), the role's deny stops all N.\n"
+          "fb-full: firebreak with the shipped playbooks/lambda-compromise.yaml (evidence, containment, secrets, tags, code, logs).\n"
           "own (N = 1, firebreak): process start to contained minus AWS's answers and pacing\n"
           "(timings.to_contained.own_ms; the proxy's added latency is part of AWS's answers).")
 

@@ -40,7 +40,11 @@
 #
 # fb-throttle is firebreak with playbooks/throttle-function.yaml (describe,
 # throttle), the same job as the CLI loop: its bound is N
-# PutFunctionConcurrency at 15/s, not 2N.
+# PutFunctionConcurrency at 15/s, not 2N. fb-full (not in the default
+# TOOLS) is firebreak with the shipped playbooks/lambda-compromise.yaml
+# (indicators and configuration preserved first, then containment,
+# secrets, tags, code and logs; no CloudTrail, which LocalStack lacks),
+# into a forensic bucket the script creates.
 #
 # Environment: SIZES, LATENCIES, COMPRESS, TOOLS (default "firebreak
 # fb-throttle custodian cli"), SHARED (1, or empty to skip), CONCURRENCY
@@ -166,6 +170,20 @@ bench_one() {
             ${fb_concurrency[@]+"${fb_concurrency[@]}"} --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
             || fb_failed $?
         ;;
+    fb-full)
+        # The shipped playbook (evidence first, then containment, secrets,
+        # tags, code and logs): what a responder runs on a fleet. No
+        # CloudTrail: LocalStack has no LookupEvents and no trail here.
+        AWS_ENDPOINT_URL="$endpoint" "$tools_venv/bin/aws" s3api create-bucket \
+            --bucket "bench-evidence-$account" --object-lock-enabled-for-bucket >/dev/null 2>&1 || true
+        AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$prefix-$n-$latency-full" \
+            --quotas "$work/quotas.yaml" --output json run playbooks/lambda-compromise.yaml \
+            --incident "BENCH-$prefix-$n-$latency-full" --target "$prefix-*" --max-targets "$n" \
+            ${fb_concurrency[@]+"${fb_concurrency[@]}"} --param scope=role \
+            --param "forensic_bucket=bench-evidence-$account" --param cloudtrail_api=false \
+            --param collect_cloudtrail=false --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
+            || fb_failed $?
+        ;;
     fb-named)
         # The alarm's case: one function named, its role shared by all N.
         AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$prefix-$n-$latency-named" \
@@ -201,7 +219,7 @@ r = json.load(open(report))
 # (planning and the harm-stopping pass), the others' wall time.
 contained = float(t1) - float(t0)
 own = None
-if tool in ("firebreak", "fb-named", "fb-throttle"):
+if tool in ("firebreak", "fb-named", "fb-throttle", "fb-full"):
     try:
         timings = json.load(open(fb))["timings"]
         contained = timings["contained_ms"] / 1000.0

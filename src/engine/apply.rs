@@ -414,9 +414,11 @@ impl Session {
                         )?;
                         Outcome::AlreadySatisfied
                     };
-                    if shared {
-                        self.run.settle(&change);
-                    }
+                    // In effect, whoever's state it is: another step that
+                    // plans the same change (a target's own throttle, and
+                    // another target finding that function rogue) need not
+                    // read it again before its own.
+                    self.run.settle(&change);
                     outcomes.push(ChangeOutcome {
                         step: sp.id.clone(),
                         outcome,
@@ -460,9 +462,7 @@ impl Session {
                                 self.audit(r.event, Some(&sp.id), r.data)?;
                             }
                             self.journal(step, JournalEvent::Applied, &change, false, None)?;
-                            if shared {
-                                self.run.settle(&change);
-                            }
+                            self.run.settle(&change);
                             self.audit(
                                 AuditEvent::Applied,
                                 Some(&sp.id),

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use serde_json::Value;
+
 use crate::common::TestContext;
 
 #[tokio::test]
@@ -176,4 +178,118 @@ async fn harm_stopping_changes_go_first_for_every_target() {
     for f in &names {
         assert_eq!(cx.concurrency(f).await, None);
     }
+}
+
+/// The shipped playbook on a fleet that shares one role, every function
+/// new inside the incident window and fired by a rule, so each target
+/// finds the others rogue: each sharer's EventBridge rules and
+/// concurrency are read once in the run, not once per target (N² calls
+/// at EventBridge's and the control plane's pace). The end state is read
+/// back: every function at 0, every rule disabled.
+#[tokio::test]
+async fn a_fleet_on_one_role_reads_each_functions_rules_once() {
+    const N: usize = 6;
+    let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
+    let pb = crate::common::crate_root()
+        .join("playbooks/lambda-compromise.yaml")
+        .display()
+        .to_string();
+    let role = cx.seed_role("herd-role").await;
+    let fleet: Vec<String> = (0..N).map(|i| format!("herd-{i}")).collect();
+    // Each fired by a rule: every target finds the others rogue.
+    let ev_client = aws_sdk_eventbridge::Client::new(&cx.sdk_config().await);
+    for f in &fleet {
+        let arn = cx.create_function_with_role(f, &role).await;
+        let rule = format!("{f}-tick");
+        ev_client
+            .put_rule()
+            .name(&rule)
+            .schedule_expression("rate(1 hour)")
+            .send()
+            .await
+            .expect("rule");
+        ev_client
+            .put_targets()
+            .rule(&rule)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("1")
+                    .arn(&arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("targets");
+    }
+    let mut args: Vec<&str> = vec!["--output", "json", "run", &pb];
+    for p in &ev {
+        args.extend(["-p", p.as_str()]);
+    }
+    args.extend([
+        "-p",
+        "scope=role",
+        "--incident",
+        "INC-HERD",
+        "--target",
+        "herd-*",
+        "--yes",
+    ]);
+    let r = cx.run(&args);
+    r.expect_code(0);
+    let v = r.json();
+    for f in &fleet {
+        assert_eq!(cx.concurrency(f).await, Some(0), "{f}");
+    }
+    // Each target did find the others rogue.
+    let audit = cx.audit("INC-HERD");
+    let rogue_throttles = audit
+        .iter()
+        .filter(|r| r["event"] == "planned" && r["step"] == "contain-rogue-functions")
+        .count();
+    let rogue: Vec<&Value> = audit
+        .iter()
+        .filter(|r| r["step"] == "contain-rogue-functions")
+        .collect();
+    assert!(
+        rogue_throttles >= N,
+        "{rogue_throttles} rogue throttles planned: {rogue:?}"
+    );
+    let calls = &v["api_calls"]["by_operation"];
+    // Linear in N (6 functions: 6 ListRuleNamesByTarget, about 24
+    // DescribeRule and 21 GetFunctionConcurrency); each target's own way
+    // was N² (46, 76 and 48).
+    let count = |op: &str| {
+        calls[op]["calls"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {op} in {calls}"))
+    };
+    let n = N as u64;
+    assert!(
+        count("eventbridge:ListRuleNamesByTarget") <= n,
+        "each function's rules listed once while planning: {calls}"
+    );
+    assert!(
+        count("eventbridge:DescribeRule") <= 6 * n,
+        "DescribeRule for {N} functions on one role: {calls}"
+    );
+    assert!(
+        count("lambda:GetFunctionConcurrency") <= 6 * n,
+        "GetFunctionConcurrency for {N} functions on one role: {calls}"
+    );
+    for f in &fleet {
+        let rule = ev_client
+            .describe_rule()
+            .name(format!("{f}-tick"))
+            .send()
+            .await
+            .expect("describe the rule");
+        assert_eq!(
+            rule.state().map(|s| s.as_str()),
+            Some("DISABLED"),
+            "{f}-tick"
+        );
+    }
+    cx.delete_functions(&fleet).await;
 }

@@ -113,7 +113,9 @@ impl Action for SnapshotIndicators {
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
         let args: Args = cx.args_as(&SPEC)?;
         let f = args.indicators.function.resolve(cx)?;
-        let a = indicators::assess(cx, &args.indicators).await?;
+        // Before the write, only whether each object is stored is read
+        // afresh: the documents are what the plan saw.
+        let a = indicators::assess_as_planned(cx, &args.indicators).await?;
         let store = store(cx, &args.store).await?;
         let prefix = prefix(cx, &f)?;
         let mut artifacts = Vec::new();

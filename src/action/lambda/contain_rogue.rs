@@ -87,16 +87,38 @@ impl Action for ContainRogueFunctions {
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
         let args: IndicatorArgs = cx.args_as(&SPEC)?;
-        let a = indicators::assess(cx, &args).await?;
+        // Afresh before the changes: only what they change (each
+        // function's concurrency, each rule's state).
+        let a = indicators::assess_as_planned(cx, &args).await?;
         let mut state = RogueState::default();
+        // Every rogue function's concurrency side by side, from GetFunction
+        // (its own quota; shared while planning), as the throttle reads
+        // its own: with N functions on one role each target finds the
+        // N - 1 others, and a control-plane read of each, one after
+        // another, was N² calls at 15/s. Before the changes, a function
+        // this run has already throttled (for another target) is not
+        // read again, as a shared role's deny is not.
+        let rogue: Vec<_> = a
+            .suspicious()
+            .filter(|i| i.kind == Kind::RogueFunction)
+            .map(|i| function::from_arn(&i.resource))
+            .collect::<Result<_, _>>()?;
+        let reserved = futures::future::try_join_all(rogue.iter().map(|f| async move {
+            let throttled = Change::new(&f.arn, concurrency::ATTRIBUTE, Value::Null, json!(0), "");
+            if cx.fresh && !cx.verifying && cx.run.is_settled(&throttled) {
+                return Ok(Some(0));
+            }
+            concurrency::read_planned(cx, f).await
+        }))
+        .await?;
+        let mut reserved = reserved.into_iter();
         for i in a.suspicious() {
             match i.kind {
                 Kind::RogueFunction => {
-                    let f = function::from_arn(&i.resource)?;
                     state.functions.insert(
                         i.resource.clone(),
                         Rogue {
-                            reserved_concurrency: concurrency::read(cx.aws, &f).await?,
+                            reserved_concurrency: reserved.next().flatten(),
                             why: format!("{}: {}", i.detail, i.why),
                         },
                     );
@@ -107,13 +129,24 @@ impl Action for ContainRogueFunctions {
                         .as_str()
                         .unwrap_or_default()
                         .to_string();
-                    // Read afresh: the assessment may be the plan's.
-                    let r = facts::describe_rule(cx, &name, &target).await?;
+                    let disabled =
+                        Change::new(&i.resource, RULE, Value::Null, json!("DISABLED"), "");
+                    // Read afresh: the assessment may be the plan's. Shared
+                    // while planning; before the changes, not read again
+                    // once this run disabled it for another target.
+                    let enabled = if cx.fresh && !cx.verifying && cx.run.is_settled(&disabled) {
+                        false
+                    } else {
+                        let key = format!("DescribeRule {name} {target}");
+                        cx.shared_read(key, facts::describe_rule(cx, &name, &target))
+                            .await?
+                            .enabled
+                    };
                     state.rules.insert(
                         i.resource.clone(),
                         RuleSeen {
                             name,
-                            state: if r.enabled { "ENABLED" } else { "DISABLED" }.into(),
+                            state: if enabled { "ENABLED" } else { "DISABLED" }.into(),
                             target,
                             why: i.why.clone(),
                         },
@@ -244,9 +277,29 @@ impl Action for ContainRogueFunctions {
     ) -> Result<Vec<Check>, ActionError> {
         let state: RogueState = cx.state_as(&SPEC, observed)?;
         let mut checks = Vec::new();
-        for arn in state.functions.keys() {
-            let f = function::from_arn(arn)?;
-            let (passed, detail) = match concurrency::read(cx.aws, &f).await {
+        // Each function and rule read once for the run's verification,
+        // after every change, however many targets found it rogue.
+        let functions = state
+            .functions
+            .keys()
+            .map(|arn| function::from_arn(arn))
+            .collect::<Result<Vec<_>, _>>()?;
+        let reads = futures::future::join_all(functions.iter().map(|f| {
+            cx.shared_read(
+                format!("GetFunctionConcurrency {}", f.arn),
+                concurrency::read(cx.aws, f),
+            )
+        }))
+        .await;
+        let rules = futures::future::join_all(
+            state
+                .rules
+                .keys()
+                .map(|arn| cx.shared_read(format!("rule state {arn}"), rule_state(cx, arn))),
+        )
+        .await;
+        for (arn, read) in state.functions.keys().zip(reads) {
+            let (passed, detail) = match read {
                 Ok(Some(0)) => (true, "reserved concurrency reads 0".to_string()),
                 Ok(v) => (
                     false,
@@ -261,8 +314,8 @@ impl Action for ContainRogueFunctions {
                 detail,
             });
         }
-        for arn in state.rules.keys() {
-            let (passed, detail) = match rule_state(cx, arn).await {
+        for (arn, read) in state.rules.keys().zip(rules) {
+            let (passed, detail) = match read {
                 Ok(v) if v == "DISABLED" => (true, "the rule reads DISABLED (kept)".to_string()),
                 Ok(v) => (false, format!("the rule reads {v}, expected DISABLED")),
                 Err(e) => (false, format!("could not read it: {e}")),

@@ -138,6 +138,27 @@ pub fn since(cx: &StepContext<'_>, args: &IndicatorArgs) -> Result<DateTime<Utc>
     Ok(started - Duration::hours(args.window_hours.unwrap_or(DEFAULT_WINDOW_HOURS)))
 }
 
+/// The assessment a step's changes were planned from: in the re-read
+/// right before those changes, the one planning made (which functions,
+/// rules and statements are the attacker's is the plan's judgement, and
+/// what evidence records is what the plan saw, before any change of the
+/// run); the step re-reads afresh only what it changes. A full
+/// re-assessment there reads every function on the role again, for every
+/// target: N² reads for a fleet of N on one role. Anywhere else `assess`.
+pub async fn assess_as_planned(
+    cx: &StepContext<'_>,
+    args: &IndicatorArgs,
+) -> Result<Assessment, ActionError> {
+    if cx.fresh && !cx.verifying {
+        let planning = StepContext {
+            fresh: false,
+            ..*cx
+        };
+        return Box::pin(assess(&planning, args)).await;
+    }
+    Box::pin(assess(cx, args)).await
+}
+
 /// Reads and judges everything once (shared while planning).
 pub async fn assess(cx: &StepContext<'_>, args: &IndicatorArgs) -> Result<Assessment, ActionError> {
     let f = args.function.resolve(cx)?;
