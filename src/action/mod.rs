@@ -76,6 +76,28 @@ impl StepContext<'_> {
         Box::pin(self.run.planned_read(fresh, key, fetch)).await
     }
 
+    /// `shared_read` for a read that fails with its AWS error, kept as it
+    /// was (a reading that keeps each part's outcome, e.g. public access).
+    pub async fn shared_aws_read<T, F>(&self, key: String, fetch: F) -> Result<T, AwsError>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        self.shared_read(key, async { fetch.await.map_err(ActionError::from) })
+            .await
+            .map_err(|e| match e {
+                ActionError::Aws(e) => *e,
+                // Only AWS is read; kept readable were it ever otherwise.
+                other => AwsError::new(
+                    "read",
+                    self.step_id,
+                    crate::aws::AwsErrorKind::Other,
+                    other.to_string(),
+                    other.hint(),
+                ),
+            })
+    }
+
     /// The step's arguments as the action's typed struct, read once.
     ///
     /// Each argument is first checked against the action's spec (presence,

@@ -257,6 +257,7 @@ async fn a_fleet_on_one_role_reads_each_functions_rules_once() {
         "{rogue_throttles} rogue throttles planned: {rogue:?}"
     );
     let calls = &v["api_calls"]["by_operation"];
+    eprintln!("calls: {calls}");
     // Linear in N (6 functions: 6 ListRuleNamesByTarget, about 24
     // DescribeRule and 21 GetFunctionConcurrency); each target's own way
     // was N² (46, 76 and 48).

@@ -157,8 +157,14 @@ pub fn join(qs: &[Qualifier]) -> String {
 /// they hold the function (`RunContext::versions`), one call fewer a
 /// function out of the control-plane quota; verification likewise from
 /// pages read after every change; the re-read before a change always
-/// lists them again.
+/// lists them again. While planning, read once in the run whoever asks
+/// (identify's indicators, public access, evidence).
 pub async fn list(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Qualifiers, AwsError> {
+    let key = format!("qualifiers {}", f.arn);
+    Box::pin(cx.shared_aws_read(key, list_now(cx, f))).await
+}
+
+async fn list_now(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Qualifiers, AwsError> {
     let mut out = Qualifiers::default();
     let index = if cx.verifying || !cx.fresh {
         cx.run.versions(cx.aws, cx.verifying).await

@@ -15,7 +15,7 @@ use crate::action::lambda::public_access::reading;
 use crate::action::lambda::qualifiers::{self, Qualifier};
 use crate::action::{ActionError, StepContext};
 use crate::aws::error::classify;
-use crate::aws::AwsErrorKind;
+use crate::aws::{AwsError, AwsErrorKind};
 
 /// One version of the function (`$LATEST` included).
 #[derive(Debug, Clone, PartialEq)]
@@ -138,8 +138,28 @@ async fn versions_and_aliases(
     Ok((versions, aliases))
 }
 
-/// Every mapping whose function is this one (qualified or not).
+/// Every mapping whose function is this one (qualified or not), from the
+/// region's listing, read once in the run while planning: a mapping on an
+/// alias or version is listed under that qualifier's ARN, which a
+/// `FunctionName` filter does not match, so the whole region is read, and
+/// each target reading it again was N times the pages for N targets.
 async fn mappings(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Vec<Mapping>, ActionError> {
+    let all = cx
+        .shared_read(
+            "ListEventSourceMappings (the region)".into(),
+            region_mappings(cx),
+        )
+        .await?;
+    Ok(all
+        .iter()
+        .filter(|(function, _)| Qualifier::of_arn(f, function).is_some())
+        .map(|(_, m)| m.clone())
+        .collect())
+}
+
+/// Every mapping of the region, with the (possibly qualified) ARN of the
+/// function it feeds.
+async fn region_mappings(cx: &StepContext<'_>) -> Result<Vec<(String, Mapping)>, ActionError> {
     let mut out = Vec::new();
     let mut pages = cx
         .aws
@@ -152,25 +172,24 @@ async fn mappings(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Vec<Mapping>,
             classify(
                 "ListEventSourceMappings",
                 "lambda:ListEventSourceMappings",
-                &f.arn,
+                "the region's event source mappings",
                 e,
             )
         })?;
         for m in page.event_source_mappings() {
-            let fa = m.function_arn().unwrap_or_default();
-            if Qualifier::of_arn(f, fa).is_none() {
-                continue;
-            }
             let uuid = m.uuid().unwrap_or_default().to_string();
-            out.push(Mapping {
-                arn: m
-                    .event_source_mapping_arn()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| uuid.clone()),
-                uuid,
-                source_arn: m.event_source_arn().map(str::to_string),
-                enabled: !matches!(m.state(), Some("Disabled" | "Disabling")),
-            });
+            out.push((
+                m.function_arn().unwrap_or_default().to_string(),
+                Mapping {
+                    arn: m
+                        .event_source_mapping_arn()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| uuid.clone()),
+                    uuid,
+                    source_arn: m.event_source_arn().map(str::to_string),
+                    enabled: !matches!(m.state(), Some("Disabled" | "Disabling")),
+                },
+            ));
         }
     }
     Ok(out)
@@ -271,28 +290,19 @@ pub async fn read(
     f: &FunctionRef,
     users: &[String],
 ) -> Result<Facts, ActionError> {
-    let conf = cx
-        .aws
-        .lambda
-        .get_function_configuration()
-        .function_name(&f.name)
-        .send()
-        .await
-        .map_err(|e| {
-            let mut e = classify(
-                "GetFunctionConfiguration",
-                "lambda:GetFunctionConfiguration",
-                &f.arn,
-                e,
-            );
-            if e.kind == AwsErrorKind::NotFound {
-                e.message = format!(
-                    "function `{}` does not exist in account {} region {}",
-                    f.name, cx.caller.account, cx.aws.region
-                );
-            }
-            ActionError::from(e)
-        })?;
+    // GetFunction, shared with describe and the throttle while planning:
+    // its own quota (100/s), not the control plane's 15.
+    let got = crate::action::lambda::concurrency::get_planned(cx, f).await?;
+    let Some(conf) = got.configuration() else {
+        return Err(AwsError::new(
+            "GetFunction",
+            &f.arn,
+            AwsErrorKind::Other,
+            "GetFunction answered without the function's configuration",
+            "check the endpoint: it does not behave like AWS Lambda",
+        )
+        .into());
+    };
     let mut facts = Facts {
         account: cx.caller.account.clone(),
         function_arn: f.arn.clone(),

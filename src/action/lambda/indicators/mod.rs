@@ -61,7 +61,7 @@ pub const PARAMS: [ParamDef; 7] = [
 macro_rules! indicator_iam_actions {
     ($($own:literal),* $(,)?) => {
         &[
-            "lambda:GetFunctionConfiguration",
+            "lambda:GetFunction",
             "lambda:ListVersionsByFunction",
             "lambda:ListAliases",
             "lambda:ListFunctionUrlConfigs",

@@ -159,13 +159,19 @@ pub struct Reading {
 
 /// ListAliases + ListVersionsByFunction + ListFunctionUrlConfigs, then one
 /// GetPolicy per qualifier: the fewest calls that see every qualifier.
+/// While planning each part is read once in the run: identify's
+/// indicators and `lambda.remove_public_access` see the same reading, and
+/// the control plane's 15 requests a second are not spent twice.
 pub async fn read(cx: &StepContext<'_>, f: &FunctionRef) -> Reading {
     let qualifiers = qualifiers::list(cx, f).await;
-    let urls = urls(cx, f).await;
+    let urls = cx
+        .shared_aws_read(format!("ListFunctionUrlConfigs {}", f.arn), urls(cx, f))
+        .await;
     let mut policies = BTreeMap::new();
     if let Ok(qs) = &qualifiers {
         for q in qs.all() {
-            let got = statements(cx, f, &q).await;
+            let key = format!("GetPolicy {} {q}", f.arn);
+            let got = cx.shared_aws_read(key, statements(cx, f, &q)).await;
             policies.insert(q, got);
         }
     }
