@@ -172,8 +172,9 @@ bench_one() {
         ;;
     fb-full)
         # The shipped playbook (evidence first, then containment, secrets,
-        # tags, code and logs): what a responder runs on a fleet. No
-        # CloudTrail: LocalStack has no LookupEvents and no trail here.
+        # tags and code): what a responder runs on a fleet. No CloudTrail
+        # (LocalStack has no LookupEvents and no trail here) and no logs
+        # (the seeded functions never ran, so they have no log group).
         AWS_ENDPOINT_URL="$endpoint" "$tools_venv/bin/aws" s3api create-bucket \
             --bucket "bench-evidence-$account" --object-lock-enabled-for-bucket >/dev/null 2>&1 || true
         AWS_ENDPOINT_URL="$proxy" "$bindir/firebreak" --state-dir "$work/state-$prefix-$n-$latency-full" \
@@ -181,7 +182,7 @@ bench_one() {
             --incident "BENCH-$prefix-$n-$latency-full" --target "$prefix-*" --max-targets "$n" \
             ${fb_concurrency[@]+"${fb_concurrency[@]}"} --param scope=role \
             --param "forensic_bucket=bench-evidence-$account" --param cloudtrail_api=false \
-            --param collect_cloudtrail=false --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
+            --param collect_cloudtrail=false --param collect_logs=false --yes >"$work/firebreak.json" 2>"$work/firebreak.err" \
             || fb_failed $?
         ;;
     fb-named)
