@@ -107,25 +107,7 @@ pub async fn victim(cx: &TestContext) -> Victim {
         .await
         .expect("key");
     let rule = format!("{name}-nightly");
-    let ev = events(cx).await;
-    ev.put_rule()
-        .name(&rule)
-        .schedule_expression("rate(1 day)")
-        .send()
-        .await
-        .expect("rule");
-    ev.put_targets()
-        .rule(&rule)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("orders")
-                .arn(&arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("targets");
+    cx.schedule_rule(&rule, "rate(1 day)", &arn).await;
     Victim {
         name,
         arn,
@@ -221,7 +203,7 @@ async fn baseline_records_the_function_without_environment_values() {
     );
     assert_eq!(b["deploy_users"][&v.user].as_array().map(Vec::len), Some(1));
     assert_eq!(b["role_functions"], serde_json::json!([v.name]));
-    assert_eq!(b["rules"][&v.rule]["targets"]["orders"], v.arn.as_str());
+    assert_eq!(b["rules"][&v.rule]["targets"]["1"], v.arn.as_str());
 
     // The hashing key: created once, private to its owner.
     #[cfg(unix)]

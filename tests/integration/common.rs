@@ -818,6 +818,30 @@ impl TestContext {
             .await
     }
 
+    /// An EventBridge rule `rule` on `schedule` (e.g. `rate(1 hour)`) that
+    /// fires the function `function_arn`: the attacker's persistence.
+    pub async fn schedule_rule(&self, rule: &str, schedule: &str, function_arn: &str) {
+        let ev = aws_sdk_eventbridge::Client::new(&self.sdk_config().await);
+        ev.put_rule()
+            .name(rule)
+            .schedule_expression(schedule)
+            .send()
+            .await
+            .expect("rule");
+        ev.put_targets()
+            .rule(rule)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("1")
+                    .arn(function_arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("targets");
+    }
+
     pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.sdk_config().await)
     }

@@ -347,32 +347,8 @@ async fn attacked(cx: &TestContext, prefix: &str) -> Value {
         .expect("key");
     let helper = format!("{f}-helper");
     let helper_arn = cx.create_function_with_role(&helper, &role_arn).await;
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(&cx.endpoint)
-        .credentials_provider(Credentials::new(&cx.account, "test", None, None, "tests"))
-        .load()
+    cx.schedule_rule(&format!("{f}-tick"), "rate(1 minute)", &helper_arn)
         .await;
-    let ev = aws_sdk_eventbridge::Client::new(&sdk);
-    let rule = format!("{f}-tick");
-    ev.put_rule()
-        .name(&rule)
-        .schedule_expression("rate(1 minute)")
-        .send()
-        .await
-        .expect("rule");
-    ev.put_targets()
-        .rule(&rule)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("1")
-                .arn(helper_arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("target");
     json!({"function": f, "since": since, "users": [user], "deployers": ["ci"]})
 }
 

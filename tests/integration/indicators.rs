@@ -311,26 +311,8 @@ impl Lab {
             .cx
             .create_function_with_role(&helper, &self.role_arn)
             .await;
-        let ev = aws_sdk_eventbridge::Client::new(&self.cx.sdk_config().await);
         let rule = format!("{}-tick", self.f);
-        ev.put_rule()
-            .name(&rule)
-            .schedule_expression("rate(1 minute)")
-            .send()
-            .await
-            .expect("rule");
-        ev.put_targets()
-            .rule(&rule)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("1")
-                    .arn(&arn)
-                    .build()
-                    .expect("target"),
-            )
-            .send()
-            .await
-            .expect("targets");
+        self.cx.schedule_rule(&rule, "rate(1 minute)", &arn).await;
         (helper, rule)
     }
 

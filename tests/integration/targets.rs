@@ -198,30 +198,10 @@ async fn a_fleet_on_one_role_reads_each_functions_rules_once() {
     let role = cx.seed_role("herd-role").await;
     let fleet: Vec<String> = (0..N).map(|i| format!("herd-{i}")).collect();
     // Each fired by a rule: every target finds the others rogue.
-    let ev_client = aws_sdk_eventbridge::Client::new(&cx.sdk_config().await);
     for f in &fleet {
         let arn = cx.create_function_with_role(f, &role).await;
-        let rule = format!("{f}-tick");
-        ev_client
-            .put_rule()
-            .name(&rule)
-            .schedule_expression("rate(1 hour)")
-            .send()
-            .await
-            .expect("rule");
-        ev_client
-            .put_targets()
-            .rule(&rule)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("1")
-                    .arn(&arn)
-                    .build()
-                    .expect("target"),
-            )
-            .send()
-            .await
-            .expect("targets");
+        cx.schedule_rule(&format!("{f}-tick"), "rate(1 hour)", &arn)
+            .await;
     }
     let mut args: Vec<&str> = vec!["--output", "json", "run", &pb];
     for p in &ev {
@@ -279,6 +259,7 @@ async fn a_fleet_on_one_role_reads_each_functions_rules_once() {
         count("lambda:GetFunctionConcurrency") <= 6 * n,
         "GetFunctionConcurrency for {N} functions on one role: {calls}"
     );
+    let ev_client = aws_sdk_eventbridge::Client::new(&cx.sdk_config().await);
     for f in &fleet {
         let rule = ev_client
             .describe_rule()
