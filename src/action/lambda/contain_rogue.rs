@@ -91,13 +91,14 @@ impl Action for ContainRogueFunctions {
         // function's concurrency, each rule's state).
         let a = indicators::assess_as_planned(cx, &args).await?;
         let mut state = RogueState::default();
-        // Every rogue function's concurrency side by side, from GetFunction
-        // (its own quota; shared while planning), as the throttle reads
-        // its own: with N functions on one role each target finds the
-        // N - 1 others, and a control-plane read of each, one after
-        // another, was N² calls at 15/s. Before the changes, a function
-        // this run has already throttled (for another target) is not
-        // read again, as a shared role's deny is not.
+        // Every rogue function's concurrency side by side; while planning
+        // from the run's shared GetFunction (its own quota): with N
+        // functions on one role each target finds the N - 1 others, and a
+        // control-plane read of each, one after another, was N² calls at
+        // 15/s. Before the changes, GetFunctionConcurrency (GetFunction
+        // leaves a 0 out on LocalStack, and the journal must record what
+        // recovery puts back), except for a function this run has already
+        // throttled (for any target), which is not read again.
         let rogue: Vec<_> = a
             .suspicious()
             .filter(|i| i.kind == Kind::RogueFunction)
@@ -105,8 +106,11 @@ impl Action for ContainRogueFunctions {
             .collect::<Result<_, _>>()?;
         let reserved = futures::future::try_join_all(rogue.iter().map(|f| async move {
             let throttled = Change::new(&f.arn, concurrency::ATTRIBUTE, Value::Null, json!(0), "");
-            if cx.fresh && !cx.verifying && cx.run.is_settled(&throttled) {
-                return Ok(Some(0));
+            if cx.fresh && !cx.verifying {
+                if cx.run.is_settled(&throttled) {
+                    return Ok(Some(0));
+                }
+                return concurrency::read(cx.aws, f).await;
             }
             concurrency::read_planned(cx, f).await
         }))
