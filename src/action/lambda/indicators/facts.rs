@@ -147,7 +147,8 @@ async fn mappings(cx: &StepContext<'_>, f: &FunctionRef) -> Result<Vec<Mapping>,
     let all = cx
         .shared_read(
             "ListEventSourceMappings (the region)".into(),
-            region_mappings(cx),
+            // An `Arc`: each target's read takes the listing, not a copy.
+            async { region_mappings(cx).await.map(std::sync::Arc::new) },
         )
         .await?;
     Ok(all
