@@ -519,9 +519,11 @@ pub struct Remembered {
 }
 
 impl Remembered {
-    pub fn put(&self, key: &str, bytes: Vec<u8>) {
+    /// Keeps `bytes` under `key` unless the run already holds some: the
+    /// first reading stands.
+    pub fn put_first(&self, key: &str, bytes: Vec<u8>) {
         let mut m = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        m.insert(key.to_string(), Arc::new(bytes));
+        m.entry(key.to_string()).or_insert_with(|| Arc::new(bytes));
     }
 
     pub fn get(&self, key: &str) -> Option<Arc<Vec<u8>>> {
@@ -600,9 +602,29 @@ mod tests {
     #[test]
     fn debug_never_shows_slot_contents() {
         let run = RunContext::new();
-        run.slot::<Remembered>().put("k", b"hunter2".to_vec());
+        run.slot::<Remembered>().put_first("k", b"hunter2".to_vec());
         let shown = format!("{run:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    /// Evidence writes the plan's reading, not apply's, which comes after
+    /// the run's own changes; once written and forgotten, a new reading
+    /// is kept.
+    #[test]
+    fn the_first_reading_is_kept_until_forgotten() {
+        let kept = Remembered::default();
+        kept.put_first("k", b"before".to_vec());
+        kept.put_first("k", b"after".to_vec());
+        assert_eq!(
+            kept.get("k").as_deref().map(Vec::as_slice),
+            Some(&b"before"[..])
+        );
+        kept.forget("k");
+        kept.put_first("k", b"later".to_vec());
+        assert_eq!(
+            kept.get("k").as_deref().map(Vec::as_slice),
+            Some(&b"later"[..])
+        );
     }
 
     #[test]

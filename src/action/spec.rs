@@ -225,7 +225,9 @@ pub enum HarmOrder {
     /// Stops every function that shares the resource at once (a deny on
     /// a role).
     Shared,
-    /// Stops the function itself (concurrency 0).
+    /// Stops the function itself (concurrency 0). It removes nothing the
+    /// evidence keeps, so it goes ahead of a `Preserve` step under `run
+    /// --yes` (`planning::applies_early`).
     Function,
     /// Closes one way in (public access, event sources, keys, secrets);
     /// steps that do not stop harm have this too, and it is never read

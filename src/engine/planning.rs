@@ -590,14 +590,26 @@ fn blank(step: &Step, status: StepStatus, note: Option<String>) -> StepPlan {
 }
 
 /// Whether `run --yes` applies `step` as soon as it is planned, before
-/// its target's other steps are. Not when the plan preserves the
-/// attacker's artifacts in evidence (`HarmOrder::Preserve`): that evidence
-/// records the function, its role and its policies as the attacker left
-/// them, so every other harm-stopping change waits for it, in the harm
-/// pass's order, as it always did.
+/// its target's other steps are.
+///
+/// When the plan preserves the attacker's artifacts in evidence
+/// (`HarmOrder::Preserve`), only the throttle (`Function`) still goes
+/// ahead: reserved concurrency is no attacker artifact, and the evidence
+/// records the setting the plan read before the change (the run's shared
+/// GetFunction, `concurrency::read_planned`, with the plan's own early
+/// changes hidden from its journal, `OwnChanges`). A deny on the role
+/// (`Shared`) waits for the plan: the evidence reads the role's policy
+/// documents afresh, and they must not show the quarantine. What closes a
+/// way in (`Access`) removes what the evidence keeps, so it waits too, and
+/// pass 1 applies both in `HarmOrder` after the evidence.
 fn applies_early(step: &Step, preserves: bool) -> bool {
     let spec = step.action.spec();
-    spec.stops_harm && !preserves && spec.harm_order != HarmOrder::Preserve
+    spec.stops_harm
+        && match spec.harm_order {
+            HarmOrder::Preserve => false,
+            HarmOrder::Function => true,
+            HarmOrder::Shared | HarmOrder::Access => !preserves,
+        }
 }
 
 /// Whether `steps` preserve the attacker's artifacts in evidence before
@@ -859,11 +871,15 @@ mod tests {
             .collect()
     }
 
-    /// Every harm-stopping step goes as soon as it is planned, unless the
-    /// plan first preserves the attacker's artifacts in evidence.
+    /// Every harm-stopping step goes as soon as it is planned; where the
+    /// plan first preserves the attacker's artifacts in evidence, only the
+    /// throttle, which removes none of them.
     #[test]
-    fn nothing_goes_ahead_of_a_plan_that_preserves_evidence() {
-        assert!(early_steps("playbooks/lambda-compromise.yaml").is_empty());
+    fn only_the_throttle_goes_ahead_of_a_plan_that_preserves_evidence() {
+        assert_eq!(
+            early_steps("playbooks/lambda-compromise.yaml"),
+            ["throttle"]
+        );
         assert_eq!(
             early_steps("tests/playbooks/contain-only.yaml"),
             ["throttle", "close-public-access", "quarantine-role"]

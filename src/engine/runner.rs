@@ -158,8 +158,9 @@ impl Session {
     /// --yes`): every target is started as soon as it is listed, and each
     /// harm-stopping step is applied as soon as its own reads are answered
     /// and it is planned (`planning::applies_early`: a throttle after its
-    /// GetFunction, not after public access's reads), the rest of the
-    /// target's harm-stopping steps once its plan is made. With N targets
+    /// GetFunction, not after public access's reads; only the throttle
+    /// when the plan preserves evidence first), the rest of the target's
+    /// harm-stopping steps once its plan is made. With N targets
     /// every function is throttled after about N calls' worth of quota,
     /// not after all of its targets' reads (issue 15). Every other step
     /// and verification follow, as in `execute`.

@@ -246,6 +246,83 @@ async fn an_evidence_step_that_cannot_run_never_keeps_the_function_running() {
     );
 }
 
+/// Issue 15: under `run --yes` the shipped playbook throttles a function
+/// as soon as its GetFunction is answered, ahead of the evidence it
+/// preserves first (the throttle removes no attacker artifact); public
+/// access is closed only after the indicators are in the bucket. The
+/// configuration in the bucket is what the attacker left (the plan's
+/// reading): concurrency 5, not the throttle's 0, and the public URL,
+/// not the closed one (applying the evidence step read again after the
+/// harm pass and wrote that).
+#[tokio::test]
+async fn the_throttle_goes_ahead_of_the_evidence_which_keeps_what_the_attacker_left() {
+    let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
+    let f = cx.unique("early");
+    let role_arn = cx.seed_role(&format!("{f}-role")).await;
+    cx.create_function_with_role(&f, &role_arn).await;
+    cx.seed_public_access(&f).await;
+    cx.set_concurrency(&f, 5).await;
+    let param = format!("function={f}");
+    let r = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &flagship(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
+        "-p",
+        "cloudtrail_api=false",
+        "-p",
+        "scope=role",
+        "--incident",
+        "INC-R5",
+        "-p",
+        &param,
+        "--yes",
+    ]);
+    r.expect_code(0);
+    let v = r.json();
+    let order = applied_order(&v);
+    let at = |step: &str| {
+        order
+            .iter()
+            .position(|s| s == step)
+            .unwrap_or_else(|| panic!("no `{step}` applied: {order:?}"))
+    };
+    assert_eq!(order[0], "throttle", "{order:?}");
+    assert!(
+        at("preserve-indicators") < at("close-public-access"),
+        "evidence before removal: {order:?}"
+    );
+
+    // Read back: throttled and closed.
+    assert_eq!(cx.concurrency(&f).await, Some(0));
+    let (url, _) = cx.public_snapshot(&f).await;
+    assert_eq!(url, None);
+    // The bucket keeps what the attacker left: 5, and the public URL.
+    let bucket = ev[0].trim_start_matches("forensic_bucket=");
+    let objects = cx.bucket_objects(bucket).await;
+    let doc = |suffix: &str| -> Value {
+        let (_, body) = objects
+            .iter()
+            .find(|(k, _)| k.starts_with("INC-R5/") && k.contains(&f) && k.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix} for {f} in the bucket"));
+        serde_json::from_slice(body).unwrap()
+    };
+    let url = doc("config/function-url.json");
+    assert_eq!(url["AuthType"], "NONE", "{url:#}");
+    let concurrency = doc("config/concurrency.json");
+    assert_eq!(
+        concurrency["ReservedConcurrentExecutions"], 5,
+        "{concurrency:#}"
+    );
+}
+
 /// Stable text for a snapshot: the test's account, times, durations,
 /// hashes, run ids and paths replaced.
 fn redact(cx: &TestContext, v: &Value) -> String {

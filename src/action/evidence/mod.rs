@@ -217,8 +217,14 @@ pub fn prefix(cx: &StepContext<'_>, f: &FunctionRef) -> Result<String, ActionErr
 #[derive(Default)]
 struct Observed(Remembered);
 
+/// Keeps a document's bytes for `apply` to write. The run's first reading
+/// is kept: the plan's, made before any of the run's changes. Applying an
+/// evidence step reads again (its state is shared with other targets), and
+/// by then the harm pass has throttled the function and closed its URL;
+/// what goes to the bucket must be what the attacker left, which the plan
+/// showed (contract 9).
 pub fn remember(cx: &StepContext<'_>, key: &str, bytes: Vec<u8>) {
-    cx.run.slot::<Observed>().0.put(key, bytes);
+    cx.run.slot::<Observed>().0.put_first(key, bytes);
 }
 
 pub fn recall(cx: &StepContext<'_>, key: &str) -> Option<Arc<Vec<u8>>> {
