@@ -223,11 +223,11 @@ pub enum HarmOrder {
     /// artifacts): it must precede them.
     Preserve,
     /// Stops every function that shares the resource at once (a deny on
-    /// a role).
+    /// a role). This and `Function` remove nothing the evidence keeps, so
+    /// under `run --yes` they go ahead of a `Preserve` step
+    /// (`planning::applies_early`).
     Shared,
-    /// Stops the function itself (concurrency 0). It removes nothing the
-    /// evidence keeps, so it goes ahead of a `Preserve` step under `run
-    /// --yes` (`planning::applies_early`).
+    /// Stops the function itself (concurrency 0).
     Function,
     /// Closes one way in (public access, event sources, keys, secrets);
     /// steps that do not stop harm have this too, and it is never read

@@ -593,22 +593,24 @@ fn blank(step: &Step, status: StepStatus, note: Option<String>) -> StepPlan {
 /// its target's other steps are.
 ///
 /// When the plan preserves the attacker's artifacts in evidence
-/// (`HarmOrder::Preserve`), only the throttle (`Function`) still goes
-/// ahead: reserved concurrency is no attacker artifact, and the evidence
-/// records the setting the plan read before the change (the run's shared
-/// GetFunction, `concurrency::read_planned`, with the plan's own early
-/// changes hidden from its journal, `OwnChanges`). A deny on the role
-/// (`Shared`) waits for the plan: the evidence reads the role's policy
-/// documents afresh, and they must not show the quarantine. What closes a
-/// way in (`Access`) removes what the evidence keeps, so it waits too, and
-/// pass 1 applies both in `HarmOrder` after the evidence.
+/// (`HarmOrder::Preserve`), the throttle (`Function`) and the role's deny
+/// (`Shared`) still go ahead: they remove nothing (the quarantine's
+/// detach and deletions wait for pass 2, `Action::change_stops_harm`),
+/// and the evidence records what the plan read before them, from the
+/// run's shared planning reads that each of them made before its change
+/// (the function's GetFunction, `concurrency::read_planned`, with the
+/// plan's own early changes hidden from its journal, `OwnChanges`; the
+/// role's policy lists and inline documents, `role::attached_planned`
+/// and `inline_planned`). What closes a way in (`Access`) removes what
+/// the evidence keeps, so it waits for the plan, and pass 1 applies it in
+/// `HarmOrder`, after the evidence.
 fn applies_early(step: &Step, preserves: bool) -> bool {
     let spec = step.action.spec();
     spec.stops_harm
         && match spec.harm_order {
             HarmOrder::Preserve => false,
-            HarmOrder::Function => true,
-            HarmOrder::Shared | HarmOrder::Access => !preserves,
+            HarmOrder::Function | HarmOrder::Shared => true,
+            HarmOrder::Access => !preserves,
         }
 }
 
@@ -873,12 +875,12 @@ mod tests {
 
     /// Every harm-stopping step goes as soon as it is planned; where the
     /// plan first preserves the attacker's artifacts in evidence, only the
-    /// throttle, which removes none of them.
+    /// throttle and the role's deny, which remove none of them.
     #[test]
-    fn only_the_throttle_goes_ahead_of_a_plan_that_preserves_evidence() {
+    fn only_what_removes_nothing_goes_ahead_of_a_plan_that_preserves_evidence() {
         assert_eq!(
             early_steps("playbooks/lambda-compromise.yaml"),
-            ["throttle"]
+            ["throttle", "quarantine-role"]
         );
         assert_eq!(
             early_steps("tests/playbooks/contain-only.yaml"),

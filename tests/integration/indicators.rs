@@ -1075,12 +1075,12 @@ async fn every_technique_at_once_is_named_preserved_before_removal_and_contained
         .iter()
         .rposition(|r| r["event"] == "applied" && r["step"] == "preserve-indicators")
         .expect("preserved");
-    // The throttle removes nothing the evidence keeps: under `run --yes`
-    // it goes first (runner::the_throttle_goes_ahead_of_the_evidence_...).
+    // The throttle and the role's deny remove nothing the evidence keeps:
+    // under `run --yes` they go first
+    // (runner::the_throttle_and_the_deny_go_ahead_of_the_evidence_...).
     for removing in [
         "close-public-access",
         "stop-event-sources",
-        "quarantine-role",
         "deactivate-keys",
         "contain-rogue-functions",
     ] {
@@ -1089,6 +1089,19 @@ async fn every_technique_at_once_is_named_preserved_before_removal_and_contained
             "{removing} ran before the evidence was written"
         );
     }
+    // The quarantine's removals (detach, delete) wait for pass 2.
+    let removed = trail
+        .iter()
+        .position(|r| {
+            r["event"] == "applied"
+                && r["step"] == "quarantine-role"
+                && r["data"]["attribute"] != "inline_policy:firebreak-quarantine"
+        })
+        .expect("the quarantine detached or deleted something");
+    assert!(
+        preserved < removed,
+        "the role was stripped before the evidence was written"
+    );
 
     // Read back from AWS: contained.
     assert_eq!(lab.cx.concurrency(&lab.f).await, Some(0));

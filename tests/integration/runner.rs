@@ -247,15 +247,16 @@ async fn an_evidence_step_that_cannot_run_never_keeps_the_function_running() {
 }
 
 /// Issue 15: under `run --yes` the shipped playbook throttles a function
-/// as soon as its GetFunction is answered, ahead of the evidence it
-/// preserves first (the throttle removes no attacker artifact); public
-/// access is closed only after the indicators are in the bucket. The
+/// as soon as its GetFunction is answered and denies its role as soon as
+/// the indicators are planned, ahead of the evidence it preserves first
+/// (neither removes an attacker artifact); public access is closed only
+/// after the indicators are in the bucket. The
 /// configuration in the bucket is what the attacker left (the plan's
-/// reading): concurrency 5, not the throttle's 0, and the public URL,
-/// not the closed one (applying the evidence step read again after the
-/// harm pass and wrote that).
+/// reading): concurrency 5, not the throttle's 0, the public URL, not
+/// the closed one (applying the evidence step read again after the harm
+/// pass and wrote that), and the role's policies without the deny.
 #[tokio::test]
-async fn the_throttle_goes_ahead_of_the_evidence_which_keeps_what_the_attacker_left() {
+async fn the_throttle_and_the_deny_go_ahead_of_the_evidence_which_keeps_what_the_attacker_left() {
     let cx = TestContext::new().await;
     let ev = cx.evidence_params().await;
     let f = cx.unique("early");
@@ -294,7 +295,13 @@ async fn the_throttle_goes_ahead_of_the_evidence_which_keeps_what_the_attacker_l
             .position(|s| s == step)
             .unwrap_or_else(|| panic!("no `{step}` applied: {order:?}"))
     };
-    assert_eq!(order[0], "throttle", "{order:?}");
+    // Both applied while the plan was being made, so before anything
+    // pass 1 applies after it, the evidence first.
+    assert!(at("throttle") < at("preserve-indicators"), "{order:?}");
+    assert!(
+        at("quarantine-role") < at("preserve-indicators"),
+        "{order:?}"
+    );
     assert!(
         at("preserve-indicators") < at("close-public-access"),
         "evidence before removal: {order:?}"
@@ -320,6 +327,40 @@ async fn the_throttle_goes_ahead_of_the_evidence_which_keeps_what_the_attacker_l
     assert_eq!(
         concurrency["ReservedConcurrentExecutions"], 5,
         "{concurrency:#}"
+    );
+    // The role as the attacker left it: its own policies, without the
+    // quarantine's deny (applied early too) and with the managed policies
+    // pass 2 detached.
+    let role = doc("config/execution-role.json");
+    let inline: Vec<&String> = role["InlinePolicies"].as_object().unwrap().keys().collect();
+    assert_eq!(inline, ["read-table", "write-logs"], "{role:#}");
+    assert_eq!(
+        role["AttachedPolicies"].as_array().unwrap().len(),
+        2,
+        "{role:#}"
+    );
+    let (attached, now_inline) = {
+        let r = format!("{f}-role");
+        let a = cx
+            .iam
+            .list_attached_role_policies()
+            .role_name(&r)
+            .send()
+            .await
+            .unwrap();
+        let i = cx
+            .iam
+            .list_role_policies()
+            .role_name(&r)
+            .send()
+            .await
+            .unwrap();
+        (a.attached_policies().len(), i.policy_names().to_vec())
+    };
+    assert_eq!(attached, 0, "quarantined: every managed policy detached");
+    assert!(
+        now_inline.iter().any(|n| n == "firebreak-quarantine"),
+        "{now_inline:?}"
     );
 }
 

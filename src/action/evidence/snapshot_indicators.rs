@@ -8,8 +8,9 @@
 //! It declares itself harm-stopping so that the runner's first pass, which
 //! follows the playbook's order, writes these records *before* the contain
 //! steps remove what they describe (issue 13: every attacker artifact is
-//! in the bucket before anything is removed). Only the throttle, which
-//! removes nothing, goes ahead of it (`planning::applies_early`). Like
+//! in the bucket before anything is removed). Only the throttle and the
+//! role's deny, which remove nothing, go ahead of it
+//! (`planning::applies_early`). Like
 //! every evidence step, a document already stored is never written again.
 
 use async_trait::async_trait;
