@@ -198,7 +198,10 @@ pub async fn collect(
 
     docs.push(Document {
         name: "concurrency",
-        source: "lambda:GetFunctionConcurrency",
+        // GetFunction's `Concurrency`, confirmed with GetFunctionConcurrency
+        // where GetFunction is silent and this incident changed it
+        // (`concurrency::read_planned`).
+        source: "lambda:GetFunction+GetFunctionConcurrency",
         body: json!({"ReservedConcurrentExecutions": concurrency::read_planned(cx, f).await?}),
     });
 

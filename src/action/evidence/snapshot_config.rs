@@ -98,7 +98,7 @@ fn source_of(name: &str) -> &'static str {
         "resource-policy" => "lambda:GetPolicy",
         "function-url" => "lambda:GetFunctionUrlConfig",
         "event-source-mappings" => "lambda:ListEventSourceMappings",
-        "concurrency" => "lambda:GetFunctionConcurrency",
+        "concurrency" => "lambda:GetFunction+GetFunctionConcurrency",
         "tags" => "lambda:ListTags",
         "execution-role" => {
             "iam:GetRole+ListAttachedRolePolicies+GetPolicyVersion+ListRolePolicies+GetRolePolicy"
