@@ -323,6 +323,14 @@ async fn the_throttle_and_the_deny_go_ahead_of_the_evidence_which_keeps_what_the
     };
     let url = doc("config/function-url.json");
     assert_eq!(url["AuthType"], "NONE", "{url:#}");
+    let policy = doc("config/resource-policy.json");
+    let sids: Vec<&str> = policy["Policy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|st| st["Sid"].as_str())
+        .collect();
+    assert!(sids.contains(&"FunctionURLAllowPublicAccess"), "{policy:#}");
     let concurrency = doc("config/concurrency.json");
     assert_eq!(
         concurrency["ReservedConcurrentExecutions"], 5,
