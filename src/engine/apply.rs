@@ -94,6 +94,10 @@ pub(crate) struct TargetProgress {
     /// Steps that ran, or had nothing to do, before any abort.
     pub reached: Vec<String>,
     pub aborted_at: Option<String>,
+    /// A `Preserve` step failed and aborted: nothing after it may remove
+    /// what it was to keep. Apart from `aborted_at`, which holds only the
+    /// first abort: a throttle or deny applied early may have failed first.
+    pub preserve_failed: bool,
     /// Harm-stopping steps `run --yes` applied while the target was still
     /// being planned (`planning::Containing`): the harm pass skips them.
     pub applied_early: Vec<String>,
@@ -109,6 +113,7 @@ impl TargetProgress {
         if self.aborted_at.is_none() {
             self.aborted_at = part.aborted_at;
         }
+        self.preserve_failed |= part.preserve_failed;
     }
 }
 
@@ -178,7 +183,7 @@ impl Session {
         // playbook's order among equals); every other step as planned.
         chosen.sort_by_key(|(_, step)| apply_rank(step));
         let function = target_function(plan);
-        self.apply_chosen(function, chosen, playbook, reread, pass, report, progress)
+        self.apply_chosen(function, chosen, reread, pass, report, progress)
             .await
     }
 
@@ -190,7 +195,6 @@ impl Session {
         &self,
         function: Option<String>,
         chosen: Vec<(&StepPlan, &Step)>,
-        playbook: &Playbook,
         reread: Reread,
         pass: Pass,
         report: &mut RunReport,
@@ -202,16 +206,11 @@ impl Session {
             // not leave the function unthrottled. Not past a failed
             // `Preserve` step: what it keeps must be kept before the
             // others remove it.
-            if let Some(at) = &progress.aborted_at {
-                let spec = step.action.spec();
-                let preserve_failed =
-                    find_step(playbook, at).is_ok_and(|s| apply_rank(s) == HarmOrder::Preserve);
-                if preserve_failed {
-                    break;
-                }
-                if !spec.stops_harm {
-                    continue;
-                }
+            if progress.preserve_failed {
+                break;
+            }
+            if progress.aborted_at.is_some() && !step.action.spec().stops_harm {
+                continue;
             }
             // What the plan observed decides which doubts are this step's.
             let planned = sp.target.as_ref().map(|target| Observation {
@@ -265,7 +264,9 @@ impl Session {
                     refused |= matches!(f.error, EngineError::Stale { .. });
                     self.record_failure(sp, step, &f, report)?;
                 }
-                if (refused || step.on_error == OnError::Abort) && progress.aborted_at.is_none() {
+                let aborts = refused || step.on_error == OnError::Abort;
+                progress.preserve_failed |= aborts && apply_rank(step) == HarmOrder::Preserve;
+                if aborts && progress.aborted_at.is_none() {
                     progress.aborted_at = Some(sp.id.clone());
                     report.aborted.push(Aborted {
                         function: function.clone(),

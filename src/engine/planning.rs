@@ -601,7 +601,8 @@ fn blank(step: &Step, status: StepStatus, note: Option<String>) -> StepPlan {
 /// (the function's GetFunction, `concurrency::read_planned`, with the
 /// plan's own early changes hidden from its journal, `OwnChanges`; the
 /// role's policy lists and inline documents, `role::attached_planned`
-/// and `inline_planned`). What closes a way in (`Access`) removes what
+/// and `inline_planned`, or the account's role pages, which the deny
+/// then waits for). What closes a way in (`Access`) removes what
 /// the evidence keeps, so it waits for the plan, and pass 1 applies it in
 /// `HarmOrder`, after the evidence.
 fn applies_early(step: &Step, preserves: bool) -> bool {
@@ -679,6 +680,10 @@ impl<'s> Reading<'s> {
         let playbook = self.playbook;
         let containing = self.containing;
         let early = containing.is_some() && applies_early(step, self.preserves);
+        // The evidence of this plan and of the run's other targets reads
+        // the role after this deny, from the run's shared reads; the
+        // account-wide pages among them must be read before it.
+        let before_deny = self.preserves && step.action.spec().harm_order == HarmOrder::Shared;
         let function = self.function.clone();
         let own = self.own.clone();
         self.in_flight.push(Box::pin(async move {
@@ -703,13 +708,19 @@ impl<'s> Reading<'s> {
                     if step.action.spec().own_state {
                         own.add(&step.id, &sp.changes);
                     }
+                    if before_deny && !sp.changes.is_empty() {
+                        crate::action::iam::role_index::planned_pages_read(
+                            &session.run,
+                            &session.aws,
+                        )
+                        .await;
+                    }
                     let mut report = RunReport::default();
                     let mut progress = TargetProgress::default();
                     let r = session
                         .apply_chosen(
                             function,
                             vec![(sp, step)],
-                            playbook,
                             // The plan was made a moment ago, by this run.
                             Reread::SharedState,
                             Pass::Harm,

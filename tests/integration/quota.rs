@@ -1006,3 +1006,85 @@ async fn an_alarm_routed_with_a_chosen_scope_denies_a_shared_role_before_the_reg
     assert_eq!(users, Some(OTHERS + 1), "{named}");
     cx.delete_functions(&fleet).await;
 }
+
+/// The shipped playbook on three functions sharing one role: the role's
+/// deny goes as soon as the first target's indicators are planned, before
+/// the other targets' evidence is read, and that evidence reads the role
+/// from the run's account-wide pages (GetAccountAuthorizationDetails). The
+/// proxy holds those pages 4 s, past the first target's plan: the deny
+/// waits for them, so every target's `config/execution-role.json` holds
+/// the role's own policies, not the quarantine's deny.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_roles_deny_waits_for_the_role_pages_the_evidence_reads() {
+    let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
+    let base = cx.unique("pages");
+    let role = format!("{base}-role");
+    let role_arn = cx.seed_role(&role).await;
+    let fleet: Vec<String> = (0..3).map(|i| format!("{base}-{i}")).collect();
+    for f in &fleet {
+        cx.create_function_with_role(f, &role_arn).await;
+    }
+    let proxy = aws_like_slow(
+        &cx,
+        Duration::ZERO,
+        1.0,
+        &[("iam:GetAccountAuthorizationDetails", Duration::from_secs(4))],
+    )
+    .await;
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["--output", "json", "run"])
+        .arg(crate::common::crate_root().join("playbooks/lambda-compromise.yaml"))
+        .args(["--incident", "INC-PAGES", "--yes"])
+        .args(["-p", &ev[0], "-p", &ev[1], "-p", &ev[2]])
+        .args(["-p", "cloudtrail_api=false", "-p", "scope=role"]);
+    for f in &fleet {
+        cmd.args(["--target", f]);
+    }
+    let (run, seen) = run_through(proxy, cmd).await;
+    run.expect_code(0);
+    let at = |api: &str, which: &str| {
+        seen["by_api"][api][which]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{api} has no {which}: {seen}"))
+    };
+    // Planning's pages were read (the first answered; verification reads
+    // its own), and the deny came after them.
+    assert!(
+        at("iam:PutRolePolicy", "first_received_ms")
+            >= at("iam:GetAccountAuthorizationDetails", "first_answered_ms"),
+        "{seen}"
+    );
+    // Read back: quarantined.
+    let now = cx
+        .iam
+        .list_role_policies()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        now.policy_names()
+            .iter()
+            .any(|n| n == "firebreak-quarantine"),
+        "{:?}",
+        now.policy_names()
+    );
+    // Each target's evidence: the role as the attacker left it.
+    let bucket = ev[0].trim_start_matches("forensic_bucket=");
+    let objects = cx.bucket_objects(bucket).await;
+    for f in &fleet {
+        let (_, body) = objects
+            .iter()
+            .find(|(k, _)| {
+                k.starts_with("INC-PAGES/")
+                    && k.contains(&format!("/{f}/"))
+                    && k.ends_with("config/execution-role.json")
+            })
+            .unwrap_or_else(|| panic!("no execution-role.json for {f}"));
+        let doc: Value = serde_json::from_slice(body).unwrap();
+        let inline: Vec<&String> = doc["InlinePolicies"].as_object().unwrap().keys().collect();
+        assert_eq!(inline, ["read-table", "write-logs"], "{f}: {doc:#}");
+    }
+}

@@ -32,7 +32,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::policy;
-use crate::action::StepContext;
+use crate::action::{RunContext, StepContext};
 use crate::aws::Aws;
 
 /// One role as the pages describe it.
@@ -132,6 +132,23 @@ async fn read(aws: &Aws, budget: usize) -> Option<RoleIndex> {
         }
     }
     Some(index)
+}
+
+/// Waits for planning's pages when the run is reading them. A plan that
+/// preserves evidence applies a role's deny before its other targets'
+/// evidence is read, and that evidence reads the role from these pages:
+/// read after the deny, they would show it (`planning::applies_early`).
+pub async fn planned_pages_read(run: &RunContext, aws: &Aws) {
+    let slot = run.slot::<RunRoles>();
+    if slot
+        .planned_loading
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        let budget = run.targets();
+        slot.planned
+            .get_or_init(|| async { read(aws, budget).await.map(Arc::new) })
+            .await;
+    }
 }
 
 /// The roles as this step may read them: verification's pages, or
