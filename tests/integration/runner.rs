@@ -372,6 +372,89 @@ async fn the_throttle_and_the_deny_go_ahead_of_the_evidence_which_keeps_what_the
     );
 }
 
+/// Contained first (`tests/playbooks/contain-only.yaml`: the role's deny,
+/// its managed policies detached), the shipped playbook after, under the
+/// same incident: the role's evidence is read after the quarantine, and
+/// still shows the role as the attacker left it, put back from the
+/// journal and saying so.
+#[tokio::test]
+async fn evidence_read_after_the_quarantine_gives_the_role_as_it_was_before() {
+    let cx = TestContext::new().await;
+    let ev = cx.evidence_params().await;
+    let f = cx.unique("later");
+    let role = format!("{f}-role");
+    let role_arn = cx.seed_role(&role).await;
+    cx.create_function_with_role(&f, &role_arn).await;
+    let param = format!("function={f}");
+    let contain = crate_root().join("tests/playbooks/contain-only.yaml");
+    cx.run(&[
+        "run",
+        contain.to_str().unwrap(),
+        "--incident",
+        "INC-R6",
+        "-p",
+        &param,
+        "--yes",
+    ])
+    .expect_code(0);
+    let r = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &flagship(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
+        "-p",
+        "cloudtrail_api=false",
+        "-p",
+        "scope=role",
+        "--incident",
+        "INC-R6",
+        "-p",
+        &param,
+        "--yes",
+    ]);
+    r.expect_code(0);
+    let bucket = ev[0].trim_start_matches("forensic_bucket=");
+    let objects = cx.bucket_objects(bucket).await;
+    let (_, body) = objects
+        .iter()
+        .find(|(k, _)| {
+            k.starts_with("INC-R6/") && k.contains(&f) && k.ends_with("config/execution-role.json")
+        })
+        .expect("the role's evidence");
+    let doc: Value = serde_json::from_slice(body).unwrap();
+    let inline: Vec<&String> = doc["InlinePolicies"].as_object().unwrap().keys().collect();
+    assert_eq!(inline, ["read-table", "write-logs"], "{doc:#}");
+    let attached: Vec<&str> = doc["AttachedPolicies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["PolicyArn"].as_str().unwrap())
+        .collect();
+    assert_eq!(attached.len(), 2, "{doc:#}");
+    let restored = doc["RestoredFromJournal"]["attributes"].as_array().unwrap();
+    assert!(
+        restored
+            .iter()
+            .any(|a| a == "inline_policy:firebreak-quarantine"),
+        "{doc:#}"
+    );
+    // AWS itself still holds the quarantine.
+    let now = cx
+        .iam
+        .list_attached_role_policies()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    assert!(now.attached_policies().is_empty());
+}
+
 /// Stable text for a snapshot: the test's account, times, durations,
 /// hashes, run ids and paths replaced.
 fn redact(cx: &TestContext, v: &Value) -> String {

@@ -250,12 +250,14 @@ async fn execution_role(cx: &StepContext<'_>, arn: &str) -> Result<Value, Action
     };
     let role_out = got.role();
     let mut attached = role::attached_planned(cx, &r).await?;
+    let mut inline = role::inline_planned(cx, &r).await?;
+    let restored = before_this_incident(cx.history, &r.name, &mut attached, &mut inline);
     attached.sort();
     let mut managed = Vec::new();
     for p in &attached {
         managed.push(json!({"PolicyArn": p, "Document": role::managed_document(cx.aws, p).await?}));
     }
-    Ok(json!({
+    let mut doc = json!({
         "RoleName": r.name,
         "RoleArn": role_out.map(|x| x.arn()).unwrap_or(arn),
         "Path": role_out.map(|x| x.path()),
@@ -263,6 +265,172 @@ async fn execution_role(cx: &StepContext<'_>, arn: &str) -> Result<Value, Action
         "MaxSessionDuration": role_out.and_then(|x| x.max_session_duration()),
         "AssumeRolePolicyDocument": role_out.and_then(|x| x.assume_role_policy_document()).map(policy::decode),
         "AttachedPolicies": managed,
-        "InlinePolicies": role::inline_planned(cx, &r).await?,
-    }))
+        "InlinePolicies": inline,
+    });
+    if !restored.is_empty() {
+        doc["RestoredFromJournal"] = json!({
+            "attributes": restored,
+            "note": "this incident's journal shows firebreak changed these; they are given as they were before its first change",
+        });
+    }
+    Ok(doc)
+}
+
+/// The role's policies as they were before this incident changed them:
+/// `attached` and `inline` as read, each policy the journal shows this
+/// incident changed (`iam.quarantine_role`'s `inline_policy:NAME` and
+/// `attached_policy:ARN`) put back to the value recorded before its first
+/// change. The reads are shared across the run's targets and may come
+/// after another target's deny, or from a run resumed after its changes;
+/// the journal says exactly what firebreak did. Returns what it put back.
+fn before_this_incident(
+    history: &crate::state::History,
+    role_name: &str,
+    attached: &mut Vec<String>,
+    inline: &mut BTreeMap<String, Value>,
+) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut restored = Vec::new();
+    for r in history {
+        let c = &r.change;
+        if !c.target.contains(":role/")
+            || role::from_arn(&c.target).name != role_name
+            || !seen.insert(c.attribute.clone())
+        {
+            continue;
+        }
+        if let Some(name) = c.attribute.strip_prefix("inline_policy:") {
+            let now = inline.get(name).cloned().unwrap_or(Value::Null);
+            if now != c.before {
+                match &c.before {
+                    Value::Null => inline.remove(name),
+                    doc => inline.insert(name.to_string(), doc.clone()),
+                };
+                restored.push(c.attribute.clone());
+            }
+        } else if let Some(arn) = c.attribute.strip_prefix("attached_policy:") {
+            let was = c.before == Value::Bool(true);
+            let is = attached.iter().any(|a| a == arn);
+            if was != is {
+                if was {
+                    attached.push(arn.to_string());
+                } else {
+                    attached.retain(|a| a != arn);
+                }
+                restored.push(c.attribute.clone());
+            }
+        }
+    }
+    restored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Change;
+    use crate::state::{JournalEvent, JournalRecord};
+    use std::sync::Arc;
+
+    const ROLE: &str = "arn:aws:iam::111111111111:role/team/orders";
+
+    fn record(
+        seq: u64,
+        target: &str,
+        attribute: &str,
+        before: Value,
+        after: Value,
+    ) -> Arc<JournalRecord> {
+        Arc::new(JournalRecord {
+            seq,
+            time: String::new(),
+            run: "run-1".into(),
+            event: JournalEvent::Applied,
+            step: "quarantine-role".into(),
+            action: "iam.quarantine_role".into(),
+            change: Change::new(target, attribute, before, after, "test"),
+            confirmed_by_observation: false,
+            error: None,
+        })
+    }
+
+    /// Read after the deny and pass 2 (detach, delete): the document is
+    /// given as the attacker left the role, and says what was put back.
+    #[test]
+    fn the_role_is_given_as_it_was_before_this_incidents_changes() {
+        let admin = json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+        let deny = json!({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]});
+        let managed = "arn:aws:iam::111111111111:policy/admin";
+        let history = vec![
+            record(
+                1,
+                ROLE,
+                "inline_policy:firebreak-quarantine",
+                Value::Null,
+                deny.clone(),
+            ),
+            record(
+                2,
+                ROLE,
+                "attached_policy:arn:aws:iam::111111111111:policy/admin",
+                json!(true),
+                Value::Null,
+            ),
+            record(
+                3,
+                ROLE,
+                "inline_policy:backdoor",
+                admin.clone(),
+                Value::Null,
+            ),
+            // A later change of the same policy: the first one's `before` stands.
+            record(
+                4,
+                ROLE,
+                "inline_policy:firebreak-quarantine",
+                deny.clone(),
+                json!({"other": 1}),
+            ),
+            // Another role, and a secret whose name ends like the role.
+            record(
+                5,
+                "arn:aws:iam::111111111111:role/payments",
+                "inline_policy:keep",
+                Value::Null,
+                json!({}),
+            ),
+            record(
+                6,
+                "arn:aws:secretsmanager:us-east-1:111111111111:secret:x/orders",
+                "inline_policy:read",
+                Value::Null,
+                json!({}),
+            ),
+        ];
+        let mut attached = vec![];
+        let mut inline: BTreeMap<String, Value> = [
+            ("firebreak-quarantine".to_string(), deny),
+            ("read".to_string(), json!({})),
+        ]
+        .into();
+        let restored = before_this_incident(&history, "orders", &mut attached, &mut inline);
+        assert_eq!(attached, [managed]);
+        assert_eq!(
+            inline.keys().collect::<Vec<_>>(),
+            ["backdoor", "read"],
+            "the deny gone, the deleted policy back, the unrelated one kept"
+        );
+        assert_eq!(inline["backdoor"], admin);
+        assert_eq!(
+            restored,
+            [
+                "inline_policy:firebreak-quarantine",
+                "attached_policy:arn:aws:iam::111111111111:policy/admin",
+                "inline_policy:backdoor"
+            ]
+        );
+        // Read before any change: nothing to put back.
+        let mut attached = vec![managed.to_string()];
+        let mut inline: BTreeMap<String, Value> = [("backdoor".to_string(), admin)].into();
+        assert!(before_this_incident(&history, "orders", &mut attached, &mut inline).is_empty());
+    }
 }
