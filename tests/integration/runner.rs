@@ -372,19 +372,20 @@ async fn the_throttle_and_the_deny_go_ahead_of_the_evidence_which_keeps_what_the
     );
 }
 
-/// Contained first (`tests/playbooks/contain-only.yaml`: the role's deny,
-/// its managed policies detached), the shipped playbook after, under the
-/// same incident: the role's evidence is read after the quarantine, and
-/// still shows the role as the attacker left it, put back from the
-/// journal and saying so.
+/// Contained first (`tests/playbooks/contain-only.yaml`: throttled from
+/// 5, the role's deny, its managed policies detached), the shipped
+/// playbook after, under the same incident: the evidence is read after
+/// the containment, and still shows the concurrency and the role as the
+/// attacker left them, put back from the journal and saying so.
 #[tokio::test]
-async fn evidence_read_after_the_quarantine_gives_the_role_as_it_was_before() {
+async fn evidence_read_after_containment_gives_what_the_attacker_left() {
     let cx = TestContext::new().await;
     let ev = cx.evidence_params().await;
     let f = cx.unique("later");
     let role = format!("{f}-role");
     let role_arn = cx.seed_role(&role).await;
     cx.create_function_with_role(&f, &role_arn).await;
+    cx.set_concurrency(&f, 5).await;
     let param = format!("function={f}");
     let contain = crate_root().join("tests/playbooks/contain-only.yaml");
     cx.run(&[
@@ -444,6 +445,19 @@ async fn evidence_read_after_the_quarantine_gives_the_role_as_it_was_before() {
             .any(|a| a == "inline_policy:firebreak-quarantine"),
         "{doc:#}"
     );
+    let (_, body) = objects
+        .iter()
+        .find(|(k, _)| {
+            k.starts_with("INC-R6/") && k.contains(&f) && k.ends_with("config/concurrency.json")
+        })
+        .expect("the concurrency's evidence");
+    let doc: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(doc["ReservedConcurrentExecutions"], 5, "{doc:#}");
+    assert_eq!(
+        doc["RestoredFromJournal"]["attributes"][0], "reserved_concurrency",
+        "{doc:#}"
+    );
+    assert_eq!(cx.concurrency(&f).await, Some(0));
     // AWS itself still holds the quarantine.
     let now = cx
         .iam

@@ -202,7 +202,11 @@ pub async fn collect(
         // where GetFunction is silent and this incident changed it
         // (`concurrency::read_planned`).
         source: "lambda:GetFunction+GetFunctionConcurrency",
-        body: json!({"ReservedConcurrentExecutions": concurrency::read_planned(cx, f).await?}),
+        body: concurrency_before_this_incident(
+            cx.history,
+            &f.arn,
+            concurrency::read_planned(cx, f).await?,
+        ),
     });
 
     let tags: BTreeMap<String, String> = lambda
@@ -274,6 +278,31 @@ async fn execution_role(cx: &StepContext<'_>, arn: &str) -> Result<Value, Action
         });
     }
     Ok(doc)
+}
+
+/// The reserved concurrency as it was before this incident first changed
+/// it (a throttle by an earlier run of the incident, or one resumed after
+/// it), else as read; the journal says exactly what firebreak did. This
+/// plan's own early throttle is not in `history` (`OwnChanges`): the read
+/// the plan shares was made before it.
+fn concurrency_before_this_incident(
+    history: &crate::state::History,
+    function_arn: &str,
+    read: Option<i32>,
+) -> Value {
+    let first = history
+        .iter()
+        .find(|r| r.change.target == function_arn && r.change.attribute == concurrency::ATTRIBUTE);
+    match first {
+        Some(r) if r.change.before != json!(read) => json!({
+            "ReservedConcurrentExecutions": r.change.before,
+            "RestoredFromJournal": {
+                "attributes": [concurrency::ATTRIBUTE],
+                "note": "this incident's journal shows firebreak changed it; it is given as it was before its first change",
+            },
+        }),
+        _ => json!({"ReservedConcurrentExecutions": read}),
+    }
 }
 
 /// The role's policies as they were before this incident changed them:
@@ -429,6 +458,28 @@ mod tests {
             ]
         );
         // Read before any change: nothing to put back.
+        let fn_arn = "arn:aws:lambda:us-east-1:111111111111:function:orders";
+        let throttled = vec![record(
+            1,
+            fn_arn,
+            "reserved_concurrency",
+            json!(5),
+            json!(0),
+        )];
+        let doc = concurrency_before_this_incident(&throttled, fn_arn, Some(0));
+        assert_eq!(doc["ReservedConcurrentExecutions"], 5);
+        assert_eq!(
+            doc["RestoredFromJournal"]["attributes"][0],
+            "reserved_concurrency"
+        );
+        assert_eq!(
+            concurrency_before_this_incident(&throttled, fn_arn, Some(5)),
+            json!({"ReservedConcurrentExecutions": 5})
+        );
+        assert_eq!(
+            concurrency_before_this_incident(&[], fn_arn, None),
+            json!({"ReservedConcurrentExecutions": null})
+        );
         let mut attached = vec![managed.to_string()];
         let mut inline: BTreeMap<String, Value> = [("backdoor".to_string(), admin)].into();
         assert!(before_this_incident(&history, "orders", &mut attached, &mut inline).is_empty());
