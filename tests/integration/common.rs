@@ -627,6 +627,30 @@ impl TestContext {
     }
 }
 
+/// The forensic bucket named by `evidence_params`.
+pub fn evidence_bucket(ev: &[String]) -> &str {
+    ev[0].trim_start_matches("forensic_bucket=")
+}
+
+/// The JSON document under `<incident>/.../<function>/...SUFFIX` among a
+/// bucket's `objects` (`bucket_objects`).
+pub fn evidence_doc(
+    objects: &[(String, Vec<u8>)],
+    incident: &str,
+    function: &str,
+    suffix: &str,
+) -> Value {
+    let (_, body) = objects
+        .iter()
+        .find(|(k, _)| {
+            k.starts_with(&format!("{incident}/"))
+                && k.contains(&format!("/{function}/"))
+                && k.ends_with(suffix)
+        })
+        .unwrap_or_else(|| panic!("no {suffix} for {function} in the bucket"));
+    serde_json::from_slice(body).expect("an evidence document is JSON")
+}
+
 /// Versions, aliases, qualified URLs and policies, and event source
 /// mappings (issue 10: doors on aliases and versions).
 impl TestContext {

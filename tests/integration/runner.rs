@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::common::{crate_root, TestContext};
+use crate::common::{crate_root, evidence_bucket, evidence_doc, TestContext};
 
 fn harm_order() -> String {
     crate_root()
@@ -18,6 +18,40 @@ fn flagship() -> String {
         .join("playbooks/lambda-compromise.yaml")
         .display()
         .to_string()
+}
+
+/// `run --yes` of the shipped playbook on `function` into the test's
+/// forensic bucket (`ev`), its role quarantined whole; it must exit 0.
+fn run_flagship(
+    cx: &TestContext,
+    ev: &[String],
+    incident: &str,
+    function: &str,
+) -> crate::common::Run {
+    let param = format!("function={function}");
+    let r = cx.run(&[
+        "--output",
+        "json",
+        "run",
+        &flagship(),
+        "-p",
+        &ev[0],
+        "-p",
+        &ev[1],
+        "-p",
+        &ev[2],
+        "-p",
+        "cloudtrail_api=false",
+        "-p",
+        "scope=role",
+        "--incident",
+        incident,
+        "-p",
+        &param,
+        "--yes",
+    ]);
+    r.expect_code(0);
+    r
 }
 
 /// Every key of an object, recursively, as `a.b.c` paths (array items as
@@ -264,29 +298,7 @@ async fn the_throttle_and_the_deny_go_ahead_of_the_evidence_which_keeps_what_the
     cx.create_function_with_role(&f, &role_arn).await;
     cx.seed_public_access(&f).await;
     cx.set_concurrency(&f, 5).await;
-    let param = format!("function={f}");
-    let r = cx.run(&[
-        "--output",
-        "json",
-        "run",
-        &flagship(),
-        "-p",
-        &ev[0],
-        "-p",
-        &ev[1],
-        "-p",
-        &ev[2],
-        "-p",
-        "cloudtrail_api=false",
-        "-p",
-        "scope=role",
-        "--incident",
-        "INC-R5",
-        "-p",
-        &param,
-        "--yes",
-    ]);
-    r.expect_code(0);
+    let r = run_flagship(&cx, &ev, "INC-R5", &f);
     let v = r.json();
     let order = applied_order(&v);
     let at = |step: &str| {
@@ -312,15 +324,8 @@ async fn the_throttle_and_the_deny_go_ahead_of_the_evidence_which_keeps_what_the
     let (url, _) = cx.public_snapshot(&f).await;
     assert_eq!(url, None);
     // The bucket keeps what the attacker left: 5, and the public URL.
-    let bucket = ev[0].trim_start_matches("forensic_bucket=");
-    let objects = cx.bucket_objects(bucket).await;
-    let doc = |suffix: &str| -> Value {
-        let (_, body) = objects
-            .iter()
-            .find(|(k, _)| k.starts_with("INC-R5/") && k.contains(&f) && k.ends_with(suffix))
-            .unwrap_or_else(|| panic!("no {suffix} for {f} in the bucket"));
-        serde_json::from_slice(body).unwrap()
-    };
+    let objects = cx.bucket_objects(evidence_bucket(&ev)).await;
+    let doc = |suffix: &str| evidence_doc(&objects, "INC-R5", &f, suffix);
     let url = doc("config/function-url.json");
     assert_eq!(url["AuthType"], "NONE", "{url:#}");
     let policy = doc("config/resource-policy.json");
@@ -398,37 +403,9 @@ async fn evidence_read_after_containment_gives_what_the_attacker_left() {
         "--yes",
     ])
     .expect_code(0);
-    let r = cx.run(&[
-        "--output",
-        "json",
-        "run",
-        &flagship(),
-        "-p",
-        &ev[0],
-        "-p",
-        &ev[1],
-        "-p",
-        &ev[2],
-        "-p",
-        "cloudtrail_api=false",
-        "-p",
-        "scope=role",
-        "--incident",
-        "INC-R6",
-        "-p",
-        &param,
-        "--yes",
-    ]);
-    r.expect_code(0);
-    let bucket = ev[0].trim_start_matches("forensic_bucket=");
-    let objects = cx.bucket_objects(bucket).await;
-    let (_, body) = objects
-        .iter()
-        .find(|(k, _)| {
-            k.starts_with("INC-R6/") && k.contains(&f) && k.ends_with("config/execution-role.json")
-        })
-        .expect("the role's evidence");
-    let doc: Value = serde_json::from_slice(body).unwrap();
+    run_flagship(&cx, &ev, "INC-R6", &f);
+    let objects = cx.bucket_objects(evidence_bucket(&ev)).await;
+    let doc = evidence_doc(&objects, "INC-R6", &f, "config/execution-role.json");
     let inline: Vec<&String> = doc["InlinePolicies"].as_object().unwrap().keys().collect();
     assert_eq!(inline, ["read-table", "write-logs"], "{doc:#}");
     let attached: Vec<&str> = doc["AttachedPolicies"]
@@ -445,13 +422,7 @@ async fn evidence_read_after_containment_gives_what_the_attacker_left() {
             .any(|a| a == "inline_policy:firebreak-quarantine"),
         "{doc:#}"
     );
-    let (_, body) = objects
-        .iter()
-        .find(|(k, _)| {
-            k.starts_with("INC-R6/") && k.contains(&f) && k.ends_with("config/concurrency.json")
-        })
-        .expect("the concurrency's evidence");
-    let doc: Value = serde_json::from_slice(body).unwrap();
+    let doc = evidence_doc(&objects, "INC-R6", &f, "config/concurrency.json");
     assert_eq!(doc["ReservedConcurrentExecutions"], 5, "{doc:#}");
     assert_eq!(
         doc["RestoredFromJournal"]["attributes"][0], "reserved_concurrency",
