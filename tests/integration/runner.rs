@@ -319,6 +319,27 @@ async fn the_throttle_and_the_deny_go_ahead_of_the_evidence_which_keeps_what_the
         "evidence before removal: {order:?}"
     );
 
+    // The evidence is written as the plan read it, not read again before
+    // writing: one GetFunctionConfiguration, ListTags for the tags
+    // document, the tag step's read and its own.
+    let calls = |op: &str| {
+        v["api_calls"]["by_operation"][op]["calls"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        calls("lambda:GetFunctionConfiguration"),
+        1,
+        "{:#}",
+        v["api_calls"]
+    );
+    assert_eq!(
+        calls("lambda:GetFunctionUrlConfig"),
+        1,
+        "{:#}",
+        v["api_calls"]
+    );
+
     // Read back: throttled and closed.
     assert_eq!(cx.concurrency(&f).await, Some(0));
     let (url, _) = cx.public_snapshot(&f).await;
