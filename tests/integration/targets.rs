@@ -146,21 +146,29 @@ async fn harm_stopping_changes_go_first_for_every_target() {
         .filter(|r| r["event"] == "applied")
         .map(|r| r["step"].as_str().unwrap())
         .collect();
-    // Every harm-stopping step of both targets before any other change
-    // (evidence writes, tags) of either. `preserve-indicators` is in the
-    // first pass on purpose: the attacker's artifacts reach the bucket
-    // before containment removes them (issue 13).
+    // Every harm-stopping change of both targets before any other change
+    // (evidence writes, tags, the quarantine's detach and deletions, which
+    // wait for pass 2) of either. `preserve-indicators` is in the first
+    // pass on purpose: the attacker's artifacts reach the bucket before
+    // containment removes them (issue 13).
     let harm = [
         "preserve-indicators",
         "throttle",
         "contain-rogue-functions",
         "close-public-access",
         "stop-event-sources",
-        "quarantine-role",
         "deactivate-keys",
     ];
-    let last_harm = applied.iter().rposition(|s| harm.contains(s)).unwrap();
-    let first_other = applied.iter().position(|s| !harm.contains(s)).unwrap();
+    let is_harm = |r: &&serde_json::Value| {
+        let step = r["step"].as_str().unwrap();
+        harm.contains(&step)
+            || (step == "quarantine-role"
+                && r["data"]["attribute"] == "inline_policy:firebreak-quarantine")
+    };
+    let changes: Vec<&serde_json::Value> =
+        audit.iter().filter(|r| r["event"] == "applied").collect();
+    let last_harm = changes.iter().rposition(is_harm).unwrap();
+    let first_other = changes.iter().position(|r| !is_harm(r)).unwrap();
     assert!(
         last_harm < first_other,
         "the rest waited for containment of both: {applied:?}"
