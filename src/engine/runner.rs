@@ -159,8 +159,8 @@ impl Session {
     /// harm-stopping step is applied as soon as its own reads are answered
     /// and it is planned (`planning::applies_early`: a throttle after its
     /// GetFunction, not after public access's reads; only the throttle
-    /// and the role's deny when the plan preserves evidence first), the rest of the target's
-    /// harm-stopping steps once its plan is made. With N targets
+    /// and the role's deny when the plan preserves evidence first), the
+    /// rest of the target's harm-stopping steps once its plan is made. With N targets
     /// every function is throttled after about N calls' worth of quota,
     /// not after all of its targets' reads (issue 15). Every other step
     /// and verification follow, as in `execute`.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use aws_smithy_types::date_time::Format;
 use serde_json::{json, Value};
 
-use crate::action::iam::{policy, role};
+use crate::action::iam::{policy, quarantine_role, role};
 use crate::action::lambda::concurrency;
 use crate::action::lambda::function::FunctionRef;
 use crate::action::{ActionError, StepContext};
@@ -328,7 +328,7 @@ fn before_this_incident(
         {
             continue;
         }
-        if let Some(name) = c.attribute.strip_prefix("inline_policy:") {
+        if let Some(name) = c.attribute.strip_prefix(quarantine_role::INLINE) {
             let now = inline.get(name).cloned().unwrap_or(Value::Null);
             if now != c.before {
                 match &c.before {
@@ -337,7 +337,7 @@ fn before_this_incident(
                 };
                 restored.push(c.attribute.clone());
             }
-        } else if let Some(arn) = c.attribute.strip_prefix("attached_policy:") {
+        } else if let Some(arn) = c.attribute.strip_prefix(quarantine_role::ATTACHED) {
             let was = c.before == Value::Bool(true);
             let is = attached.iter().any(|a| a == arn);
             if was != is {
@@ -458,6 +458,15 @@ mod tests {
             ]
         );
         // Read before any change: nothing to put back.
+        let mut attached = vec![managed.to_string()];
+        let mut inline: BTreeMap<String, Value> = [("backdoor".to_string(), admin)].into();
+        assert!(before_this_incident(&history, "orders", &mut attached, &mut inline).is_empty());
+    }
+
+    /// Throttled by an earlier run: the concurrency before it; read
+    /// before any change, as read.
+    #[test]
+    fn the_concurrency_is_given_as_it_was_before_this_incidents_throttle() {
         let fn_arn = "arn:aws:lambda:us-east-1:111111111111:function:orders";
         let throttled = vec![record(
             1,
@@ -480,8 +489,5 @@ mod tests {
             concurrency_before_this_incident(&[], fn_arn, None),
             json!({"ReservedConcurrentExecutions": null})
         );
-        let mut attached = vec![managed.to_string()];
-        let mut inline: BTreeMap<String, Value> = [("backdoor".to_string(), admin)].into();
-        assert!(before_this_incident(&history, "orders", &mut attached, &mut inline).is_empty());
     }
 }

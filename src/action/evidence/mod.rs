@@ -219,13 +219,21 @@ struct Observed(Remembered);
 
 /// Keeps a document's bytes for `apply` to write. The run's first reading
 /// is kept: the plan's, made before any of the run's changes. Applying an
-/// evidence step reads again (its state is shared with other targets), and
-/// by then the harm pass has throttled the function and closed its URL;
-/// what goes to the bucket must be what the attacker left, which the plan
+/// evidence step after a human confirmed the plan reads again, and by
+/// then the harm pass has throttled the function and closed its URL; what
+/// goes to the bucket must be what the attacker left, which the plan
 /// showed (contract 9).
 pub fn remember(cx: &StepContext<'_>, key: &str, bytes: Vec<u8>) {
     cx.run.slot::<Observed>().0.put_first(key, bytes);
 }
+
+/// `Action::owns_observed` for the evidence steps: their documents are the
+/// plan's reading (`remember`) and their objects sit under the target's
+/// own prefix, which no other target writes, so under `run --yes` the
+/// plan's observation stands for the re-read before writing, which would
+/// spend the function's reads (Lambda's control-plane quota) again for
+/// bytes never written.
+pub const PLAN_READING_STANDS: bool = true;
 
 pub fn recall(cx: &StepContext<'_>, key: &str) -> Option<Arc<Vec<u8>>> {
     cx.run.slot::<Observed>().0.get(key)

@@ -107,13 +107,8 @@ impl Action for SnapshotIndicators {
         &SPEC
     }
 
-    /// The documents are the plan's reading (`remember` keeps it) and
-    /// the bucket's objects under this target's own prefix, which no other
-    /// target writes: under `run --yes` the plan's observation stands for
-    /// the re-read before writing, which would spend the function's reads
-    /// (on Lambda's control-plane quota) again for bytes never written.
     fn owns_observed(&self, _cx: &StepContext<'_>, _observed: &Observation) -> bool {
-        true
+        super::PLAN_READING_STANDS
     }
 
     fn undoable(&self) -> bool {

@@ -78,8 +78,10 @@ static SPEC: ActionSpec = ActionSpec {
     ],
 };
 
-const INLINE: &str = "inline_policy:";
-const ATTACHED: &str = "attached_policy:";
+/// A change to one inline policy: `inline_policy:NAME`.
+pub const INLINE: &str = "inline_policy:";
+/// A change to one managed policy's attachment: `attached_policy:ARN`.
+pub const ATTACHED: &str = "attached_policy:";
 
 /// What quarantine observes of the role. Policy documents stay JSON: they
 /// are IAM's documents, recorded verbatim for recovery.
