@@ -243,9 +243,19 @@ harm = (min(role_changes) / 1000.0 - float(t0)) if shared and role_changes else 
 puts = r["by_api"].get("lambda:PutFunctionConcurrency", {})
 if not shared and puts.get("last_answered_ms") and json.loads(state)["at_zero"] == n:
     harm = puts["last_answered_ms"] / 1000.0 - float(t0)
+# Closed: start to the last containment change answered (throttle,
+# statement removal, URL deletion), when the end state read back from
+# LocalStack is contained; what the bound counts.
+st = json.loads(state)
+changes = [v.get("last_answered_ms") for k, v in r["by_api"].items()
+           if k in ("lambda:PutFunctionConcurrency", "lambda:RemovePermission",
+                    "lambda:DeleteFunctionUrlConfig")]
+changes = [t for t in changes if t is not None]
+done = st["at_zero"] == n and (min_calls == n or st["public_left"] == 0)
+closed = (max(changes) / 1000.0 - float(t0)) if changes and done else None
 print(json.dumps({
     "n": n, "latency_ms": int(latency), "tool": tool, "shared": bool(shared),
-    "wall_s": float(t1) - float(t0), "contained_s": contained,
+    "wall_s": float(t1) - float(t0), "contained_s": contained, "closed_s": closed,
     "bound_s": min_calls / (15 * compress),
     "calls": r["requests"], "min_calls": min_calls, "throttled": r["throttled"],
     "harm_stopped_s": harm, "own_ms": own,

@@ -252,6 +252,22 @@ pub trait Action: Send + Sync {
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError>;
 
+    /// The part of `observe` whose changes do not depend on the rest,
+    /// read first and planned with `plan` on its own: `run --yes` applies
+    /// those changes before the rest is read, when the step goes ahead of
+    /// its plan (`planning::applies_early`), then plans the whole as
+    /// usual. The whole observation reads the same part again from the
+    /// run's shared reads, so it costs no call. `None` (the default): the
+    /// step is planned from the whole only.
+    ///
+    /// Why: closing the function's own public statement (its GetPolicy is
+    /// on a quota of its own) need not wait for the listing of its aliases
+    /// and URLs, which shares the control plane's 15 requests a second
+    /// with every throttle and removal (issue 15).
+    async fn first_look(&self, _cx: &StepContext<'_>) -> Result<Option<Observation>, ActionError> {
+        Ok(None)
+    }
+
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError>;
 
     async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError>;

@@ -240,7 +240,15 @@ impl Session {
                 // A retry always reads again: part of the step may have
                 // gone through.
                 let reread = if attempt == 0 { reread } else { Reread::Always };
-                let failed = match self.apply_step(sp, step, reread, pass).await {
+                let applying = self.apply_step(sp, step, reread, pass);
+                let applied = if pass == Pass::Harm
+                    && matches!(apply_rank(step), HarmOrder::Function | HarmOrder::Shared)
+                {
+                    applying.await
+                } else {
+                    crate::aws::call_path::after_harm(applying).await
+                };
+                let failed = match applied {
                     Ok(applied) => {
                         report.outcomes.extend(applied.outcomes);
                         applied.failed

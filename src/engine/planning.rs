@@ -164,6 +164,27 @@ impl Session {
         }
     }
 
+    /// The step's `Action::first_look`, with its timeout; `None` when the
+    /// action has none or it could not be read (the whole observation
+    /// then reads it and says what failed).
+    async fn first_look(
+        &self,
+        step: &Step,
+        args: &Map<String, Value>,
+        own: &OwnChanges,
+    ) -> Option<Observation> {
+        let history = self.history_for(Some(own));
+        let cx = self.step_context(args, &history, &step.id);
+        match tokio::time::timeout(step.timeout, step.action.first_look(&cx)).await {
+            Ok(Ok(look)) => look,
+            Ok(Err(e)) => {
+                tracing::debug!(step = %step.id, "first look failed; the whole reading says why: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Observes with the step's retries (reads are always safe to repeat).
     pub(crate) async fn observe(
         &self,
@@ -693,10 +714,74 @@ impl<'s> Reading<'s> {
                 Some(c) => c.gate.acquire().await.ok(),
                 None => None,
             };
+            let mut report = RunReport::default();
+            let mut progress = TargetProgress::default();
+            // What the first look applied: the whole plan lists it again
+            // (read from the same shared reading) but does not repeat it.
+            let mut done: Vec<crate::plan::Change> = Vec::new();
+            let first = match early {
+                true => session.first_look(step, &args, &own).await,
+                false => None,
+            };
+            if let Some(first) = first {
+                let look = session.settle(playbook, step, args.clone(), first, Some(&own));
+                if let Ok(Settled::Planned(sp)) = look {
+                    if !sp.changes.is_empty() {
+                        if step.action.spec().own_state {
+                            own.add(&step.id, &sp.changes);
+                        }
+                        let r = session
+                            .apply_chosen(
+                                function.clone(),
+                                vec![(&sp, step)],
+                                Reread::SharedState,
+                                Pass::Harm,
+                                &mut report,
+                                &mut progress,
+                            )
+                            .await;
+                        if let Err(e) = r {
+                            let settled = Ok(Settled::Unavailable(sp));
+                            return (
+                                step.id.clone(),
+                                Read::Early(Box::new((settled, Some(Err(e))))),
+                            );
+                        }
+                        // Outcomes are of changes in effect; a refused
+                        // one is in `failures` and the whole tries again.
+                        done = report.outcomes.iter().map(|o| o.change.clone()).collect();
+                    }
+                }
+            }
             let observed = session.observe(step, &args, Some(&own)).await;
             let observed = match observed {
                 Ok(o) if early => o,
-                other => return (step.id.clone(), Read::Observed(other)),
+                other if done.is_empty() && report.failures.is_empty() => {
+                    return (step.id.clone(), Read::Observed(other))
+                }
+                // The first look changed something: what it came to is
+                // reported with the step whatever the rest comes to.
+                other => {
+                    let settled = match other {
+                        Ok(o) => session.settle(playbook, step, args, o, Some(&own)),
+                        Err(e) => {
+                            let mut failed = blank(step, StepStatus::Failed, None);
+                            failed.args = args;
+                            session
+                                .failed_step(failed, &e, "")
+                                .map(Settled::Unavailable)
+                        }
+                    };
+                    let applied = EarlyApplied {
+                        step: step.id.clone(),
+                        report,
+                        progress,
+                    };
+                    return (
+                        step.id.clone(),
+                        Read::Early(Box::new((settled, Some(Ok(applied))))),
+                    );
+                }
             };
             let settled = session.settle(playbook, step, args, observed, Some(&own));
             let applied = match &settled {
@@ -715,12 +800,13 @@ impl<'s> Reading<'s> {
                         )
                         .await;
                     }
-                    let mut report = RunReport::default();
-                    let mut progress = TargetProgress::default();
+                    let mut rest = sp.clone();
+                    rest.changes
+                        .retain(|c| !done.iter().any(|d| d.same_intent(c)));
                     let r = session
                         .apply_chosen(
                             function,
-                            vec![(sp, step)],
+                            vec![(&rest, step)],
                             // The plan was made a moment ago, by this run.
                             Reread::SharedState,
                             Pass::Harm,
@@ -734,6 +820,13 @@ impl<'s> Reading<'s> {
                         progress,
                     }))
                 }
+                // The first look's part is reported whatever the whole
+                // came to.
+                _ if !done.is_empty() || !report.failures.is_empty() => Some(Ok(EarlyApplied {
+                    step: step.id.clone(),
+                    report,
+                    progress,
+                })),
                 _ => None,
             };
             (step.id.clone(), Read::Early(Box::new((settled, applied))))

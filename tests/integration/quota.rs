@@ -578,10 +578,12 @@ async fn roles_observed_before_the_listing_by_one_target_each_are_not_read_again
 /// One function, on a role of its own, open to the world, behind a proxy
 /// that adds 300 ms to every call. Its plan reads the throttle's and
 /// public access's state side by side with `describe`, and the role's as
-/// soon as `describe` named it, not after public access's four reads: the
+/// soon as `describe` named it, not after public access's reads: the
 /// proxy answers the role's first read (GetRole) before public access's
-/// last (GetPolicy), where one read after another would answer it three
-/// latencies later. The end state is read back from LocalStack.
+/// listing of URLs (after its first look, GetPolicy and RemovePermission,
+/// and its listing of aliases), where one read after another would
+/// answer it after all of them. The end state is read back from
+/// LocalStack.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
     let cx = TestContext::new().await;
@@ -611,10 +613,10 @@ async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
             .unwrap_or_else(|| panic!("{api} was not called: {seen}"))
     };
     assert!(
-        first("iam:GetRole") < first("lambda:GetPolicy"),
-        "the role was read after public access's reads: GetRole answered at {}, GetPolicy at {}: {seen}",
+        first("iam:GetRole") < first("lambda:ListFunctionUrlConfigs"),
+        "the role was read after public access's reads: GetRole answered at {}, ListFunctionUrlConfigs at {}: {seen}",
         first("iam:GetRole"),
-        first("lambda:GetPolicy")
+        first("lambda:ListFunctionUrlConfigs")
     );
     // In the trail, each step's observation, then what it planned, then
     // what it applied, whenever each of them was made: a step applied as
@@ -1082,4 +1084,97 @@ async fn a_shared_roles_deny_waits_for_the_role_pages_the_evidence_reads() {
         let inline: Vec<&String> = doc["InlinePolicies"].as_object().unwrap().keys().collect();
         assert_eq!(inline, ["read-table", "write-logs"], "{f}: {doc:#}");
     }
+}
+
+/// A function's own public statement is removed as soon as its GetPolicy
+/// (a quota of its own) is answered, without waiting for the listing of
+/// its aliases and URLs, which shares the control plane's 15 a second
+/// with every throttle and removal (issue 15: at N = 1,000 that listing
+/// doubled the time to close public access). Here ListAliases is held 3 s
+/// in the proxy: every function's own statement is removed before the
+/// first ListAliases is answered, and the statement on alias `live`,
+/// which only the listing reveals, after it, once. The end state is read
+/// back from LocalStack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_functions_own_public_statement_is_removed_before_its_aliases_are_listed() {
+    const HELD: Duration = Duration::from_secs(3);
+    let cx = TestContext::new().await;
+    let role = cx.seed_role("look-role").await;
+    let fleet: Vec<String> = (0..3).map(|i| format!("look-{i}")).collect();
+    for name in &fleet {
+        cx.create_function_with_role(name, &role).await;
+        cx.open_to_anyone(name).await;
+    }
+    let aliased = &fleet[0];
+    let version = cx.publish_version(aliased, "one").await;
+    cx.lambda
+        .create_alias()
+        .function_name(aliased)
+        .name("live")
+        .function_version(&version)
+        .send()
+        .await
+        .expect("alias");
+    cx.lambda
+        .add_permission()
+        .function_name(aliased)
+        .qualifier("live")
+        .statement_id("anyone")
+        .action("lambda:InvokeFunction")
+        .principal("*")
+        .send()
+        .await
+        .expect("public statement on live");
+
+    let proxy = aws_like_slow(&cx, Duration::ZERO, 1.0, &[("lambda:ListAliases", HELD)]).await;
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["--output", "json", "run"])
+        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
+        .args(["--incident", "INC-LOOK", "--target", "look-*", "--yes"]);
+    let (run, seen) = run_through(proxy, cmd).await;
+    run.expect_code(0);
+    assert_eq!(seen["throttled"], 0, "no call throttled: {seen}");
+
+    for name in &fleet {
+        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
+        let (_, statements) = cx.public_snapshot(name).await;
+        assert!(!statements.contains_key("anyone"), "{name}: {statements:?}");
+    }
+    let (_, on_live) = cx.qualifier_snapshot(aliased, Some("live")).await;
+    assert!(!on_live.contains_key("anyone"), "live: {on_live:?}");
+    assert_eq!(
+        seen["by_api"]["lambda:RemovePermission"]["requests"], 4,
+        "each statement removed once, the first look's not again: {seen}"
+    );
+
+    let listed = seen["by_api"]["lambda:ListAliases"]["first_answered_ms"]
+        .as_i64()
+        .expect("ListAliases was answered");
+    let applied_at = |attribute: &str| -> Vec<i64> {
+        cx.audit("INC-LOOK")
+            .iter()
+            .filter(|r| r["event"] == "applied" && r["data"]["attribute"] == attribute)
+            .map(|r| {
+                chrono::DateTime::parse_from_rfc3339(r["time"].as_str().expect("time"))
+                    .expect("an RFC 3339 time")
+                    .timestamp_millis()
+            })
+            .collect()
+    };
+    let own = applied_at("policy_statement:anyone");
+    assert_eq!(own.len(), fleet.len(), "{own:?}");
+    assert!(
+        own.iter().all(|t| *t < listed),
+        "every function's own statement removed before ListAliases was first answered at {listed}: {own:?}"
+    );
+    let alias = applied_at("policy_statement:live:anyone");
+    assert_eq!(alias.len(), 1, "{alias:?}");
+    assert!(alias[0] >= listed, "{alias:?} vs {listed}");
+
+    // The plan lists both of the aliased function's removals, as a dry
+    // run would.
+    let v: Value = run.json();
+    let text = v.to_string();
+    assert!(text.contains("policy_statement:live:anyone"), "{text}");
 }

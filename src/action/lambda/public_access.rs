@@ -229,6 +229,31 @@ impl Action for RemovePublicAccess {
         })
     }
 
+    /// The function's own resource policy (`$LATEST`): its statements
+    /// are removed whatever the aliases, versions and URLs are, and its
+    /// GetPolicy is not on the control plane's quota. The whole reading
+    /// gets the same answer from the run's shared reads.
+    async fn first_look(&self, cx: &StepContext<'_>) -> Result<Option<Observation>, ActionError> {
+        let named = cx
+            .args_as::<function::FunctionArgs>(&SPEC)?
+            .function
+            .resolve_whole(cx)?;
+        let f = named.function;
+        let statements = reading::function_statements(cx, &f).await?;
+        let state = PublicAccessState {
+            qualifiers: vec![Qualifier::Latest.to_string()],
+            aliases: Default::default(),
+            function_urls: Default::default(),
+            statements: [(Qualifier::Latest.to_string(), statements)]
+                .into_iter()
+                .collect(),
+        };
+        Ok(Some(Observation {
+            target: f.arn,
+            state: state_of(&SPEC, &state)?,
+        }))
+    }
+
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
         let state: PublicAccessState = cx.state_as(&SPEC, observed)?;
         let qs = listed(&state);

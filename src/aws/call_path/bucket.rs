@@ -24,20 +24,41 @@ use super::quota::Quota;
 /// How urgent a request is; lower goes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Priority {
-    /// 0: it changes something (every change a run makes is the reason
-    /// for the run); 1: it only reads.
-    pub class: u8,
+    pub class: Class,
     /// The target's position in the run (0 for work that is not one
     /// target's).
     pub target: u32,
 }
 
+/// What a request is for, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Class {
+    /// A change that stops harm (a throttle, a role's deny), or a read
+    /// that starts such changes (a streamed listing's page): every target's
+    /// go before any other target's public access is closed.
+    #[default]
+    StopsHarm,
+    /// Any other change (closing a way in, evidence, tidying up): after
+    /// the harm-stopping ones, before reads.
+    Change,
+    /// It only reads.
+    Read,
+}
+
 impl Priority {
     pub fn new(mutating: bool, target: u32) -> Self {
-        Self {
-            class: u8::from(!mutating),
+        Self::of(
+            if mutating {
+                Class::StopsHarm
+            } else {
+                Class::Read
+            },
             target,
-        }
+        )
+    }
+
+    pub fn of(class: Class, target: u32) -> Self {
+        Self { class, target }
     }
 }
 
@@ -325,6 +346,20 @@ mod tests {
         ])
         .await;
         assert_eq!(order, [2, 0, 1, 3]);
+    }
+
+    /// Closing target 1's public access waits for target 9's throttle, and
+    /// goes before target 0's reads.
+    #[tokio::test(start_paused = true)]
+    async fn other_changes_go_after_every_harm_stopping_change_and_before_reads() {
+        let order = served_order(&[
+            Priority::of(Class::Read, 0),
+            Priority::of(Class::Change, 1),
+            Priority::of(Class::StopsHarm, 9),
+            Priority::of(Class::Read, 0),
+        ])
+        .await;
+        assert_eq!(order, [2, 1, 0, 3]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -32,7 +32,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::region::Region;
 
-pub use bucket::{Bucket, Priority};
+pub use bucket::{Bucket, Class, Priority};
 pub use counts::{Call, CallCounts, CallRecorder, OpCount};
 pub use quota::{Family, Quota, QuotaError, Quotas};
 
@@ -72,11 +72,33 @@ pub async fn feeding_changes<F: std::future::Future>(work: F) -> F::Output {
     FEEDS_CHANGES.scope((), Box::pin(work)).await
 }
 
-/// A request's place in its bucket's queue: changes, and the reads that
-/// start them, before other reads; then earlier targets first.
+tokio::task_local! {
+    /// Set while the current task applies changes that do not stop harm
+    /// by themselves (`after_harm`).
+    static AFTER_HARM: ();
+}
+
+/// Runs `work`, whose changes the bucket serves after every harm-stopping
+/// change waiting and before reads: removing a public statement at
+/// target 1 must not hold back the throttle of target 500 (issue 15:
+/// "deny on shared roles first, then concurrency 0, then public access").
+pub async fn after_harm<F: std::future::Future>(work: F) -> F::Output {
+    AFTER_HARM.scope((), Box::pin(work)).await
+}
+
+/// A request's place in its bucket's queue: harm-stopping changes, and
+/// the reads that start them, first; then other changes; then reads;
+/// among equals, earlier targets first.
 pub fn priority(mutating: bool) -> Priority {
     let feeds = FEEDS_CHANGES.try_with(|_| ()).is_ok();
-    Priority::new(mutating || feeds, current_target())
+    let later = AFTER_HARM.try_with(|_| ()).is_ok();
+    let class = match (mutating, later) {
+        _ if feeds => Class::StopsHarm,
+        (true, false) => Class::StopsHarm,
+        (true, true) => Class::Change,
+        (false, _) => Class::Read,
+    };
+    Priority::of(class, current_target())
 }
 
 /// Until `Aws::caller` has named the account, requests are keyed by this.

@@ -149,6 +149,25 @@ pub async fn statements(
     }
 }
 
+/// One qualifier's statements, read once in the run while planning.
+async fn qualifier_statements(
+    cx: &StepContext<'_>,
+    f: &FunctionRef,
+    q: &Qualifier,
+) -> Result<Vec<Value>, AwsError> {
+    let key = format!("GetPolicy {} {q}", f.arn);
+    cx.shared_aws_read(key, statements(cx, f, q)).await
+}
+
+/// The function's own statements (`$LATEST`), as `read` gets them:
+/// `first_look`'s part of the reading.
+pub async fn function_statements(
+    cx: &StepContext<'_>,
+    f: &FunctionRef,
+) -> Result<Vec<Value>, AwsError> {
+    qualifier_statements(cx, f, &Qualifier::Latest).await
+}
+
 /// One reading of a function's public surface, each part with its outcome.
 pub struct Reading {
     pub qualifiers: Result<Qualifiers, AwsError>,
@@ -170,8 +189,7 @@ pub async fn read(cx: &StepContext<'_>, f: &FunctionRef) -> Reading {
     let mut policies = BTreeMap::new();
     if let Ok(qs) = &qualifiers {
         for q in qs.all() {
-            let key = format!("GetPolicy {} {q}", f.arn);
-            let got = cx.shared_aws_read(key, statements(cx, f, &q)).await;
+            let got = qualifier_statements(cx, f, &q).await;
             policies.insert(q, got);
         }
     }
