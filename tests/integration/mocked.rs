@@ -409,3 +409,93 @@ async fn the_throttle_goes_first_and_its_failure_does_not_keep_public_access_ope
         ]
     );
 }
+
+/// `run --yes`, and the listing of the function's aliases is refused
+/// (AccessDenied on ListAliases, which LocalStack never answers): the
+/// function's own public statement, which its GetPolicy showed, is removed
+/// all the same (`Action::first_look`), and the step is reported failed,
+/// naming the read it could not make, rather than leaving the door open
+/// because a later read failed (contract 14).
+#[tokio::test]
+async fn a_refused_alias_listing_does_not_keep_the_functions_own_statement() {
+    use aws_sdk_lambda::operation::get_policy::GetPolicyOutput;
+    use aws_sdk_lambda::operation::list_aliases::ListAliasesError;
+    use aws_sdk_lambda::operation::list_function_url_configs::ListFunctionUrlConfigsOutput;
+    use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
+    use aws_sdk_lambda::operation::remove_permission::RemovePermissionOutput;
+    use firebreak::engine::{RunRequest, Targets};
+
+    let dir = tempfile::tempdir().unwrap();
+    let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:victim");
+    let aliases = mock!(aws_sdk_lambda::Client::list_aliases).then_error(|| {
+        ListAliasesError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not authorized to perform: lambda:ListAliases")
+                .build(),
+        )
+    });
+    let policy = mock!(aws_sdk_lambda::Client::get_policy).then_output(move || {
+        GetPolicyOutput::builder()
+            .policy(
+                json!({"Version": "2012-10-17", "Statement": [{
+                    "Sid": "anyone", "Effect": "Allow", "Principal": "*",
+                    "Action": "lambda:InvokeFunction", "Resource": arn,
+                }]})
+                .to_string(),
+            )
+            .build()
+    });
+    let remove = mock!(aws_sdk_lambda::Client::remove_permission)
+        .then_output(|| RemovePermissionOutput::builder().build());
+    let versions = mock!(aws_sdk_lambda::Client::list_versions_by_function)
+        .then_output(|| ListVersionsByFunctionOutput::builder().build());
+    let urls = mock!(aws_sdk_lambda::Client::list_function_url_configs).then_output(|| {
+        ListFunctionUrlConfigsOutput::builder()
+            .set_function_url_configs(Some(vec![]))
+            .build()
+            .unwrap()
+    });
+    let s = session(&[&aliases, &policy, &remove, &versions, &urls], dir.path());
+    let text = "apiVersion: firebreak/v1\nkind: Playbook\nname: mocked\nphases:\n  contain:\n    - id: close-public-access\n      action: lambda.remove_public_access\n      with: {function: victim}\n";
+    let pb = playbook::load::parse(Path::new("mocked.yaml"), text.to_string()).unwrap();
+    let params = Map::new();
+    let req = RunRequest {
+        playbook: &pb,
+        params: &params,
+        phases: &[Phase::Contain],
+        targets: Targets::AsGiven,
+        concurrency: 1,
+    };
+    let (plans, report) = s.plan_and_execute(&req, "test").await.unwrap();
+
+    assert_eq!(
+        remove.num_calls(),
+        1,
+        "the function's own statement removed"
+    );
+    let journal: Vec<(String, JournalEvent)> = s
+        .incident()
+        .journal
+        .records()
+        .iter()
+        .map(|r| (r.change.attribute.clone(), r.event))
+        .collect();
+    assert_eq!(
+        journal,
+        [
+            ("policy_statement:anyone".to_string(), JournalEvent::Intent),
+            ("policy_statement:anyone".to_string(), JournalEvent::Applied),
+        ]
+    );
+    assert_eq!(report.outcomes.len(), 1, "{:#?}", report.outcomes);
+    let step = &plans.plans[0].steps[0];
+    assert_eq!(
+        step.status,
+        firebreak::plan::StepStatus::Failed,
+        "{step:#?}"
+    );
+    let err = step.error.clone().expect("the step's error");
+    assert!(err.message.contains("ListAliases"), "{}", err.message);
+    assert_eq!(report.status(), firebreak::engine::RunStatus::Failed);
+}
