@@ -16,7 +16,9 @@
 # state back from LocalStack directly. Prints one table: wall time, the
 # quota bound (the playbook's minimum control-plane calls at 15/s,
 # compressed: N throttles, plus N statement removals for full containment),
-# the ratio, calls made and throttled, and the end state.
+# the ratio, calls made and throttled, the end state, and closed: start to
+# the last throttle, statement removal or URL deletion answered, when the
+# end state is contained (what the bound counts, for every tool alike).
 #
 # Tools: firebreak (tests/playbooks/contain-only.yaml: describe, throttle,
 # close public access, quarantine the role; its quotas compressed like the
