@@ -127,6 +127,21 @@ fn apply_rank(step: &Step) -> HarmOrder {
     }
 }
 
+/// Whether pass 1's calls of `step` are served with every target's deny
+/// and throttle (`call_path::Class::StopsHarm`) rather than after them:
+/// what closes a way into the target function itself (its public access,
+/// its event sources) waits, since its throttle already keeps it from
+/// running; what stops harm the throttle does not (another principal's
+/// keys, the attacker's own functions, secrets) does not wait.
+fn goes_with_harm(spec: &crate::action::spec::ActionSpec) -> bool {
+    spec.stops_harm
+        && match spec.harm_order {
+            HarmOrder::Shared | HarmOrder::Function => true,
+            HarmOrder::Access => !spec.own_state,
+            HarmOrder::Preserve => false,
+        }
+}
+
 /// `step` ran (or had nothing to do); once, whichever passes it was in.
 fn reach(progress: &mut TargetProgress, step: &str) {
     if !progress.reached.iter().any(|s| s == step) {
@@ -241,9 +256,7 @@ impl Session {
                 // gone through.
                 let reread = if attempt == 0 { reread } else { Reread::Always };
                 let applying = self.apply_step(sp, step, reread, pass);
-                let applied = if pass == Pass::Harm
-                    && matches!(apply_rank(step), HarmOrder::Function | HarmOrder::Shared)
-                {
+                let applied = if pass == Pass::Harm && goes_with_harm(step.action.spec()) {
                     applying.await
                 } else {
                     crate::aws::call_path::after_harm(applying).await
@@ -560,5 +573,37 @@ impl Session {
             error,
         })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::goes_with_harm;
+    use crate::action::registry::find;
+
+    fn with_harm(name: &str) -> bool {
+        goes_with_harm(find(name).expect("a registered action").spec())
+    }
+
+    /// The deny and the throttle, and what stops harm a throttle does not,
+    /// are served with them; closing the function's own doors after them.
+    #[test]
+    fn closing_the_functions_own_doors_waits_for_every_deny_and_throttle() {
+        for name in [
+            "iam.quarantine_role",
+            "lambda.set_concurrency",
+            "lambda.contain_rogue_functions",
+            "iam.deactivate_access_keys",
+        ] {
+            assert!(with_harm(name), "{name}");
+        }
+        for name in [
+            "lambda.remove_public_access",
+            "lambda.disable_event_sources",
+            "evidence.snapshot_indicators",
+            "lambda.describe",
+        ] {
+            assert!(!with_harm(name), "{name}");
+        }
     }
 }

@@ -723,21 +723,28 @@ impl<'s> Reading<'s> {
                 true => session.first_look(step, &args, &own).await,
                 false => None,
             };
+            // An earlier run's intents without an outcome are settled
+            // against the whole reading, never against a part of it.
+            let first = first.filter(|o| session.in_doubt_for(step, Some(o)).is_empty());
             if let Some(first) = first {
-                let look = session.settle(playbook, step, args.clone(), first, Some(&own));
-                if let Ok(Settled::Planned(sp)) = look {
+                let look = match session.settle(playbook, step, args.clone(), first, Some(&own)) {
+                    Ok(look) => look,
+                    Err(e) => return (step.id.clone(), Read::Early(Box::new((Err(e), None)))),
+                };
+                if let Settled::Planned(sp) = look {
                     if !sp.changes.is_empty() {
                         if step.action.spec().own_state {
                             own.add(&step.id, &sp.changes);
                         }
+                        let mut looked = RunReport::default();
                         let r = session
                             .apply_chosen(
                                 function.clone(),
                                 vec![(&sp, step)],
                                 Reread::SharedState,
                                 Pass::Harm,
-                                &mut report,
-                                &mut progress,
+                                &mut looked,
+                                &mut TargetProgress::default(),
                             )
                             .await;
                         if let Err(e) = r {
@@ -747,18 +754,18 @@ impl<'s> Reading<'s> {
                                 Read::Early(Box::new((settled, Some(Err(e))))),
                             );
                         }
-                        // Outcomes are of changes in effect; a refused
-                        // one is in `failures` and the whole tries again.
-                        done = report.outcomes.iter().map(|o| o.change.clone()).collect();
+                        // Only what took effect is kept: a change refused
+                        // or left in doubt (in the journal and the trail)
+                        // is tried again with the whole, which reports it.
+                        done = looked.outcomes.iter().map(|o| o.change.clone()).collect();
+                        report.outcomes.extend(looked.outcomes);
                     }
                 }
             }
             let observed = session.observe(step, &args, Some(&own)).await;
             let observed = match observed {
                 Ok(o) if early => o,
-                other if done.is_empty() && report.failures.is_empty() => {
-                    return (step.id.clone(), Read::Observed(other))
-                }
+                other if done.is_empty() => return (step.id.clone(), Read::Observed(other)),
                 // The first look changed something: what it came to is
                 // reported with the step whatever the rest comes to.
                 other => {
@@ -822,7 +829,7 @@ impl<'s> Reading<'s> {
                 }
                 // The first look's part is reported whatever the whole
                 // came to.
-                _ if !done.is_empty() || !report.failures.is_empty() => Some(Ok(EarlyApplied {
+                _ if !done.is_empty() => Some(Ok(EarlyApplied {
                     step: step.id.clone(),
                     report,
                     progress,

@@ -499,3 +499,139 @@ async fn a_refused_alias_listing_does_not_keep_the_functions_own_statement() {
     assert!(err.message.contains("ListAliases"), "{}", err.message);
     assert_eq!(report.status(), firebreak::engine::RunStatus::Failed);
 }
+
+/// `run --yes` twice. The first run's removal of the statement on alias
+/// `live` dies with a server error (it may have landed: in doubt). In the
+/// second, the function itself has a new public statement, so the first
+/// look has a change to make; the doubt is still settled against the
+/// whole reading, which shows the alias's statement still there, so it is
+/// removed, not taken as done because the first look (the function's own
+/// policy only) did not show it.
+#[tokio::test]
+async fn a_doubt_on_an_alias_is_settled_against_the_whole_reading_not_the_first_look() {
+    use aws_sdk_lambda::operation::get_policy::GetPolicyOutput;
+    use aws_sdk_lambda::operation::list_aliases::ListAliasesOutput;
+    use aws_sdk_lambda::operation::list_function_url_configs::ListFunctionUrlConfigsOutput;
+    use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
+    use aws_sdk_lambda::operation::remove_permission::{
+        RemovePermissionError, RemovePermissionOutput,
+    };
+    use aws_sdk_lambda::types::AliasConfiguration;
+    use firebreak::engine::{RunRequest, Targets};
+
+    let dir = tempfile::tempdir().unwrap();
+    let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:victim");
+    let text = "apiVersion: firebreak/v1\nkind: Playbook\nname: mocked\nphases:\n  contain:\n    - id: close-public-access\n      action: lambda.remove_public_access\n      with: {function: victim}\n";
+    let pb = playbook::load::parse(Path::new("mocked.yaml"), text.to_string()).unwrap();
+    let params = Map::new();
+    let req = RunRequest {
+        playbook: &pb,
+        params: &params,
+        phases: &[Phase::Contain],
+        targets: Targets::AsGiven,
+        concurrency: 1,
+    };
+    let policy_with = |sid: &'static str, arn: String| {
+        move || {
+            GetPolicyOutput::builder()
+                .policy(
+                    json!({"Version": "2012-10-17", "Statement": [{
+                        "Sid": sid, "Effect": "Allow", "Principal": "*",
+                        "Action": "lambda:InvokeFunction", "Resource": arn,
+                    }]})
+                    .to_string(),
+                )
+                .build()
+        }
+    };
+    let aliases = || {
+        mock!(aws_sdk_lambda::Client::list_aliases).then_output(|| {
+            ListAliasesOutput::builder()
+                .aliases(
+                    AliasConfiguration::builder()
+                        .name("live")
+                        .function_version("$LATEST")
+                        .build(),
+                )
+                .build()
+        })
+    };
+    let versions = || {
+        mock!(aws_sdk_lambda::Client::list_versions_by_function)
+            .then_output(|| ListVersionsByFunctionOutput::builder().build())
+    };
+    let urls = || {
+        mock!(aws_sdk_lambda::Client::list_function_url_configs).then_output(|| {
+            ListFunctionUrlConfigsOutput::builder()
+                .set_function_url_configs(Some(vec![]))
+                .build()
+                .unwrap()
+        })
+    };
+    let on_live = |q: Option<&str>| q == Some("live");
+    {
+        let own = mock!(aws_sdk_lambda::Client::get_policy)
+            .match_requests(move |r| !on_live(r.qualifier()))
+            .then_output(policy_with("anyone", arn.clone()));
+        let live = mock!(aws_sdk_lambda::Client::get_policy)
+            .match_requests(move |r| on_live(r.qualifier()))
+            .then_output(policy_with("anyone", format!("{arn}:live")));
+        let remove_live = mock!(aws_sdk_lambda::Client::remove_permission)
+            .match_requests(move |r| on_live(r.qualifier()))
+            .then_error(|| {
+                RemovePermissionError::generic(
+                    ErrorMetadata::builder()
+                        .code("ServiceException")
+                        .message("internal error")
+                        .build(),
+                )
+            });
+        let remove = mock!(aws_sdk_lambda::Client::remove_permission)
+            .then_output(|| RemovePermissionOutput::builder().build());
+        let (a, v, u) = (aliases(), versions(), urls());
+        let s = session(
+            &[&own, &live, &remove_live, &remove, &a, &v, &u],
+            dir.path(),
+        );
+        s.plan_and_execute(&req, "test").await.unwrap();
+        assert_eq!(remove_live.num_calls(), 1);
+        let doubts: Vec<String> = s
+            .incident()
+            .journal
+            .in_doubt()
+            .iter()
+            .map(|r| r.change.attribute.clone())
+            .collect();
+        assert_eq!(doubts, ["policy_statement:live:anyone"]);
+    }
+    // The removal had not landed; the attacker added another statement
+    // on the function itself meanwhile.
+    let own = mock!(aws_sdk_lambda::Client::get_policy)
+        .match_requests(move |r| !on_live(r.qualifier()))
+        .then_output(policy_with("again", arn.clone()));
+    let live = mock!(aws_sdk_lambda::Client::get_policy)
+        .match_requests(move |r| on_live(r.qualifier()))
+        .then_output(policy_with("anyone", format!("{arn}:live")));
+    let remove_live = mock!(aws_sdk_lambda::Client::remove_permission)
+        .match_requests(move |r| on_live(r.qualifier()))
+        .then_output(|| RemovePermissionOutput::builder().build());
+    let remove = mock!(aws_sdk_lambda::Client::remove_permission)
+        .then_output(|| RemovePermissionOutput::builder().build());
+    let (a, v, u) = (aliases(), versions(), urls());
+    let s = session(
+        &[&own, &live, &remove_live, &remove, &a, &v, &u],
+        dir.path(),
+    );
+    s.plan_and_execute(&req, "test").await.unwrap();
+    assert_eq!(
+        remove.num_calls(),
+        1,
+        "the function's new statement removed"
+    );
+    assert_eq!(
+        remove_live.num_calls(),
+        1,
+        "the alias's statement, still there, removed: not confirmed unseen"
+    );
+    assert!(s.incident().journal.in_doubt().is_empty());
+}
