@@ -174,7 +174,10 @@ impl Session {
         own: &OwnChanges,
     ) -> Option<Observation> {
         let history = self.history_for(Some(own));
-        let cx = self.step_context(args, &history, &step.id);
+        let mut cx = self.step_context(args, &history, &step.id);
+        // A planning read: shared with the whole reading and with any
+        // other step of the run that made it already.
+        cx.fresh = false;
         match tokio::time::timeout(step.timeout, step.action.first_look(&cx)).await {
             Ok(Ok(look)) => look,
             Ok(Err(e)) => {
@@ -182,6 +185,61 @@ impl Session {
                 None
             }
             Err(_) => None,
+        }
+    }
+
+    /// Plans `step`'s first look on its own and applies it, under `run
+    /// --yes` (`Reading::start`): what it applied, in a report of its own
+    /// (empty when there is no first look or nothing to change). Only what
+    /// took effect is in it: a change refused or left in doubt (in the
+    /// journal and the trail) is tried again with the whole, which reports
+    /// it. No first look while an earlier run's intents on the step are in
+    /// doubt: they are settled against the whole reading, never a part.
+    /// `Err`: what the step's read comes to instead (the trail could not
+    /// be written, or the apply failed as a whole).
+    async fn apply_first_look(
+        &self,
+        playbook: &Playbook,
+        step: &Step,
+        args: &Map<String, Value>,
+        own: &OwnChanges,
+        function: Option<String>,
+    ) -> Result<RunReport, Read> {
+        let mut looked = RunReport::default();
+        let Some(first) = self.first_look(step, args, own).await else {
+            return Ok(looked);
+        };
+        if !self.in_doubt_for(step, Some(&first)).is_empty() {
+            return Ok(looked);
+        }
+        let sp = match self.settle(playbook, step, args.clone(), first, Some(own)) {
+            Ok(Settled::Planned(sp)) if !sp.changes.is_empty() => sp,
+            Ok(_) => return Ok(looked),
+            Err(e) => return Err(Read::Early(Box::new((Err(e), None)))),
+        };
+        if step.action.spec().own_state {
+            own.add(&step.id, &sp.changes);
+        }
+        let applied = self
+            .apply_chosen(
+                function,
+                vec![(&sp, step)],
+                Reread::SharedState,
+                Pass::Harm,
+                &mut looked,
+                &mut TargetProgress::default(),
+            )
+            .await;
+        match applied {
+            Ok(()) => {
+                looked.failures.clear();
+                looked.aborted.clear();
+                Ok(looked)
+            }
+            Err(e) => Err(Read::Early(Box::new((
+                Ok(Settled::Unavailable(sp)),
+                Some(Err(e)),
+            )))),
         }
     }
 
@@ -714,58 +772,28 @@ impl<'s> Reading<'s> {
                 Some(c) => c.gate.acquire().await.ok(),
                 None => None,
             };
-            let mut report = RunReport::default();
-            let mut progress = TargetProgress::default();
             // What the first look applied: the whole plan lists it again
             // (read from the same shared reading) but does not repeat it.
-            let mut done: Vec<crate::plan::Change> = Vec::new();
-            let first = match early {
-                true => session.first_look(step, &args, &own).await,
-                false => None,
-            };
-            // An earlier run's intents without an outcome are settled
-            // against the whole reading, never against a part of it.
-            let first = first.filter(|o| session.in_doubt_for(step, Some(o)).is_empty());
-            if let Some(first) = first {
-                let look = match session.settle(playbook, step, args.clone(), first, Some(&own)) {
-                    Ok(look) => look,
-                    Err(e) => return (step.id.clone(), Read::Early(Box::new((Err(e), None)))),
-                };
-                if let Settled::Planned(sp) = look {
-                    if !sp.changes.is_empty() {
-                        if step.action.spec().own_state {
-                            own.add(&step.id, &sp.changes);
-                        }
-                        let mut looked = RunReport::default();
-                        let r = session
-                            .apply_chosen(
-                                function.clone(),
-                                vec![(&sp, step)],
-                                Reread::SharedState,
-                                Pass::Harm,
-                                &mut looked,
-                                &mut TargetProgress::default(),
-                            )
-                            .await;
-                        if let Err(e) = r {
-                            let settled = Ok(Settled::Unavailable(sp));
-                            return (
-                                step.id.clone(),
-                                Read::Early(Box::new((settled, Some(Err(e))))),
-                            );
-                        }
-                        // Only what took effect is kept: a change refused
-                        // or left in doubt (in the journal and the trail)
-                        // is tried again with the whole, which reports it.
-                        done = looked.outcomes.iter().map(|o| o.change.clone()).collect();
-                        report.outcomes.extend(looked.outcomes);
-                    }
+            let looked = match early {
+                true => {
+                    let f = function.clone();
+                    session
+                        .apply_first_look(playbook, step, &args, &own, f)
+                        .await
                 }
-            }
+                false => Ok(RunReport::default()),
+            };
+            let mut report = match looked {
+                Ok(looked) => looked,
+                Err(read) => return (step.id.clone(), read),
+            };
+            let mut progress = TargetProgress::default();
             let observed = session.observe(step, &args, Some(&own)).await;
             let observed = match observed {
                 Ok(o) if early => o,
-                other if done.is_empty() => return (step.id.clone(), Read::Observed(other)),
+                other if report.outcomes.is_empty() => {
+                    return (step.id.clone(), Read::Observed(other))
+                }
                 // The first look changed something: what it came to is
                 // reported with the step whatever the rest comes to.
                 other => {
@@ -809,7 +837,7 @@ impl<'s> Reading<'s> {
                     }
                     let mut rest = sp.clone();
                     rest.changes
-                        .retain(|c| !done.iter().any(|d| d.same_intent(c)));
+                        .retain(|c| !report.outcomes.iter().any(|o| o.change.same_intent(c)));
                     let r = session
                         .apply_chosen(
                             function,
@@ -829,7 +857,7 @@ impl<'s> Reading<'s> {
                 }
                 // The first look's part is reported whatever the whole
                 // came to.
-                _ if !done.is_empty() => Some(Ok(EarlyApplied {
+                _ if !report.outcomes.is_empty() => Some(Ok(EarlyApplied {
                     step: step.id.clone(),
                     report,
                     progress,

@@ -71,6 +71,45 @@ fn concurrency(n: i32) -> GetFunctionOutput {
         .build()
 }
 
+/// ListFunctionUrlConfigs of a function without a URL.
+fn no_urls() -> Rule {
+    mock!(aws_sdk_lambda::Client::list_function_url_configs).then_output(|| {
+        aws_sdk_lambda::operation::list_function_url_configs::ListFunctionUrlConfigsOutput::builder(
+        )
+        .set_function_url_configs(Some(vec![]))
+        .build()
+        .expect("an empty listing")
+    })
+}
+
+/// ListVersionsByFunction of a function with nothing published.
+fn no_versions() -> Rule {
+    mock!(aws_sdk_lambda::Client::list_versions_by_function).then_output(|| {
+        aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput::builder(
+        )
+        .build()
+    })
+}
+
+/// GetPolicy's answer: one `Principal: *` statement `sid` on `resource`.
+fn public_policy(
+    sid: &str,
+    resource: &str,
+) -> aws_sdk_lambda::operation::get_policy::GetPolicyOutput {
+    aws_sdk_lambda::operation::get_policy::GetPolicyOutput::builder()
+        .policy(
+            json!({"Version": "2012-10-17", "Statement": [{
+                "Sid": sid, "Effect": "Allow", "Principal": "*",
+                "Action": "lambda:InvokeFunction", "Resource": resource,
+            }]})
+            .to_string(),
+        )
+        .build()
+}
+
+/// One step: `lambda.remove_public_access` on `victim`.
+const CLOSE_PUBLIC_ACCESS: &str = "apiVersion: firebreak/v1\nkind: Playbook\nname: mocked\nphases:\n  contain:\n    - id: close-public-access\n      action: lambda.remove_public_access\n      with: {function: victim}\n";
+
 #[tokio::test]
 async fn access_denied_on_the_mutation_is_a_clear_step_error_and_journaled() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,9 +358,7 @@ async fn a_refused_change_does_not_stop_the_other_changes_of_its_step() {
 /// statement in place (contract 14).
 #[tokio::test]
 async fn the_throttle_goes_first_and_its_failure_does_not_keep_public_access_open() {
-    use aws_sdk_lambda::operation::get_policy::GetPolicyOutput;
     use aws_sdk_lambda::operation::list_aliases::ListAliasesOutput;
-    use aws_sdk_lambda::operation::list_function_url_configs::ListFunctionUrlConfigsOutput;
     use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
     use aws_sdk_lambda::operation::remove_permission::RemovePermissionOutput;
     use aws_sdk_lambda::types::FunctionConfiguration;
@@ -353,25 +390,10 @@ async fn the_throttle_goes_first_and_its_failure_does_not_keep_public_access_ope
                 .build()
         })
     };
-    let urls = mock!(aws_sdk_lambda::Client::list_function_url_configs).then_output(|| {
-        ListFunctionUrlConfigsOutput::builder()
-            .set_function_url_configs(Some(vec![]))
-            .build()
-            .unwrap()
-    });
+    let urls = no_urls();
     let policy = {
         let arn = arn.clone();
-        mock!(aws_sdk_lambda::Client::get_policy).then_output(move || {
-            GetPolicyOutput::builder()
-                .policy(
-                    json!({"Version": "2012-10-17", "Statement": [{
-                        "Sid": "anyone", "Effect": "Allow", "Principal": "*",
-                        "Action": "lambda:InvokeFunction", "Resource": arn,
-                    }]})
-                    .to_string(),
-                )
-                .build()
-        })
+        mock!(aws_sdk_lambda::Client::get_policy).then_output(move || public_policy("anyone", &arn))
     };
     let remove = mock!(aws_sdk_lambda::Client::remove_permission)
         .then_output(|| RemovePermissionOutput::builder().build());
@@ -418,10 +440,7 @@ async fn the_throttle_goes_first_and_its_failure_does_not_keep_public_access_ope
 /// because a later read failed (contract 14).
 #[tokio::test]
 async fn a_refused_alias_listing_does_not_keep_the_functions_own_statement() {
-    use aws_sdk_lambda::operation::get_policy::GetPolicyOutput;
     use aws_sdk_lambda::operation::list_aliases::ListAliasesError;
-    use aws_sdk_lambda::operation::list_function_url_configs::ListFunctionUrlConfigsOutput;
-    use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
     use aws_sdk_lambda::operation::remove_permission::RemovePermissionOutput;
     use firebreak::engine::{RunRequest, Targets};
 
@@ -435,30 +454,14 @@ async fn a_refused_alias_listing_does_not_keep_the_functions_own_statement() {
                 .build(),
         )
     });
-    let policy = mock!(aws_sdk_lambda::Client::get_policy).then_output(move || {
-        GetPolicyOutput::builder()
-            .policy(
-                json!({"Version": "2012-10-17", "Statement": [{
-                    "Sid": "anyone", "Effect": "Allow", "Principal": "*",
-                    "Action": "lambda:InvokeFunction", "Resource": arn,
-                }]})
-                .to_string(),
-            )
-            .build()
-    });
+    let policy = mock!(aws_sdk_lambda::Client::get_policy)
+        .then_output(move || public_policy("anyone", &arn));
     let remove = mock!(aws_sdk_lambda::Client::remove_permission)
         .then_output(|| RemovePermissionOutput::builder().build());
-    let versions = mock!(aws_sdk_lambda::Client::list_versions_by_function)
-        .then_output(|| ListVersionsByFunctionOutput::builder().build());
-    let urls = mock!(aws_sdk_lambda::Client::list_function_url_configs).then_output(|| {
-        ListFunctionUrlConfigsOutput::builder()
-            .set_function_url_configs(Some(vec![]))
-            .build()
-            .unwrap()
-    });
+    let (versions, urls) = (no_versions(), no_urls());
     let s = session(&[&aliases, &policy, &remove, &versions, &urls], dir.path());
-    let text = "apiVersion: firebreak/v1\nkind: Playbook\nname: mocked\nphases:\n  contain:\n    - id: close-public-access\n      action: lambda.remove_public_access\n      with: {function: victim}\n";
-    let pb = playbook::load::parse(Path::new("mocked.yaml"), text.to_string()).unwrap();
+    let pb =
+        playbook::load::parse(Path::new("mocked.yaml"), CLOSE_PUBLIC_ACCESS.to_string()).unwrap();
     let params = Map::new();
     let req = RunRequest {
         playbook: &pb,
@@ -509,10 +512,7 @@ async fn a_refused_alias_listing_does_not_keep_the_functions_own_statement() {
 /// policy only) did not show it.
 #[tokio::test]
 async fn a_doubt_on_an_alias_is_settled_against_the_whole_reading_not_the_first_look() {
-    use aws_sdk_lambda::operation::get_policy::GetPolicyOutput;
     use aws_sdk_lambda::operation::list_aliases::ListAliasesOutput;
-    use aws_sdk_lambda::operation::list_function_url_configs::ListFunctionUrlConfigsOutput;
-    use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
     use aws_sdk_lambda::operation::remove_permission::{
         RemovePermissionError, RemovePermissionOutput,
     };
@@ -521,8 +521,8 @@ async fn a_doubt_on_an_alias_is_settled_against_the_whole_reading_not_the_first_
 
     let dir = tempfile::tempdir().unwrap();
     let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:victim");
-    let text = "apiVersion: firebreak/v1\nkind: Playbook\nname: mocked\nphases:\n  contain:\n    - id: close-public-access\n      action: lambda.remove_public_access\n      with: {function: victim}\n";
-    let pb = playbook::load::parse(Path::new("mocked.yaml"), text.to_string()).unwrap();
+    let pb =
+        playbook::load::parse(Path::new("mocked.yaml"), CLOSE_PUBLIC_ACCESS.to_string()).unwrap();
     let params = Map::new();
     let req = RunRequest {
         playbook: &pb,
@@ -531,19 +531,7 @@ async fn a_doubt_on_an_alias_is_settled_against_the_whole_reading_not_the_first_
         targets: Targets::AsGiven,
         concurrency: 1,
     };
-    let policy_with = |sid: &'static str, arn: String| {
-        move || {
-            GetPolicyOutput::builder()
-                .policy(
-                    json!({"Version": "2012-10-17", "Statement": [{
-                        "Sid": sid, "Effect": "Allow", "Principal": "*",
-                        "Action": "lambda:InvokeFunction", "Resource": arn,
-                    }]})
-                    .to_string(),
-                )
-                .build()
-        }
-    };
+    let policy_with = |sid: &'static str, arn: String| move || public_policy(sid, &arn);
     let aliases = || {
         mock!(aws_sdk_lambda::Client::list_aliases).then_output(|| {
             ListAliasesOutput::builder()
@@ -554,18 +542,6 @@ async fn a_doubt_on_an_alias_is_settled_against_the_whole_reading_not_the_first_
                         .build(),
                 )
                 .build()
-        })
-    };
-    let versions = || {
-        mock!(aws_sdk_lambda::Client::list_versions_by_function)
-            .then_output(|| ListVersionsByFunctionOutput::builder().build())
-    };
-    let urls = || {
-        mock!(aws_sdk_lambda::Client::list_function_url_configs).then_output(|| {
-            ListFunctionUrlConfigsOutput::builder()
-                .set_function_url_configs(Some(vec![]))
-                .build()
-                .unwrap()
         })
     };
     let on_live = |q: Option<&str>| q == Some("live");
@@ -588,7 +564,7 @@ async fn a_doubt_on_an_alias_is_settled_against_the_whole_reading_not_the_first_
             });
         let remove = mock!(aws_sdk_lambda::Client::remove_permission)
             .then_output(|| RemovePermissionOutput::builder().build());
-        let (a, v, u) = (aliases(), versions(), urls());
+        let (a, v, u) = (aliases(), no_versions(), no_urls());
         let s = session(
             &[&own, &live, &remove_live, &remove, &a, &v, &u],
             dir.path(),
@@ -617,7 +593,7 @@ async fn a_doubt_on_an_alias_is_settled_against_the_whole_reading_not_the_first_
         .then_output(|| RemovePermissionOutput::builder().build());
     let remove = mock!(aws_sdk_lambda::Client::remove_permission)
         .then_output(|| RemovePermissionOutput::builder().build());
-    let (a, v, u) = (aliases(), versions(), urls());
+    let (a, v, u) = (aliases(), no_versions(), no_urls());
     let s = session(
         &[&own, &live, &remove_live, &remove, &a, &v, &u],
         dir.path(),

@@ -61,6 +61,16 @@ async fn through_slow_listing(cx: &TestContext, page: Duration) -> (Proxy, std::
     (proxy, cmd)
 }
 
+/// `firebreak --output json run tests/playbooks/contain-only.yaml`
+/// through `proxy`; the caller adds the run's own arguments.
+fn contain_only_through(cx: &TestContext, proxy: &Proxy) -> std::process::Command {
+    let mut cmd = cx.firebreak();
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
+        .args(["--output", "json", "run"])
+        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"));
+    cmd
+}
+
 /// AWS's quotas, time compressed by this factor in the proxy and in
 /// firebreak's own pacing alike. 1: LocalStack answers a call in 50-250 ms
 /// on this machine under the suite's load, and a faster quota would
@@ -169,21 +179,18 @@ async fn every_function_is_throttled_before_most_public_access_is_closed() {
         cx.open_to_anyone(name).await;
     }
     let proxy = aws_like(&cx, Duration::ZERO, 1.0).await;
-    let mut cmd = cx.firebreak();
-    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
-        .args(["--output", "json", "run"])
-        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
-        .args([
-            "--incident",
-            "INC-EARLY",
-            "--target",
-            "early-*",
-            "--max-targets",
-            "100",
-            "--concurrency",
-            "1",
-            "--yes",
-        ]);
+    let mut cmd = contain_only_through(&cx, &proxy);
+    cmd.args([
+        "--incident",
+        "INC-EARLY",
+        "--target",
+        "early-*",
+        "--max-targets",
+        "100",
+        "--concurrency",
+        "1",
+        "--yes",
+    ]);
     let (run, seen) = run_through(proxy, cmd).await;
     run.expect_code(0);
     assert_eq!(seen["throttled"], 0, "no call throttled: {seen}");
@@ -593,11 +600,8 @@ async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
     cx.open_to_anyone(name).await;
 
     let proxy = aws_like(&cx, Duration::from_millis(300), 1.0).await;
-    let mut cmd = cx.firebreak();
-    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
-        .args(["--output", "json", "run"])
-        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
-        .args(["--incident", "INC-SIDE", "--target", name, "--yes"]);
+    let mut cmd = contain_only_through(&cx, &proxy);
+    cmd.args(["--incident", "INC-SIDE", "--target", name, "--yes"]);
     let (run, seen) = run_through(proxy, cmd).await;
     run.expect_code(0);
 
@@ -1127,11 +1131,8 @@ async fn a_functions_own_public_statement_is_removed_before_its_aliases_are_list
         .expect("public statement on live");
 
     let proxy = aws_like_slow(&cx, Duration::ZERO, 1.0, &[("lambda:ListAliases", HELD)]).await;
-    let mut cmd = cx.firebreak();
-    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", proxy.addr))
-        .args(["--output", "json", "run"])
-        .arg(crate::common::crate_root().join("tests/playbooks/contain-only.yaml"))
-        .args(["--incident", "INC-LOOK", "--target", "look-*", "--yes"]);
+    let mut cmd = contain_only_through(&cx, &proxy);
+    cmd.args(["--incident", "INC-LOOK", "--target", "look-*", "--yes"]);
     let (run, seen) = run_through(proxy, cmd).await;
     run.expect_code(0);
     assert_eq!(seen["throttled"], 0, "no call throttled: {seen}");

@@ -46,17 +46,6 @@ pub enum Class {
 }
 
 impl Priority {
-    pub fn new(mutating: bool, target: u32) -> Self {
-        Self::of(
-            if mutating {
-                Class::StopsHarm
-            } else {
-                Class::Read
-            },
-            target,
-        )
-    }
-
     pub fn of(class: Class, target: u32) -> Self {
         Self { class, target }
     }
@@ -339,10 +328,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_change_goes_before_the_reads_queued_ahead_of_it() {
         let order = served_order(&[
-            Priority::new(false, 0),
-            Priority::new(false, 0),
-            Priority::new(true, 7),
-            Priority::new(false, 0),
+            Priority::of(Class::Read, 0),
+            Priority::of(Class::Read, 0),
+            Priority::of(Class::StopsHarm, 7),
+            Priority::of(Class::Read, 0),
         ])
         .await;
         assert_eq!(order, [2, 0, 1, 3]);
@@ -365,11 +354,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn earlier_targets_go_first_and_equals_in_arrival_order() {
         let order = served_order(&[
-            Priority::new(false, 5),
-            Priority::new(false, 3),
-            Priority::new(false, 9),
-            Priority::new(false, 3),
-            Priority::new(false, 1),
+            Priority::of(Class::Read, 5),
+            Priority::of(Class::Read, 3),
+            Priority::of(Class::Read, 9),
+            Priority::of(Class::Read, 3),
+            Priority::of(Class::Read, 1),
         ])
         .await;
         assert_eq!(order, [4, 1, 3, 0, 2]);
@@ -386,7 +375,15 @@ mod tests {
             .map(|i| {
                 let b = b.clone();
                 tokio::spawn(async move {
-                    b.acquire(Priority::new(i % 3 == 0, i % 7)).await;
+                    b.acquire(Priority::of(
+                        if i % 3 == 0 {
+                            Class::StopsHarm
+                        } else {
+                            Class::Read
+                        },
+                        i % 7,
+                    ))
+                    .await;
                 })
             })
             .collect();
@@ -420,7 +417,7 @@ mod tests {
             tokio::spawn(async move {
                 tokio::time::timeout(
                     Duration::from_millis(500),
-                    b.acquire(Priority::new(true, 0)),
+                    b.acquire(Priority::of(Class::StopsHarm, 0)),
                 )
                 .await
                 .is_ok()
@@ -430,7 +427,7 @@ mod tests {
         let behind = {
             let b = b.clone();
             tokio::spawn(async move {
-                b.acquire(Priority::new(false, 3)).await;
+                b.acquire(Priority::of(Class::Read, 3)).await;
             })
         };
         assert!(!head.await.expect("head"), "the head timed out");

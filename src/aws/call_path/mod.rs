@@ -92,11 +92,12 @@ pub async fn after_harm<F: std::future::Future>(work: F) -> F::Output {
 pub fn priority(mutating: bool) -> Priority {
     let feeds = FEEDS_CHANGES.try_with(|_| ()).is_ok();
     let later = AFTER_HARM.try_with(|_| ()).is_ok();
-    let class = match (mutating, later) {
-        _ if feeds => Class::StopsHarm,
-        (true, false) => Class::StopsHarm,
-        (true, true) => Class::Change,
-        (false, _) => Class::Read,
+    let class = if feeds || (mutating && !later) {
+        Class::StopsHarm
+    } else if mutating {
+        Class::Change
+    } else {
+        Class::Read
     };
     Priority::of(class, current_target())
 }
