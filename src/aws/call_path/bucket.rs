@@ -59,8 +59,17 @@ pub struct Bucket {
     state: Mutex<State>,
     /// Told whenever the head of the queue may have changed.
     turn: Notify,
-    /// Requests of the family on the wire (`MAX_IN_FLIGHT`).
-    sending: Semaphore,
+    /// Reads of the family on the wire (`MAX_IN_FLIGHT`).
+    reading: Semaphore,
+    /// Changes of the family on the wire (`MAX_CHANGES_IN_FLIGHT`).
+    changing: Semaphore,
+}
+
+/// Which places on the wire a request takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    Read,
+    Change,
 }
 
 /// How many requests of one family are on the wire at once. On AWS the
@@ -71,6 +80,18 @@ pub struct Bucket {
 /// all of them there (issue 15: a thousand targets started at once read
 /// their functions at GetFunction's quota).
 pub const MAX_IN_FLIGHT: usize = 16;
+
+/// How many changes of one family are on the wire at once. Changes are
+/// the run's point and are few: the quota alone paces them, so they never
+/// flood a service the way a thousand targets' reads would. A change held
+/// back because the ones before it are slow to answer loses its slot for
+/// good (the schedule moves on), and every target behind it is contained
+/// that much later: with `MAX_IN_FLIGHT` places, a PutFunctionConcurrency
+/// answered in 0.35 s at 30/s kept 10 of 16 busy, and each spell of slow
+/// answers cost whole seconds of the quota (issue 15). 64 places ride out
+/// about 4 s of slow answers at Lambda's 15/s; a service slower than that
+/// is not helped by more.
+pub const MAX_CHANGES_IN_FLIGHT: usize = 64;
 
 #[derive(Debug, Default)]
 struct State {
@@ -108,7 +129,8 @@ impl Bucket {
             tolerance: interval * quota.burst.max(1).saturating_sub(1),
             state: Mutex::new(State::default()),
             turn: Notify::new(),
-            sending: Semaphore::new(MAX_IN_FLIGHT),
+            reading: Semaphore::new(MAX_IN_FLIGHT),
+            changing: Semaphore::new(MAX_CHANGES_IN_FLIGHT),
         }
     }
 
@@ -119,13 +141,17 @@ impl Bucket {
     }
 
     /// Waits for this request's turn, and for a place on the wire
-    /// (`MAX_IN_FLIGHT`), held by the permit returned until the answer is
-    /// in. The head of the queue waits for the place before it takes its
+    /// (`MAX_IN_FLIGHT` for reads, `MAX_CHANGES_IN_FLIGHT` for changes),
+    /// held by the permit returned until the answer is in. The head of the queue waits for the place before it takes its
     /// slot: the schedule counts when requests leave, so a request held
     /// for a place never leaves in a burst with the ones behind it (the
     /// service's own bucket would throttle them), and the order stands.
     /// `None` only if the semaphore were closed, which it never is.
-    pub async fn acquire(&self, priority: Priority) -> Option<SemaphorePermit<'_>> {
+    pub async fn acquire(&self, priority: Priority, wire: Wire) -> Option<SemaphorePermit<'_>> {
+        let places = match wire {
+            Wire::Read => &self.reading,
+            Wire::Change => &self.changing,
+        };
         let mut ticket = {
             let mut s = self.lock();
             s.tickets += 1;
@@ -158,7 +184,7 @@ impl Bucket {
                     place = None;
                 }
                 if head && place.is_none() {
-                    place = self.sending.try_acquire().ok();
+                    place = places.try_acquire().ok();
                 }
                 if head && slot <= now && place.is_some() {
                     s.queue.remove(&ticket.key);
@@ -175,10 +201,10 @@ impl Bucket {
                 // urgent request (or a pause) changes the picture.
                 Some((_, true)) => {
                     tokio::select! {
-                        p = self.sending.acquire() => place = p.ok(),
+                        p = places.acquire() => place = p.ok(),
                         () = &mut turn => {}
                     }
-                    if place.is_none() && self.sending.is_closed() {
+                    if place.is_none() && places.is_closed() {
                         return None;
                     }
                 }
@@ -222,7 +248,7 @@ mod tests {
             let b = Bucket::new(Quota { rate: 15.0, burst });
             let t0 = Instant::now();
             for _ in 0..60 {
-                b.acquire(Priority::default()).await;
+                b.acquire(Priority::default(), Wire::Read).await;
             }
             let least = Duration::from_secs_f64(f64::from(60 - burst) / 15.0);
             let took = t0.elapsed();
@@ -248,7 +274,7 @@ mod tests {
             .map(|_| {
                 let b = b.clone();
                 tokio::spawn(async move {
-                    b.acquire(Priority::default()).await;
+                    b.acquire(Priority::default(), Wire::Read).await;
                 })
             })
             .collect();
@@ -264,11 +290,11 @@ mod tests {
             rate: 5.0,
             burst: 2,
         });
-        b.acquire(Priority::default()).await;
+        b.acquire(Priority::default(), Wire::Read).await;
         tokio::time::sleep(Duration::from_secs(10)).await;
         let t0 = Instant::now();
         for _ in 0..4 {
-            b.acquire(Priority::default()).await;
+            b.acquire(Priority::default(), Wire::Read).await;
         }
         // Two at once, then 200 ms apart.
         assert_eq!(t0.elapsed(), Duration::from_millis(400));
@@ -280,12 +306,12 @@ mod tests {
             rate: 1.0,
             burst: 1,
         }));
-        b.acquire(Priority::default()).await;
+        b.acquire(Priority::default(), Wire::Read).await;
         let t0 = Instant::now();
         let waiter = {
             let b = b.clone();
             tokio::spawn(async move {
-                b.acquire(Priority::default()).await;
+                b.acquire(Priority::default(), Wire::Read).await;
             })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -305,7 +331,7 @@ mod tests {
             rate: 1.0,
             burst: 1,
         }));
-        b.acquire(Priority::default()).await;
+        b.acquire(Priority::default(), Wire::Read).await;
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         let tasks: Vec<_> = priorities
             .iter()
@@ -313,7 +339,7 @@ mod tests {
             .map(|(i, p)| {
                 let (b, order, p) = (b.clone(), order.clone(), *p);
                 tokio::spawn(async move {
-                    b.acquire(p).await;
+                    b.acquire(p, Wire::Read).await;
                     order.lock().unwrap().push(i);
                 })
             })
@@ -375,14 +401,17 @@ mod tests {
             .map(|i| {
                 let b = b.clone();
                 tokio::spawn(async move {
-                    b.acquire(Priority::of(
-                        if i % 3 == 0 {
-                            Class::StopsHarm
-                        } else {
-                            Class::Read
-                        },
-                        i % 7,
-                    ))
+                    b.acquire(
+                        Priority::of(
+                            if i % 3 == 0 {
+                                Class::StopsHarm
+                            } else {
+                                Class::Read
+                            },
+                            i % 7,
+                        ),
+                        Wire::Read,
+                    )
                     .await;
                 })
             })
@@ -409,7 +438,7 @@ mod tests {
             rate: 1.0,
             burst: 1,
         }));
-        b.acquire(Priority::default()).await;
+        b.acquire(Priority::default(), Wire::Read).await;
         let t0 = Instant::now();
         // The head gives up before its slot (a step's timeout).
         let head = {
@@ -417,7 +446,7 @@ mod tests {
             tokio::spawn(async move {
                 tokio::time::timeout(
                     Duration::from_millis(500),
-                    b.acquire(Priority::of(Class::StopsHarm, 0)),
+                    b.acquire(Priority::of(Class::StopsHarm, 0), Wire::Read),
                 )
                 .await
                 .is_ok()
@@ -427,7 +456,7 @@ mod tests {
         let behind = {
             let b = b.clone();
             tokio::spawn(async move {
-                b.acquire(Priority::of(Class::Read, 3)).await;
+                b.acquire(Priority::of(Class::Read, 3), Wire::Read).await;
             })
         };
         assert!(!head.await.expect("head"), "the head timed out");
@@ -448,7 +477,7 @@ mod tests {
         let t0 = Instant::now();
         let mut held = Vec::new();
         for _ in 0..MAX_IN_FLIGHT {
-            held.push(b.acquire(Priority::default()).await);
+            held.push(b.acquire(Priority::default(), Wire::Read).await);
         }
         // Sixteen on the wire, one every 100 ms: the last left at 1.5 s.
         assert_eq!(t0.elapsed(), Duration::from_millis(1500));
@@ -457,7 +486,7 @@ mod tests {
             .map(|_| {
                 let (b, left) = (b.clone(), left.clone());
                 tokio::spawn(async move {
-                    let _place = b.acquire(Priority::default()).await;
+                    let _place = b.acquire(Priority::default(), Wire::Read).await;
                     left.lock().expect("lock").push(t0.elapsed());
                 })
             })

@@ -18,6 +18,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
+use super::bucket::Wire;
 use super::quota::Family;
 use super::{throttle, CallPath, Stamped};
 use crate::aws::guard::is_read_operation;
@@ -88,7 +89,8 @@ async fn send(
         // Cloned before sending: a sent body is consumed.
         let replay = (sends < MAX_SENDS).then(|| request.try_clone()).flatten();
         let queued = std::time::Instant::now();
-        let _on_the_wire = bucket.acquire(priority).await;
+        let wire = if mutating { Wire::Change } else { Wire::Read };
+        let _on_the_wire = bucket.acquire(priority, wire).await;
         path.recorder.record_paced(queued.elapsed());
         let started = std::time::Instant::now();
         let answered = timed(async {

@@ -616,3 +616,50 @@ async fn a_family_keeps_sixteen_requests_on_the_wire_at_most() {
         "{took:?}"
     );
 }
+
+/// Forty throttles at 30/s, from a service that takes a second to answer
+/// each: they leave at the quota's pace, not sixteen at a time, so a slow
+/// spell at the service does not cost the quota's slots (the last leaves
+/// at 1.3 s and is answered at 2.3 s; with the reads' sixteen places the
+/// seventeenth would wait for the first answer, and the last be answered
+/// after 3.3 s).
+#[tokio::test(start_paused = true)]
+async fn a_slow_service_does_not_hold_back_a_familys_changes() {
+    let path = path_with(Quota {
+        rate: 30.0,
+        burst: 1,
+    });
+    let slow = Slow {
+        delay: Duration::from_secs(1),
+        ..Slow::default()
+    };
+    let client = aws_sdk_lambda::Client::from_conf(
+        lambda_config(&path, SharedHttpConnector::new(slow.clone())).build(),
+    );
+    let t0 = Instant::now();
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let c = client.clone();
+            tokio::spawn(async move {
+                c.put_function_concurrency()
+                    .function_name(format!("f{i}"))
+                    .reserved_concurrent_executions(0)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    for c in calls {
+        c.await.expect("task").expect("call");
+    }
+    let most = *slow.most.lock().expect("lock");
+    assert!(most > bucket::MAX_IN_FLIGHT, "{most} on the wire at most");
+    assert!(most <= bucket::MAX_CHANGES_IN_FLIGHT, "{most}");
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(2300) && took < Duration::from_millis(2400),
+        "{took:?}"
+    );
+}
