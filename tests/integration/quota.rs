@@ -650,6 +650,68 @@ async fn a_targets_harm_steps_are_read_side_by_side_when_it_is_planned() {
     }
 }
 
+/// The role's deny, which may stop every function on a shared role,
+/// waits for the role's reads: GetRole, ListAttachedRolePolicies and
+/// ListRolePolicies go side by side, then a GetRolePolicy per inline
+/// policy (two here), side by side too. The proxy holds each of those
+/// reads 2.5 s: side by side the deny is asked 5 s after the first read
+/// (one after another: 12.5 s; with only the GetRolePolicy calls one
+/// after another, 7.5 s). The end state is read back from LocalStack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roles_reads_before_its_deny_go_side_by_side() {
+    let cx = TestContext::new().await;
+    let role = cx.seed_role("sbs-role").await;
+    let name = "sbs-fn";
+    cx.create_function_with_role(name, &role).await;
+
+    let hold = Duration::from_millis(2500);
+    let held = [
+        "iam:GetRole",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+    ];
+    let slow: Vec<(&str, Duration)> = held.iter().map(|api| (*api, hold)).collect();
+    let proxy = aws_like_slow(&cx, Duration::ZERO, 1.0, &slow).await;
+    let mut cmd = contain_only_through(&cx, &proxy);
+    cmd.args(["--incident", "INC-SBS", "--target", name])
+        .args(["--param", "scope=role", "--yes"]);
+    let (run, seen) = run_through(proxy, cmd).await;
+    run.expect_code(0);
+
+    let (attached, inline) = cx.role_snapshot("sbs-role").await;
+    assert!(attached.is_empty(), "{attached:?}");
+    assert_eq!(
+        inline.keys().collect::<Vec<_>>(),
+        ["firebreak-quarantine", "firebreak-revoke-sessions"]
+    );
+    assert_eq!(cx.concurrency(name).await, Some(0));
+
+    let at = |api: &str, which: &str| {
+        seen["by_api"][api][which]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{api} was not called: {seen}"))
+    };
+    let first_answer = held[..3]
+        .iter()
+        .map(|api| at(api, "first_answered_ms"))
+        .min()
+        .unwrap_or(0);
+    for api in &held[..3] {
+        assert!(
+            at(api, "first_received_ms") < first_answer,
+            "{api} was asked after another of the role's reads was answered: {seen}"
+        );
+    }
+    let started = at("iam:GetRole", "first_received_ms");
+    let deny = at("iam:PutRolePolicy", "first_received_ms");
+    assert!(
+        deny.saturating_sub(started) < 6500,
+        "the deny was asked {} ms after the role's first read: {seen}",
+        deny.saturating_sub(started)
+    );
+}
+
 /// The proxy answered the role's deny before the region's last
 /// ListFunctions page: the deny waited for no listing.
 fn assert_deny_before_listing(seen: &Value) {

@@ -181,9 +181,16 @@ impl Action for QuarantineRole {
 
     async fn observe(&self, cx: &StepContext<'_>) -> Result<Observation, ActionError> {
         let args: QuarantineArgs = cx.args_as(&SPEC)?;
-        let r = role::get_planned(cx, &args.role.resolve(cx.caller)?).await?;
-        let attached = role::attached_planned(cx, &r).await?;
-        let inline = role::inline_planned(cx, &r).await?;
+        // The three reads side by side: they need only the role's name,
+        // and the deny that may stop every function on the role waits for
+        // each round trip (issue 15). GetRole still refuses a
+        // service-linked role before anything is planned.
+        let named = args.role.resolve(cx.caller)?;
+        let (r, attached, inline) = futures::try_join!(
+            role::get_planned(cx, &named),
+            role::attached_planned(cx, &named),
+            role::inline_planned(cx, &named),
+        )?;
         // A chosen scope plans the same changes whoever else uses the
         // role: the deny need not wait for the region's listing (twenty
         // pages for a thousand functions) when the run allows it.

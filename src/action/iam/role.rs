@@ -255,13 +255,14 @@ pub async fn inline(aws: &Aws, role: &RoleRef) -> Result<BTreeMap<String, Value>
         })?;
         names.extend(page.policy_names().iter().cloned());
     }
-    let mut out = BTreeMap::new();
-    for name in names {
-        if let Some(doc) = inline_document(aws, role, &name).await? {
-            out.insert(name, doc);
-        }
-    }
-    Ok(out)
+    // Side by side: each is a round trip the role's deny waits for.
+    let docs =
+        futures::future::try_join_all(names.iter().map(|n| inline_document(aws, role, n))).await?;
+    Ok(names
+        .into_iter()
+        .zip(docs)
+        .filter_map(|(name, doc)| doc.map(|d| (name, d)))
+        .collect())
 }
 
 /// One inline policy's document; `None` when it does not exist.
@@ -354,8 +355,8 @@ pub async fn get_planned(cx: &StepContext<'_>, role: &RoleRef) -> Result<RoleRef
     if let Some(r) = indexed(cx, role).await {
         return checked(role, &r.path, &r.arn);
     }
-    let key = format!("GetRole {}", role.arn);
-    cx.shared_read(key, get(cx.aws, role)).await
+    cx.shared_read(read_key("GetRole", role), get(cx.aws, role))
+        .await
 }
 
 pub async fn attached_planned(
@@ -365,8 +366,11 @@ pub async fn attached_planned(
     if let Some(r) = indexed(cx, role).await {
         return Ok(r.attached);
     }
-    let key = format!("ListAttachedRolePolicies {}", role.arn);
-    cx.shared_read(key, attached(cx.aws, role)).await
+    cx.shared_read(
+        read_key("ListAttachedRolePolicies", role),
+        attached(cx.aws, role),
+    )
+    .await
 }
 
 pub async fn inline_planned(
@@ -376,8 +380,20 @@ pub async fn inline_planned(
     if let Some(r) = indexed(cx, role).await {
         return Ok(r.inline);
     }
-    let key = format!("ListRolePolicies+GetRolePolicy {}", role.arn);
-    cx.shared_read(key, inline(cx.aws, role)).await
+    cx.shared_read(
+        read_key("ListRolePolicies+GetRolePolicy", role),
+        inline(cx.aws, role),
+    )
+    .await
+}
+
+/// The key of a role's shared read: its account and name, which name the
+/// role whatever path its ARN was written with (a playbook may pass the
+/// name, a function's configuration gives the ARN with its path), so the
+/// reads of one role made from either are made once.
+fn read_key(operation: &str, role: &RoleRef) -> String {
+    let account = role.arn.split(':').nth(4).unwrap_or_default();
+    format!("{operation} {account}:{}", role.name)
 }
 
 #[cfg(test)]
