@@ -212,7 +212,14 @@ impl Session {
         if !self.in_doubt_for(step, Some(&first)).is_empty() {
             return Ok(looked);
         }
-        let sp = match self.settle(playbook, step, args.clone(), first, Some(own)) {
+        let sp = match self.settle_part(
+            playbook,
+            step,
+            args.clone(),
+            first,
+            Some(own),
+            Part::FirstLook,
+        ) {
             Ok(Settled::Planned(sp)) if !sp.changes.is_empty() => sp,
             Ok(_) => return Ok(looked),
             Err(e) => return Err(Read::Early(Box::new((Err(e), None)))),
@@ -425,11 +432,35 @@ impl Session {
         observed: Observation,
         own: Option<&OwnChanges>,
     ) -> Result<Settled, EngineError> {
+        self.settle_part(playbook, step, args, observed, own, Part::Whole)
+    }
+
+    /// `settle` for a part of the step's observation: a first look's
+    /// records in the trail say so (`"first_look": true`), so that a
+    /// reader of the trail knows the step's whole observation follows and
+    /// why its changes are planned twice but applied once.
+    fn settle_part(
+        &self,
+        playbook: &Playbook,
+        step: &Step,
+        args: Map<String, Value>,
+        observed: Observation,
+        own: Option<&OwnChanges>,
+        part: Part,
+    ) -> Result<Settled, EngineError> {
         let spec = step.action.spec();
+        let marked = |mut v: Value| {
+            if let (Part::FirstLook, Some(m)) = (part, v.as_object_mut()) {
+                m.insert("first_look".into(), Value::Bool(true));
+            }
+            v
+        };
         self.audit(
             AuditEvent::Observation,
             Some(&step.id),
-            json!({"action": spec.name, "target": observed.target, "state": observed.state}),
+            marked(
+                json!({"action": spec.name, "target": observed.target, "state": observed.state}),
+            ),
         )?;
         let planned = match self.plan_step(step, &args, &observed, own) {
             Ok(p) => p,
@@ -461,7 +492,7 @@ impl Session {
             self.audit(
                 AuditEvent::Planned,
                 Some(&step.id),
-                serde_json::to_value(c).unwrap_or(Value::Null),
+                marked(serde_json::to_value(c).unwrap_or(Value::Null)),
             )?;
         }
         let in_doubt = self
@@ -623,6 +654,14 @@ impl OwnChanges {
     fn list(&self) -> Vec<(String, String)> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+/// Which reading of a step's observation a trail record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Whole,
+    /// `Action::first_look`: the part whose changes need no other read.
+    FirstLook,
 }
 
 /// One step's line of the plan.

@@ -1240,4 +1240,53 @@ async fn a_functions_own_public_statement_is_removed_before_its_aliases_are_list
     let v: Value = run.json();
     let text = v.to_string();
     assert!(text.contains("policy_statement:live:anyone"), "{text}");
+
+    // In the trail, the aliased function's first look (its own policy,
+    // marked), then its whole observation: the own statement is planned
+    // by both and applied once.
+    let arn = format!(
+        "arn:aws:lambda:{}:{}:function:{aliased}",
+        crate::common::REGION,
+        cx.account
+    );
+    let trail: Vec<Value> = cx
+        .audit("INC-LOOK")
+        .into_iter()
+        .filter(|r| r["step"] == "close-public-access")
+        .collect();
+    let observed: Vec<&Value> = trail
+        .iter()
+        .filter(|r| r["event"] == "observation" && r["data"]["target"] == arn.as_str())
+        .collect();
+    assert_eq!(observed.len(), 2, "{observed:?}");
+    assert_eq!(observed[0]["data"]["first_look"], true, "{observed:?}");
+    assert_eq!(
+        observed[0]["data"]["state"]["qualifiers"],
+        json!(["$LATEST"]),
+        "{observed:?}"
+    );
+    assert!(
+        observed[1]["data"].get("first_look").is_none(),
+        "{observed:?}"
+    );
+    let planned = |attribute: &str| -> Vec<&Value> {
+        trail
+            .iter()
+            .filter(|r| {
+                r["event"] == "planned"
+                    && r["data"]["target"] == arn.as_str()
+                    && r["data"]["attribute"] == attribute
+            })
+            .collect()
+    };
+    let own = planned("policy_statement:anyone");
+    assert_eq!(own.len(), 2, "{own:?}");
+    assert_eq!(own[0]["data"]["first_look"], true, "{own:?}");
+    assert!(own[1]["data"].get("first_look").is_none(), "{own:?}");
+    let on_alias = planned("policy_statement:live:anyone");
+    assert_eq!(on_alias.len(), 1, "{on_alias:?}");
+    assert!(
+        on_alias[0]["data"].get("first_look").is_none(),
+        "{on_alias:?}"
+    );
 }
