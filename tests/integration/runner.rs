@@ -2,7 +2,7 @@
 //! harm-first order), containment that never stalls on an evidence step,
 //! and the JSON of `plan`, `run` and `recover` pinned by snapshots.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::{crate_root, evidence_bucket, evidence_doc, TestContext};
 
@@ -412,6 +412,7 @@ async fn evidence_read_after_containment_gives_what_the_attacker_left() {
     let role_arn = cx.seed_role(&role).await;
     cx.create_function_with_role(&f, &role_arn).await;
     cx.set_concurrency(&f, 5).await;
+    cx.seed_public_access(&f).await;
     let param = format!("function={f}");
     let contain = crate_root().join("tests/playbooks/contain-only.yaml");
     cx.run(&[
@@ -442,6 +443,50 @@ async fn evidence_read_after_containment_gives_what_the_attacker_left() {
             .iter()
             .any(|a| a == "inline_policy:firebreak-quarantine"),
         "{doc:#}"
+    );
+    // The public statement and the URL the containment removed, as the
+    // attacker left them; the legitimate S3 statement as read.
+    let doc = evidence_doc(&objects, "INC-R6", &f, "config/resource-policy.json");
+    let mut sids: Vec<&str> = doc["Policy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|st| st["Sid"].as_str())
+        .collect();
+    sids.sort_unstable();
+    assert_eq!(
+        sids,
+        ["FunctionURLAllowPublicAccess", "anyone", "s3-orders-bucket"],
+        "{doc:#}"
+    );
+    let mut restored: Vec<&str> = doc["RestoredFromJournal"]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    restored.sort_unstable();
+    assert_eq!(
+        restored,
+        [
+            "policy_statement:FunctionURLAllowPublicAccess",
+            "policy_statement:anyone"
+        ],
+        "{doc:#}"
+    );
+    let doc = evidence_doc(&objects, "INC-R6", &f, "config/function-url.json");
+    assert_eq!(doc["AuthType"], "NONE", "{doc:#}");
+    assert_eq!(
+        doc["RestoredFromJournal"]["attributes"],
+        json!(["function_url"]),
+        "{doc:#}"
+    );
+    let (url, statements) = cx.public_snapshot(&f).await;
+    assert_eq!(url, None);
+    assert!(
+        !statements.contains_key("FunctionURLAllowPublicAccess")
+            && !statements.contains_key("anyone"),
+        "{statements:?}"
     );
     let doc = evidence_doc(&objects, "INC-R6", &f, "config/concurrency.json");
     assert_eq!(doc["ReservedConcurrentExecutions"], 5, "{doc:#}");

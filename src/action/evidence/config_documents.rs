@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::action::iam::{policy, quarantine_role, role};
 use crate::action::lambda::concurrency;
 use crate::action::lambda::function::FunctionRef;
+use crate::action::lambda::public_access;
 use crate::action::{ActionError, StepContext};
 use crate::aws::error::classify;
 use crate::aws::AwsErrorKind;
@@ -117,10 +118,11 @@ pub async fn collect(
             .map_err(|e| classify("GetPolicy", "lambda:GetPolicy", &f.arn, e)),
     )?
     .map(|p| json!({"Policy": p.policy().map(policy::decode), "RevisionId": p.revision_id()}));
+    let before = public_access::latest_before_this_incident(cx.history, &f.arn);
     docs.push(Document {
         name: "resource-policy",
         source: "lambda:GetPolicy",
-        body: policy_doc.unwrap_or(Value::Null),
+        body: policy_before_this_incident(policy_doc, &before.statements),
     });
 
     let url = absent_if_not_found(
@@ -157,7 +159,7 @@ pub async fn collect(
     docs.push(Document {
         name: "function-url",
         source: "lambda:GetFunctionUrlConfig",
-        body: url.unwrap_or(Value::Null),
+        body: url_before_this_incident(url, before.url.as_ref()),
     });
 
     let mut mappings = Vec::new();
@@ -302,6 +304,61 @@ fn concurrency_before_this_incident(
             },
         }),
         _ => json!({"ReservedConcurrentExecutions": read}),
+    }
+}
+
+/// The function's resource policy (`{"Policy", "RevisionId"}`, `None`
+/// when it has none) with every statement this incident removed put back
+/// as it was before its first change, when it is not there: read after
+/// containment, the document still shows the attacker's statement.
+fn policy_before_this_incident(read: Option<Value>, removed: &[(String, Value)]) -> Value {
+    let mut doc = read.unwrap_or(Value::Null);
+    let mut restored = Vec::new();
+    for (attribute, statement) in removed {
+        if statement.is_null() {
+            continue;
+        }
+        let live = doc["Policy"]["Statement"]
+            .as_array()
+            .is_some_and(|sts| sts.iter().any(|st| st["Sid"] == statement["Sid"]));
+        if live {
+            continue;
+        }
+        if !doc.is_object() {
+            doc = json!({"Policy": {"Version": "2012-10-17", "Statement": []}, "RevisionId": null});
+        }
+        if !doc["Policy"]["Statement"].is_array() {
+            doc["Policy"]["Statement"] = json!([]);
+        }
+        if let Some(sts) = doc["Policy"]["Statement"].as_array_mut() {
+            sts.push(statement.clone());
+        }
+        restored.push(attribute.clone());
+    }
+    if !restored.is_empty() {
+        doc["RestoredFromJournal"] = json!({
+            "attributes": restored,
+            "note": "this incident's journal shows firebreak removed these statements; they are given as they were before its first change",
+        });
+    }
+    doc
+}
+
+/// The function's URL as read, or, when this incident deleted it, its
+/// configuration as recorded before the deletion (the journal keeps its
+/// AuthType, InvokeMode and CORS, not its address or creation time).
+fn url_before_this_incident(read: Option<Value>, deleted: Option<&(String, Value)>) -> Value {
+    match (read, deleted) {
+        (Some(live), _) => live,
+        (None, Some((attribute, before))) if !before.is_null() => {
+            let mut doc = before.clone();
+            doc["RestoredFromJournal"] = json!({
+                "attributes": [attribute],
+                "note": "this incident's journal shows firebreak deleted the URL; its configuration is given as it was before (the URL's address and creation time are not in the journal)",
+            });
+            doc
+        }
+        (None, _) => Value::Null,
     }
 }
 
@@ -461,6 +518,90 @@ mod tests {
         let mut attached = vec![managed.to_string()];
         let mut inline: BTreeMap<String, Value> = [("backdoor".to_string(), admin)].into();
         assert!(before_this_incident(&history, "orders", &mut attached, &mut inline).is_empty());
+    }
+
+    /// Read after an earlier run removed the public statement and deleted
+    /// the URL: both are given as they were, and say so; read before any
+    /// change, as read.
+    #[test]
+    fn public_access_is_given_as_it_was_before_this_incidents_removals() {
+        let fn_arn = "arn:aws:lambda:us-east-1:111111111111:function:orders";
+        let anyone = json!({"Sid": "anyone", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"});
+        let s3 = json!({"Sid": "s3", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction"});
+        let on_live = json!({"Sid": "anyone", "Effect": "Allow", "Principal": "*"});
+        let url = json!({"AuthType": "NONE", "InvokeMode": "BUFFERED", "Cors": null});
+        let history = vec![
+            record(
+                1,
+                fn_arn,
+                "policy_statement:anyone",
+                anyone.clone(),
+                Value::Null,
+            ),
+            // A later change of the same statement: the first `before` stands.
+            record(
+                2,
+                fn_arn,
+                "policy_statement:anyone",
+                json!({"Sid": "anyone"}),
+                Value::Null,
+            ),
+            record(
+                3,
+                fn_arn,
+                "policy_statement:live:anyone",
+                on_live,
+                Value::Null,
+            ),
+            record(4, fn_arn, "function_url", url.clone(), Value::Null),
+            record(
+                5,
+                "arn:aws:lambda:us-east-1:111111111111:function:other",
+                "policy_statement:x",
+                json!({"Sid": "x"}),
+                Value::Null,
+            ),
+        ];
+        let before = public_access::latest_before_this_incident(&history, fn_arn);
+        assert_eq!(
+            before.statements,
+            vec![("policy_statement:anyone".to_string(), anyone.clone())]
+        );
+        assert_eq!(before.url, Some(("function_url".to_string(), url.clone())));
+
+        // The s3 statement stayed; the removed one is put back after it.
+        let read =
+            json!({"Policy": {"Version": "2012-10-17", "Statement": [s3]}, "RevisionId": "r2"});
+        let doc = policy_before_this_incident(Some(read), &before.statements);
+        assert_eq!(doc["Policy"]["Statement"], json!([s3, anyone]));
+        assert_eq!(doc["RevisionId"], "r2");
+        assert_eq!(
+            doc["RestoredFromJournal"]["attributes"],
+            json!(["policy_statement:anyone"])
+        );
+        // Every statement removed: GetPolicy found none.
+        let doc = policy_before_this_incident(None, &before.statements);
+        assert_eq!(doc["Policy"]["Statement"], json!([anyone]));
+        // Still there (the removal never went through): as read.
+        let read = json!({"Policy": {"Statement": [anyone]}, "RevisionId": "r1"});
+        assert_eq!(
+            policy_before_this_incident(Some(read.clone()), &before.statements),
+            read
+        );
+        assert_eq!(policy_before_this_incident(None, &[]), Value::Null);
+
+        let doc = url_before_this_incident(None, before.url.as_ref());
+        assert_eq!(doc["AuthType"], "NONE");
+        assert_eq!(
+            doc["RestoredFromJournal"]["attributes"],
+            json!(["function_url"])
+        );
+        let live = json!({"FunctionUrl": "https://x", "AuthType": "AWS_IAM"});
+        assert_eq!(
+            url_before_this_incident(Some(live.clone()), before.url.as_ref()),
+            live
+        );
+        assert_eq!(url_before_this_incident(None, None), Value::Null);
     }
 
     /// Throttled by an earlier run: the concurrency before it; read

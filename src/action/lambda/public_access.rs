@@ -391,6 +391,46 @@ impl Action for RemovePublicAccess {
     }
 }
 
+/// The function's own (`$LATEST`) statements and URL as they were before
+/// this incident first changed them, from its journal: evidence read after
+/// containment (a preserve step retried by a later run) gives back what
+/// the attacker left, not what firebreak made of it.
+#[derive(Debug, Default, PartialEq)]
+pub struct LatestBefore {
+    /// Attribute and statement, for each statement this incident changed.
+    pub statements: Vec<(String, Value)>,
+    /// Attribute and URL configuration (`reading::url_value`), if this
+    /// incident changed the function's URL.
+    pub url: Option<(String, Value)>,
+}
+
+pub fn latest_before_this_incident(
+    history: &crate::state::History,
+    function_arn: &str,
+) -> LatestBefore {
+    let mut seen = std::collections::HashSet::new();
+    let mut before = LatestBefore::default();
+    for r in history {
+        let c = &r.change;
+        // The first change of each attribute holds what was there before.
+        if c.target != function_arn || !seen.insert(c.attribute.clone()) {
+            continue;
+        }
+        match Attribute::parse(&c.attribute) {
+            Ok(Attribute::Statement(Qualifier::Latest, _)) => {
+                before
+                    .statements
+                    .push((c.attribute.clone(), c.before.clone()));
+            }
+            Ok(Attribute::Url(Qualifier::Latest)) => {
+                before.url = Some((c.attribute.clone(), c.before.clone()));
+            }
+            _ => {}
+        }
+    }
+    before
+}
+
 /// An ARN naming an alias or version still contains the whole function: the
 /// other aliases and versions are doors into the same function, and whoever
 /// used one can use any other left open.
