@@ -472,7 +472,7 @@ impl Session {
                 self.audit(
                     AuditEvent::Held,
                     Some(&step.id),
-                    json!({"target": observed.target, "decision": decision}),
+                    marked(json!({"target": observed.target, "decision": decision})),
                 )?;
                 let mut held = blank(step, StepStatus::Held, None);
                 held.args = args;

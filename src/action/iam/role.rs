@@ -401,6 +401,29 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A role passed by name and the same role read from a function's
+    /// configuration (its ARN with a path) share their planning reads;
+    /// another account's role of the same name does not.
+    #[test]
+    fn a_roles_reads_are_keyed_by_account_and_name_whatever_its_path() {
+        let caller = Caller {
+            account: "111122223333".into(),
+            arn: "arn:aws:iam::111122223333:user/responder".into(),
+        };
+        let by_name = resolve("orders", &caller).expect("a name");
+        let with_path = from_arn("arn:aws:iam::111122223333:role/service-role/team/orders");
+        let elsewhere = from_arn("arn:aws:iam::444455556666:role/orders");
+        assert_eq!(
+            read_key("GetRole", &by_name),
+            read_key("GetRole", &with_path)
+        );
+        assert_eq!(read_key("GetRole", &by_name), "GetRole 111122223333:orders");
+        assert_ne!(
+            read_key("GetRole", &by_name),
+            read_key("GetRole", &elsewhere)
+        );
+    }
+
     #[test]
     fn role_values_are_names_or_role_arns() {
         for ok in [

@@ -142,11 +142,12 @@ impl Bucket {
 
     /// Waits for this request's turn, and for a place on the wire
     /// (`MAX_IN_FLIGHT` for reads, `MAX_CHANGES_IN_FLIGHT` for changes),
-    /// held by the permit returned until the answer is in. The head of the queue waits for the place before it takes its
-    /// slot: the schedule counts when requests leave, so a request held
-    /// for a place never leaves in a burst with the ones behind it (the
-    /// service's own bucket would throttle them), and the order stands.
-    /// `None` only if the semaphore were closed, which it never is.
+    /// held by the permit returned until the answer is in. The head of
+    /// the queue waits for its place before it takes its slot: the
+    /// schedule counts when requests leave, so a request held for a place
+    /// never leaves in a burst with the ones behind it (the service's own
+    /// bucket would throttle them), and the order stands. `None` only if
+    /// the semaphores were closed, which they never are.
     pub async fn acquire(&self, priority: Priority, wire: Wire) -> Option<SemaphorePermit<'_>> {
         let places = match wire {
             Wire::Read => &self.reading,
