@@ -12,7 +12,7 @@ use aws_sdk_lambda::types::Concurrency;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use firebreak::aws::{Aws, CallRecorder, Guard};
-use firebreak::engine::Session;
+use firebreak::engine::{RunRequest, Session, Targets};
 use firebreak::playbook::{self, Phase};
 use firebreak::state::{Incident, IncidentId, JournalEvent};
 use serde_json::{json, Map};
@@ -109,6 +109,26 @@ fn public_policy(
 
 /// One step: `lambda.remove_public_access` on `victim`.
 const CLOSE_PUBLIC_ACCESS: &str = "apiVersion: firebreak/v1\nkind: Playbook\nname: mocked\nphases:\n  contain:\n    - id: close-public-access\n      action: lambda.remove_public_access\n      with: {function: victim}\n";
+
+/// `CLOSE_PUBLIC_ACCESS`, parsed.
+fn close_public_access() -> playbook::Playbook {
+    playbook::load::parse(Path::new("mocked.yaml"), CLOSE_PUBLIC_ACCESS.to_string()).unwrap()
+}
+
+/// `run --yes` of `pb`'s contain phase on the function it names, one
+/// target at a time.
+fn contain_as_given<'a>(
+    pb: &'a playbook::Playbook,
+    params: &'a Map<String, serde_json::Value>,
+) -> RunRequest<'a> {
+    RunRequest {
+        playbook: pb,
+        params,
+        phases: &[Phase::Contain],
+        targets: Targets::AsGiven,
+        concurrency: 1,
+    }
+}
 
 #[tokio::test]
 async fn access_denied_on_the_mutation_is_a_clear_step_error_and_journaled() {
@@ -442,7 +462,6 @@ async fn the_throttle_goes_first_and_its_failure_does_not_keep_public_access_ope
 async fn a_refused_alias_listing_does_not_keep_the_functions_own_statement() {
     use aws_sdk_lambda::operation::list_aliases::ListAliasesError;
     use aws_sdk_lambda::operation::remove_permission::RemovePermissionOutput;
-    use firebreak::engine::{RunRequest, Targets};
 
     let dir = tempfile::tempdir().unwrap();
     let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:victim");
@@ -460,16 +479,8 @@ async fn a_refused_alias_listing_does_not_keep_the_functions_own_statement() {
         .then_output(|| RemovePermissionOutput::builder().build());
     let (versions, urls) = (no_versions(), no_urls());
     let s = session(&[&aliases, &policy, &remove, &versions, &urls], dir.path());
-    let pb =
-        playbook::load::parse(Path::new("mocked.yaml"), CLOSE_PUBLIC_ACCESS.to_string()).unwrap();
-    let params = Map::new();
-    let req = RunRequest {
-        playbook: &pb,
-        params: &params,
-        phases: &[Phase::Contain],
-        targets: Targets::AsGiven,
-        concurrency: 1,
-    };
+    let (pb, params) = (close_public_access(), Map::new());
+    let req = contain_as_given(&pb, &params);
     let (plans, report) = s.plan_and_execute(&req, "test").await.unwrap();
 
     assert_eq!(
@@ -517,20 +528,11 @@ async fn a_doubt_on_an_alias_is_settled_against_the_whole_reading_not_the_first_
         RemovePermissionError, RemovePermissionOutput,
     };
     use aws_sdk_lambda::types::AliasConfiguration;
-    use firebreak::engine::{RunRequest, Targets};
 
     let dir = tempfile::tempdir().unwrap();
     let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:victim");
-    let pb =
-        playbook::load::parse(Path::new("mocked.yaml"), CLOSE_PUBLIC_ACCESS.to_string()).unwrap();
-    let params = Map::new();
-    let req = RunRequest {
-        playbook: &pb,
-        params: &params,
-        phases: &[Phase::Contain],
-        targets: Targets::AsGiven,
-        concurrency: 1,
-    };
+    let (pb, params) = (close_public_access(), Map::new());
+    let req = contain_as_given(&pb, &params);
     let policy_with = |sid: &'static str, arn: String| move || public_policy(sid, &arn);
     let aliases = || {
         mock!(aws_sdk_lambda::Client::list_aliases).then_output(|| {

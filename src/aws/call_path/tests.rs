@@ -576,22 +576,28 @@ impl HttpConnector for Slow {
     }
 }
 
-/// Forty reads a quota allows at once, from a service that takes a second
-/// to answer each: no more than `MAX_IN_FLIGHT` are on the wire together,
-/// so the forty take three rounds instead of one.
-#[tokio::test(start_paused = true)]
-async fn a_family_keeps_sixteen_requests_on_the_wire_at_most() {
-    let path = path_with(Quota {
-        rate: 1000.0,
-        burst: 100,
-    });
+/// A Lambda client paced at `lambda` through a service that answers each
+/// request after a second, and that service (to count what it held).
+fn answered_in_a_second(lambda: Quota) -> (aws_sdk_lambda::Client, Slow) {
     let slow = Slow {
         delay: Duration::from_secs(1),
         ..Slow::default()
     };
     let client = aws_sdk_lambda::Client::from_conf(
-        lambda_config(&path, SharedHttpConnector::new(slow.clone())).build(),
+        lambda_config(&path_with(lambda), SharedHttpConnector::new(slow.clone())).build(),
     );
+    (client, slow)
+}
+
+/// Forty reads a quota allows at once, from a service that takes a second
+/// to answer each: no more than `MAX_IN_FLIGHT` are on the wire together,
+/// so the forty take three rounds instead of one.
+#[tokio::test(start_paused = true)]
+async fn a_family_keeps_sixteen_requests_on_the_wire_at_most() {
+    let (client, slow) = answered_in_a_second(Quota {
+        rate: 1000.0,
+        burst: 100,
+    });
     let t0 = Instant::now();
     let calls: Vec<_> = (0..40)
         .map(|_| {
@@ -625,17 +631,10 @@ async fn a_family_keeps_sixteen_requests_on_the_wire_at_most() {
 /// after 3.3 s).
 #[tokio::test(start_paused = true)]
 async fn a_slow_service_does_not_hold_back_a_familys_changes() {
-    let path = path_with(Quota {
+    let (client, slow) = answered_in_a_second(Quota {
         rate: 30.0,
         burst: 1,
     });
-    let slow = Slow {
-        delay: Duration::from_secs(1),
-        ..Slow::default()
-    };
-    let client = aws_sdk_lambda::Client::from_conf(
-        lambda_config(&path, SharedHttpConnector::new(slow.clone())).build(),
-    );
     let t0 = Instant::now();
     let calls: Vec<_> = (0..40)
         .map(|i| {
