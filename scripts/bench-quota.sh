@@ -51,7 +51,9 @@
 # Environment: SIZES, LATENCIES, COMPRESS, TOOLS (default "firebreak
 # fb-throttle custodian cli"), SHARED (1, or empty to skip), CONCURRENCY
 # (firebreak's --concurrency, targets worked on at once; empty: its
-# default), PROFILE (release, default, or debug), CARGO_TARGET_DIR.
+# default), PROFILE (release, default, or debug), CARGO_TARGET_DIR,
+# BENCH_TRACES (a directory: every request of each run, from the proxy's
+# --trace), BENCH_RESULTS (where the per-API counts go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -67,6 +69,9 @@ profile="${PROFILE:-release}"
 fb_concurrency=()
 [[ -n "${CONCURRENCY:-}" ]] && fb_concurrency=(--concurrency "$CONCURRENCY")
 port="${BENCH_LOCALSTACK_PORT:-4610}"
+# Each run's requests go to TOOL-N-LATENCY[-shared].jsonl there.
+traces="${BENCH_TRACES:-}"
+[[ -n "$traces" ]] && mkdir -p "$traces"
 proxy_port="${BENCH_PROXY_PORT:-4611}"
 log() { echo "bench-quota: $*" >&2; }
 
@@ -144,6 +149,7 @@ bench_one() {
     AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py reset "$prefix" "$n"
     "$bindir/firebreak-aws-proxy" --listen "127.0.0.1:$proxy_port" --upstream "$endpoint" \
         --latency-ms "$latency" --compress "$compress" --report "$work/proxy.json" \
+        ${traces:+--trace "$traces/$tool-$n-${latency}ms${shared_role:+-shared}.jsonl"} \
         >"$work/proxy.out" 2>"$work/proxy.err" &
     proxy_pid=$!
     for _ in $(seq 1 50); do [[ -s "$work/proxy.out" ]] && break; sleep 0.1; done

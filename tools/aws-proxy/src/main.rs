@@ -40,6 +40,11 @@ struct Args {
     /// Also write the final report here (JSON) on SIGINT/SIGTERM.
     #[arg(long)]
     report: Option<std::path::PathBuf>,
+    /// Also write every request here on SIGINT/SIGTERM, one JSON object a
+    /// line (api, received_ms, answered_ms, status): which calls shared
+    /// the upstream with which.
+    #[arg(long)]
+    trace: Option<std::path::PathBuf>,
 }
 
 fn parse_slow(s: &str) -> Result<(String, Duration), String> {
@@ -85,9 +90,14 @@ async fn main() -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    let report = serde_json::to_string_pretty(&proxy.stop().await)?;
+    let (report, trace) = proxy.stop_traced().await;
+    let report = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.report {
         std::fs::write(path, &report).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.trace {
+        let lines: String = trace.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
     }
     eprintln!("{report}");
     Ok(())

@@ -18,6 +18,19 @@ struct Inner {
     /// second 0 of every row's `forwarded_per_s`.
     start: Option<Instant>,
     per_api: BTreeMap<String, Row>,
+    /// Every request, in the order they ended (`Tally::trace`).
+    requests: Vec<Traced>,
+}
+
+/// One request's times, for a benchmark that needs to see which calls
+/// shared the upstream with which (`--trace`).
+#[derive(Debug)]
+struct Traced {
+    api: String,
+    received: SystemTime,
+    /// When the upstream's answer was read; `None`: throttled or failed.
+    answered: Option<SystemTime>,
+    status: u16,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +88,41 @@ impl Tally {
         row.last_answered = Some(now);
     }
 
+    /// A request has ended: answered by the upstream (`answered`) or not
+    /// (throttled, or the upstream failed), with the status the caller got.
+    pub fn ended(
+        &self,
+        api: &str,
+        received: SystemTime,
+        answered: Option<SystemTime>,
+        status: u16,
+    ) {
+        self.lock().requests.push(Traced {
+            api: api.to_string(),
+            received,
+            answered,
+            status,
+        });
+    }
+
+    /// One JSON object per request, in the order they ended: `api`,
+    /// `received_ms` and `answered_ms` (since the Unix epoch; `null` when
+    /// the upstream did not answer it) and `status`.
+    pub fn trace(&self) -> Vec<serde_json::Value> {
+        self.lock()
+            .requests
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "api": t.api,
+                    "received_ms": epoch_ms(Some(t.received)),
+                    "answered_ms": epoch_ms(t.answered),
+                    "status": t.status,
+                })
+            })
+            .collect()
+    }
+
     pub fn reset(&self) {
         *self.lock() = Inner::default();
     }
@@ -94,10 +142,6 @@ impl Tally {
             .map(|(k, r)| {
                 let forwarded = r.requests.saturating_sub(r.throttled).max(1);
                 let mean = r.upstream.as_secs_f64() * 1000.0 / forwarded as f64;
-                let epoch_ms = |t: Option<SystemTime>| {
-                    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                        .map(|d| d.as_millis() as u64)
-                };
                 (
                     k.clone(),
                     serde_json::json!({
@@ -118,6 +162,11 @@ impl Tally {
             "by_api": by_api,
         })
     }
+}
+
+fn epoch_ms(t: Option<SystemTime>) -> Option<u64> {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -145,7 +194,17 @@ mod tests {
         assert!(asked["first_received_ms"].as_u64().is_some(), "{r}");
         assert_eq!(asked["first_answered_ms"], serde_json::Value::Null);
         assert_eq!(asked["requests"], 0);
+        let now = SystemTime::now();
+        t.ended("lambda:GetFunction", now, Some(now), 200);
+        t.ended("lambda:PutFunctionConcurrency", now, None, 429);
+        let trace = t.trace();
+        assert_eq!(trace.len(), 2);
+        assert_eq!(trace[0]["api"], "lambda:GetFunction");
+        assert_eq!(trace[0]["received_ms"], trace[0]["answered_ms"]);
+        assert_eq!(trace[1]["answered_ms"], serde_json::Value::Null);
+        assert_eq!(trace[1]["status"], 429);
         t.reset();
         assert_eq!(t.report()["requests"], 0);
+        assert!(t.trace().is_empty());
     }
 }

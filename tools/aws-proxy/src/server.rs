@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, Uri};
@@ -119,10 +119,21 @@ impl Proxy {
         self.shared.tally.report()
     }
 
+    /// Every request so far (`Tally::trace`).
+    pub fn trace(&self) -> Vec<serde_json::Value> {
+        self.shared.tally.trace()
+    }
+
+    /// Stops accepting; the report as it ends.
     pub async fn stop(self) -> serde_json::Value {
+        self.stop_traced().await.0
+    }
+
+    /// `stop`, with every request (`trace`).
+    pub async fn stop_traced(self) -> (serde_json::Value, Vec<serde_json::Value>) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        self.shared.tally.report()
+        (self.shared.tally.report(), self.shared.tally.trace())
     }
 }
 
@@ -130,22 +141,45 @@ async fn handle(
     s: Arc<Shared>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let received = SystemTime::now();
+    let (api, answered, response) = forward(&s, req).await;
+    if let Some(api) = api {
+        s.tally
+            .ended(&api, received, answered, response.status().as_u16());
+    }
+    Ok(response)
+}
+
+/// `handle`'s work: the request's API (`None` for the proxy's own paths),
+/// when the upstream answered it, and the answer.
+async fn forward(
+    s: &Shared,
+    req: Request<Incoming>,
+) -> (Option<String>, Option<SystemTime>, Response<Full<Bytes>>) {
     let (parts, body) = req.into_parts();
     match parts.uri.path() {
-        "/_proxy/report" => return Ok(json(StatusCode::OK, s.tally.report())),
+        "/_proxy/report" => return (None, None, json(StatusCode::OK, s.tally.report())),
         "/_proxy/reset" => {
             s.tally.reset();
-            return Ok(json(StatusCode::OK, serde_json::json!({"reset": true})));
+            return (
+                None,
+                None,
+                json(StatusCode::OK, serde_json::json!({"reset": true})),
+            );
         }
         _ => {}
     }
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            return Ok(text(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the request: {e}"),
-            ))
+            return (
+                None,
+                None,
+                text(
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the request: {e}"),
+                ),
+            )
         }
     };
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
@@ -157,7 +191,8 @@ async fn handle(
         parts.uri.query(),
         &body,
     );
-    s.tally.received(&api.name());
+    let name = api.name();
+    s.tally.received(&name);
     let compress = s.config.compress;
     let extra = s.config.slow.get(&api.name()).copied().unwrap_or_default();
     let latency = (s.config.latency + extra).div_f64(compress);
@@ -169,16 +204,20 @@ async fn handle(
         s.tally.count(&api.name(), true);
         let answer = answer::throttled(&api, retry_after, compress != 1.0, &id);
         let (p, b) = answer.into_parts();
-        return Ok(Response::from_parts(p, Full::new(b)));
+        return (Some(name), None, Response::from_parts(p, Full::new(b)));
     }
     s.tally.count(&api.name(), false);
     let mut uri = s.config.upstream.clone().into_parts();
     uri.path_and_query = parts.uri.path_and_query().cloned();
     let Ok(uri) = Uri::from_parts(uri) else {
-        return Ok(text(
-            StatusCode::BAD_REQUEST,
-            "the request's path is not valid".into(),
-        ));
+        return (
+            Some(name),
+            None,
+            text(
+                StatusCode::BAD_REQUEST,
+                "the request's path is not valid".into(),
+            ),
+        );
     };
     // Kept only where the answer may need completing (`aws_like`).
     let asked = (api.name() == "lambda:GetFunction").then(|| {
@@ -194,22 +233,31 @@ async fn handle(
     let response = match s.client.request(forward).await {
         Ok(r) => r,
         Err(e) => {
-            return Ok(text(
-                StatusCode::BAD_GATEWAY,
-                format!("the upstream did not answer: {e}"),
-            ))
+            return (
+                Some(name),
+                None,
+                text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("the upstream did not answer: {e}"),
+                ),
+            )
         }
     };
     let (mut p, b) = response.into_parts();
     let collected = b.collect().await;
-    s.tally.upstream(&api.name(), sent.elapsed());
+    s.tally.upstream(&name, sent.elapsed());
+    let answered = Some(SystemTime::now());
     let body = match collected {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            return Ok(text(
-                StatusCode::BAD_GATEWAY,
-                format!("the upstream's answer broke off: {e}"),
-            ))
+            return (
+                Some(name),
+                None,
+                text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("the upstream's answer broke off: {e}"),
+                ),
+            )
         }
     };
     let status = p.status.as_u16();
@@ -218,12 +266,20 @@ async fn handle(
             .map(|at| (at, headers))
     });
     if let Some((at, headers)) = ask {
-        if let Some(completed) = completed_concurrency(&s, &at, headers, &body).await {
+        if let Some(completed) = completed_concurrency(s, &at, headers, &body).await {
             p.headers.remove(http::header::CONTENT_LENGTH);
-            return Ok(Response::from_parts(p, Full::new(completed)));
+            return (
+                Some(name),
+                answered,
+                Response::from_parts(p, Full::new(completed)),
+            );
         }
     }
-    Ok(Response::from_parts(p, Full::new(body)))
+    (
+        Some(name),
+        answered,
+        Response::from_parts(p, Full::new(body)),
+    )
 }
 
 /// GetFunction's answer with the function's reserved concurrency, asked

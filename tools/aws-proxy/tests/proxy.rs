@@ -227,7 +227,19 @@ async fn latency_is_added_to_each_call_and_compressed() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(p.stop().await["requests"], 3);
+    let (report, trace) = p.stop_traced().await;
+    assert_eq!(report["requests"], 3);
+    // Each call in the trace, answered 50 ms or more after it arrived.
+    assert_eq!(trace.len(), 3, "{trace:?}");
+    for t in &trace {
+        assert_eq!(t["api"], "lambda:PutFunctionConcurrency", "{t}");
+        assert_eq!(t["status"], 200, "{t}");
+        let (asked, answered) = (t["received_ms"].as_u64(), t["answered_ms"].as_u64());
+        assert!(
+            matches!((asked, answered), (Some(a), Some(b)) if b >= a + 50),
+            "{t}"
+        );
+    }
 }
 
 #[tokio::test]
