@@ -41,7 +41,7 @@ struct Args {
     #[arg(long)]
     report: Option<std::path::PathBuf>,
     /// Also write every request here on SIGINT/SIGTERM, one JSON object a
-    /// line (api, received_ms, answered_ms, status): which calls shared
+    /// line (api, path, received_ms, answered_ms, status): which calls shared
     /// the upstream with which.
     #[arg(long)]
     trace: Option<std::path::PathBuf>,

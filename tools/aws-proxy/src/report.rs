@@ -27,6 +27,8 @@ struct Inner {
 #[derive(Debug)]
 struct Traced {
     api: String,
+    /// The request's path (a REST API's resource: Lambda's function).
+    path: String,
     received: SystemTime,
     /// When the upstream's answer was read; `None`: throttled or failed.
     answered: Option<SystemTime>,
@@ -93,12 +95,14 @@ impl Tally {
     pub fn ended(
         &self,
         api: &str,
+        path: &str,
         received: SystemTime,
         answered: Option<SystemTime>,
         status: u16,
     ) {
         self.lock().requests.push(Traced {
             api: api.to_string(),
+            path: path.to_string(),
             received,
             answered,
             status,
@@ -106,7 +110,7 @@ impl Tally {
     }
 
     /// One JSON object per request, in the order they ended: `api`,
-    /// `received_ms` and `answered_ms` (since the Unix epoch; `null` when
+    /// `path`, `received_ms` and `answered_ms` (since the Unix epoch; `null` when
     /// the upstream did not answer it) and `status`.
     pub fn trace(&self) -> Vec<serde_json::Value> {
         self.lock()
@@ -115,6 +119,7 @@ impl Tally {
             .map(|t| {
                 serde_json::json!({
                     "api": t.api,
+                    "path": t.path,
                     "received_ms": epoch_ms(Some(t.received)),
                     "answered_ms": epoch_ms(t.answered),
                     "status": t.status,
@@ -195,11 +200,12 @@ mod tests {
         assert_eq!(asked["first_answered_ms"], serde_json::Value::Null);
         assert_eq!(asked["requests"], 0);
         let now = SystemTime::now();
-        t.ended("lambda:GetFunction", now, Some(now), 200);
-        t.ended("lambda:PutFunctionConcurrency", now, None, 429);
+        t.ended("lambda:GetFunction", "/f", now, Some(now), 200);
+        t.ended("lambda:PutFunctionConcurrency", "/f", now, None, 429);
         let trace = t.trace();
         assert_eq!(trace.len(), 2);
         assert_eq!(trace[0]["api"], "lambda:GetFunction");
+        assert_eq!(trace[0]["path"], "/f");
         assert_eq!(trace[0]["received_ms"], trace[0]["answered_ms"]);
         assert_eq!(trace[1]["answered_ms"], serde_json::Value::Null);
         assert_eq!(trace[1]["status"], 429);

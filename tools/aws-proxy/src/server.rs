@@ -142,10 +142,11 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let received = SystemTime::now();
+    let path = req.uri().path().to_string();
     let (api, answered, response) = forward(&s, req).await;
     if let Some(api) = api {
-        s.tally
-            .ended(&api, received, answered, response.status().as_u16());
+        let status = response.status().as_u16();
+        s.tally.ended(&api, &path, received, answered, status);
     }
     Ok(response)
 }
