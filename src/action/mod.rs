@@ -268,6 +268,26 @@ pub trait Action: Send + Sync {
         Ok(None)
     }
 
+    /// Those of the step's outputs that the run's listing of the region
+    /// already holds for its target (`RunContext::listed_function`),
+    /// without a call; `None` (the default) when the action has none or
+    /// no page named the target. Only outputs that `observe` reads from
+    /// the same fields are given, and the step's own reading still comes
+    /// first at its turn.
+    ///
+    /// Why: the role's quarantine takes its role from `lambda.describe`,
+    /// whose GetFunction a thousand targets ask for at once. The listing
+    /// page that named the target names its role too, so the deny that
+    /// stops every function on a shared role is asked for as soon as the
+    /// first page is read (issue 15: harm stopped under a second at any
+    /// N). At the quarantine's turn its arguments are resolved again from
+    /// describe's own reading; if the role changed in between, the step
+    /// is observed again with the new role (`Reading::take`), and what was
+    /// applied to the role the page named is reported with it.
+    fn listed_outputs(&self, _cx: &StepContext<'_>) -> Option<Map<String, Value>> {
+        None
+    }
+
     fn plan(&self, cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError>;
 
     async fn apply(&self, cx: &StepContext<'_>, change: &Change) -> Result<(), ActionError>;

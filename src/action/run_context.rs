@@ -120,6 +120,24 @@ impl FunctionInventory {
     }
 }
 
+/// What the region's listing said of each function, by name, as a
+/// streamed selection's pages arrive (`RunContext::listed_function`).
+#[derive(Debug, Default)]
+pub struct ListedPages(Mutex<HashMap<String, FunctionSummary>>);
+
+impl ListedPages {
+    /// Keeps a page's functions (a later page's entry for a name stands).
+    pub fn add(&self, page: &[FunctionSummary]) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.extend(page.iter().map(|f| (f.name.clone(), f.clone())));
+    }
+
+    fn get(&self, name: &str) -> Option<FunctionSummary> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(name).cloned()
+    }
+}
+
 /// One planning read's answer, of whatever type its key names.
 type SharedRead = OnceCell<Arc<dyn Any + Send + Sync>>;
 
@@ -347,6 +365,25 @@ impl RunContext {
             .get_or_try_init(|| list_functions(aws.clone()))
             .await
             .cloned()
+    }
+
+    /// What this run's listing of the region said of function `name`: the
+    /// whole listing once read, else the pages a streamed selection has
+    /// received (`listed_pages`); `None` when no page named it.
+    pub fn listed_function(&self, name: &str) -> Option<FunctionSummary> {
+        if let Some(all) = self.functions.get() {
+            return all
+                .functions
+                .binary_search_by(|f| f.name.as_str().cmp(name))
+                .ok()
+                .map(|i| all.functions[i].clone());
+        }
+        self.listed_pages().get(name)
+    }
+
+    /// Where a streamed selection keeps the pages it hands out.
+    pub fn listed_pages(&self) -> Arc<ListedPages> {
+        self.slot::<ListedPages>()
     }
 
     /// Whether the region's functions were read already.

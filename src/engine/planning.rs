@@ -270,6 +270,12 @@ impl Session {
         }
     }
 
+    /// `Action::listed_outputs` of `step` with `args`.
+    fn listed_outputs(&self, step: &Step, args: &Map<String, Value>) -> Option<Map<String, Value>> {
+        let cx = self.step_context(args, &[], &step.id);
+        step.action.listed_outputs(&cx)
+    }
+
     pub(crate) fn plan_step(
         &self,
         step: &Step,
@@ -361,13 +367,29 @@ impl Session {
                 }
             };
             reading.start(step, &args);
-            for (s, with) in ready_harm_steps(&all, k, &scope, &unavailable, &reading.started) {
+            // What the listing already says of this step's outputs lets the
+            // harm-stopping steps that use only those start now, without
+            // waiting for its read (`Action::listed_outputs`).
+            let listed = self.listed_outputs(step, &args).map(|outputs| {
+                let mut ahead = scope.clone();
+                ahead.steps.insert(step.id.clone(), outputs);
+                ahead
+            });
+            let (ahead, pending_from) = match &listed {
+                Some(ahead) => (ahead, k + 1),
+                None => (&scope, k),
+            };
+            for (s, with) in
+                ready_harm_steps(&all, k, pending_from, ahead, &unavailable, &reading.started)
+            {
                 reading.start(s, &with);
             }
             let read = match reading.take(step, &args).await {
                 Some(read) => read,
-                // Started with other arguments (the scope only grows by
-                // steps it does not reference, so never): read again.
+                // Started with other arguments: from the listing, which
+                // named another role than describe's own reading (the
+                // function's role changed in between). Read again; what
+                // the first reading applied is reported (`finish`).
                 None => Read::Observed(self.observe(step, &args, Some(&reading.own)).await),
             };
             let settled = match read {
@@ -942,22 +964,29 @@ impl<'s> Reading<'s> {
 
 /// The harm-stopping steps after `all[k]`, not yet `started`, that can be
 /// observed now, alongside it, with their arguments: they reference no
-/// step from `k` on (so nothing planned later changes what they read),
-/// their `when` holds and their arguments resolve. A target's throttle and public access
-/// start with `describe`, and its role quarantine as soon as `describe` is
-/// planned, none waiting for another's reads: one function's plan takes
-/// the longest chain of reads instead of the sum. Only harm-stopping steps
-/// go ahead, so evidence reads never overtake containment's (contract 9).
-/// What they observe is used at their turn, in the playbook's order, as if
-/// read then.
+/// step from `pending_from` on (so nothing planned later changes what they
+/// read), their `when` holds and their arguments resolve. `pending_from`
+/// is `k`, or `k + 1` when `scope` holds what the listing says of
+/// `all[k]`'s outputs (`Action::listed_outputs`). A target's throttle and
+/// public access start with `describe`, and its role quarantine as soon as
+/// the listing or `describe` names the role, none waiting for another's
+/// reads: one function's plan takes the longest chain of reads instead of
+/// the sum. Only harm-stopping steps go ahead, so evidence reads never
+/// overtake containment's (contract 9). What they observe is used at their
+/// turn, in the playbook's order, as if read then, if their arguments
+/// resolve the same then (`Reading::take`).
 fn ready_harm_steps<'p>(
     all: &[&'p Step],
     k: usize,
+    pending_from: usize,
     scope: &Scope,
     unavailable: &[String],
     started: &HashMap<String, Map<String, Value>>,
 ) -> Vec<(&'p Step, Map<String, Value>)> {
-    let pending: Vec<String> = all[k..].iter().map(|s| s.id.clone()).collect();
+    let pending: Vec<String> = all[pending_from.min(all.len())..]
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
     all.iter()
         .skip(k + 1)
         .copied()
@@ -1049,6 +1078,60 @@ mod tests {
             .filter(|s| applies_early(s, preserves))
             .map(|s| s.id.clone())
             .collect()
+    }
+
+    fn ahead_of(path: &str, k: usize, pending_from: usize, facts: Option<Value>) -> Vec<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let pb = load::load(&root.join(path)).expect("the playbook loads");
+        let all: Vec<&Step> = pb.steps_in(&[Phase::Identify, Phase::Contain]).collect();
+        let mut scope = Scope {
+            params: serde_json::from_value(json!({"function": "orders", "scope": "role"}))
+                .expect("params"),
+            incident_id: "INC-1".into(),
+            incident_started_at: "2026-12-05T00:00:00Z".into(),
+            steps: Default::default(),
+        };
+        if let Some(Value::Object(outputs)) = facts {
+            scope.steps.insert("facts".into(), outputs);
+        }
+        ready_harm_steps(&all, k, pending_from, &scope, &[], &HashMap::new())
+            .into_iter()
+            .map(|(s, with)| match with.get("role") {
+                Some(role) => format!("{} {}", s.id, role.as_str().unwrap_or("?")),
+                None => s.id.clone(),
+            })
+            .collect()
+    }
+
+    /// With describe still to read, its role quarantine waits for it;
+    /// with what the listing says of its outputs, it goes with the
+    /// throttle, on the listed role.
+    #[test]
+    fn a_quarantine_goes_ahead_on_the_role_the_listing_names() {
+        let contain = "tests/playbooks/contain-only.yaml";
+        assert_eq!(
+            ahead_of(contain, 0, 0, None),
+            ["throttle", "close-public-access"]
+        );
+        let listed = json!({
+            "function_arn": "arn:aws:lambda:us-east-1:111111111111:function:orders",
+            "function_name": "orders",
+            "role_arn": "arn:aws:iam::111111111111:role/orders-role",
+        });
+        assert_eq!(
+            ahead_of(contain, 0, 1, Some(listed.clone())),
+            [
+                "throttle",
+                "close-public-access",
+                "quarantine-role arn:aws:iam::111111111111:role/orders-role"
+            ]
+        );
+        // The listing's outputs alone do not make describe's turn over:
+        // a step after another pending one still waits for that one.
+        assert_eq!(
+            ahead_of(contain, 0, 0, Some(listed)),
+            ["throttle", "close-public-access"]
+        );
     }
 
     /// Every harm-stopping step goes as soon as it is planned; where the

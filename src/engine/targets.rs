@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use super::{EngineError, Session};
-use crate::action::run_context::{FunctionPages, RunContext};
+use crate::action::run_context::{FunctionPages, ListedPages, RunContext};
 use crate::aws::error::classify;
 use crate::aws::Aws;
 
@@ -128,6 +128,8 @@ pub fn check_count(selectors: &[String], targets: &[String], max: u32) -> Result
 /// and the first deny (issue 15: harm stopped under a second at any N).
 pub struct Streamed {
     pages: FunctionPages,
+    /// Every page received, for the targets' plans (`RunContext::listed_function`).
+    listed: std::sync::Arc<ListedPages>,
     patterns: Vec<glob::Pattern>,
     /// Names and ARNs given as they are: handed out before any page.
     given: Vec<String>,
@@ -194,6 +196,7 @@ pub async fn stream(
     given.dedup();
     Ok(Some(Streamed {
         pages,
+        listed: session.run.listed_pages(),
         patterns,
         given,
         seen: HashSet::new(),
@@ -221,6 +224,9 @@ impl Streamed {
                 return Some(Err(bad_selector(e.to_string(), e.hint())));
             }
         };
+        // Kept before any of the page's targets starts: its plan may take
+        // what the page says of its function (`Action::listed_outputs`).
+        self.listed.add(&page);
         let matches: Vec<String> = page
             .into_iter()
             .filter(|f| self.patterns.iter().any(|p| p.matches(&f.name)))

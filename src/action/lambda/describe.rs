@@ -105,6 +105,25 @@ impl Action for Describe {
         })
     }
 
+    /// The function's name, ARN and role, as the listing page that named
+    /// it gave them (the same fields of the same configuration that
+    /// GetFunction answers); the rest needs GetFunction.
+    fn listed_outputs(&self, cx: &StepContext<'_>) -> Option<Map<String, Value>> {
+        let f = cx
+            .args_as::<function::FunctionArgs>(&SPEC)
+            .ok()?
+            .function
+            .resolve(cx)
+            .ok()?;
+        let listed = cx.run.listed_function(&f.name).filter(|l| l.arn == f.arn)?;
+        let role = listed.role?;
+        Some(Map::from_iter([
+            ("function_arn".to_string(), Value::String(listed.arn)),
+            ("function_name".to_string(), Value::String(listed.name)),
+            ("role_arn".to_string(), Value::String(role)),
+        ]))
+    }
+
     fn plan(&self, _cx: &StepContext<'_>, observed: &Observation) -> Result<Planned, ActionError> {
         let outputs: Map<String, Value> = SPEC
             .outputs
