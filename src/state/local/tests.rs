@@ -71,6 +71,7 @@ fn handle(h: &Local, id: &IncidentId, holder: &str) -> LocalIncident {
         released: AtomicBool::new(false),
         journal: LineFile::open(&dir.join(JOURNAL), "journal", id.as_str()).unwrap(),
         audit: LineFile::open(&dir.join(AUDIT), "audit trail", id.as_str()).unwrap(),
+        head: std::sync::Mutex::new(None),
         dir,
     }
 }
@@ -190,6 +191,26 @@ fn a_corrupt_middle_journal_line_stops_the_incident() {
     ));
 }
 
+/// The head is written where it is (the same file, never a sibling renamed
+/// over it), whole each time, and a shorter head leaves no tail behind.
+#[test]
+fn the_head_is_overwritten_in_place() {
+    use std::os::unix::fs::MetadataExt;
+    let h = Local::new();
+    let i = IncidentId::parse("INC-1").unwrap();
+    drop(Incident::open_in(&h.store, &i, "run-1", "test").unwrap());
+    let inc = handle(&h, &i, "test");
+    let path = h.file(&i, "audit.jsonl.head");
+    inc.write_head(br#"{"seq":10,"sha256":"aa"}"#).unwrap();
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    inc.write_head(br#"{"seq":100,"sha256":"bbbb"}"#).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), br#"{"seq":100,"sha256":"bbbb"}"#);
+    inc.write_head(br#"{"seq":1,"sha256":"c"}"#).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), br#"{"seq":1,"sha256":"c"}"#);
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+    assert!(!path.with_extension("head.tmp").exists());
+}
+
 #[test]
 fn a_head_left_behind_by_a_crash_is_caught_up_but_a_cut_trail_is_refused() {
     let h = Local::new();
@@ -204,7 +225,7 @@ fn a_head_left_behind_by_a_crash_is_caught_up_but_a_cut_trail_is_refused() {
     let head = std::fs::read(h.file(&i, "audit.jsonl.head")).unwrap();
     inc.audit.append("observation", None, json!({})).unwrap();
     drop(inc);
-    // As if killed between the record's fsync and the head's rename.
+    // As if killed between the record's write and the head's.
     std::fs::write(h.file(&i, "audit.jsonl.head"), &head).unwrap();
     let verify = || crate::state::audit::verify(&h.store.read_trail(&i).unwrap(), true).unwrap();
     assert!(verify().broken.is_some());
