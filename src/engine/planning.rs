@@ -655,6 +655,10 @@ pub(crate) struct EarlyApplied {
     pub step: String,
     pub report: RunReport,
     pub progress: TargetProgress,
+    /// Applied from a reading the plan did not keep (started with the
+    /// role the listing named, planned at its turn with another): only
+    /// reported; the plan's own line is still to apply.
+    pub superseded: bool,
 }
 
 /// The changes to the function's own state (`ActionSpec::own_state`) a
@@ -872,6 +876,7 @@ impl<'s> Reading<'s> {
                         step: step.id.clone(),
                         report,
                         progress,
+                        superseded: false,
                     };
                     return (
                         step.id.clone(),
@@ -914,6 +919,7 @@ impl<'s> Reading<'s> {
                         step: step.id.clone(),
                         report,
                         progress,
+                        superseded: false,
                     }))
                 }
                 // The first look's part is reported whatever the whole
@@ -922,6 +928,7 @@ impl<'s> Reading<'s> {
                     step: step.id.clone(),
                     report,
                     progress,
+                    superseded: false,
                 })),
                 _ => None,
             };
@@ -945,7 +952,9 @@ impl<'s> Reading<'s> {
         }
     }
 
-    /// Waits for what is still in flight; what any of it applied.
+    /// Waits for what is still in flight; what any of it applied. None of
+    /// it is the plan's: a reading the plan kept was taken at its step's
+    /// turn (`take`), so what is left here is only reported (`superseded`).
     async fn finish(mut self) -> Result<Vec<EarlyApplied>, EngineError> {
         while let Some((id, read)) = futures::StreamExt::next(&mut self.in_flight).await {
             self.done.insert(id, read);
@@ -954,7 +963,10 @@ impl<'s> Reading<'s> {
         for (_, read) in self.done {
             if let Read::Early(early_read) = read {
                 if let (_, Some(a)) = *early_read {
-                    applied.push(a?);
+                    applied.push(EarlyApplied {
+                        superseded: true,
+                        ..a?
+                    });
                 }
             }
         }

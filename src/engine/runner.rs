@@ -314,7 +314,11 @@ impl Session {
         let mut progress = TargetProgress::default();
         let mut part = RunReport::default();
         for e in early {
-            progress.merge_early(&e.step, e.progress);
+            // A superseded reading's changes are reported; the plan's own
+            // line for the step is still applied by the harm pass.
+            if !e.superseded {
+                progress.merge_early(&e.step, e.progress);
+            }
             part.merge(e.report);
         }
         self.apply_steps(

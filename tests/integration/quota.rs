@@ -1290,3 +1290,141 @@ async fn a_functions_own_public_statement_is_removed_before_its_aliases_are_list
         "{on_alias:?}"
     );
 }
+
+/// A glob's listing page names each function's role: the deny on a role
+/// the functions share is asked for before any of them is read (the proxy
+/// holds every GetFunction 3 s, as a thousand targets' reads hold a busy
+/// service), and each target's quarantine planned from the page is the
+/// one its plan keeps, since describe's own reading names the same role.
+/// The end state is read back from LocalStack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_glob_denies_a_shared_role_before_any_function_is_read() {
+    let cx = TestContext::new().await;
+    let role = cx.seed_role("fleet-role").await;
+    let fleet: Vec<String> = (0..4).map(|i| format!("unread-{i:02}")).collect();
+    cx.create_functions(&fleet).await;
+    let held = [("lambda:GetFunction", Duration::from_secs(3))];
+    let proxy = aws_like_slow(&cx, Duration::ZERO, 1.0, &held).await;
+    let mut cmd = contain_only_through(&cx, &proxy);
+    cmd.args(["--incident", "INC-UNREAD", "--target", "unread-*"])
+        .args(["--param", "scope=role", "--yes"]);
+    let (run, seen) = run_through(proxy, cmd).await;
+    run.expect_code(0);
+
+    let (attached, inline) = cx.role_snapshot("fleet-role").await;
+    assert!(attached.is_empty(), "{attached:?}");
+    assert!(inline.contains_key("firebreak-quarantine"), "{inline:?}");
+    for name in &fleet {
+        assert_eq!(cx.concurrency(name).await, Some(0), "{name}");
+    }
+
+    let at = |api: &str, which: &str| {
+        seen["by_api"][api][which]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{api} has no {which}: {seen}"))
+    };
+    assert!(
+        at("iam:PutRolePolicy", "first_received_ms")
+            < at("lambda:GetFunction", "first_answered_ms"),
+        "the deny waited for a function's GetFunction: {seen}"
+    );
+    let v = run.json();
+    for t in v["targets"].as_array().into_iter().flatten() {
+        let quarantine = t["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["id"] == "quarantine-role")
+            .unwrap_or_else(|| panic!("no quarantine in {t}"));
+        assert_eq!(quarantine["target"], role.as_str(), "{t}");
+        assert_eq!(quarantine["args"]["role"], role.as_str(), "{t}");
+    }
+    cx.delete_functions(&fleet).await;
+}
+
+/// The attacker moves a function to another role between the listing page
+/// and its GetFunction (held 3 s by the proxy; the role is changed while it
+/// is held). The role the page named was the function's when it was
+/// listed: its deny, applied ahead, stays and is reported; describe's own
+/// reading names the new role, which the plan quarantines (the harm pass
+/// applies its deny: the step's early part was another role's). Both
+/// roles are read back from IAM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_swapped_after_the_listing_is_quarantined_as_well() {
+    let cx = TestContext::new().await;
+    let listed = cx.seed_role("swap-listed").await;
+    let swapped = cx.seed_role("swap-later").await;
+    let name = "swapped-00";
+    cx.create_function_with_role(name, &listed).await;
+    let held = [("lambda:GetFunction", Duration::from_secs(3))];
+    let proxy = aws_like_slow(&cx, Duration::ZERO, 1.0, &held).await;
+    let mut cmd = contain_only_through(&cx, &proxy);
+    cmd.args(["--incident", "INC-SWAP", "--target", "swapped-*"])
+        .args(["--param", "scope=role", "--yes"]);
+    let child = tokio::spawn(tokio::process::Command::from(cmd).output());
+    // The page was answered and the function's GetFunction is held: the
+    // attacker moves it to the other role now.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while proxy.report()["by_api"]["lambda:GetFunction"]["first_received_ms"].is_null() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no GetFunction was asked for"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cx.lambda
+        .update_function_configuration()
+        .function_name(name)
+        .role(&swapped)
+        .send()
+        .await
+        .expect("move the function to the other role");
+    let out = child.await.expect("join").expect("run firebreak");
+    proxy.stop().await;
+    let run = Run::from(out);
+    run.expect_code(0);
+
+    // The new role is quarantined as planned; the listed one carries the
+    // deny applied ahead (its detach and deletions were never planned).
+    let (attached, inline) = cx.role_snapshot("swap-later").await;
+    assert!(attached.is_empty(), "{attached:?}");
+    assert!(inline.contains_key("firebreak-quarantine"), "{inline:?}");
+    let (attached, inline) = cx.role_snapshot("swap-listed").await;
+    assert_eq!(attached.len(), 2, "{attached:?}");
+    assert!(inline.contains_key("firebreak-quarantine"), "{inline:?}");
+    assert_eq!(cx.concurrency(name).await, Some(0));
+    let v = run.json();
+    let steps = v["targets"][0]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let quarantine = steps
+        .iter()
+        .find(|s| s["id"] == "quarantine-role")
+        .unwrap_or_else(|| panic!("no quarantine in {v}"));
+    assert_eq!(quarantine["target"], swapped.as_str(), "{v}");
+    // Both denies are in the report, with the step that made them.
+    for role in [&listed, &swapped] {
+        assert!(
+            v["outcomes"].as_array().into_iter().flatten().any(|o| {
+                o["step"] == "quarantine-role"
+                    && o["change"]["target"] == role.as_str()
+                    && o["change"]["attribute"] == "inline_policy:firebreak-quarantine"
+            }),
+            "{role}: {v}"
+        );
+    }
+    let applied_to = |role: &str| {
+        cx.audit("INC-SWAP").iter().any(|r| {
+            r["event"] == "applied"
+                && r["step"] == "quarantine-role"
+                && r["data"]["target"] == role
+                && r["data"]["attribute"] == "inline_policy:firebreak-quarantine"
+        })
+    };
+    assert!(
+        applied_to(&listed),
+        "no deny on the listed role in the trail"
+    );
+    assert!(applied_to(&swapped), "no deny on the new role in the trail");
+}

@@ -204,7 +204,10 @@ fn the_head_is_overwritten_in_place() {
     inc.write_head(br#"{"seq":10,"sha256":"aa"}"#).unwrap();
     let inode = std::fs::metadata(&path).unwrap().ino();
     inc.write_head(br#"{"seq":100,"sha256":"bbbb"}"#).unwrap();
-    assert_eq!(std::fs::read(&path).unwrap(), br#"{"seq":100,"sha256":"bbbb"}"#);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        br#"{"seq":100,"sha256":"bbbb"}"#
+    );
     inc.write_head(br#"{"seq":1,"sha256":"c"}"#).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), br#"{"seq":1,"sha256":"c"}"#);
     assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
