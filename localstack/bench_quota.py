@@ -179,7 +179,7 @@ def table(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     head = (f"{'N':>5} {'latency':>8} {'tool':10} {'wall':>8} {'contained':>9} {'bound':>7} {'ratio':>6} {'c.ratio':>7} "
             f"{'calls':>6} {'min':>6} {'thrott':>6} {'at 0':>5} {'public':>6} {'roles':>5}")
-    head += f" {'harm stopped':>12} {'closed':>8} {'cl.ratio':>8} {'own':>6}"
+    head += f" {'harm stopped':>12} {'closed':>8} {'cl.ratio':>8} {'own':>6} {'gc':>6}"
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -191,9 +191,11 @@ def table(path):
         cl = r.get("closed_s")
         closed = f"{cl:>7.2f}s {cl / r['bound_s']:>7.2f}x" if cl is not None else f"{'-':>8} {'-':>8}"
         own = f"{r['own_ms']:>4}ms" if r.get("own_ms") is not None and r["n"] == 1 else f"{'-':>6}"
+        pauses = r.get("ls_gc_pauses_ms") or []
+        gc = f"{max(pauses):>4}ms" if pauses else f"{'-':>6}"
         print(f"{r['n']:>5} {r['latency_ms']:>6}ms {tool:10} {r['wall_s']:>7.2f}s {contained} {r['bound_s']:>6.2f}s "
               f"{r['wall_s'] / r['bound_s']:>5.2f}x {cratio} {r['calls']:>6} {r['min_calls']:>6} {r['throttled']:>6} "
-              f"{r['state']['at_zero']:>5} {r['state']['public_left']:>6} {r['state']['roles_allowed']:>5} {harm} {closed} {own}")
+              f"{r['state']['at_zero']:>5} {r['state']['public_left']:>6} {r['state']['roles_allowed']:>5} {harm} {closed} {own} {gc}")
     print("wall: start to exit; contained: firebreak's planning and harm-stopping pass (before it\n"
           "verifies), the others' wall; ratio: wall / bound; c.ratio: contained / bound;\n"
           "bound: the playbook's minimum control-plane calls at Lambda's 15/s, time-compressed\n"
@@ -211,7 +213,9 @@ def table(path):
           "fb-named: firebreak with one function named (an alarm's case), the role's deny stops all N.\n"
           "fb-full: firebreak with the shipped playbooks/lambda-compromise.yaml (evidence, containment, secrets, tags, code, logs).\n"
           "own (N = 1, firebreak): process start to contained minus AWS's answers and pacing\n"
-          "(timings.to_contained.own_ms; the proxy's added latency is part of AWS's answers).")
+          "(timings.to_contained.own_ms; the proxy's added latency is part of AWS's answers).\n"
+          "gc: LocalStack's longest full garbage collection over 100 ms during the run (it answers\n"
+          "nothing meanwhile); the seeded heap is frozen first unless FREEZE_HEAP is empty.")
 
 if __name__ == "__main__":
     cmd = sys.argv[1]

@@ -53,7 +53,18 @@
 # (firebreak's --concurrency, targets worked on at once; empty: its
 # default), PROFILE (release, default, or debug), CARGO_TARGET_DIR,
 # BENCH_TRACES (a directory: every request of each run, from the proxy's
-# --trace), BENCH_RESULTS (where the per-API counts go).
+# --trace), BENCH_RESULTS (where the per-API counts go), FREEZE_HEAP (1,
+# the default, or empty: see below).
+#
+# LocalStack is one Python process; holding 1,000 seeded functions, each of
+# its full garbage collections stops every request for 0.6-0.75 s (measured
+# with a gc callback, one every 20-40 s under load), which AWS does not do,
+# and one falling in a run's first second decides its harm-stopped figure.
+# With FREEZE_HEAP=1 the benchmark's LocalStack (only it: PYTHONPATH names
+# localstack/bench-python) moves its heap into Python's permanent
+# generation once seeded (gc.freeze), so later collections walk only what
+# the runs allocate; the table's `gc` column gives the longest collection
+# over 100 ms during each run (from FIREBREAK_GC_LOG), whatever FREEZE_HEAP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -71,6 +82,7 @@ fb_concurrency=()
 port="${BENCH_LOCALSTACK_PORT:-4610}"
 # Each run's requests go to TOOL-N-LATENCY[-shared].jsonl there.
 traces="${BENCH_TRACES:-}"
+freeze_heap="${FREEZE_HEAP-1}"
 [[ -n "$traces" ]] && mkdir -p "$traces"
 proxy_port="${BENCH_PROXY_PORT:-4611}"
 log() { echo "bench-quota: $*" >&2; }
@@ -219,9 +231,9 @@ bench_one() {
     proxy_pid=""
     local state
     state="$(AWS_ENDPOINT_URL="$endpoint" "$py" localstack/bench_quota.py state "$prefix" "$n")"
-    "$py" - "$work/proxy.json" "$n" "$latency" "$tool" "$t0" "$t1" "$compress" "$state" "$shared_role" "$work/firebreak.json" >>"$results" <<'PY'
+    "$py" - "$work/proxy.json" "$n" "$latency" "$tool" "$t0" "$t1" "$compress" "$state" "$shared_role" "$work/firebreak.json" "$work/gc.log" >>"$results" <<'PY'
 import json, sys
-report, n, latency, tool, t0, t1, compress, state, shared, fb = sys.argv[1:]
+report, n, latency, tool, t0, t1, compress, state, shared, fb, gc_log = sys.argv[1:]
 r = json.load(open(report))
 # firebreak verifies after containing; the others stop when they have
 # sent their changes. Contained: firebreak's own timings.contained_ms
@@ -261,7 +273,18 @@ changes = [v.get("last_answered_ms") for k, v in r["by_api"].items()
 changes = [t for t in changes if t is not None]
 done = st["at_zero"] == n and (min_calls == n or st["public_left"] == 0)
 closed = (max(changes) / 1000.0 - float(t0)) if changes and done else None
+# LocalStack's full collections over 100 ms during the run (epoch seconds,
+# generation, milliseconds a line).
+pauses = []
+try:
+    for line in open(gc_log):
+        at, _, took = line.split()
+        if float(t0) <= float(at) <= float(t1) and int(took.rstrip("ms")) > 100:
+            pauses.append(int(took.rstrip("ms")))
+except (OSError, ValueError):
+    pass
 print(json.dumps({
+    "ls_gc_pauses_ms": pauses,
     "n": n, "latency_ms": int(latency), "tool": tool, "shared": bool(shared),
     "wall_s": float(t1) - float(t0), "contained_s": contained, "closed_s": closed,
     "bound_s": min_calls / (15 * compress),
@@ -272,6 +295,16 @@ print(json.dumps({
 PY
 }
 
+# FREEZE_HEAP: the seeded heap into Python's permanent generation (see the
+# header); gc.collect and gc.freeze run in LocalStack's main thread, so
+# the benchmark waits until a GetAccountSettings is answered again.
+freeze() {
+    [[ -n "$freeze_heap" ]] || return 0
+    kill -USR2 "$(cat "$ls_home/localstack.pid")"
+    sleep 2
+    AWS_ENDPOINT_URL="$endpoint" "$py" -c 'import boto3; boto3.client("lambda").get_account_settings()'
+}
+
 results="$work/results.jsonl"
 : >"$results"
 for n in $sizes; do
@@ -279,13 +312,15 @@ for n in $sizes; do
     # per function version and stalls past about 1,300 threads.
     FIREBREAK_LOCALSTACK_HOME="$ls_home" bash localstack/stop.sh >/dev/null 2>&1 || true
     rm -rf "$ls_home" && mkdir -p "$ls_home" && ln -s "$ls_venv" "$ls_home/venv"
-    endpoint="$(FIREBREAK_LOCALSTACK_HOME="$ls_home" FIREBREAK_LOCALSTACK_PORT="$port" bash localstack/start.sh | tail -n 1)"
+    endpoint="$(PYTHONPATH="$root/localstack/bench-python" FIREBREAK_GC_LOG="$work/gc.log" \
+        FIREBREAK_LOCALSTACK_HOME="$ls_home" FIREBREAK_LOCALSTACK_PORT="$port" bash localstack/start.sh | tail -n 1)"
     account="9$(date +%s%N | tail -c 12 | head -c 11)"
     export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID="$account" AWS_SECRET_ACCESS_KEY=test
     if [[ -n "$own_roles" ]]; then
         log "N=$n: seeding in a fresh LocalStack ($endpoint), account $account"
         export SHARED_ROLE=""
         AWS_ENDPOINT_URL="$endpoint" "$py" localstack/seed_fleet.py bq "$n" >&2
+        freeze
         for latency in $latencies; do
             for tool in $tools; do
                 bench_one bq "$n" "$latency" "$tool" ""
@@ -297,6 +332,7 @@ for n in $sizes; do
         # stops them all. Timed to the first change to the role answered.
         log "N=$n: seeding $n functions on one shared role"
         SHARED_ROLE=1 AWS_ENDPOINT_URL="$endpoint" "$py" localstack/seed_fleet.py bs "$n" >&2
+        freeze
         latency="${latencies%% *}"
         for tool in $tools; do
             [[ "$tool" == cli || "$tool" == fb-throttle ]] && continue
