@@ -72,6 +72,15 @@ pub enum Wire {
     Change,
 }
 
+impl Wire {
+    fn index(self) -> usize {
+        match self {
+            Wire::Read => 0,
+            Wire::Change => 1,
+        }
+    }
+}
+
 /// How many requests of one family are on the wire at once. On AWS the
 /// quota binds long before (16 in flight at 100 ms is 160 a second, above
 /// GetFunction's 100/s; the control plane's is 15/s); a slower service
@@ -99,9 +108,30 @@ struct State {
     next: Option<Instant>,
     /// Nobody in the family sends before this (a throttle's Retry-After).
     paused_until: Option<Instant>,
-    /// Who is waiting, most urgent first.
-    queue: BTreeSet<(Priority, u64)>,
+    /// Who is waiting, most urgent first, by the places they need
+    /// (`Wire::index`); the queue's head is the more urgent of the two
+    /// firsts.
+    queues: [BTreeSet<(Priority, u64)>; 2],
+    /// The head's ticket while it waits for a place of its kind: then the
+    /// first waiter of the other kind may take the slot (`acquire`).
+    blocked: Option<u64>,
     tickets: u64,
+}
+
+impl State {
+    /// The most urgent waiter, and the places it needs.
+    fn head(&self) -> Option<((Priority, u64), Wire)> {
+        let read = self.queues[Wire::Read.index()]
+            .first()
+            .map(|k| (*k, Wire::Read));
+        let change = self.queues[Wire::Change.index()]
+            .first()
+            .map(|k| (*k, Wire::Change));
+        match (read, change) {
+            (Some(r), Some(c)) => Some(if c.0 < r.0 { c } else { r }),
+            (r, c) => r.or(c),
+        }
+    }
 }
 
 /// A place in the queue, given up when the request is dropped (a timeout,
@@ -109,13 +139,14 @@ struct State {
 struct Ticket<'a> {
     bucket: &'a Bucket,
     key: (Priority, u64),
+    wire: Wire,
     served: bool,
 }
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         if !self.served {
-            self.bucket.lock().queue.remove(&self.key);
+            self.bucket.lock().queues[self.wire.index()].remove(&self.key);
             self.bucket.turn.notify_waiters();
         }
     }
@@ -146,8 +177,13 @@ impl Bucket {
     /// the queue waits for its place before it takes its slot: the
     /// schedule counts when requests leave, so a request held for a place
     /// never leaves in a burst with the ones behind it (the service's own
-    /// bucket would throttle them), and the order stands. `None` only if
-    /// the semaphores were closed, which they never are.
+    /// bucket would throttle them), and the order stands. While the head
+    /// waits for a place of its kind, the first waiter of the other kind
+    /// stands in for it: a streamed listing's page (a read as urgent as a
+    /// throttle) waiting for one of sixteen slow reads does not hold back
+    /// the changes behind it, which have places of their own; the slot is
+    /// taken by one request either way, so nothing leaves in a burst.
+    /// `None` only if the semaphores were closed, which they never are.
     pub async fn acquire(&self, priority: Priority, wire: Wire) -> Option<SemaphorePermit<'_>> {
         let places = match wire {
             Wire::Read => &self.reading,
@@ -157,10 +193,11 @@ impl Bucket {
             let mut s = self.lock();
             s.tickets += 1;
             let key = (priority, s.tickets);
-            s.queue.insert(key);
+            s.queues[wire.index()].insert(key);
             Ticket {
                 bucket: self,
                 key,
+                wire,
                 served: false,
             }
         };
@@ -179,27 +216,45 @@ impl Bucket {
                 let slot = next
                     .checked_sub(self.tolerance)
                     .map_or(earliest, |t| t.max(earliest));
-                let head = s.queue.first() == Some(&ticket.key);
-                if !head {
-                    // A place is only held by the head.
+                let first = s.head();
+                let head = first.map(|(k, _)| k) == Some(ticket.key);
+                // The first of its kind, behind a head of the other kind
+                // that waits for a place.
+                let stand_in = !head
+                    && s.queues[wire.index()].first() == Some(&ticket.key)
+                    && first.is_some_and(|((_, t), w)| w != wire && s.blocked == Some(t));
+                let eligible = head || stand_in;
+                if !eligible {
+                    // A place is only held by the head or its stand-in.
                     place = None;
                 }
-                if head && place.is_none() {
+                if eligible && place.is_none() {
                     place = places.try_acquire().ok();
                 }
-                if head && slot <= now && place.is_some() {
-                    s.queue.remove(&ticket.key);
+                let mut changed = false;
+                if head {
+                    let blocked = place.is_none().then_some(ticket.key.1);
+                    changed = blocked.is_some() && s.blocked != blocked;
+                    s.blocked = blocked;
+                }
+                if eligible && slot <= now && place.is_some() {
+                    s.queues[wire.index()].remove(&ticket.key);
                     s.next = Some(next + self.interval);
                     ticket.served = true;
                     drop(s);
                     self.turn.notify_waiters();
                     return place;
                 }
-                head.then_some((slot, place.is_none()))
+                if changed {
+                    // The first of the other kind may stand in now.
+                    self.turn.notify_waiters();
+                }
+                eligible.then_some((slot, place.is_none()))
             };
             match wait {
-                // The head waits for a place on the wire, or until a more
-                // urgent request (or a pause) changes the picture.
+                // The head (or its stand-in) waits for a place on the
+                // wire, or until a more urgent request (or a pause, or
+                // the head's own place) changes the picture.
                 Some((_, true)) => {
                     tokio::select! {
                         p = places.acquire() => place = p.ok(),
@@ -464,6 +519,53 @@ mod tests {
         behind.await.expect("behind");
         // It left at the slot the head gave up, not later.
         assert_eq!(t0.elapsed(), Duration::from_secs(1));
+    }
+
+    /// A read at the head of the queue that waits for one of the family's
+    /// read places (a streamed listing's page, as urgent as a throttle,
+    /// behind sixteen slow reads) does not hold back the changes queued
+    /// behind it: the first of them stands in and leaves at the next slot,
+    /// one interval apart as ever; the read leaves once a place frees.
+    #[tokio::test(start_paused = true)]
+    async fn a_head_waiting_for_a_read_place_lets_the_changes_behind_it_go() {
+        let b = Arc::new(Bucket::new(Quota {
+            rate: 10.0,
+            burst: 1,
+        }));
+        let t0 = Instant::now();
+        let mut held = Vec::new();
+        for _ in 0..MAX_IN_FLIGHT {
+            held.push(b.acquire(Priority::default(), Wire::Read).await);
+        }
+        assert_eq!(t0.elapsed(), Duration::from_millis(1500));
+        let left = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let go = |what: &'static str, priority: Priority, wire: Wire| {
+            let (b, left) = (b.clone(), left.clone());
+            tokio::spawn(async move {
+                let _place = b.acquire(priority, wire).await;
+                left.lock().expect("lock").push((what, t0.elapsed()));
+            })
+        };
+        let page = go("page", Priority::of(Class::StopsHarm, 0), Wire::Read);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let changes: Vec<_> = (0..3)
+            .map(|_| go("change", Priority::of(Class::Change, 1), Wire::Change))
+            .collect();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(held);
+        for t in changes.into_iter().chain([page]) {
+            t.await.expect("task");
+        }
+        let left = left.lock().expect("lock").clone();
+        assert_eq!(
+            left,
+            [
+                ("change", Duration::from_millis(1600)),
+                ("change", Duration::from_millis(1700)),
+                ("change", Duration::from_millis(1800)),
+                ("page", Duration::from_millis(3510)),
+            ]
+        );
     }
 
     /// Requests that wait for a place on the wire leave one interval
